@@ -1,0 +1,148 @@
+import path from "node:path";
+
+export type UpstreamMode = "mock" | "live";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface FeatureFlags {
+  cache: boolean;
+  retry: boolean;
+  breakers: boolean;
+  policy: boolean;
+  async: boolean;
+}
+
+/** The one validated, frozen configuration. Only the entry point reads `process.env`. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Unset means the embedded SQLite store in `dataDir`. */
+  databaseUrl: string | undefined;
+  /** Schema used inside PostgreSQL (tests give each run its own). */
+  databaseSchema: string;
+  databasePoolSize: number;
+  redisUrl: string | undefined;
+  /** Unset means generated on first start and stored in `dataDir`. */
+  adminKey: string | undefined;
+  /** Base64 of 32 bytes; unset means generated on first start and stored in `dataDir`. */
+  masterKey: string | undefined;
+  logLevel: LogLevel;
+  issuer: string;
+  tokenDefaultTtlSeconds: number;
+  tokenMaxTtlSeconds: number;
+  /** Maximum lifetime (exp - now) an agent's signed assertion may claim. */
+  assertionMaxLifetimeSeconds: number;
+  clockSkewSeconds: number;
+  bodyLimitBytes: number;
+  /** Tokens longer than this are refused before any parsing. */
+  maxTokenBytes: number;
+  upstreamMode: UpstreamMode;
+  features: FeatureFlags;
+  shutdownGraceMs: number;
+}
+
+/** Raised when configuration is invalid; the message names the offending key. */
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`Invalid configuration ${key}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function readInt(env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(key, `expected an integer, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(key, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readFlag(env: Env, key: string, fallback: boolean): boolean {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  const v = raw.trim().toLowerCase();
+  if (["1", "true", "on", "yes"].includes(v)) return true;
+  if (["0", "false", "off", "no"].includes(v)) return false;
+  throw new ConfigError(key, `expected on/off (or true/false, 1/0), got "${raw}"`);
+}
+
+function readEnum<T extends string>(env: Env, key: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  const v = raw.trim() as T;
+  if (!allowed.includes(v)) throw new ConfigError(key, `expected one of ${allowed.join(", ")}, got "${raw}"`);
+  return v;
+}
+
+function readString(env: Env, key: string): string | undefined {
+  const raw = env[key];
+  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Builds the configuration from environment variables; throws `ConfigError` naming the bad key. */
+export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly<Config> {
+  const databaseUrl = readString(env, "DATABASE_URL");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("DATABASE_URL", "expected a postgres:// or postgresql:// URL (leave unset for the embedded store)");
+  }
+  const redisUrl = readString(env, "REDIS_URL");
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError("REDIS_URL", "expected a redis:// or rediss:// URL");
+  }
+  const databaseSchema = readString(env, "DATABASE_SCHEMA") ?? "public";
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
+    throw new ConfigError("DATABASE_SCHEMA", "expected a lower-case SQL identifier");
+  }
+  const adminKey = readString(env, "GATEWAY_ADMIN_KEY");
+  if (adminKey !== undefined && adminKey.length < 16) {
+    throw new ConfigError("GATEWAY_ADMIN_KEY", "must be at least 16 characters");
+  }
+  const masterKey = readString(env, "GATEWAY_MASTER_KEY");
+  if (masterKey !== undefined && Buffer.from(masterKey, "base64").length !== 32) {
+    throw new ConfigError("GATEWAY_MASTER_KEY", "must be 32 bytes encoded in base64 (e.g. `openssl rand -base64 32`)");
+  }
+  const tokenMaxTtlSeconds = readInt(env, "TOKEN_MAX_TTL_SECONDS", 3600, 60, 86_400);
+  const tokenDefaultTtlSeconds = readInt(env, "TOKEN_DEFAULT_TTL_SECONDS", 900, 10, 86_400);
+  if (tokenDefaultTtlSeconds > tokenMaxTtlSeconds) {
+    throw new ConfigError("TOKEN_DEFAULT_TTL_SECONDS", `must not exceed TOKEN_MAX_TTL_SECONDS (${tokenMaxTtlSeconds})`);
+  }
+  const host = readString(env, "HOST") ?? "127.0.0.1";
+
+  const config: Config = {
+    port: readInt(env, "PORT", 3000, 0, 65_535),
+    host,
+    dataDir: path.resolve(cwd, readString(env, "DATA_DIR") ?? "data"),
+    databaseUrl,
+    databaseSchema,
+    databasePoolSize: readInt(env, "DATABASE_POOL_SIZE", 10, 1, 200),
+    redisUrl,
+    adminKey,
+    masterKey,
+    logLevel: readEnum(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    issuer: readString(env, "GATEWAY_ISSUER") ?? "urn:4runr:gateway",
+    tokenDefaultTtlSeconds,
+    tokenMaxTtlSeconds,
+    assertionMaxLifetimeSeconds: 300,
+    clockSkewSeconds: readInt(env, "CLOCK_SKEW_SECONDS", 30, 0, 300),
+    bodyLimitBytes: readInt(env, "BODY_LIMIT_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+    maxTokenBytes: 8192,
+    upstreamMode: readEnum(env, "UPSTREAM_MODE", ["mock", "live"] as const, "mock"),
+    features: {
+      cache: readFlag(env, "FF_CACHE", true),
+      retry: readFlag(env, "FF_RETRY", true),
+      breakers: readFlag(env, "FF_BREAKERS", true),
+      policy: readFlag(env, "FF_POLICY", true),
+      async: readFlag(env, "FF_ASYNC", false),
+    },
+    shutdownGraceMs: readInt(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+  };
+  return Object.freeze({ ...config, features: Object.freeze(config.features) });
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+import fs from "node:fs";
+import path from "node:path";
+import { Command, Option } from "commander";
+import { AdminClient, AgentClient, GatewayClientError } from "../client/index.js";
+import { ConfigError, loadConfig } from "../config/index.js";
+import { createGateway } from "../gateway.js";
+import { generateAgentKeyPair } from "../identity/index.js";
+
+/** What `gateway agent create` writes: everything the agent needs to get tokens. Mode 0600. */
+interface AgentFile {
+  gatewayUrl: string;
+  agentId: string;
+  name: string;
+  role: string;
+  algorithm: string;
+  privateKeyPem: string;
+}
+
+const program = new Command();
+program
+  .name("gateway")
+  .description("4Runr Gateway: identity, policy, secrets and resilience between AI agents and their tools")
+  .addOption(new Option("--url <url>", "gateway base URL").env("GATEWAY_URL").default("http://127.0.0.1:3000"))
+  .addOption(new Option("--admin-key <key>", "admin key (default: GATEWAY_ADMIN_KEY, then DATA_DIR/admin.key)").env("GATEWAY_ADMIN_KEY"))
+  .addOption(new Option("--json", "print raw JSON"));
+
+function adminClient(): AdminClient {
+  const opts = program.opts<{ url: string; adminKey?: string }>();
+  let adminKey = opts.adminKey;
+  if (adminKey === undefined) {
+    const file = path.resolve(process.env.DATA_DIR ?? "data", "admin.key");
+    try {
+      adminKey = fs.readFileSync(file, "utf8").trim();
+    } catch {
+      throw new Error(`no admin key: pass --admin-key, set GATEWAY_ADMIN_KEY, or run where ${file} exists`);
+    }
+  }
+  return new AdminClient({ baseUrl: opts.url, adminKey });
+}
+
+function readAgentFile(file: string): AgentFile {
+  return JSON.parse(fs.readFileSync(file, "utf8")) as AgentFile;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+program
+  .command("serve")
+  .description("start the gateway (configuration from environment variables, see README)")
+  .action(async () => {
+    const config = loadConfig(process.env);
+    const gateway = await createGateway(config);
+    const url = await gateway.listen();
+    const where = gateway.store.kind === "sqlite" ? `embedded SQLite at ${path.join(config.dataDir, "gateway.db")}` : `PostgreSQL (schema ${config.databaseSchema})`;
+    const lines = [
+      "",
+      `4Runr Gateway listening on ${url}`,
+      `  data directory: ${config.dataDir}`,
+      `  store:          ${where}`,
+      `  upstream mode:  ${config.upstreamMode}`,
+    ];
+    if (gateway.adminKey.generated) {
+      lines.push(`  admin key:      ${gateway.adminKey.value}`, `                  (generated now, shown once; kept in ${gateway.adminKey.file} with mode 0600)`);
+    } else {
+      lines.push(`  admin key:      ${gateway.adminKey.file === undefined ? "from GATEWAY_ADMIN_KEY" : `in ${gateway.adminKey.file}`}`);
+    }
+    const urlFlag = url === "http://127.0.0.1:3000" ? "" : ` --url ${url}`;
+    lines.push(
+      "",
+      "Try it (in another terminal, from this directory):",
+      `  npm run gateway --${urlFlag} agent create --name demo-agent --role researcher`,
+      `  npm run gateway --${urlFlag} token issue --agent-file demo-agent.agent.json --scopes serpapi:search`,
+      `  npm run gateway --${urlFlag} call --agent-file demo-agent.agent.json --tool serpapi --action search --params '{"q":"coffee"}'`,
+      "",
+    );
+    process.stdout.write(lines.join("\n") + "\n");
+    gateway.logger.info({ url, dataDir: config.dataDir, store: gateway.store.kind }, "gateway started");
+
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      gateway.logger.info({ signal }, "shutting down: finishing in-flight requests");
+      gateway.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          gateway.logger.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  });
+
+const agent = program.command("agent").description("register and manage agents (admin)");
+agent
+  .command("create")
+  .description("generate a key pair locally, register the public key, and save the agent file (mode 0600)")
+  .requiredOption("--name <name>", "agent name")
+  .requiredOption("--role <role>", "agent role, e.g. researcher")
+  .addOption(new Option("--algorithm <alg>", "key algorithm").choices(["EdDSA", "ES256", "RS256"]).default("EdDSA"))
+  .option("--out <file>", "where to write the agent file (default ./<name>.agent.json)")
+  .action(async (o: { name: string; role: string; algorithm: "EdDSA" | "ES256" | "RS256"; out?: string }) => {
+    const pair = generateAgentKeyPair(o.algorithm);
+    const created = await adminClient().createAgent({ name: o.name, role: o.role, publicKey: pair.publicKeyPem });
+    const out = path.resolve(o.out ?? `${o.name}.agent.json`);
+    const file: AgentFile = {
+      gatewayUrl: program.opts<{ url: string }>().url,
+      agentId: created.id,
+      name: created.name,
+      role: created.role,
+      algorithm: created.keyAlgorithm,
+      privateKeyPem: pair.privateKeyPem,
+    };
+    fs.writeFileSync(out, JSON.stringify(file, null, 2) + "\n", { mode: 0o600, flag: "wx" });
+    if (program.opts<{ json?: boolean }>().json) print({ ...created, agentFile: out });
+    else process.stdout.write(`agent ${created.id} (${created.name}, role ${created.role}) created; its private key is in ${out} (never sent to the gateway)\n`);
+  });
+agent
+  .command("list")
+  .description("list agents")
+  .action(async () => {
+    const agents = await adminClient().listAgents({ limit: 1000 });
+    if (program.opts<{ json?: boolean }>().json) return print(agents);
+    for (const a of agents) process.stdout.write(`${a.id}  ${a.status.padEnd(9)}  ${a.role.padEnd(16)}  ${a.name}\n`);
+    if (agents.length === 0) process.stdout.write("no agents yet\n");
+  });
+for (const [name, description] of [
+  ["suspend", "suspend an agent: its tokens stop working at once"],
+  ["activate", "re-activate a suspended agent"],
+  ["revoke-tokens", "revoke every live token of an agent"],
+] as const) {
+  agent
+    .command(`${name} <agentId>`)
+    .description(description)
+    .action(async (id: string) => {
+      const admin = adminClient();
+      print(name === "suspend" ? await admin.suspendAgent(id) : name === "activate" ? await admin.activateAgent(id) : await admin.revokeAgentTokens(id));
+    });
+}
+
+const token = program.command("token").description("issue and revoke tokens");
+token
+  .command("issue")
+  .description("prove possession of the agent's key and print a scoped access token")
+  .requiredOption("--agent-file <file>", "agent file written by `agent create`")
+  .requiredOption("--scopes <scopes>", "comma-separated tool:action scopes, e.g. serpapi:search,http_fetch:get")
+  .option("--intent <intent>", "declared intent")
+  .option("--ttl <seconds>", "token lifetime in seconds", (v) => Number(v))
+  .action(async (o: { agentFile: string; scopes: string; intent?: string; ttl?: number }) => {
+    const file = readAgentFile(o.agentFile);
+    const client = new AgentClient({
+      baseUrl: program.opts<{ url: string }>().url,
+      agentId: file.agentId,
+      privateKey: file.privateKeyPem,
+      scopes: o.scopes.split(",").map((s) => s.trim()).filter(Boolean),
+      ...(o.intent === undefined ? {} : { intent: o.intent }),
+      ...(o.ttl === undefined ? {} : { ttlSeconds: o.ttl }),
+      ...(process.env.GATEWAY_ISSUER === undefined ? {} : { issuer: process.env.GATEWAY_ISSUER }),
+    });
+    print(await client.issueToken());
+  });
+token
+  .command("revoke <tokenId>")
+  .description("revoke one token (admin)")
+  .action(async (tokenId: string) => print(await adminClient().revokeToken(tokenId)));
+
+const keys = program.command("keys").description("the gateway's token-signing keys (admin)");
+keys.command("list").description("list signing keys").action(async () => print(await adminClient().listKeys()));
+keys
+  .command("rotate")
+  .description("create a new signing key; tokens signed by the old one stay valid until they expire")
+  .action(async () => print(await adminClient().rotateKeys()));
+
+program
+  .command("call")
+  .description("call a tool through the gateway as an agent")
+  .requiredOption("--agent-file <file>", "agent file written by `agent create`")
+  .requiredOption("--tool <tool>", "tool name, e.g. serpapi")
+  .requiredOption("--action <action>", "action name, e.g. search")
+  .option("--params <json>", "parameters as JSON", "{}")
+  .action(async (o: { agentFile: string; tool: string; action: string; params: string }) => {
+    const file = readAgentFile(o.agentFile);
+    const client = new AgentClient({
+      baseUrl: program.opts<{ url: string }>().url,
+      agentId: file.agentId,
+      privateKey: file.privateKeyPem,
+      scopes: [`${o.tool}:${o.action}`],
+      ...(process.env.GATEWAY_ISSUER === undefined ? {} : { issuer: process.env.GATEWAY_ISSUER }),
+    });
+    const { data, meta } = await client.call(o.tool, o.action, JSON.parse(o.params) as Record<string, unknown>);
+    print({ data, meta });
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof GatewayClientError) {
+    process.stderr.write(`error ${err.status} ${err.code}: ${err.message}${err.correlationId ? ` (correlation id ${err.correlationId})` : ""}\n`);
+  } else if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+  } else {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,108 @@
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { type Config } from "./config/index.js";
+import { ensureLocalSecret, generateAdminKey, generateMasterKey } from "./config/local-secrets.js";
+import { IdentityService, Keyring, type IdentityEvents } from "./identity/index.js";
+import { createAdminGuard } from "./http/auth.js";
+import { registerAgentRoutes } from "./http/routes/agents.js";
+import { registerHealthRoutes } from "./http/routes/health.js";
+import { registerTokenRoutes } from "./http/routes/tokens.js";
+import { createHttpServer } from "./http/server.js";
+import { createLogger } from "./obs/logger.js";
+import { openStore, type Store } from "./store/index.js";
+
+export interface GatewayDeps {
+  logger?: Logger;
+  now?: () => number;
+  identityEvents?: IdentityEvents;
+}
+
+export interface Gateway {
+  readonly config: Readonly<Config>;
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly identity: IdentityService;
+  readonly keyring: Keyring;
+  readonly logger: Logger;
+  /** The admin key in force, and whether this start generated it (so it can be printed once). */
+  readonly adminKey: { value: string; generated: boolean; file: string | undefined };
+  /** Listens on the configured host and port; resolves with the URL actually bound. */
+  listen(): Promise<string>;
+  /** Stops taking requests, lets in-flight ones finish (bounded by shutdownGraceMs), then closes the store. */
+  close(): Promise<void>;
+}
+
+/** Wires the whole gateway from a validated configuration: the composition root. */
+export async function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}): Promise<Gateway> {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const now = deps.now ?? Date.now;
+
+  const admin =
+    config.adminKey !== undefined
+      ? { value: config.adminKey, generated: false, file: undefined }
+      : (() => {
+          const s = ensureLocalSecret(config.dataDir, "admin.key", generateAdminKey);
+          return { value: s.value, generated: s.created, file: s.file };
+        })();
+  const masterKey = Buffer.from(config.masterKey ?? ensureLocalSecret(config.dataDir, "master.key", generateMasterKey).value, "base64");
+
+  const store = await openStore(config);
+  try {
+    const keyring = new Keyring({ store, masterKey, now, retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000 });
+    await keyring.init();
+    const identity = new IdentityService({
+      store,
+      keyring,
+      issuer: config.issuer,
+      now,
+      clockSkewSeconds: config.clockSkewSeconds,
+      tokenDefaultTtlSeconds: config.tokenDefaultTtlSeconds,
+      tokenMaxTtlSeconds: config.tokenMaxTtlSeconds,
+      assertionMaxLifetimeSeconds: config.assertionMaxLifetimeSeconds,
+      maxTokenBytes: config.maxTokenBytes,
+      ...(deps.identityEvents === undefined ? {} : { events: deps.identityEvents }),
+    });
+    identity.start();
+
+    const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
+    const requireAdmin = createAdminGuard(admin.value);
+    registerHealthRoutes(app, {
+      checkStore: () => store.ping(),
+      describe: () => ({ store: store.kind, upstreamMode: config.upstreamMode, features: config.features }),
+    });
+    registerAgentRoutes(app, { identity, requireAdmin });
+    registerTokenRoutes(app, { identity, keyring, requireAdmin });
+    await app.ready();
+
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      app,
+      store,
+      identity,
+      keyring,
+      logger,
+      adminKey: admin,
+      async listen() {
+        await app.listen({ port: config.port, host: config.host });
+        const address = app.server.address() as AddressInfo;
+        const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+        return `http://${host}:${address.port}`;
+      },
+      close() {
+        closing ??= (async () => {
+          identity.stop();
+          const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+          await Promise.race([app.close(), grace]);
+          app.server.closeAllConnections?.();
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

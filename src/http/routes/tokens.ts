@@ -1,0 +1,82 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { IdentityService, Keyring } from "../../identity/index.js";
+import { bearerOf } from "../auth.js";
+
+/** Token issue (proof of possession), revocation, introspection of one's own token, and the JWKS. */
+export function registerTokenRoutes(
+  app: FastifyInstance,
+  deps: { identity: IdentityService; keyring: Keyring; requireAdmin: (r: FastifyRequest) => Promise<void> },
+) {
+  const { identity, keyring } = deps;
+  const preHandler = deps.requireAdmin;
+
+  app.post(
+    "/api/tokens",
+    {
+      schema: {
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["agentId", "assertion", "scopes"],
+          properties: {
+            agentId: { type: "string", minLength: 1, maxLength: 128 },
+            assertion: { type: "string", minLength: 1, maxLength: 16384 },
+            scopes: { type: "array", minItems: 1, maxItems: 100, items: { type: "string", minLength: 3, maxLength: 130 } },
+            intent: { type: "string", minLength: 1, maxLength: 128 },
+            ttlSeconds: { type: "integer" },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const issued = await identity.issueToken(request.body as never);
+      reply.code(201).header("cache-control", "no-store");
+      return {
+        token: issued.token,
+        tokenType: "Bearer",
+        tokenId: issued.tokenId,
+        expiresAt: new Date(issued.expiresAt).toISOString(),
+        scopes: issued.scopes,
+        ...(issued.intent === undefined ? {} : { intent: issued.intent }),
+      };
+    },
+  );
+
+  app.post(
+    "/api/tokens/:tokenId/revoke",
+    { preHandler, schema: { params: { type: "object", properties: { tokenId: { type: "string", minLength: 1, maxLength: 128 } } } } },
+    async (request) => {
+      const tokenId = (request.params as { tokenId: string }).tokenId;
+      await identity.revokeToken(tokenId);
+      return { tokenId, revoked: true };
+    },
+  );
+
+  /** Lets an agent check its own token: what the gateway sees in it. */
+  app.get("/api/tokens/self", async (request, reply) => {
+    const verified = await identity.verifyAccessToken(bearerOf(request));
+    if (verified.refreshRecommended) reply.header("x-token-refresh", "recommended");
+    return {
+      tokenId: verified.tokenId,
+      agentId: verified.agentId,
+      agentName: verified.agentName,
+      role: verified.role,
+      scopes: verified.scopes,
+      intent: verified.intent ?? null,
+      issuedAt: new Date(verified.issuedAt).toISOString(),
+      expiresAt: new Date(verified.expiresAt).toISOString(),
+      refreshRecommended: verified.refreshRecommended,
+    };
+  });
+
+  app.get("/.well-known/jwks.json", async (_request, reply) => {
+    reply.header("cache-control", "public, max-age=60");
+    return keyring.jwks();
+  });
+
+  app.get("/api/admin/keys", { preHandler }, async () => ({
+    keys: keyring.list().map((k) => ({ ...k, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt === null ? null : new Date(k.retiredAt).toISOString() })),
+  }));
+
+  app.post("/api/admin/keys/rotate", { preHandler }, async () => ({ kid: await keyring.rotate() }));
+}

@@ -1,0 +1,80 @@
+import type { SqlDriver } from "./sql-driver.js";
+
+/** One schema change. `sql` is a list of statements valid on both SQLite and PostgreSQL. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: readonly string[];
+}
+
+/** Versioned migrations, applied in order at start. Never edit one that has shipped: add a new one. */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "identity",
+    sql: [
+      `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+      `CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        status TEXT NOT NULL,
+        key_algorithm TEXT NOT NULL,
+        public_key_jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        payload_hash TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        intent TEXT,
+        issued_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        revoked_reason TEXT
+      )`,
+      `CREATE INDEX tokens_agent ON tokens (agent_id)`,
+      `CREATE INDEX tokens_revoked ON tokens (revoked_at)`,
+      `CREATE TABLE assertion_jtis (
+        agent_id TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (agent_id, jti)
+      )`,
+      `CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        private_key_sealed TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        retired_at BIGINT
+      )`,
+    ],
+  },
+];
+
+/** Applies every migration newer than the database's version, each in its own transaction. */
+export async function migrate(driver: SqlDriver, now: () => number = Date.now): Promise<number[]> {
+  return driver.withMigrationLock(async () => {
+    await driver.run(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+    );
+    const done = new Set((await driver.all<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue;
+      await driver.transaction(async (tx) => {
+        for (const statement of migration.sql) await tx.run(statement);
+        await tx.run(`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, [
+          migration.version,
+          migration.name,
+          now(),
+        ]);
+      });
+      applied.push(migration.version);
+    }
+    return applied;
+  });
+}

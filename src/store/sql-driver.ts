@@ -1,0 +1,251 @@
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import pg from "pg";
+
+export type SqlValue = string | number | null;
+export type Row = Record<string, unknown>;
+
+/** Raised when an insert or update breaks a unique or primary-key constraint. */
+export class UniqueViolation extends Error {
+  constructor(cause: unknown) {
+    super("unique constraint violated", { cause });
+    this.name = "UniqueViolation";
+  }
+}
+
+/**
+ * The little SQL both backends share. Statements use PostgreSQL's `$1` placeholders;
+ * the SQLite driver rewrites them to `?1`. Integers come back as JS numbers on both.
+ */
+export interface SqlDriver {
+  readonly dialect: "sqlite" | "postgres";
+  all<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+  /** Runs `fn` in one transaction; for PostgreSQL on one pooled connection. */
+  transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T>;
+  /** Serialises schema migrations across processes (an advisory lock on PostgreSQL). */
+  withMigrationLock<T>(fn: () => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  poolStats(): { inUse: number; size: number };
+  close(): Promise<void>;
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}
+
+function rethrow(err: unknown): never {
+  if (isUniqueViolation(err)) throw new UniqueViolation(err);
+  throw err;
+}
+
+/** Opens (creating if needed) the embedded SQLite database file. */
+export function openSqliteDriver(file: string): SqlDriver {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  // better-sqlite3 binds only anonymous `?` from an array, so `$n` becomes `?` and the
+  // parameters are re-ordered (and repeated) to match each occurrence.
+  const statements = new Map<string, { stmt: Database.Statement; order: number[] }>();
+  const prepared = (sql: string, params: readonly SqlValue[]): { stmt: Database.Statement; values: SqlValue[] } => {
+    let entry = statements.get(sql);
+    if (entry === undefined) {
+      const order: number[] = [];
+      const stmt = db.prepare(
+        sql.replace(/\$(\d+)/g, (_m, n: string) => {
+          order.push(Number(n) - 1);
+          return "?";
+        }),
+      );
+      entry = { stmt, order };
+      statements.set(sql, entry);
+    }
+    return { stmt: entry.stmt, values: entry.order.map((i) => params[i] ?? null) };
+  };
+  let closed = false;
+  // While a transaction is open, callers outside it wait, so their statements
+  // never land inside (and roll back with) someone else's transaction.
+  let pendingTransaction: Promise<unknown> | undefined;
+  // Callers loop inline (no helper call) so nothing can start between the check and the statement.
+  const settled = (p: Promise<unknown>): Promise<unknown> => p.catch(() => undefined);
+  const direct: Omit<SqlDriver, "transaction"> = {
+    dialect: "sqlite",
+    async all<T>(sql: string, params: readonly SqlValue[] = []) {
+      try {
+        const { stmt, values } = prepared(sql, params);
+        return stmt.all(...values) as T[];
+      } catch (err) {
+        return rethrow(err);
+      }
+    },
+    async run(sql, params = []) {
+      try {
+        const { stmt, values } = prepared(sql, params);
+        if (!stmt.reader) return { changes: stmt.run(...values).changes };
+        stmt.all(...values);
+        return { changes: 0 };
+      } catch (err) {
+        return rethrow(err);
+      }
+    },
+    async withMigrationLock(fn) {
+      return fn();
+    },
+    async ping() {
+      db.prepare("SELECT 1").get();
+    },
+    poolStats() {
+      return { inUse: pendingTransaction === undefined ? 0 : 1, size: 1 };
+    },
+    async close() {
+      while (pendingTransaction !== undefined) await settled(pendingTransaction);
+      if (!closed) {
+        closed = true;
+        db.close();
+      }
+    },
+  };
+  const inTransaction: SqlDriver = { ...direct, transaction: (fn) => fn(inTransaction) };
+  return {
+    ...direct,
+    async all(sql, params) {
+      while (pendingTransaction !== undefined) await settled(pendingTransaction);
+      return direct.all(sql, params);
+    },
+    async run(sql, params) {
+      while (pendingTransaction !== undefined) await settled(pendingTransaction);
+      return direct.run(sql, params);
+    },
+    async transaction(fn) {
+      while (pendingTransaction !== undefined) await settled(pendingTransaction);
+      const work = (async () => {
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          const result = await fn(inTransaction);
+          db.exec("COMMIT");
+          return result;
+        } catch (err) {
+          if (db.inTransaction) db.exec("ROLLBACK");
+          throw err;
+        }
+      })();
+      pendingTransaction = work;
+      try {
+        return await work;
+      } finally {
+        if (pendingTransaction === work) pendingTransaction = undefined;
+      }
+    },
+  };
+}
+
+const BIGINT_OID = 20;
+const NUMERIC_OID = 1700;
+const pgTypes = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === BIGINT_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format as "text");
+  },
+};
+
+/** Connects a pool to PostgreSQL, creating and selecting `schema`. */
+export async function openPostgresDriver(url: string, schema: string, poolSize: number): Promise<SqlDriver> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  const bootstrap = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await bootstrap.connect();
+  try {
+    await bootstrap.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  } catch (err) {
+    // Two instances racing to create the same schema: the loser sees a unique violation.
+    if (!isUniqueViolation(err)) throw err;
+  } finally {
+    await bootstrap.end();
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    options: `-c search_path="${schema}"`,
+    types: pgTypes,
+  });
+  // An idle client losing its connection must not crash the process.
+  pool.on("error", () => undefined);
+
+  const over = (client: pg.Pool | pg.PoolClient): Omit<SqlDriver, "transaction" | "withMigrationLock" | "close" | "poolStats"> => ({
+    dialect: "postgres",
+    async all<T>(sql: string, params: readonly SqlValue[] = []) {
+      try {
+        return (await client.query(sql, params as SqlValue[])).rows as T[];
+      } catch (err) {
+        return rethrow(err);
+      }
+    },
+    async run(sql, params = []) {
+      try {
+        return { changes: (await client.query(sql, params as SqlValue[])).rowCount ?? 0 };
+      } catch (err) {
+        return rethrow(err);
+      }
+    },
+    async ping() {
+      await client.query("SELECT 1");
+    },
+  });
+
+  const onConnection = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    try {
+      return await fn(client);
+    } finally {
+      client.release();
+    }
+  };
+
+  const driver: SqlDriver = {
+    ...over(pool),
+    async transaction(fn) {
+      return onConnection(async (client) => {
+        await client.query("BEGIN");
+        const tx: SqlDriver = {
+          ...over(client),
+          transaction: (inner) => inner(tx),
+          withMigrationLock: (inner) => inner(),
+          poolStats: () => driver.poolStats(),
+          close: async () => undefined,
+        };
+        try {
+          const result = await fn(tx);
+          await client.query("COMMIT");
+          return result;
+        } catch (err) {
+          await client.query("ROLLBACK").catch(() => undefined);
+          throw err;
+        }
+      });
+    },
+    async withMigrationLock(fn) {
+      // A dedicated connection holds the lock, so a pool of one can still run the migrations.
+      const lockClient = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+      await lockClient.connect();
+      try {
+        await lockClient.query("SELECT pg_advisory_lock(hashtext($1))", [`4runr-migrations:${schema}`]);
+        return await fn();
+      } finally {
+        await lockClient.end().catch(() => undefined);
+      }
+    },
+    poolStats() {
+      return { inUse: pool.totalCount - pool.idleCount, size: poolSize };
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+  return driver;
+}

@@ -1,0 +1,2 @@
+export { seal, open } from "./envelope.js";
+export type { SealedEnvelope } from "./envelope.js";

@@ -76,6 +76,15 @@ export interface IssueTokenRequest {
   ttlSeconds?: number;
 }
 
+interface SignedClaims {
+  tokenId: string;
+  agentId: string;
+  scopes: string[];
+  intent: string | undefined;
+  nbfMs: number;
+  expMs: number;
+}
+
 interface RegistryEntry {
   agentId: string;
   payloadHash: string;
@@ -97,6 +106,13 @@ export class IdentityService {
   private readonly agents = new Map<string, AgentRecord>();
   private readonly agentKeys = new Map<string, KeyObject>();
   private readonly registry = new Map<string, RegistryEntry>();
+  /**
+   * Tokens whose signature and claims already verified, keyed by the exact token text, so the hot
+   * path pays for an Ed25519 verification once per token rather than once per request. Times,
+   * provenance, revocation and agent status are still checked on every request. Bounded.
+   */
+  private readonly verifiedSignatures = new Map<string, SignedClaims>();
+  private static readonly MAX_VERIFIED_CACHE = 50_000;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: IdentityOptions) {}
@@ -114,6 +130,7 @@ export class IdentityService {
   async sweep(): Promise<void> {
     const now = this.o.now();
     for (const [id, entry] of this.registry) if (entry.expiresAt < now) this.registry.delete(id);
+    for (const [raw, claims] of this.verifiedSignatures) if (claims.expMs < now) this.verifiedSignatures.delete(raw);
     await this.o.store.pruneExpired(now).catch(() => undefined);
   }
 
@@ -304,6 +321,47 @@ export class IdentityService {
       throw new GatewayError("token_missing", "send the access token as 'Authorization: Bearer <token>' (get one from POST /api/tokens)");
     }
     if (raw.length > this.o.maxTokenBytes) throw new GatewayError("token_too_large", `the token is longer than ${this.o.maxTokenBytes} bytes`);
+    const now = this.o.now();
+    const skewMs = this.o.clockSkewSeconds * 1000;
+    let claims = this.verifiedSignatures.get(raw);
+    if (claims === undefined) {
+      claims = await this.verifySignature(raw, now);
+      if (this.verifiedSignatures.size >= IdentityService.MAX_VERIFIED_CACHE) this.verifiedSignatures.clear();
+      this.verifiedSignatures.set(raw, claims);
+    } else if (now >= claims.expMs + skewMs) {
+      this.verifiedSignatures.delete(raw);
+      throw new GatewayError("token_expired", "the token has expired: request a new one");
+    } else if (now < claims.nbfMs - skewMs) {
+      throw new GatewayError("token_not_yet_valid", "the token is not valid yet (nbf is in the future)");
+    }
+    const { tokenId, agentId } = claims;
+    const entry = await this.registryEntry(tokenId);
+    if (entry === undefined) {
+      throw new GatewayError("token_provenance_mismatch", "the token carries this gateway's signature but was never issued by it");
+    }
+    if (entry.agentId !== agentId || !constantTimeEqual(entry.payloadHash, payloadFingerprint(raw))) {
+      throw new GatewayError("token_provenance_mismatch", "the token does not match the one this gateway issued under its id");
+    }
+    if (entry.revoked) throw new GatewayError("token_revoked", "the token has been revoked");
+    const agent = await this.lookupAgent(agentId);
+    if (agent === undefined) throw new GatewayError("token_invalid", "the token's agent no longer exists");
+    if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
+    const { scopes, intent } = claims;
+    return {
+      tokenId,
+      agentId,
+      agentName: agent.name,
+      role: agent.role,
+      scopes,
+      intent,
+      issuedAt: entry.issuedAt,
+      expiresAt: entry.expiresAt,
+      refreshRecommended: shouldRefresh(entry.issuedAt, entry.expiresAt, now),
+    };
+  }
+
+  /** The expensive part: header, key, signature and registered claims. */
+  private async verifySignature(raw: string, now: number): Promise<SignedClaims> {
     let header;
     try {
       header = decodeProtectedHeader(raw);
@@ -316,7 +374,6 @@ export class IdentityService {
     if (typeof header.kid !== "string") throw new GatewayError("token_invalid", "the token names no signing key (kid)");
     const key = this.o.keyring.cachedVerificationKey(header.kid) ?? (await this.o.keyring.verificationKey(header.kid));
     if (key === undefined) throw new GatewayError("token_invalid", "the token was not signed by a key of this gateway");
-    const now = this.o.now();
     let payload;
     try {
       ({ payload } = await jwtVerify(raw, key, {
@@ -335,30 +392,13 @@ export class IdentityService {
       }
       throw new GatewayError("token_invalid", `the token is invalid (${describeJoseError(err)})`);
     }
-    const tokenId = String(payload.jti);
-    const agentId = String(payload.sub);
-    const entry = await this.registryEntry(tokenId);
-    if (entry === undefined) {
-      throw new GatewayError("token_provenance_mismatch", "the token carries this gateway's signature but was never issued by it");
-    }
-    if (entry.agentId !== agentId || !constantTimeEqual(entry.payloadHash, payloadFingerprint(raw))) {
-      throw new GatewayError("token_provenance_mismatch", "the token does not match the one this gateway issued under its id");
-    }
-    if (entry.revoked) throw new GatewayError("token_revoked", "the token has been revoked");
-    const agent = await this.lookupAgent(agentId);
-    if (agent === undefined) throw new GatewayError("token_invalid", "the token's agent no longer exists");
-    if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
-    const scopes = Array.isArray(payload.scp) ? payload.scp.map(String) : [];
     return {
-      tokenId,
-      agentId,
-      agentName: agent.name,
-      role: agent.role,
-      scopes,
+      tokenId: String(payload.jti),
+      agentId: String(payload.sub),
+      scopes: Array.isArray(payload.scp) ? payload.scp.map(String) : [],
       intent: typeof payload.intent === "string" ? payload.intent : undefined,
-      issuedAt: entry.issuedAt,
-      expiresAt: entry.expiresAt,
-      refreshRecommended: shouldRefresh(entry.issuedAt, entry.expiresAt, now),
+      nbfMs: Number(payload.nbf) * 1000,
+      expMs: Number(payload.exp) * 1000,
     };
   }
 

@@ -53,6 +53,43 @@ export const migrations: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: "credentials-and-audit",
+    sql: [
+      `CREATE TABLE credentials (
+        tool TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        sealed TEXT NOT NULL,
+        description TEXT,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (tool, version)
+      )`,
+      `CREATE TABLE credential_active (
+        tool TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        activated_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE audit_log (
+        id TEXT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        agent_id TEXT,
+        tool TEXT,
+        action TEXT,
+        decision TEXT NOT NULL,
+        reason TEXT,
+        status INTEGER NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        upstream_ms DOUBLE PRECISION,
+        cache TEXT,
+        attempts INTEGER,
+        params_hash TEXT
+      )`,
+      `CREATE INDEX audit_at ON audit_log (at)`,
+      `CREATE INDEX audit_agent_at ON audit_log (agent_id, at)`,
+    ],
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. */

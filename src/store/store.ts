@@ -1,6 +1,6 @@
 import path from "node:path";
 import { migrate } from "./migrations.js";
-import { openPostgresDriver, openSqliteDriver, type SqlDriver, type SqlValue } from "./sql-driver.js";
+import { openPostgresDriver, openSqliteDriver, UniqueViolation, type SqlDriver, type SqlValue } from "./sql-driver.js";
 
 export type AgentStatus = "active" | "suspended";
 export type KeyAlgorithm = "EdDSA" | "ES256" | "RS256";
@@ -40,6 +40,50 @@ export interface SigningKeyRecord {
   retiredAt: number | null;
 }
 
+export interface CredentialVersionRecord {
+  tool: string;
+  version: number;
+  /** The secret sealed with the master key (a JSON SealedEnvelope). */
+  sealed: string;
+  description: string | null;
+  createdAt: number;
+}
+
+export interface ActiveCredentialRecord {
+  tool: string;
+  version: number;
+  activatedAt: number;
+}
+
+/** One audited call. Never holds parameters or secrets: only a hash of the parameters. */
+export interface AuditRecord {
+  id: string;
+  at: number;
+  correlationId: string;
+  agentId: string | null;
+  tool: string | null;
+  action: string | null;
+  decision: "allow" | "deny" | "error";
+  reason: string | null;
+  status: number;
+  latencyMs: number;
+  upstreamMs: number | null;
+  cache: string | null;
+  attempts: number | null;
+  paramsHash: string | null;
+}
+
+export interface AuditQuery {
+  agentId?: string;
+  tool?: string;
+  decision?: AuditRecord["decision"];
+  from?: number;
+  to?: number;
+  /** Return records strictly older than this cursor (`at` and `id` of the last record seen). */
+  before?: { at: number; id: string };
+  limit: number;
+}
+
 export interface Page {
   limit: number;
   offset: number;
@@ -75,6 +119,16 @@ export interface Store {
   insertSigningKey(key: SigningKeyRecord): Promise<void>;
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   retireSigningKey(kid: string, at: number): Promise<void>;
+
+  /** Adds a new version of a tool's credential (version = previous max + 1) and returns it. */
+  insertCredentialVersion(tool: string, sealedFor: (version: number) => string, description: string | null, at: number): Promise<CredentialVersionRecord>;
+  listCredentialVersions(tool?: string): Promise<CredentialVersionRecord[]>;
+  getCredentialVersion(tool: string, version: number): Promise<CredentialVersionRecord | undefined>;
+  setActiveCredential(tool: string, version: number, at: number): Promise<void>;
+  listActiveCredentials(): Promise<ActiveCredentialRecord[]>;
+
+  insertAuditRecords(records: readonly AuditRecord[]): Promise<void>;
+  queryAudit(query: AuditQuery): Promise<AuditRecord[]>;
 
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -123,6 +177,29 @@ interface TokenRow {
   revoked_at: number | null;
   revoked_reason: string | null;
 }
+interface CredentialRow {
+  tool: string;
+  version: number;
+  sealed: string;
+  description: string | null;
+  created_at: number;
+}
+interface AuditRow {
+  id: string;
+  at: number;
+  correlation_id: string;
+  agent_id: string | null;
+  tool: string | null;
+  action: string | null;
+  decision: string;
+  reason: string | null;
+  status: number;
+  latency_ms: number;
+  upstream_ms: number | null;
+  cache: string | null;
+  attempts: number | null;
+  params_hash: string | null;
+}
 interface SigningKeyRow {
   kid: string;
   alg: string;
@@ -161,6 +238,32 @@ const toSigningKey = (r: SigningKeyRow): SigningKeyRecord => ({
   createdAt: Number(r.created_at),
   retiredAt: r.retired_at === null ? null : Number(r.retired_at),
 });
+
+const toCredential = (r: CredentialRow): CredentialVersionRecord => ({
+  tool: r.tool,
+  version: Number(r.version),
+  sealed: r.sealed,
+  description: r.description,
+  createdAt: Number(r.created_at),
+});
+const toAudit = (r: AuditRow): AuditRecord => ({
+  id: r.id,
+  at: Number(r.at),
+  correlationId: r.correlation_id,
+  agentId: r.agent_id,
+  tool: r.tool,
+  action: r.action,
+  decision: r.decision as AuditRecord["decision"],
+  reason: r.reason,
+  status: Number(r.status),
+  latencyMs: Number(r.latency_ms),
+  upstreamMs: r.upstream_ms === null ? null : Number(r.upstream_ms),
+  cache: r.cache,
+  attempts: r.attempts === null ? null : Number(r.attempts),
+  paramsHash: r.params_hash,
+});
+
+const AUDIT_COLUMNS = 14;
 
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {
@@ -277,6 +380,99 @@ export class SqlStore implements Store {
 
   async retireSigningKey(kid: string, at: number) {
     await this.driver.run(`UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL`, [at, kid]);
+  }
+
+  async insertCredentialVersion(tool: string, sealedFor: (version: number) => string, description: string | null, at: number) {
+    // Two admins adding a version at once: the loser's insert hits the primary key; retry with the next number.
+    for (let attempt = 0; ; attempt++) {
+      const row = await this.one<{ v: number | null }>(`SELECT MAX(version) AS v FROM credentials WHERE tool = $1`, [tool]);
+      const version = Number(row?.v ?? 0) + 1;
+      const record: CredentialVersionRecord = { tool, version, sealed: sealedFor(version), description, createdAt: at };
+      try {
+        await this.driver.run(`INSERT INTO credentials (tool, version, sealed, description, created_at) VALUES ($1, $2, $3, $4, $5)`, [
+          tool,
+          version,
+          record.sealed,
+          description,
+          at,
+        ]);
+        return record;
+      } catch (err) {
+        if (!(err instanceof UniqueViolation) || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  async listCredentialVersions(tool?: string) {
+    const rows =
+      tool === undefined
+        ? await this.driver.all<CredentialRow>(`SELECT * FROM credentials ORDER BY tool, version`)
+        : await this.driver.all<CredentialRow>(`SELECT * FROM credentials WHERE tool = $1 ORDER BY version`, [tool]);
+    return rows.map(toCredential);
+  }
+
+  async getCredentialVersion(tool: string, version: number) {
+    const row = await this.one<CredentialRow>(`SELECT * FROM credentials WHERE tool = $1 AND version = $2`, [tool, version]);
+    return row && toCredential(row);
+  }
+
+  async setActiveCredential(tool: string, version: number, at: number) {
+    await this.driver.run(
+      `INSERT INTO credential_active (tool, version, activated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (tool) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at`,
+      [tool, version, at],
+    );
+  }
+
+  async listActiveCredentials() {
+    const rows = await this.driver.all<{ tool: string; version: number; activated_at: number }>(`SELECT * FROM credential_active ORDER BY tool`);
+    return rows.map((r) => ({ tool: r.tool, version: Number(r.version), activatedAt: Number(r.activated_at) }));
+  }
+
+  async insertAuditRecords(records: readonly AuditRecord[]) {
+    if (records.length === 0) return;
+    // Multi-row inserts in chunks keep the parameter count under SQLite's limit.
+    const chunkSize = 500;
+    await this.driver.transaction(async (tx) => {
+      for (let i = 0; i < records.length; i += chunkSize) {
+        const chunk = records.slice(i, i + chunkSize);
+        const values: (string | number | null)[] = [];
+        const rows = chunk.map((r, j) => {
+          values.push(r.id, r.at, r.correlationId, r.agentId, r.tool, r.action, r.decision, r.reason, r.status, r.latencyMs, r.upstreamMs, r.cache, r.attempts, r.paramsHash);
+          const base = j * AUDIT_COLUMNS;
+          return `(${Array.from({ length: AUDIT_COLUMNS }, (_, k) => `$${base + k + 1}`).join(", ")})`;
+        });
+        await tx.run(
+          `INSERT INTO audit_log (id, at, correlation_id, agent_id, tool, action, decision, reason, status, latency_ms, upstream_ms, cache, attempts, params_hash)
+           VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`,
+          values,
+        );
+      }
+    });
+  }
+
+  async queryAudit(q: AuditQuery) {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const add = (clause: string, value: SqlValue) => {
+      params.push(value);
+      where.push(clause.replace("?", `$${params.length}`));
+    };
+    if (q.agentId !== undefined) add("agent_id = ?", q.agentId);
+    if (q.tool !== undefined) add("tool = ?", q.tool);
+    if (q.decision !== undefined) add("decision = ?", q.decision);
+    if (q.from !== undefined) add("at >= ?", q.from);
+    if (q.to !== undefined) add("at < ?", q.to);
+    if (q.before !== undefined) {
+      params.push(q.before.at, q.before.id);
+      where.push(`(at < $${params.length - 1} OR (at = $${params.length - 1} AND id < $${params.length}))`);
+    }
+    params.push(q.limit);
+    const rows = await this.driver.all<AuditRow>(
+      `SELECT * FROM audit_log ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toAudit);
   }
 
   ping() {

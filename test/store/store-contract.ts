@@ -94,6 +94,71 @@ export function storeContract(name: string, open: () => Promise<Store>) {
       }
     });
 
+    it("numbers credential versions per tool and tracks the active one", async () => {
+      const store = await open();
+      try {
+        const v1 = await store.insertCredentialVersion("serpapi", (v) => `sealed-${v}`, "first", 10);
+        const v2 = await store.insertCredentialVersion("serpapi", (v) => `sealed-${v}`, null, 20);
+        const other = await store.insertCredentialVersion("openai", (v) => `sealed-${v}`, null, 30);
+        expect([v1.version, v2.version, other.version]).toEqual([1, 2, 1]);
+        expect(v2.sealed).toBe("sealed-2");
+        const racers = await Promise.all(Array.from({ length: 4 }, () => store.insertCredentialVersion("gmail_send", (v) => `s${v}`, null, 1)));
+        expect(racers.map((r) => r.version).sort()).toEqual([1, 2, 3, 4]);
+        expect((await store.listCredentialVersions("serpapi")).map((c) => c.version)).toEqual([1, 2]);
+        expect(await store.getCredentialVersion("serpapi", 1)).toMatchObject({ description: "first", createdAt: 10 });
+        expect(await store.getCredentialVersion("serpapi", 9)).toBeUndefined();
+        await store.setActiveCredential("serpapi", 2, 40);
+        await store.setActiveCredential("serpapi", 1, 50);
+        expect(await store.listActiveCredentials()).toEqual([{ tool: "serpapi", version: 1, activatedAt: 50 }]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("writes audit records in batches and pages them newest first with filters", async () => {
+      const store = await open();
+      try {
+        const records = Array.from({ length: 1203 }, (_, i) => ({
+          id: `r${String(i).padStart(5, "0")}`,
+          at: 1_000 + Math.floor(i / 2),
+          correlationId: `c${i}`,
+          agentId: i % 3 === 0 ? "a1" : "a2",
+          tool: i % 2 === 0 ? "serpapi" : "openai",
+          action: "x",
+          decision: (i % 5 === 0 ? "deny" : "allow") as "deny" | "allow",
+          reason: i % 5 === 0 ? "scope_denied" : null,
+          status: i % 5 === 0 ? 403 : 200,
+          latencyMs: 1.5,
+          upstreamMs: null,
+          cache: "miss",
+          attempts: 1,
+          paramsHash: "h",
+        }));
+        await store.insertAuditRecords(records);
+        await store.insertAuditRecords(records.slice(0, 10)); // replays are ignored
+        const all: string[] = [];
+        let before: { at: number; id: string } | undefined;
+        for (;;) {
+          const page = await store.queryAudit({ limit: 500, ...(before ? { before } : {}) });
+          all.push(...page.map((r) => r.id));
+          if (page.length < 500) break;
+          const last = page[page.length - 1]!;
+          before = { at: last.at, id: last.id };
+        }
+        expect(all).toHaveLength(1203);
+        expect(new Set(all).size).toBe(1203);
+        expect(all[0]).toBe("r01202");
+        const denied = await store.queryAudit({ limit: 1000, decision: "deny", agentId: "a1" });
+        expect(denied.every((r) => r.decision === "deny" && r.agentId === "a1")).toBe(true);
+        expect(denied).toHaveLength(records.filter((r) => r.decision === "deny" && r.agentId === "a1").length);
+        const window = await store.queryAudit({ limit: 1000, from: 1_100, to: 1_110, tool: "serpapi" });
+        expect(window).toHaveLength(10);
+        expect(window[0]).toMatchObject({ latencyMs: 1.5, upstreamMs: null, attempts: 1, status: 200 });
+      } finally {
+        await store.close();
+      }
+    });
+
     it("rolls back a failed transaction without affecting statements outside it", async () => {
       const store = await open();
       try {

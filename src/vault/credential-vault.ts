@@ -1,0 +1,113 @@
+import { GatewayError } from "../errors/index.js";
+import type { CredentialVersionRecord, Store } from "../store/index.js";
+import { open, seal, type SealedEnvelope } from "./envelope.js";
+
+const TOOL_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const MAX_SECRET_BYTES = 16_384;
+
+/** What the API may show about a credential: never the secret, not even part of it. */
+export interface CredentialMetadata {
+  tool: string;
+  activeVersion: number | null;
+  versions: { version: number; description: string | null; createdAt: number; active: boolean }[];
+}
+
+export interface CredentialVaultOptions {
+  store: Store;
+  masterKey: Buffer;
+  now: () => number;
+  /** Called whenever the set of known secrets changes, so redaction can follow. */
+  onSecretsChanged?: (secrets: readonly string[]) => void;
+}
+
+const contextOf = (tool: string, version: number) => `credential:${tool}:${version}`;
+
+/**
+ * Tool credentials, encrypted at rest with envelope encryption (a data key per version, wrapped by
+ * the master key). Active secrets are held in memory for the request path; nothing returns them.
+ */
+export class CredentialVault {
+  private active = new Map<string, { version: number; secret: string }>();
+
+  constructor(private readonly o: CredentialVaultOptions) {}
+
+  /** Loads and unseals the active version of every tool's credential. */
+  async load(): Promise<void> {
+    const next = new Map<string, { version: number; secret: string }>();
+    for (const a of await this.o.store.listActiveCredentials()) {
+      const record = await this.o.store.getCredentialVersion(a.tool, a.version);
+      if (record !== undefined) next.set(a.tool, { version: a.version, secret: this.unseal(record) });
+    }
+    this.active = next;
+    this.o.onSecretsChanged?.(this.knownSecrets());
+  }
+
+  /** The active secret of a tool, for its adapter only. */
+  secretFor(tool: string): string | undefined {
+    return this.active.get(tool)?.secret;
+  }
+
+  /** Every secret currently in use, for the redactor. */
+  knownSecrets(): string[] {
+    return [...this.active.values()].map((a) => a.secret);
+  }
+
+  /**
+   * Stores a new version of a tool's credential, active at once unless `activate` is false.
+   * @throws GatewayError invalid_request
+   */
+  async put(tool: string, secret: string, options: { description?: string; activate?: boolean } = {}): Promise<CredentialMetadata> {
+    if (!TOOL_NAME.test(tool)) throw new GatewayError("invalid_request", "tool must be a tool name: lower-case letters, digits, '_' or '-'", { details: { field: "tool" } });
+    if (secret.length === 0 || Buffer.byteLength(secret) > MAX_SECRET_BYTES) {
+      throw new GatewayError("invalid_request", `secret must be 1-${MAX_SECRET_BYTES} bytes`, { details: { field: "secret" } });
+    }
+    const record = await this.o.store.insertCredentialVersion(
+      tool,
+      (version) => JSON.stringify(seal(this.o.masterKey, secret, contextOf(tool, version))),
+      options.description ?? null,
+      this.o.now(),
+    );
+    if (options.activate !== false) await this.activate(tool, record.version);
+    return this.describe(tool);
+  }
+
+  /** Makes `version` the one in use (also how a rollback is done). @throws GatewayError credential_not_found */
+  async activate(tool: string, version: number): Promise<CredentialMetadata> {
+    const record = await this.o.store.getCredentialVersion(tool, version);
+    if (record === undefined) throw new GatewayError("credential_not_found", `no version ${version} of the ${tool.slice(0, 64)} credential`);
+    const secret = this.unseal(record);
+    await this.o.store.setActiveCredential(tool, version, this.o.now());
+    this.active.set(tool, { version, secret });
+    this.o.onSecretsChanged?.(this.knownSecrets());
+    return this.describe(tool);
+  }
+
+  /** Metadata of one tool's credential. @throws GatewayError credential_not_found */
+  async describe(tool: string): Promise<CredentialMetadata> {
+    const all = await this.list(tool);
+    const found = all[0];
+    if (found === undefined) throw new GatewayError("credential_not_found", `no credential stored for tool ${tool.slice(0, 64)}`);
+    return found;
+  }
+
+  /** Metadata of every stored credential. */
+  async list(tool?: string): Promise<CredentialMetadata[]> {
+    const versions = await this.o.store.listCredentialVersions(tool);
+    const actives = new Map((await this.o.store.listActiveCredentials()).map((a) => [a.tool, a.version]));
+    const byTool = new Map<string, CredentialVersionRecord[]>();
+    for (const v of versions) byTool.set(v.tool, [...(byTool.get(v.tool) ?? []), v]);
+    return [...byTool.entries()].map(([name, list]) => ({
+      tool: name,
+      activeVersion: actives.get(name) ?? null,
+      versions: list.map((v) => ({ version: v.version, description: v.description, createdAt: v.createdAt, active: actives.get(name) === v.version })),
+    }));
+  }
+
+  private unseal(record: CredentialVersionRecord): string {
+    try {
+      return open(this.o.masterKey, JSON.parse(record.sealed) as SealedEnvelope, contextOf(record.tool, record.version)).toString("utf8");
+    } catch {
+      throw new Error(`cannot unseal credential ${record.tool} v${record.version}: wrong master key or tampered record`);
+    }
+  }
+}

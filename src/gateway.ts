@@ -11,11 +11,17 @@ import { registerTokenRoutes } from "./http/routes/tokens.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./obs/logger.js";
 import { openStore, type Store } from "./store/index.js";
+import { AuditLog } from "./audit/index.js";
+import { registerAuditRoutes } from "./http/routes/audit.js";
+import { registerCredentialRoutes } from "./http/routes/credentials.js";
+import { CredentialVault, Redactor } from "./vault/index.js";
 
 export interface GatewayDeps {
   logger?: Logger;
   now?: () => number;
   identityEvents?: IdentityEvents;
+  /** Shared with the logger's output stream so secrets are scrubbed from every line. */
+  redactor?: Redactor;
 }
 
 export interface Gateway {
@@ -24,6 +30,9 @@ export interface Gateway {
   readonly store: Store;
   readonly identity: IdentityService;
   readonly keyring: Keyring;
+  readonly vault: CredentialVault;
+  readonly audit: AuditLog;
+  readonly redactor: Redactor;
   readonly logger: Logger;
   /** The admin key in force, and whether this start generated it (so it can be printed once). */
   readonly adminKey: { value: string; generated: boolean; file: string | undefined };
@@ -35,7 +44,8 @@ export interface Gateway {
 
 /** Wires the whole gateway from a validated configuration: the composition root. */
 export async function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}): Promise<Gateway> {
-  const logger = deps.logger ?? createLogger(config.logLevel);
+  const redactor = deps.redactor ?? new Redactor();
+  const logger = deps.logger ?? createLogger(config.logLevel, undefined, (line) => redactor.redact(line));
   const now = deps.now ?? Date.now;
 
   const admin =
@@ -64,6 +74,15 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       ...(deps.identityEvents === undefined ? {} : { events: deps.identityEvents }),
     });
     identity.start();
+    const vault = new CredentialVault({ store, masterKey, now, onSecretsChanged: (secrets) => redactor.setSecrets(secrets) });
+    await vault.load();
+    const audit = new AuditLog({
+      store,
+      now,
+      onFlushError: (err, buffered) => logger.warn({ err, buffered }, "audit flush failed; records kept for the next try"),
+      onDropped: (count) => logger.error({ count }, "audit buffer full: oldest records dropped"),
+    });
+    audit.start();
 
     const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
     const requireAdmin = createAdminGuard(admin.value);
@@ -73,6 +92,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     registerAgentRoutes(app, { identity, requireAdmin });
     registerTokenRoutes(app, { identity, keyring, requireAdmin });
+    registerCredentialRoutes(app, { vault, requireAdmin });
+    registerAuditRoutes(app, { store, audit, requireAdmin });
     await app.ready();
 
     let closing: Promise<void> | undefined;
@@ -82,6 +103,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       store,
       identity,
       keyring,
+      vault,
+      audit,
+      redactor,
       logger,
       adminKey: admin,
       async listen() {
@@ -96,6 +120,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
           await Promise.race([app.close(), grace]);
           app.server.closeAllConnections?.();
+          await audit.close();
           await store.close();
         })();
         return closing;

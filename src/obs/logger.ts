@@ -33,8 +33,14 @@ export const REDACT_PATHS = [
   "*.password",
 ];
 
-/** The gateway's JSON logger. `destination` lets tests capture every line. */
-export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+/**
+ * The gateway's JSON logger. `destination` lets tests capture every line; `scrub`, when given,
+ * rewrites each line before it is written (the vault's redactor removes known secret values
+ * wherever they appear, whatever the field).
+ */
+export function createLogger(level: LogLevel, destination?: DestinationStream, scrub?: (line: string) => string): Logger {
+  const out: DestinationStream = destination ?? pino.destination({ fd: 1, sync: false });
+  const target: DestinationStream = scrub === undefined ? out : { write: (line: string) => out.write(scrub(line)) };
   return pino(
     {
       level,
@@ -42,7 +48,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       redact: { paths: REDACT_PATHS, censor: "[REDACTED]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    target,
   );
 }
 

@@ -6,6 +6,7 @@ import { loadConfig } from "../../src/config/index.js";
 import { createGateway, type Gateway, type GatewayDeps } from "../../src/gateway.js";
 import { createLogger } from "../../src/obs/logger.js";
 import { AdminClient } from "../../src/client/index.js";
+import { Redactor } from "../../src/vault/index.js";
 
 /** A clock tests move by hand. */
 export class TestClock {
@@ -38,7 +39,9 @@ export async function startTestGateway(env: Record<string, string> = {}, deps: G
       cb();
     },
   });
-  const gateway = await createGateway(config, { logger: createLogger(config.logLevel, sink), ...deps });
+  const redactor = new Redactor();
+  const logger = createLogger(config.logLevel, sink, (line) => redactor.redact(line));
+  const gateway = await createGateway(config, { logger, redactor, ...deps });
   const url = await gateway.listen();
   return {
     gateway,

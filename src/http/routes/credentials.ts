@@ -1,0 +1,66 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { CredentialMetadata, CredentialVault } from "../../vault/index.js";
+
+const view = (m: CredentialMetadata) => ({
+  tool: m.tool,
+  activeVersion: m.activeVersion,
+  versions: m.versions.map((v) => ({ ...v, createdAt: new Date(v.createdAt).toISOString() })),
+});
+
+/** Admin routes for tool credentials. No route ever returns a secret. */
+export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: CredentialVault; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
+  const { vault } = deps;
+  const preHandler = deps.requireAdmin;
+  const toolParams = { type: "object", properties: { tool: { type: "string", minLength: 1, maxLength: 64 } } } as const;
+
+  app.post(
+    "/api/credentials",
+    {
+      preHandler,
+      schema: {
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["tool", "secret"],
+          properties: {
+            tool: { type: "string", minLength: 1, maxLength: 64 },
+            secret: { type: "string", minLength: 1, maxLength: 16384 },
+            description: { type: "string", maxLength: 256 },
+            activate: { type: "boolean" },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { tool: string; secret: string; description?: string; activate?: boolean };
+      const options: { description?: string; activate?: boolean } = {};
+      if (body.description !== undefined) options.description = body.description;
+      if (body.activate !== undefined) options.activate = body.activate;
+      reply.code(201);
+      return view(await vault.put(body.tool, body.secret, options));
+    },
+  );
+
+  app.get("/api/credentials", { preHandler }, async () => ({ credentials: (await vault.list()).map(view) }));
+
+  app.get("/api/credentials/:tool", { preHandler, schema: { params: toolParams } }, async (request) =>
+    view(await vault.describe((request.params as { tool: string }).tool)),
+  );
+
+  app.post(
+    "/api/credentials/:tool/versions/:version/activate",
+    {
+      preHandler,
+      schema: {
+        params: {
+          type: "object",
+          properties: { tool: { type: "string", minLength: 1, maxLength: 64 }, version: { type: "string", pattern: "^[1-9]\\d{0,8}$" } },
+        },
+      },
+    },
+    async (request) => {
+      const { tool, version } = request.params as { tool: string; version: string };
+      return view(await vault.activate(tool, Number(version)));
+    },
+  );
+}

@@ -1,0 +1,65 @@
+import type { FastifyInstance } from "fastify";
+import type { ProxyInput, ProxyOutput, ToolCatalog } from "../../proxy/index.js";
+import { bearerOf } from "../auth.js";
+
+const NAME = { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9_-]*$" } as const;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** `POST /api/proxy`: an agent calls a tool. `GET /api/tools`: what can be called. */
+export function registerProxyRoutes(
+  app: FastifyInstance,
+  deps: { handle: (input: ProxyInput) => Promise<ProxyOutput>; catalog: ToolCatalog; policyEnforced: boolean },
+) {
+  app.post(
+    "/api/proxy",
+    {
+      schema: {
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["tool", "action"],
+          properties: { tool: NAME, action: NAME, params: { type: "object" } },
+        },
+        headers: {
+          type: "object",
+          properties: { "idempotency-key": { type: "string", pattern: IDEMPOTENCY_KEY.source } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { tool: string; action: string; params?: Record<string, unknown> };
+      const input: ProxyInput = {
+        tool: body.tool,
+        action: body.action,
+        params: body.params ?? {},
+        rawToken: bearerOf(request),
+        correlationId: request.id,
+      };
+      request.logFields.tool = body.tool;
+      request.logFields.action = body.action;
+      const idempotencyKey = request.headers["idempotency-key"];
+      if (typeof idempotencyKey === "string") input.idempotencyKey = idempotencyKey;
+      const cacheControl = request.headers["cache-control"];
+      if (typeof cacheControl === "string" && /\bno-cache\b|\bno-store\b/i.test(cacheControl)) input.cacheMode = "bypass";
+      const traceparent = request.headers.traceparent;
+      if (typeof traceparent === "string" && TRACEPARENT.test(traceparent)) input.traceparent = traceparent;
+      if (!deps.policyEnforced) reply.header("x-gateway-warning", "policy enforcement is OFF (FF_POLICY=off)");
+      try {
+        const out = await deps.handle(input);
+        request.logFields.agentId = out.token.agentId;
+        request.logFields.decision = "allow";
+        request.logFields.cache = out.meta.cache;
+        request.logFields.attempts = out.meta.attempts;
+        reply.header("server-timing", `gateway;dur=${out.meta.gatewayMs}, upstream;dur=${out.meta.upstreamMs}`);
+        if (out.token.refreshRecommended) reply.header("x-token-refresh", "recommended");
+        return { data: out.data, meta: out.meta };
+      } catch (err) {
+        request.logFields.decision = "refused";
+        throw err;
+      }
+    },
+  );
+
+  app.get("/api/tools", async () => ({ tools: deps.catalog.list() }));
+}

@@ -1,0 +1,113 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import addFormatsModule from "ajv-formats";
+import { GatewayError } from "../errors/index.js";
+
+/** What the road needs to know about one tool action; adapters are turned into these. */
+export interface RoadAction {
+  tool: string;
+  action: string;
+  description?: string;
+  /** JSON Schema (draft-07) of `params`. */
+  paramsSchema: Record<string, unknown>;
+  idempotent: boolean;
+  cacheable: boolean;
+  cacheTtlSeconds?: number;
+  timeoutMs?: number;
+  /** Whether the adapter needs a stored credential to call its upstream. */
+  needsCredential: boolean;
+  /** The metric label for the tool (generic tools share one). */
+  metricTool?: string;
+  invoke(params: Record<string, unknown>, ctx: InvokeContext): Promise<UpstreamReply>;
+}
+
+export interface InvokeContext {
+  credential: string | undefined;
+  signal: AbortSignal;
+  correlationId: string;
+  traceparent?: string;
+}
+
+export interface UpstreamReply {
+  status: number;
+  body: unknown;
+  bytes: number;
+  headers?: Record<string, string>;
+}
+
+export interface ResolvedAction extends RoadAction {
+  validate: ValidateFunction;
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+function describeIssue(e: ErrorObject): { path: string; message: string } {
+  const base = `params${e.instancePath.replaceAll("/", ".")}`;
+  if (e.keyword === "additionalProperties") return { path: `${base}.${String(e.params.additionalProperty)}`, message: "is not a parameter of this action" };
+  if (e.keyword === "required") return { path: `${base}.${String(e.params.missingProperty)}`, message: "is required" };
+  return { path: base, message: e.message ?? "is invalid" };
+}
+
+/** The tools the gateway knows, with compiled parameter validators. Replaced whole on changes. */
+export class ToolCatalog {
+  private readonly ajv: Ajv;
+  private actions = new Map<string, ResolvedAction>();
+
+  constructor() {
+    this.ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
+    addFormats(this.ajv);
+  }
+
+  /** Adds or replaces actions (compiling their schemas once). @throws Error on an invalid schema. */
+  register(actions: readonly RoadAction[]): void {
+    const next = new Map(this.actions);
+    for (const a of actions) next.set(`${a.tool}:${a.action}`, { ...a, validate: this.ajv.compile(a.paramsSchema) });
+    this.actions = next;
+  }
+
+  /** Removes every action of a tool. */
+  unregister(tool: string): void {
+    const next = new Map(this.actions);
+    for (const key of next.keys()) if (key.startsWith(`${tool}:`)) next.delete(key);
+    this.actions = next;
+  }
+
+  hasTool(tool: string): boolean {
+    for (const a of this.actions.values()) if (a.tool === tool) return true;
+    return false;
+  }
+
+  /**
+   * Finds an action and validates its parameters.
+   * @throws GatewayError unknown_tool | unknown_action | invalid_request (naming every bad field)
+   */
+  resolve(tool: string, action: string, params: Record<string, unknown>): ResolvedAction {
+    const found = this.actions.get(`${tool}:${action}`);
+    if (found === undefined) {
+      if (!this.hasTool(tool)) {
+        throw new GatewayError("unknown_tool", `no tool named "${tool.slice(0, 64)}"; known tools: ${[...new Set([...this.actions.values()].map((a) => a.tool))].join(", ")}`);
+      }
+      const known = [...this.actions.values()].filter((a) => a.tool === tool).map((a) => a.action);
+      throw new GatewayError("unknown_action", `tool ${tool} has no action "${action.slice(0, 64)}"; its actions: ${known.join(", ")}`);
+    }
+    if (!found.validate(params)) {
+      const issues = (found.validate.errors ?? []).slice(0, 10).map(describeIssue);
+      const first = issues[0];
+      throw new GatewayError("invalid_request", `invalid parameters for ${tool}:${action}: ${first ? `${first.path} ${first.message}` : "validation failed"}`, {
+        details: { issues },
+      });
+    }
+    return found;
+  }
+
+  /** Every action, for discovery (`GET /api/tools`). */
+  list(): { tool: string; action: string; description?: string; idempotent: boolean; cacheable: boolean; paramsSchema: Record<string, unknown> }[] {
+    return [...this.actions.values()].map((a) => ({
+      tool: a.tool,
+      action: a.action,
+      ...(a.description === undefined ? {} : { description: a.description }),
+      idempotent: a.idempotent,
+      cacheable: a.cacheable,
+      paramsSchema: a.paramsSchema,
+    }));
+  }
+}

@@ -1,0 +1,222 @@
+import { createHash } from "node:crypto";
+import type { AuditLog } from "../audit/index.js";
+import { GatewayError, isGatewayError } from "../errors/index.js";
+import type { IdentityService, VerifiedToken } from "../identity/index.js";
+import type { CredentialVault, Redactor } from "../vault/index.js";
+import type { ResolvedAction, ToolCatalog, UpstreamReply } from "./catalog.js";
+
+/** One tool call as it enters the road. */
+export interface ProxyInput {
+  tool: string;
+  action: string;
+  params: Record<string, unknown>;
+  rawToken: string | undefined;
+  correlationId: string;
+  idempotencyKey?: string;
+  /** `bypass` skips the response cache for this call. */
+  cacheMode?: "default" | "bypass";
+  traceparent?: string;
+}
+
+export type CacheStatus = "hit" | "miss" | "bypass" | "stale" | "none";
+
+export interface ProxyMeta {
+  correlationId: string;
+  tool: string;
+  action: string;
+  cache: CacheStatus;
+  attempts: number;
+  upstreamMs: number;
+  gatewayMs: number;
+}
+
+export interface ProxyOutput {
+  data: unknown;
+  meta: ProxyMeta;
+  token: VerifiedToken;
+}
+
+/** What the policy stage is given. */
+export interface CallToAuthorize {
+  tool: string;
+  action: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * The policy + limits stage. Resolves when the call may go on (returning what to do once the
+ * upstream has answered), throws a GatewayError with the denial otherwise.
+ */
+export type Authorizer = (token: VerifiedToken, call: CallToAuthorize) => Promise<AuthorizeGrant>;
+export interface AuthorizeGrant {
+  /** Called after the upstream failed, so counters configured not to count failures can refund. */
+  upstreamFailed?(): Promise<void>;
+}
+
+export interface ExecuteContext {
+  correlationId: string;
+  traceparent?: string;
+  cacheMode: "default" | "bypass";
+  idempotencyKey?: string;
+  /** Whatever in the caller's identity changes the answer (part of the cache key). */
+  cacheScope: string;
+  agentId: string;
+  credential: string | undefined;
+}
+
+export interface ExecuteResult {
+  reply: UpstreamReply;
+  attempts: number;
+  cache: CacheStatus;
+  upstreamMs: number;
+}
+
+/** The resilience stages around the adapter call (cache, single-flight, retry, breaker, timeout). */
+export type Executor = (action: ResolvedAction, params: Record<string, unknown>, ctx: ExecuteContext) => Promise<ExecuteResult>;
+
+/** Hooks for metrics; every label they receive is bounded (tool, action, status, reason). */
+export interface RoadEvents {
+  callFinished?(e: { tool: string; action: string; status: number; durationMs: number; upstreamMs: number; cache: CacheStatus; attempts: number; errorCode?: string }): void;
+  denied?(e: { tool: string; action: string; reason: string }): void;
+}
+
+export interface RoadDeps {
+  catalog: ToolCatalog;
+  identity: IdentityService;
+  vault: CredentialVault;
+  audit: AuditLog;
+  redactor: Redactor;
+  authorize: Authorizer;
+  execute: Executor;
+  now: () => number;
+  events?: RoadEvents;
+}
+
+const DENIAL_CODES = new Set(["policy_denied", "scope_denied", "intent_required", "guard_failed", "quota_exceeded", "off_hours", "rate_limited", "agent_suspended", "token_scope_exceeded", "ssrf_blocked"]);
+
+/** A stable hash of the parameters for the audit trail: never the parameters themselves. */
+export function paramsFingerprint(params: unknown): string {
+  return createHash("sha256").update(canonicalJson(params)).digest("base64url").slice(0, 22);
+}
+
+/** JSON with object keys sorted at every level, so equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
+}
+
+/**
+ * The proxy road: validate → authenticate → authorize (policy + limits) → execute (resilience +
+ * adapter with its credential) → audit and metrics. It reads top to bottom; each stage is its own
+ * module, handed in by the composition root.
+ */
+export function createProxyRoad(deps: RoadDeps) {
+  return async function handle(input: ProxyInput): Promise<ProxyOutput> {
+    const startedMs = performance.now();
+    let token: VerifiedToken | undefined;
+    let execution: ExecuteResult | undefined;
+    let status = 200;
+    let errorCode: string | undefined;
+    let decision: "allow" | "deny" | "error" = "allow";
+    try {
+      const action = deps.catalog.resolve(input.tool, input.action, input.params);
+      token = await deps.identity.verifyAccessToken(input.rawToken);
+      const grant = await deps.authorize(token, { tool: action.tool, action: action.action, params: input.params });
+      const credential = deps.vault.secretFor(action.tool);
+      if (action.needsCredential && credential === undefined) {
+        throw new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`);
+      }
+      const ctx: ExecuteContext = {
+        correlationId: input.correlationId,
+        cacheMode: input.cacheMode ?? "default",
+        cacheScope: token.role,
+        agentId: token.agentId,
+        credential,
+      };
+      if (input.traceparent !== undefined) ctx.traceparent = input.traceparent;
+      if (input.idempotencyKey !== undefined) ctx.idempotencyKey = input.idempotencyKey;
+      try {
+        execution = await deps.execute(action, input.params, ctx);
+      } catch (err) {
+        await grant.upstreamFailed?.().catch(() => undefined);
+        throw err;
+      }
+      const gatewayMs = performance.now() - startedMs - execution.upstreamMs;
+      return {
+        data: execution.reply.body,
+        meta: {
+          correlationId: input.correlationId,
+          tool: action.tool,
+          action: action.action,
+          cache: execution.cache,
+          attempts: execution.attempts,
+          upstreamMs: round(execution.upstreamMs),
+          gatewayMs: round(Math.max(0, gatewayMs)),
+        },
+        token,
+      };
+    } catch (err) {
+      const error = isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err });
+      status = error.status;
+      errorCode = error.code;
+      decision = DENIAL_CODES.has(error.code) || error.code.startsWith("token_") ? "deny" : "error";
+      if (DENIAL_CODES.has(error.code)) deps.events?.denied?.({ tool: input.tool, action: input.action, reason: String(error.details?.reason ?? error.code) });
+      // An upstream may echo what it was sent: never let a credential out through its message.
+      throw error.code.startsWith("upstream") ? scrubbed(error, deps.redactor) : error;
+    } finally {
+      const durationMs = performance.now() - startedMs;
+      const upstreamMs = execution?.upstreamMs ?? 0;
+      deps.audit.record({
+        correlationId: input.correlationId,
+        agentId: token?.agentId ?? null,
+        tool: input.tool.slice(0, 64),
+        action: input.action.slice(0, 64),
+        decision,
+        reason: errorCode ?? null,
+        status,
+        latencyMs: round(durationMs),
+        upstreamMs: execution === undefined ? null : round(upstreamMs),
+        cache: execution?.cache ?? null,
+        attempts: execution?.attempts ?? null,
+        paramsHash: paramsFingerprint(input.params),
+      });
+      const finished: Parameters<NonNullable<RoadEvents["callFinished"]>>[0] = {
+        tool: input.tool,
+        action: input.action,
+        status,
+        durationMs,
+        upstreamMs,
+        cache: execution?.cache ?? "none",
+        attempts: execution?.attempts ?? 0,
+      };
+      if (errorCode !== undefined) finished.errorCode = errorCode;
+      deps.events?.callFinished?.(finished);
+    }
+  };
+}
+
+function scrubbed(error: GatewayError, redactor: Redactor): GatewayError {
+  const message = redactor.redact(error.message);
+  const details = error.details === undefined ? undefined : redactor.redactValue(error.details);
+  if (message === error.message && details === error.details) return error;
+  const options: ConstructorParameters<typeof GatewayError>[2] = { status: error.status };
+  if (details !== undefined) options.details = details;
+  if (error.retryAfterSeconds !== undefined) options.retryAfterSeconds = error.retryAfterSeconds;
+  return new GatewayError(error.code, message, options);
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** Until the policy engine is wired: the token's scopes decide, deny by default. */
+export function scopesOnlyAuthorizer(scopeCovers: (scope: string, tool: string, action: string) => boolean): Authorizer {
+  return async (token, call) => {
+    if (!token.scopes.some((s) => scopeCovers(s, call.tool, call.action))) {
+      throw new GatewayError("policy_denied", `the token's scopes do not include ${call.tool}:${call.action}`, {
+        details: { reason: "scope_denied" },
+      });
+    }
+    return {};
+  };
+}

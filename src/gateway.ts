@@ -15,6 +15,14 @@ import { AuditLog } from "./audit/index.js";
 import { registerAuditRoutes } from "./http/routes/audit.js";
 import { registerCredentialRoutes } from "./http/routes/credentials.js";
 import { CredentialVault, Redactor } from "./vault/index.js";
+import { scopeCovers } from "./identity/index.js";
+import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.js";
+import { AddressAllowList } from "./net/address-policy.js";
+import { systemResolver } from "./net/outbound.js";
+import { createProxyRoad, directExecutor, scopesOnlyAuthorizer, type Authorizer } from "./proxy/index.js";
+import { registerProxyRoutes } from "./http/routes/proxy.js";
+import { registerToolAdminRoutes } from "./http/routes/tools.js";
+import { mockResolver, Toolbox } from "./tools/index.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -34,6 +42,9 @@ export interface Gateway {
   readonly audit: AuditLog;
   readonly redactor: Redactor;
   readonly logger: Logger;
+  readonly toolbox: Toolbox;
+  /** The built-in mock upstreams, in `UPSTREAM_MODE=mock`. */
+  readonly mockUpstreams: MockUpstreams | undefined;
   /** The admin key in force, and whether this start generated it (so it can be printed once). */
   readonly adminKey: { value: string; generated: boolean; file: string | undefined };
   /** Listens on the configured host and port; resolves with the URL actually bound. */
@@ -58,6 +69,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   const masterKey = Buffer.from(config.masterKey ?? ensureLocalSecret(config.dataDir, "master.key", generateMasterKey).value, "base64");
 
   const store = await openStore(config);
+  let mockUpstreams: MockUpstreams | undefined;
+  let toolbox: Toolbox | undefined;
   try {
     const keyring = new Keyring({ store, masterKey, now, retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000 });
     await keyring.init();
@@ -84,6 +97,33 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     audit.start();
 
+    if (config.upstreamMode === "mock") {
+      const latency = { baseMs: config.mockLatencyMs, jitterMs: config.mockJitterMs };
+      mockUpstreams = await startMockUpstreams({ latency: { serpapi: latency, openai: latency, gmail: latency, web: latency } });
+    }
+    toolbox = new Toolbox({
+      store,
+      baseUrls: mockUpstreams ? { serpapi: mockUpstreams.url, openai: mockUpstreams.url, gmail: mockUpstreams.url } : config.upstreamBaseUrls,
+      fetchTransport: mockUpstreams ? { kind: "rewrite", origin: mockUpstreams.url } : { kind: "direct" },
+      resolver: mockUpstreams ? mockResolver() : systemResolver,
+      allowList: new AddressAllowList(config.ssrfAllow),
+      httpFetchMaxBytes: config.httpFetchMaxBytes,
+      httpFetchMaxRedirects: config.httpFetchMaxRedirects,
+    });
+    await toolbox.reload();
+    if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
+    const authorize: Authorizer = config.features.policy ? scopesOnlyAuthorizer(scopeCovers) : async () => ({});
+    const handleProxy = createProxyRoad({
+      catalog: toolbox.catalog,
+      identity,
+      vault,
+      audit,
+      redactor,
+      authorize,
+      execute: directExecutor(config.upstreamTimeoutMs),
+      now,
+    });
+
     const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
     const requireAdmin = createAdminGuard(admin.value);
     registerHealthRoutes(app, {
@@ -94,6 +134,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerTokenRoutes(app, { identity, keyring, requireAdmin });
     registerCredentialRoutes(app, { vault, requireAdmin });
     registerAuditRoutes(app, { store, audit, requireAdmin });
+    registerProxyRoutes(app, { handle: handleProxy, catalog: toolbox.catalog, policyEnforced: config.features.policy });
+    registerToolAdminRoutes(app, { toolbox, requireAdmin });
     await app.ready();
 
     let closing: Promise<void> | undefined;
@@ -107,6 +149,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       audit,
       redactor,
       logger,
+      toolbox,
+      mockUpstreams,
       adminKey: admin,
       async listen() {
         await app.listen({ port: config.port, host: config.host });
@@ -121,12 +165,16 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           await Promise.race([app.close(), grace]);
           app.server.closeAllConnections?.();
           await audit.close();
+          await toolbox?.close();
+          await mockUpstreams?.close();
           await store.close();
         })();
         return closing;
       },
     };
   } catch (err) {
+    await toolbox?.close();
+    await mockUpstreams?.close();
     await store.close();
     throw err;
   }

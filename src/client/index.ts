@@ -101,6 +101,14 @@ export class AdminClient {
   rotateKeys() {
     return this.call<{ kid: string }>("POST", "/api/admin/keys/rotate");
   }
+  /** Stores (and by default activates) a tool credential; the answer never contains the secret. */
+  putCredential(tool: string, secret: string, options: { description?: string; activate?: boolean } = {}) {
+    return this.call<{ tool: string; activeVersion: number | null }>("POST", "/api/credentials", { tool, secret, ...options });
+  }
+  /** Defines (or replaces) a generic HTTP tool. */
+  defineTool(definition: Record<string, unknown>) {
+    return this.call<{ tool: Record<string, unknown>; actions: string[] }>("POST", "/api/tools", definition);
+  }
   /** Any other admin route, for features this client has no helper for yet. */
   raw<T>(method: string, path: string, body?: unknown) {
     return this.call<T>(method, path, body);

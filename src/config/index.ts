@@ -1,4 +1,5 @@
 import path from "node:path";
+import { AddressAllowList } from "../net/address-policy.js";
 
 export type UpstreamMode = "mock" | "live";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -39,6 +40,17 @@ export interface Config {
   upstreamMode: UpstreamMode;
   features: FeatureFlags;
   shutdownGraceMs: number;
+  /** Ceiling on one upstream attempt; actions have their own, lower defaults. */
+  upstreamTimeoutMs: number;
+  /** Live-mode API base URLs (tests point them at the mock upstreams). */
+  upstreamBaseUrls: { serpapi: string; openai: string; gmail: string };
+  /** IPs/CIDRs outbound calls may reach even though they are private (SSRF allow-list). */
+  ssrfAllow: string[];
+  httpFetchMaxBytes: number;
+  httpFetchMaxRedirects: number;
+  /** Latency the built-in mock upstreams add in mock mode. */
+  mockLatencyMs: number;
+  mockJitterMs: number;
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -80,9 +92,31 @@ function readEnum<T extends string>(env: Env, key: string, allowed: readonly T[]
   return v;
 }
 
+function readUrl(env: Env, key: string, fallback: string): string {
+  const raw = readString(env, key) ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(key, `expected an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError(key, `expected an http(s) URL, got "${raw}"`);
+  return url.toString();
+}
+
 function readString(env: Env, key: string): string | undefined {
   const raw = env[key];
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+function readAllowList(env: Env): string[] {
+  const entries = (readString(env, "SSRF_ALLOW") ?? "").split(",").map((e) => e.trim()).filter(Boolean);
+  try {
+    AddressAllowList.parse(entries.join(","));
+  } catch (err) {
+    throw new ConfigError("SSRF_ALLOW", `${(err as Error).message} (expected comma-separated IPs or CIDRs, e.g. 127.0.0.1/32,10.1.0.0/16)`);
+  }
+  return entries;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -143,6 +177,17 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       async: readFlag(env, "FF_ASYNC", false),
     },
     shutdownGraceMs: readInt(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 30_000, 50, 600_000),
+    upstreamBaseUrls: {
+      serpapi: readUrl(env, "SERPAPI_BASE_URL", "https://serpapi.com"),
+      openai: readUrl(env, "OPENAI_BASE_URL", "https://api.openai.com"),
+      gmail: readUrl(env, "GMAIL_BASE_URL", "https://gmail.googleapis.com"),
+    },
+    ssrfAllow: readAllowList(env),
+    httpFetchMaxBytes: readInt(env, "HTTP_FETCH_MAX_BYTES", 1_048_576, 1, 64 * 1_048_576),
+    httpFetchMaxRedirects: readInt(env, "HTTP_FETCH_MAX_REDIRECTS", 5, 0, 20),
+    mockLatencyMs: readInt(env, "MOCK_LATENCY_MS", 0, 0, 60_000),
+    mockJitterMs: readInt(env, "MOCK_JITTER_MS", 0, 0, 60_000),
   };
-  return Object.freeze({ ...config, features: Object.freeze(config.features) });
+  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
 }

@@ -5,9 +5,9 @@ import type { Executor } from "./road.js";
  * The adapter call with nothing around it but a deadline: what the road uses when every
  * resilience flag is off. The timeout covers the whole call, body read included.
  */
-export function directExecutor(defaultTimeoutMs: number): Executor {
+export function directExecutor(ceilingMs: number): Executor {
   return async (action, params, ctx) => {
-    const timeoutMs = action.timeoutMs ?? defaultTimeoutMs;
+    const timeoutMs = effectiveTimeoutMs(action.timeoutMs, ceilingMs);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     const started = performance.now();
@@ -23,4 +23,9 @@ export function directExecutor(defaultTimeoutMs: number): Executor {
       clearTimeout(timer);
     }
   };
+}
+
+/** An action's own timeout, never above the configured ceiling (UPSTREAM_TIMEOUT_MS). */
+export function effectiveTimeoutMs(actionTimeoutMs: number | undefined, ceilingMs: number): number {
+  return Math.min(actionTimeoutMs ?? ceilingMs, ceilingMs);
 }

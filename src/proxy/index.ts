@@ -2,4 +2,4 @@ export { ToolCatalog } from "./catalog.js";
 export type { RoadAction, ResolvedAction, InvokeContext, UpstreamReply } from "./catalog.js";
 export { createProxyRoad, scopesOnlyAuthorizer, canonicalJson, paramsFingerprint } from "./road.js";
 export type { ProxyInput, ProxyOutput, ProxyMeta, CacheStatus, Authorizer, AuthorizeGrant, CallToAuthorize, Executor, ExecuteContext, ExecuteResult, RoadEvents, RoadDeps } from "./road.js";
-export { directExecutor } from "./direct-executor.js";
+export { directExecutor, effectiveTimeoutMs } from "./direct-executor.js";

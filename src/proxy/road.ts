@@ -145,7 +145,8 @@ export function createProxyRoad(deps: RoadDeps) {
       }
       const gatewayMs = performance.now() - startedMs - execution.upstreamMs;
       return {
-        data: execution.reply.body,
+        // An upstream that saw the credential may echo it back: scrub before it leaves.
+        data: action.needsCredential ? deps.redactor.redactValue(execution.reply.body) : execution.reply.body,
         meta: {
           correlationId: input.correlationId,
           tool: action.tool,

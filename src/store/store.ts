@@ -96,6 +96,8 @@ export interface Store {
   getMeta(key: string): Promise<string | undefined>;
   /** Sets `key` only if absent; returns the value that is stored afterwards (first writer wins). */
   setMetaIfAbsent(key: string, value: string): Promise<string>;
+  /** Creates or replaces a value. */
+  setMeta(key: string, value: string): Promise<void>;
 
   /** @throws UniqueViolation when the id or name is taken. */
   insertAgent(agent: AgentRecord): Promise<void>;
@@ -283,6 +285,10 @@ export class SqlStore implements Store {
   async setMetaIfAbsent(key: string, value: string) {
     await this.driver.run(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [key, value]);
     return (await this.getMeta(key)) ?? value;
+  }
+
+  async setMeta(key: string, value: string) {
+    await this.driver.run(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value]);
   }
 
   async insertAgent(a: AgentRecord) {

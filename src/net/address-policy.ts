@@ -1,0 +1,106 @@
+import ipaddr from "ipaddr.js";
+import { GatewayError } from "../errors/index.js";
+
+/**
+ * The pure half of SSRF protection: which URLs and which IP addresses an outbound call may reach.
+ * Deny private, loopback, link-local, multicast, reserved and cloud-metadata space by default;
+ * an operator allow-list (CIDRs) can open specific ranges (tests allow 127.0.0.1/32).
+ */
+
+/** ipaddr.js range names that are public, routable unicast. Everything else is refused. */
+const PUBLIC_RANGES = new Set(["unicast"]);
+
+/** Cloud metadata endpoints that sit in otherwise routable space on some providers. */
+const METADATA_ADDRESSES = new Set(["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "192.0.0.192"]);
+
+export type AddressVerdict = { allowed: true } | { allowed: false; range: string };
+
+export class AddressAllowList {
+  private readonly cidrs: [ipaddr.IPv4 | ipaddr.IPv6, number][];
+
+  constructor(entries: readonly string[] = []) {
+    this.cidrs = entries.map((entry) => {
+      const text = entry.includes("/") ? entry : `${entry}/${ipaddr.parse(entry).kind() === "ipv4" ? 32 : 128}`;
+      return ipaddr.parseCIDR(text);
+    });
+  }
+
+  /** @throws Error naming the entry when it is not an IP or CIDR. */
+  static parse(text: string | undefined): AddressAllowList {
+    const entries = (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    for (const e of entries) {
+      if (!(ipaddr.isValidCIDR(e) || ipaddr.isValid(e))) throw new Error(`"${e}" is not an IP address or CIDR range`);
+    }
+    return new AddressAllowList(entries);
+  }
+
+  includes(address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
+    return this.cidrs.some(([range, bits]) => address.kind() === range.kind() && address.match(range, bits));
+  }
+
+  get size(): number {
+    return this.cidrs.length;
+  }
+}
+
+/** Unwraps IPv4 hidden in IPv6 (mapped, NAT64, 6to4, Teredo-free forms) so it is judged as IPv4. */
+function effectiveAddress(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  if (address.kind() !== "ipv6") return address;
+  const v6 = address as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address();
+  const range = v6.range();
+  if (range === "rfc6052" || range === "6to4" || range === "rfc6145") {
+    const bytes = v6.toByteArray();
+    const v4 = range === "6to4" ? bytes.slice(2, 6) : bytes.slice(12, 16);
+    return new ipaddr.IPv4(v4);
+  }
+  return v6;
+}
+
+/** Whether an outbound connection to `ip` is allowed. */
+export function judgeAddress(ip: string, allowList: AddressAllowList): AddressVerdict {
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    parsed = ipaddr.parse(ip);
+  } catch {
+    return { allowed: false, range: "invalid" };
+  }
+  if (allowList.includes(parsed)) return { allowed: true };
+  const effective = effectiveAddress(parsed);
+  if (effective !== parsed && allowList.includes(effective)) return { allowed: true };
+  if (METADATA_ADDRESSES.has(effective.toString())) return { allowed: false, range: "cloudMetadata" };
+  const range = effective.range();
+  return PUBLIC_RANGES.has(range) ? { allowed: true } : { allowed: false, range };
+}
+
+export function isIpLiteral(hostname: string): boolean {
+  return ipaddr.isValid(stripBrackets(hostname));
+}
+
+export function stripBrackets(hostname: string): string {
+  return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+}
+
+/**
+ * Parses and judges a URL's shape (scheme, userinfo, host form). WHATWG parsing already turns
+ * decimal, octal and hex IPv4 forms into dotted quads, so those are judged as the address they mean.
+ * @throws GatewayError ssrf_blocked | invalid_request
+ */
+export function checkUrlShape(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new GatewayError("invalid_request", `"${raw.slice(0, 200)}" is not an absolute URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw ssrfBlocked(`only http and https URLs may be fetched, not ${url.protocol}`, "scheme");
+  }
+  if (url.username !== "" || url.password !== "") throw ssrfBlocked("URLs with credentials (user:password@) are refused", "userinfo");
+  if (url.hostname === "") throw ssrfBlocked("the URL has no host", "host");
+  return url;
+}
+
+export function ssrfBlocked(message: string, reason: string): GatewayError {
+  return new GatewayError("ssrf_blocked", message, { details: { reason } });
+}

@@ -1,0 +1,106 @@
+import { GatewayError } from "../errors/index.js";
+import { GuardedHttpClient, systemResolver, zoneResolver, type Resolver, type Transport } from "../net/outbound.js";
+import type { AddressAllowList } from "../net/address-policy.js";
+import { ToolCatalog } from "../proxy/catalog.js";
+import type { Store } from "../store/index.js";
+import { genericToolActions, parseGenericTool, type GenericToolDefinition } from "./generic/index.js";
+import { gmailSendTool } from "./gmail-send/index.js";
+import { httpFetchTool } from "./http-fetch/index.js";
+import { openaiTool } from "./openai/index.js";
+import { serpapiTool } from "./serpapi/index.js";
+import { ApiClient } from "./upstream.js";
+
+export { upstreamFailure, ApiClient } from "./upstream.js";
+export type { GenericToolDefinition } from "./generic/index.js";
+
+export const BUILTIN_TOOLS = ["serpapi", "http_fetch", "openai", "gmail_send"] as const;
+const GENERIC_TOOLS_KEY = "generic_tools";
+
+export interface ToolboxOptions {
+  store: Store;
+  baseUrls: { serpapi: string; openai: string; gmail: string };
+  /** Where http_fetch and generic tools send judged requests (mock mode rewrites http_fetch to the mock web server). */
+  fetchTransport: Transport;
+  resolver: Resolver;
+  allowList: AddressAllowList;
+  httpFetchMaxBytes: number;
+  httpFetchMaxRedirects: number;
+}
+
+/** Unresolvable names in mock mode land on a public documentation address, served by the mock web server. */
+export function mockResolver(): Resolver {
+  return zoneResolver({ localhost: ["127.0.0.1"], "metadata.google.internal": ["169.254.169.254"] }, async (name) => {
+    try {
+      return await systemResolver(name);
+    } catch {
+      return ["93.184.215.14"];
+    }
+  });
+}
+
+/** The tools the gateway serves: built-ins plus generic HTTP tools defined through the admin API. */
+export class Toolbox {
+  readonly catalog = new ToolCatalog();
+  private readonly api = new ApiClient();
+  private readonly fetchClient: GuardedHttpClient;
+  private readonly genericClient: GuardedHttpClient;
+  private generic = new Map<string, GenericToolDefinition>();
+
+  constructor(private readonly options: ToolboxOptions) {
+    this.fetchClient = new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: options.fetchTransport });
+    this.genericClient =
+      options.fetchTransport.kind === "direct" ? this.fetchClient : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct" } });
+    this.catalog.register([
+      ...serpapiTool({ baseUrl: options.baseUrls.serpapi, api: this.api }),
+      ...openaiTool({ baseUrl: options.baseUrls.openai, api: this.api }),
+      ...gmailSendTool({ baseUrl: options.baseUrls.gmail, api: this.api }),
+      ...httpFetchTool({ client: this.fetchClient, maxBytes: options.httpFetchMaxBytes, maxRedirects: options.httpFetchMaxRedirects }),
+    ]);
+  }
+
+  /** Loads generic tools from the store (at start, and when another instance changed them). */
+  async reload(): Promise<void> {
+    const raw = await this.options.store.getMeta(GENERIC_TOOLS_KEY);
+    const defs = raw === undefined ? {} : (JSON.parse(raw) as Record<string, GenericToolDefinition>);
+    for (const name of this.generic.keys()) if (!(name in defs)) this.catalog.unregister(name);
+    this.generic = new Map(Object.entries(defs));
+    for (const def of this.generic.values()) {
+      this.catalog.unregister(def.name);
+      this.catalog.register(genericToolActions(def, this.genericClient));
+    }
+  }
+
+  listGeneric(): GenericToolDefinition[] {
+    return [...this.generic.values()];
+  }
+
+  /** Validates, checks the base URL against the SSRF guard, stores and registers a generic tool (replacing one of that name). */
+  async defineGeneric(input: unknown): Promise<GenericToolDefinition> {
+    const def = parseGenericTool(input, BUILTIN_TOOLS);
+    await this.genericClient.resolveJudged(new URL(def.baseUrl).hostname).catch((err: unknown) => {
+      if (err instanceof GatewayError && err.code === "ssrf_blocked") throw err;
+      // An unresolvable host may resolve later; it is judged again on every call.
+    });
+    const next = new Map(this.generic).set(def.name, def);
+    await this.options.store.setMeta(GENERIC_TOOLS_KEY, JSON.stringify(Object.fromEntries(next)));
+    this.generic = next;
+    this.catalog.unregister(def.name);
+    this.catalog.register(genericToolActions(def, this.genericClient));
+    return def;
+  }
+
+  /** @returns whether a tool of that name existed */
+  async removeGeneric(name: string): Promise<boolean> {
+    if (!this.generic.has(name)) return false;
+    const next = new Map(this.generic);
+    next.delete(name);
+    await this.options.store.setMeta(GENERIC_TOOLS_KEY, JSON.stringify(Object.fromEntries(next)));
+    this.generic = next;
+    this.catalog.unregister(name);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.api.close(), this.fetchClient.close(), this.genericClient === this.fetchClient ? undefined : this.genericClient.close()]);
+  }
+}

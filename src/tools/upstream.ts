@@ -1,0 +1,105 @@
+import { Agent, request } from "undici";
+import { GatewayError } from "../errors/index.js";
+import { connectionFailure, flattenHeaders, readCapped } from "../net/outbound.js";
+import type { UpstreamReply } from "../proxy/catalog.js";
+
+const RETRYABLE_STATUSES = new Set([500, 502, 503, 504]);
+const MAX_API_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/** What the upstream said went wrong, in its own words (SerpAPI, OpenAI and Google shapes). */
+function upstreamMessage(body: unknown): string | undefined {
+  if (body === null || typeof body !== "object") return typeof body === "string" && body.length > 0 ? body : undefined;
+  const b = body as { error?: unknown; message?: unknown };
+  if (typeof b.error === "string") return b.error;
+  if (b.error && typeof b.error === "object" && typeof (b.error as { message?: unknown }).message === "string") return (b.error as { message: string }).message;
+  return typeof b.message === "string" ? b.message : undefined;
+}
+
+function retryAfterOf(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(Math.ceil(seconds), 3600);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.min(3600, Math.ceil((date - Date.now()) / 1000)));
+}
+
+/**
+ * Maps an upstream's non-2xx answer to the gateway's codes: a 4xx the request caused stays a
+ * client error with the upstream's status (it never moves a breaker); a rejected credential, a 429
+ * and 5xx are upstream failures, the retryable ones marked so.
+ */
+export function upstreamFailure(tool: string, status: number, body: unknown, headers: Record<string, string> = {}): GatewayError {
+  const said = upstreamMessage(body)?.slice(0, 300);
+  const suffix = said === undefined ? "" : `: ${said}`;
+  if (status === 401 || status === 403) {
+    return new GatewayError("upstream_error", `${tool} refused the gateway's stored credential (${status})${suffix}; an admin should check or rotate it`, {
+      details: { upstreamStatus: status, reason: "credential_rejected", retryable: false },
+    });
+  }
+  if (status === 429) {
+    const retryAfterSeconds = retryAfterOf(headers["retry-after"]);
+    return new GatewayError("upstream_error", `${tool} is rate limiting the gateway (429)${suffix}`, {
+      status: 503,
+      details: { upstreamStatus: 429, reason: "upstream_rate_limited", retryable: true, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) },
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
+  }
+  if (status >= 500) {
+    return new GatewayError("upstream_error", `${tool} failed (${status})${suffix}`, {
+      details: { upstreamStatus: status, reason: "upstream_5xx", retryable: RETRYABLE_STATUSES.has(status) },
+    });
+  }
+  return new GatewayError("upstream_client_error", `${tool} rejected the request (${status})${suffix}`, {
+    status: status >= 400 && status < 500 ? status : 502,
+    details: { upstreamStatus: status },
+  });
+}
+
+/** The pooled client adapters use for operator-configured API base URLs (SerpAPI, OpenAI, Gmail). */
+export class ApiClient {
+  private readonly agent: Agent;
+
+  constructor(connections = 128) {
+    this.agent = new Agent({ connections, keepAliveTimeout: 10_000, pipelining: 1 });
+  }
+
+  /** Sends a request and parses a JSON answer; non-2xx becomes the mapped GatewayError. */
+  async json(
+    tool: string,
+    url: URL,
+    init: { method: "GET" | "POST"; headers?: Record<string, string>; body?: unknown; signal: AbortSignal; correlationId: string; traceparent?: string },
+  ): Promise<UpstreamReply> {
+    const headers: Record<string, string> = { accept: "application/json", "x-correlation-id": init.correlationId, ...init.headers };
+    if (init.traceparent !== undefined) headers.traceparent = init.traceparent;
+    let payload: string | undefined;
+    if (init.body !== undefined) {
+      payload = JSON.stringify(init.body);
+      headers["content-type"] = "application/json";
+    }
+    let response;
+    try {
+      response = await request(url, { method: init.method, headers, signal: init.signal, dispatcher: this.agent, ...(payload === undefined ? {} : { body: payload }) });
+    } catch (err) {
+      if (init.signal.aborted) throw err;
+      throw connectionFailure(url.host, err);
+    }
+    const { buffer } = await readCapped(response.body, MAX_API_RESPONSE_BYTES);
+    const text = buffer.toString("utf8");
+    let body: unknown = text;
+    try {
+      body = text.length === 0 ? null : JSON.parse(text);
+    } catch {
+      // not JSON: kept as text for the error message
+    }
+    const responseHeaders = flattenHeaders(response.headers);
+    if (response.statusCode < 200 || response.statusCode >= 300) throw upstreamFailure(tool, response.statusCode, body, responseHeaders);
+    if (typeof body === "string") {
+      throw new GatewayError("upstream_error", `${tool} answered with something that is not JSON`, { details: { upstreamStatus: response.statusCode, reason: "bad_payload", retryable: false } });
+    }
+    return { status: response.statusCode, body, bytes: buffer.length, headers: responseHeaders };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

@@ -13,6 +13,9 @@ const PUBLIC_RANGES = new Set(["unicast"]);
 /** Cloud metadata endpoints that sit in otherwise routable space on some providers. */
 const METADATA_ADDRESSES = new Set(["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "192.0.0.192"]);
 
+/** Names of cloud metadata services, refused whatever they resolve to (or if they do not resolve here). */
+const METADATA_HOSTNAMES = new Set(["metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal", "metadata.azure.internal", "metadata.platformequinix.com"]);
+
 export type AddressVerdict = { allowed: true } | { allowed: false; range: string };
 
 export class AddressAllowList {
@@ -98,6 +101,7 @@ export function checkUrlShape(raw: string): URL {
   }
   if (url.username !== "" || url.password !== "") throw ssrfBlocked("URLs with credentials (user:password@) are refused", "userinfo");
   if (url.hostname === "") throw ssrfBlocked("the URL has no host", "host");
+  if (METADATA_HOSTNAMES.has(url.hostname.toLowerCase().replace(/\.$/, ""))) throw ssrfBlocked(`${url.hostname} is a cloud metadata service`, "cloudMetadata");
   return url;
 }
 

@@ -113,7 +113,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     await toolbox.reload();
     if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
     const authorize: Authorizer = config.features.policy ? scopesOnlyAuthorizer(scopeCovers) : async () => ({});
-    const handleProxy = createProxyRoad({
+    const road = createProxyRoad({
       catalog: toolbox.catalog,
       identity,
       vault,
@@ -134,7 +134,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerTokenRoutes(app, { identity, keyring, requireAdmin });
     registerCredentialRoutes(app, { vault, requireAdmin });
     registerAuditRoutes(app, { store, audit, requireAdmin });
-    registerProxyRoutes(app, { handle: handleProxy, catalog: toolbox.catalog, policyEnforced: config.features.policy });
+    registerProxyRoutes(app, { handle: road.handle, catalog: toolbox.catalog, policyEnforced: config.features.policy });
     registerToolAdminRoutes(app, { toolbox, requireAdmin });
     await app.ready();
 

@@ -107,57 +107,98 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
 }
 
+/** A call that passed every check before the upstream: what a job keeps to run it later. */
+export interface AdmittedCall {
+  tool: string;
+  action: string;
+  params: Record<string, unknown>;
+  agentId: string;
+  role: string;
+  idempotencyKey?: string;
+}
+
+export interface ProxyRoad {
+  /** The synchronous call: admit, execute, answer. */
+  handle(input: ProxyInput): Promise<ProxyOutput>;
+  /** Only the checks (validation, token, policy, limits, credential present), for calls queued as jobs. */
+  admit(input: ProxyInput): Promise<{ call: AdmittedCall; token: VerifiedToken; grant: AuthorizeGrant }>;
+  /** Executes an admitted call (a job's run), with audit and metrics like any call. */
+  runAdmitted(call: AdmittedCall, correlationId: string, grant?: AuthorizeGrant): Promise<{ data: unknown; meta: ProxyMeta }>;
+}
+
+interface Outcome {
+  token?: VerifiedToken;
+  agentId?: string;
+  execution?: ExecuteResult;
+}
+
 /**
  * The proxy road: validate → authenticate → authorize (policy + limits) → execute (resilience +
  * adapter with its credential) → audit and metrics. It reads top to bottom; each stage is its own
- * module, handed in by the composition root.
+ * module, handed in by the composition root. `admit` and `runAdmitted` are the same road cut in
+ * two, so an async job is checked when it is accepted and executed later by any worker.
  */
-export function createProxyRoad(deps: RoadDeps) {
-  return async function handle(input: ProxyInput): Promise<ProxyOutput> {
+export function createProxyRoad(deps: RoadDeps): ProxyRoad {
+  async function admitStages(input: ProxyInput, outcome: Outcome) {
+    const action = deps.catalog.resolve(input.tool, input.action, input.params);
+    const token = await deps.identity.verifyAccessToken(input.rawToken);
+    outcome.token = token;
+    outcome.agentId = token.agentId;
+    const grant = await deps.authorize(token, { tool: action.tool, action: action.action, params: input.params });
+    if (action.needsCredential && deps.vault.secretFor(action.tool) === undefined) {
+      await grant.upstreamFailed?.().catch(() => undefined);
+      throw new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`);
+    }
+    return { action, token, grant };
+  }
+
+  async function executeStages(action: ResolvedAction, input: ProxyInput, who: { agentId: string; role: string }, grant: AuthorizeGrant | undefined, outcome: Outcome, startedMs: number) {
+    const credential = deps.vault.secretFor(action.tool);
+    if (action.needsCredential && credential === undefined) {
+      throw new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`);
+    }
+    const ctx: ExecuteContext = {
+      correlationId: input.correlationId,
+      cacheMode: input.cacheMode ?? "default",
+      cacheScope: who.role,
+      agentId: who.agentId,
+      credential,
+    };
+    if (input.traceparent !== undefined) ctx.traceparent = input.traceparent;
+    if (input.idempotencyKey !== undefined) ctx.idempotencyKey = input.idempotencyKey;
+    let execution: ExecuteResult;
+    try {
+      execution = await deps.execute(action, input.params, ctx);
+    } catch (err) {
+      await grant?.upstreamFailed?.().catch(() => undefined);
+      throw err;
+    }
+    outcome.execution = execution;
+    const gatewayMs = performance.now() - startedMs - execution.upstreamMs;
+    return {
+      // An upstream that saw the credential may echo it back: scrub before it leaves.
+      data: action.needsCredential ? deps.redactor.redactValue(execution.reply.body) : execution.reply.body,
+      meta: {
+        correlationId: input.correlationId,
+        tool: action.tool,
+        action: action.action,
+        cache: execution.cache,
+        attempts: execution.attempts,
+        upstreamMs: round(execution.upstreamMs),
+        gatewayMs: round(Math.max(0, gatewayMs)),
+      } satisfies ProxyMeta,
+    };
+  }
+
+  /** Runs `work` with the audit record, the metrics events and the error scrubbing every call gets. */
+  async function audited<T>(input: ProxyInput, okStatus: number, work: (outcome: Outcome, startedMs: number) => Promise<T>): Promise<T> {
     const startedMs = performance.now();
-    let token: VerifiedToken | undefined;
-    let execution: ExecuteResult | undefined;
-    let status = 200;
+    const outcome: Outcome = {};
+    let status = okStatus;
     let errorCode: string | undefined;
     let decision: "allow" | "deny" | "error" = "allow";
     try {
-      const action = deps.catalog.resolve(input.tool, input.action, input.params);
-      token = await deps.identity.verifyAccessToken(input.rawToken);
-      const grant = await deps.authorize(token, { tool: action.tool, action: action.action, params: input.params });
-      const credential = deps.vault.secretFor(action.tool);
-      if (action.needsCredential && credential === undefined) {
-        throw new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`);
-      }
-      const ctx: ExecuteContext = {
-        correlationId: input.correlationId,
-        cacheMode: input.cacheMode ?? "default",
-        cacheScope: token.role,
-        agentId: token.agentId,
-        credential,
-      };
-      if (input.traceparent !== undefined) ctx.traceparent = input.traceparent;
-      if (input.idempotencyKey !== undefined) ctx.idempotencyKey = input.idempotencyKey;
-      try {
-        execution = await deps.execute(action, input.params, ctx);
-      } catch (err) {
-        await grant.upstreamFailed?.().catch(() => undefined);
-        throw err;
-      }
-      const gatewayMs = performance.now() - startedMs - execution.upstreamMs;
-      return {
-        // An upstream that saw the credential may echo it back: scrub before it leaves.
-        data: action.needsCredential ? deps.redactor.redactValue(execution.reply.body) : execution.reply.body,
-        meta: {
-          correlationId: input.correlationId,
-          tool: action.tool,
-          action: action.action,
-          cache: execution.cache,
-          attempts: execution.attempts,
-          upstreamMs: round(execution.upstreamMs),
-          gatewayMs: round(Math.max(0, gatewayMs)),
-        },
-        token,
-      };
+      return await work(outcome, startedMs);
     } catch (err) {
       const error = isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err });
       status = error.status;
@@ -168,10 +209,11 @@ export function createProxyRoad(deps: RoadDeps) {
       throw error.code.startsWith("upstream") ? scrubbed(error, deps.redactor) : error;
     } finally {
       const durationMs = performance.now() - startedMs;
+      const { execution } = outcome;
       const upstreamMs = execution?.upstreamMs ?? 0;
       deps.audit.record({
         correlationId: input.correlationId,
-        agentId: token?.agentId ?? null,
+        agentId: outcome.agentId ?? null,
         tool: input.tool.slice(0, 64),
         action: input.action.slice(0, 64),
         decision,
@@ -195,6 +237,33 @@ export function createProxyRoad(deps: RoadDeps) {
       if (errorCode !== undefined) finished.errorCode = errorCode;
       deps.events?.callFinished?.(finished);
     }
+  }
+
+  return {
+    handle(input) {
+      return audited(input, 200, async (outcome, startedMs) => {
+        const { action, token, grant } = await admitStages(input, outcome);
+        const out = await executeStages(action, input, token, grant, outcome, startedMs);
+        return { ...out, token };
+      });
+    },
+    admit(input) {
+      return audited(input, 202, async (outcome) => {
+        const { action, token, grant } = await admitStages(input, outcome);
+        const call: AdmittedCall = { tool: action.tool, action: action.action, params: input.params, agentId: token.agentId, role: token.role };
+        if (input.idempotencyKey !== undefined) call.idempotencyKey = input.idempotencyKey;
+        return { call, token, grant };
+      });
+    },
+    runAdmitted(call, correlationId, grant) {
+      const input: ProxyInput = { tool: call.tool, action: call.action, params: call.params, rawToken: undefined, correlationId };
+      if (call.idempotencyKey !== undefined) input.idempotencyKey = call.idempotencyKey;
+      return audited(input, 200, async (outcome, startedMs) => {
+        outcome.agentId = call.agentId;
+        const action = deps.catalog.resolve(call.tool, call.action, call.params);
+        return executeStages(action, input, call, grant, outcome, startedMs);
+      });
+    },
   };
 }
 

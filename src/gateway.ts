@@ -23,6 +23,12 @@ import { createProxyRoad, directExecutor, scopesOnlyAuthorizer, type Authorizer 
 import { registerProxyRoutes } from "./http/routes/proxy.js";
 import { registerToolAdminRoutes } from "./http/routes/tools.js";
 import { mockResolver, Toolbox } from "./tools/index.js";
+import { hkdfSync, randomUUID } from "node:crypto";
+import { CallbackSender } from "./jobs/callbacks.js";
+import { JobStore } from "./jobs/job-store.js";
+import { JobService } from "./jobs/service.js";
+import { GuardedHttpClient } from "./net/outbound.js";
+import { registerJobRoutes } from "./http/routes/jobs.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -43,6 +49,10 @@ export interface Gateway {
   readonly redactor: Redactor;
   readonly logger: Logger;
   readonly toolbox: Toolbox;
+  /** Async jobs, when FF_ASYNC is on. */
+  readonly jobs: JobService | undefined;
+  /** Names this process in job leases and cluster messages. */
+  readonly instanceId: string;
   /** The built-in mock upstreams, in `UPSTREAM_MODE=mock`. */
   readonly mockUpstreams: MockUpstreams | undefined;
   /** The admin key in force, and whether this start generated it (so it can be printed once). */
@@ -71,6 +81,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   const store = await openStore(config);
   let mockUpstreams: MockUpstreams | undefined;
   let toolbox: Toolbox | undefined;
+  let jobs: JobService | undefined;
+  let callbackClient: GuardedHttpClient | undefined;
+  const instanceId = `gw-${randomUUID().slice(0, 8)}`;
   try {
     const keyring = new Keyring({ store, masterKey, now, retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000 });
     await keyring.init();
@@ -124,6 +137,25 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       now,
     });
 
+    const outboundResolver = mockUpstreams ? mockResolver() : systemResolver;
+    callbackClient = new GuardedHttpClient({ resolver: outboundResolver, allowList: new AddressAllowList(config.ssrfAllow), transport: { kind: "direct" }, connections: 16 });
+    if (config.features.async) {
+      const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
+      const client = callbackClient;
+      jobs = new JobService({
+        store: new JobStore(store.driver),
+        road,
+        masterKey,
+        now,
+        instanceId,
+        concurrency: config.jobConcurrency,
+        leaseMs: config.jobLeaseMs,
+        callbacks: new CallbackSender({ client, secret: callbackSecret, now, onFailure: (jobId, reason) => logger.warn({ jobId, reason }, "job callback could not be delivered") }),
+        onError: (err, jobId) => logger.error({ err, jobId }, "job worker error"),
+      });
+      jobs.start();
+    }
+
     const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
     const requireAdmin = createAdminGuard(admin.value);
     registerHealthRoutes(app, {
@@ -136,6 +168,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerAuditRoutes(app, { store, audit, requireAdmin });
     registerProxyRoutes(app, { handle: road.handle, catalog: toolbox.catalog, policyEnforced: config.features.policy });
     registerToolAdminRoutes(app, { toolbox, requireAdmin });
+    const judge = callbackClient;
+    registerJobRoutes(app, { jobs, identity, requireAdmin, judgeCallback: (host) => judge.resolveJudged(host) });
     await app.ready();
 
     let closing: Promise<void> | undefined;
@@ -151,6 +185,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       logger,
       toolbox,
       mockUpstreams,
+      jobs,
+      instanceId,
       adminKey: admin,
       async listen() {
         await app.listen({ port: config.port, host: config.host });
@@ -164,7 +200,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
           await Promise.race([app.close(), grace]);
           app.server.closeAllConnections?.();
+          await jobs?.stop();
           await audit.close();
+          await callbackClient?.close();
           await toolbox?.close();
           await mockUpstreams?.close();
           await store.close();
@@ -173,6 +211,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       },
     };
   } catch (err) {
+    await jobs?.stop();
+    await callbackClient?.close();
     await toolbox?.close();
     await mockUpstreams?.close();
     await store.close();

@@ -51,6 +51,11 @@ export interface Config {
   /** Latency the built-in mock upstreams add in mock mode. */
   mockLatencyMs: number;
   mockJitterMs: number;
+  /** Async jobs: worker slots per instance and how long a claimed job is reserved. */
+  jobConcurrency: number;
+  jobLeaseMs: number;
+  /** HMAC key for job callbacks; unset means derived from the master key (same on every instance). */
+  jobCallbackSecret: string | undefined;
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -188,6 +193,9 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     httpFetchMaxRedirects: readInt(env, "HTTP_FETCH_MAX_REDIRECTS", 5, 0, 20),
     mockLatencyMs: readInt(env, "MOCK_LATENCY_MS", 0, 0, 60_000),
     mockJitterMs: readInt(env, "MOCK_JITTER_MS", 0, 0, 60_000),
+    jobConcurrency: readInt(env, "JOB_CONCURRENCY", 4, 1, 256),
+    jobLeaseMs: readInt(env, "JOB_LEASE_MS", 30_000, 500, 3_600_000),
+    jobCallbackSecret: readString(env, "JOB_CALLBACK_SECRET"),
   };
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
 }

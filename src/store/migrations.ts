@@ -90,6 +90,33 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX audit_agent_at ON audit_log (agent_id, at)`,
     ],
   },
+  {
+    // Numbered 4 so the policy tables can take 3; the runner applies whatever is missing.
+    version: 4,
+    name: "jobs",
+    sql: [
+      `CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        action TEXT NOT NULL,
+        sealed_call TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        callback_url TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        error TEXT,
+        created_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT,
+        lease_owner TEXT,
+        lease_until BIGINT
+      )`,
+      `CREATE INDEX jobs_claim ON jobs (status, lease_until, created_at)`,
+      `CREATE INDEX jobs_agent ON jobs (agent_id, created_at)`,
+    ],
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. */

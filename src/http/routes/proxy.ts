@@ -1,10 +1,35 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ProxyInput, ProxyOutput, ToolCatalog } from "../../proxy/index.js";
 import { bearerOf } from "../auth.js";
 
 const NAME = { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9_-]*$" } as const;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The body schema shared by `POST /api/proxy` and `POST /api/jobs`. */
+export const CALL_BODY_PROPERTIES = { tool: NAME, action: NAME, params: { type: "object" } } as const;
+export const CALL_HEADERS_SCHEMA = { type: "object", properties: { "idempotency-key": { type: "string", pattern: IDEMPOTENCY_KEY.source } } } as const;
+
+/** Reads a tool call (body, token, idempotency key, cache mode, trace context) from a request. */
+export function toProxyInput(request: FastifyRequest): ProxyInput {
+  const body = request.body as { tool: string; action: string; params?: Record<string, unknown> };
+  const input: ProxyInput = {
+    tool: body.tool,
+    action: body.action,
+    params: body.params ?? {},
+    rawToken: bearerOf(request),
+    correlationId: request.id,
+  };
+  request.logFields.tool = body.tool;
+  request.logFields.action = body.action;
+  const idempotencyKey = request.headers["idempotency-key"];
+  if (typeof idempotencyKey === "string") input.idempotencyKey = idempotencyKey;
+  const cacheControl = request.headers["cache-control"];
+  if (typeof cacheControl === "string" && /\bno-cache\b|\bno-store\b/i.test(cacheControl)) input.cacheMode = "bypass";
+  const traceparent = request.headers.traceparent;
+  if (typeof traceparent === "string" && TRACEPARENT.test(traceparent)) input.traceparent = traceparent;
+  return input;
+}
 
 /** `POST /api/proxy`: an agent calls a tool. `GET /api/tools`: what can be called. */
 export function registerProxyRoutes(
@@ -19,31 +44,13 @@ export function registerProxyRoutes(
           type: "object",
           additionalProperties: false,
           required: ["tool", "action"],
-          properties: { tool: NAME, action: NAME, params: { type: "object" } },
+          properties: CALL_BODY_PROPERTIES,
         },
-        headers: {
-          type: "object",
-          properties: { "idempotency-key": { type: "string", pattern: IDEMPOTENCY_KEY.source } },
-        },
+        headers: CALL_HEADERS_SCHEMA,
       },
     },
     async (request, reply) => {
-      const body = request.body as { tool: string; action: string; params?: Record<string, unknown> };
-      const input: ProxyInput = {
-        tool: body.tool,
-        action: body.action,
-        params: body.params ?? {},
-        rawToken: bearerOf(request),
-        correlationId: request.id,
-      };
-      request.logFields.tool = body.tool;
-      request.logFields.action = body.action;
-      const idempotencyKey = request.headers["idempotency-key"];
-      if (typeof idempotencyKey === "string") input.idempotencyKey = idempotencyKey;
-      const cacheControl = request.headers["cache-control"];
-      if (typeof cacheControl === "string" && /\bno-cache\b|\bno-store\b/i.test(cacheControl)) input.cacheMode = "bypass";
-      const traceparent = request.headers.traceparent;
-      if (typeof traceparent === "string" && TRACEPARENT.test(traceparent)) input.traceparent = traceparent;
+      const input = toProxyInput(request);
       if (!deps.policyEnforced) reply.header("x-gateway-warning", "policy enforcement is OFF (FF_POLICY=off)");
       try {
         const out = await deps.handle(input);

@@ -1,0 +1,66 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { GatewayError, isGatewayError } from "../../errors/index.js";
+import type { IdentityService } from "../../identity/index.js";
+import type { JobService } from "../../jobs/service.js";
+import { checkUrlShape } from "../../net/address-policy.js";
+import { bearerOf } from "../auth.js";
+import { CALL_BODY_PROPERTIES, CALL_HEADERS_SCHEMA, toProxyInput } from "./proxy.js";
+
+/** `POST /api/jobs` (a tool call run asynchronously) and `GET /api/jobs/:id`. */
+export function registerJobRoutes(
+  app: FastifyInstance,
+  deps: {
+    jobs: JobService | undefined;
+    identity: IdentityService;
+    requireAdmin: (r: FastifyRequest) => Promise<void>;
+    /** Judges a callback URL with the SSRF guard before the job is accepted. */
+    judgeCallback: (hostname: string) => Promise<unknown>;
+  },
+) {
+  const enabled = (): JobService => {
+    if (deps.jobs === undefined) throw new GatewayError("feature_disabled", "async jobs are turned off on this gateway (FF_ASYNC=off)");
+    return deps.jobs;
+  };
+
+  app.post(
+    "/api/jobs",
+    {
+      schema: {
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["tool", "action"],
+          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: { type: "string", minLength: 8, maxLength: 2048 } },
+        },
+        headers: CALL_HEADERS_SCHEMA,
+      },
+    },
+    async (request, reply) => {
+      const jobs = enabled();
+      const { callbackUrl } = request.body as { callbackUrl?: string };
+      if (callbackUrl !== undefined) await deps.judgeCallback(checkUrlShape(callbackUrl).hostname);
+      const job = await jobs.submit(toProxyInput(request), callbackUrl);
+      request.logFields.agentId = job.agentId;
+      reply.code(202).header("location", `/api/jobs/${job.jobId}`);
+      return { jobId: job.jobId, status: job.status, correlationId: job.correlationId };
+    },
+  );
+
+  app.get(
+    "/api/jobs/:id",
+    { schema: { params: { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64 } } } } },
+    async (request) => {
+      const jobs = enabled();
+      const { id } = request.params as { id: string };
+      // The admin sees every job; an agent only its own (someone else's reads as not found).
+      let agentId: string | undefined;
+      try {
+        await deps.requireAdmin(request);
+      } catch (err) {
+        if (!isGatewayError(err)) throw err;
+        agentId = (await deps.identity.verifyAccessToken(bearerOf(request))).agentId;
+      }
+      return jobs.get(id, agentId);
+    },
+  );
+}

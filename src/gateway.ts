@@ -29,6 +29,9 @@ import { JobStore } from "./jobs/job-store.js";
 import { JobService } from "./jobs/service.js";
 import { GuardedHttpClient } from "./net/outbound.js";
 import { registerJobRoutes } from "./http/routes/jobs.js";
+import { LocalBus, RedisBus, type ClusterBus } from "./cluster/bus.js";
+import { ClusterSync, changeAnnouncedBy } from "./cluster/sync.js";
+import { fanOutIdentityEvents } from "./identity/index.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -53,6 +56,7 @@ export interface Gateway {
   readonly jobs: JobService | undefined;
   /** Names this process in job leases and cluster messages. */
   readonly instanceId: string;
+  readonly cluster: { bus: ClusterBus; sync: ClusterSync };
   /** The built-in mock upstreams, in `UPSTREAM_MODE=mock`. */
   readonly mockUpstreams: MockUpstreams | undefined;
   /** The admin key in force, and whether this start generated it (so it can be printed once). */
@@ -84,6 +88,11 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   let jobs: JobService | undefined;
   let callbackClient: GuardedHttpClient | undefined;
   const instanceId = `gw-${randomUUID().slice(0, 8)}`;
+  let sync: ClusterSync | undefined;
+  const bus: ClusterBus =
+    config.redisUrl === undefined
+      ? new LocalBus()
+      : new RedisBus(config.redisUrl, { instanceId, prefix: config.redisPrefix, onStatus: (status) => logger.warn({ redis: status }, `cluster bus ${status}`) });
   try {
     const keyring = new Keyring({ store, masterKey, now, retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000 });
     await keyring.init();
@@ -97,7 +106,13 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       tokenMaxTtlSeconds: config.tokenMaxTtlSeconds,
       assertionMaxLifetimeSeconds: config.assertionMaxLifetimeSeconds,
       maxTokenBytes: config.maxTokenBytes,
-      ...(deps.identityEvents === undefined ? {} : { events: deps.identityEvents }),
+      events: fanOutIdentityEvents([
+        deps.identityEvents,
+        {
+          tokensRevoked: (tokenIds) => sync?.announce({ type: "tokens_revoked", tokenIds }),
+          agentStatusChanged: (agent) => sync?.announce({ type: "agent_changed", agentId: agent.id }),
+        },
+      ]),
     });
     identity.start();
     const vault = new CredentialVault({ store, masterKey, now, onSecretsChanged: (secrets) => redactor.setSecrets(secrets) });
@@ -156,10 +171,38 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       jobs.start();
     }
 
+    const tools = toolbox;
+    sync = new ClusterSync({
+      bus,
+      store,
+      identity,
+      reload: { credentials: () => vault.load(), tools: () => tools.reload(), signingKeys: () => keyring.refresh() },
+      now,
+      reconcileMs: config.clusterReconcileMs,
+      onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
+    });
+    sync.start();
+    const clusterSync = sync;
+
     const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
+    app.addHook("onResponse", async (request, reply) => {
+      if (reply.statusCode >= 400) return;
+      const change = changeAnnouncedBy(request.method, request.url);
+      if (change !== undefined) clusterSync.announce(change);
+    });
     const requireAdmin = createAdminGuard(admin.value);
+    let closingStarted = false;
     registerHealthRoutes(app, {
-      checkStore: () => store.ping(),
+      checks: [
+        { name: "store", check: () => store.ping() },
+        ...(bus.kind === "redis" ? [{
+              name: "redis",
+              check: async () => {
+                if (bus.status() !== "up") throw new Error("unreachable; serving with per-instance state until it returns");
+              },
+            }] : []),
+      ],
+      isClosing: () => closingStarted,
       describe: () => ({ store: store.kind, upstreamMode: config.upstreamMode, features: config.features }),
     });
     registerAgentRoutes(app, { identity, requireAdmin });
@@ -187,6 +230,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       mockUpstreams,
       jobs,
       instanceId,
+      cluster: { bus, sync: clusterSync },
       adminKey: admin,
       async listen() {
         await app.listen({ port: config.port, host: config.host });
@@ -196,7 +240,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       },
       close() {
         closing ??= (async () => {
+          closingStarted = true;
           identity.stop();
+          clusterSync.stop();
           const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
           await Promise.race([app.close(), grace]);
           app.server.closeAllConnections?.();
@@ -205,12 +251,15 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           await callbackClient?.close();
           await toolbox?.close();
           await mockUpstreams?.close();
+          await bus.close();
           await store.close();
         })();
         return closing;
       },
     };
   } catch (err) {
+    sync?.stop();
+    await bus.close();
     await jobs?.stop();
     await callbackClient?.close();
     await toolbox?.close();

@@ -56,6 +56,12 @@ export interface Config {
   jobLeaseMs: number;
   /** HMAC key for job callbacks; unset means derived from the master key (same on every instance). */
   jobCallbackSecret: string | undefined;
+  /** Key prefix for everything this gateway keeps in Redis (instances of one gateway share it). */
+  redisPrefix: string;
+  /** How often an instance re-reads revocations and agent changes it may have missed. */
+  clusterReconcileMs: number;
+  /** When Redis is unreachable: `open` falls back to per-instance limits, `closed` refuses limited calls. */
+  redisFailureMode: "open" | "closed";
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -196,6 +202,9 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     jobConcurrency: readInt(env, "JOB_CONCURRENCY", 4, 1, 256),
     jobLeaseMs: readInt(env, "JOB_LEASE_MS", 30_000, 500, 3_600_000),
     jobCallbackSecret: readString(env, "JOB_CALLBACK_SECRET"),
+    redisPrefix: readString(env, "REDIS_PREFIX") ?? "4runr:",
+    clusterReconcileMs: readInt(env, "CLUSTER_RECONCILE_MS", 5000, 100, 3_600_000),
+    redisFailureMode: readEnum(env, "REDIS_FAILURE_MODE", ["open", "closed"] as const, "open"),
   };
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
 }

@@ -1,4 +1,4 @@
-export { IdentityService } from "./service.js";
+export { IdentityService, fanOutIdentityEvents } from "./service.js";
 export type { IdentityEvents, IdentityOptions, VerifiedToken, CreatedAgent, IssuedToken, IssueTokenRequest, TokenCheckResult } from "./service.js";
 export { Keyring, TOKEN_ALGORITHM } from "./keyring.js";
 export { parseAgentPublicKey, generateAgentKeyPair } from "./agent-keys.js";

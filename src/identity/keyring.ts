@@ -30,6 +30,7 @@ export class Keyring {
   private keys = new Map<string, LoadedKey>();
   private signer: LoadedKey | undefined;
   private lastReloadAt = 0;
+  private reloading: Promise<void> | undefined;
 
   constructor(private readonly options: KeyringOptions) {}
 
@@ -52,8 +53,11 @@ export class Keyring {
   async verificationKey(kid: string): Promise<KeyObject | undefined> {
     const known = this.keys.get(kid);
     if (known !== undefined) return this.usable(known) ? known.publicKey : undefined;
-    if (this.options.now() - this.lastReloadAt < 1000) return undefined;
-    await this.reload();
+    // A kid we do not know may be a key another instance just created: re-read the store, but at
+    // most a few times a second and one read at a time, so made-up kids cannot hammer it.
+    if (!/^[A-Za-z0-9_-]{43}$/.test(kid) || this.options.now() - this.lastReloadAt < 200) return undefined;
+    this.reloading ??= this.reload().finally(() => (this.reloading = undefined));
+    await this.reloading;
     const loaded = this.keys.get(kid);
     return loaded !== undefined && this.usable(loaded) ? loaded.publicKey : undefined;
   }
@@ -113,6 +117,11 @@ export class Keyring {
     };
     await this.options.store.insertSigningKey(record);
     return kid;
+  }
+
+  /** Re-reads the keys (another instance rotated them). */
+  refresh(): Promise<void> {
+    return this.reload();
   }
 
   private async reload(): Promise<void> {

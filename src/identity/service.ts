@@ -473,3 +473,20 @@ function checkResultOf(code: string): TokenCheckResult {
       return "invalid";
   }
 }
+
+/** One IdentityEvents that forwards every hook to each listener (metrics, cluster sync, tests). */
+export function fanOutIdentityEvents(listeners: readonly (IdentityEvents | undefined)[]): IdentityEvents {
+  const active = listeners.filter((l): l is IdentityEvents => l !== undefined);
+  const each =
+    <K extends keyof IdentityEvents>(key: K) =>
+    (...args: Parameters<NonNullable<IdentityEvents[K]>>) => {
+      for (const l of active) (l[key] as ((...a: typeof args) => void) | undefined)?.(...args);
+    };
+  return {
+    agentCreated: each("agentCreated"),
+    tokenIssued: each("tokenIssued"),
+    tokenChecked: each("tokenChecked"),
+    tokensRevoked: each("tokensRevoked"),
+    agentStatusChanged: each("agentStatusChanged"),
+  };
+}

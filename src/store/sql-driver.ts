@@ -1,3 +1,4 @@
+import { GatewayError } from "../errors/index.js";
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -36,8 +37,19 @@ function isUniqueViolation(err: unknown): boolean {
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
+/** Connection-level failures (database down, restarting, unreachable): the store is unavailable, not broken. */
+const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EPIPE", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"]);
+
+export function isStoreUnavailable(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
+  const message = err instanceof Error ? err.message : "";
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+}
+
 function rethrow(err: unknown): never {
   if (isUniqueViolation(err)) throw new UniqueViolation(err);
+  if (isStoreUnavailable(err)) throw new GatewayError("service_unavailable", "the database is unreachable: writes are refused until it returns (calls for known agents keep working)", { retryAfterSeconds: 5, cause: err });
   throw err;
 }
 
@@ -199,7 +211,7 @@ export async function openPostgresDriver(url: string, schema: string, poolSize: 
   });
 
   const onConnection = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await pool.connect();
+    const client = await pool.connect().catch(rethrow);
     try {
       return await fn(client);
     } finally {

@@ -111,6 +111,10 @@ export interface Store {
   revokeToken(id: string, at: number, reason: string): Promise<boolean>;
   /** Revokes every live token of an agent; returns the ids revoked. */
   revokeAgentTokens(agentId: string, at: number, reason: string): Promise<string[]>;
+  /** Ids of tokens revoked at or after `since` (for instances reconciling what they may have missed). */
+  revokedTokenIdsSince(since: number, limit: number): Promise<string[]>;
+  /** Ids of agents changed at or after `since`. */
+  agentIdsUpdatedSince(since: number, limit: number): Promise<string[]>;
   /** Ids of tokens revoked at or after `since` that have not yet expired at `now`. */
   listRevokedTokenIds(since: number, now: number): Promise<string[]>;
 
@@ -337,6 +341,16 @@ export class SqlStore implements Store {
       id,
     ]);
     return (await this.getToken(id)) !== undefined;
+  }
+
+  async revokedTokenIdsSince(since: number, limit: number) {
+    const rows = await this.driver.all<{ id: string }>(`SELECT id FROM tokens WHERE revoked_at >= $1 ORDER BY revoked_at LIMIT $2`, [since, limit]);
+    return rows.map((r) => r.id);
+  }
+
+  async agentIdsUpdatedSince(since: number, limit: number) {
+    const rows = await this.driver.all<{ id: string }>(`SELECT id FROM agents WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2`, [since, limit]);
+    return rows.map((r) => r.id);
   }
 
   async revokeAgentTokens(agentId: string, at: number, reason: string) {

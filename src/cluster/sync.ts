@@ -1,0 +1,98 @@
+import type { IdentityService } from "../identity/index.js";
+import type { Store } from "../store/index.js";
+import type { ClusterBus, ClusterMessage } from "./bus.js";
+
+export interface Reloadable {
+  credentials: () => Promise<void>;
+  tools: () => Promise<void>;
+  policies?: () => Promise<void>;
+  signingKeys: () => Promise<void>;
+}
+
+/**
+ * Keeps this instance's in-memory state (revocations, agent status, credentials, tools, policies)
+ * in step with the others: changes are announced on the bus and applied within milliseconds, and a
+ * periodic reconcile against the database catches anything a lost message missed.
+ */
+export class ClusterSync {
+  private timer: NodeJS.Timeout | undefined;
+  private fullTimer: NodeJS.Timeout | undefined;
+  private lastReconcile: number;
+
+  constructor(
+    private readonly o: {
+      bus: ClusterBus;
+      store: Store;
+      identity: IdentityService;
+      reload: Reloadable;
+      now: () => number;
+      reconcileMs: number;
+      onError?: (err: unknown, what: string) => void;
+    },
+  ) {
+    this.lastReconcile = o.now();
+    o.bus.onMessage((m) => void this.apply(m).catch((err: unknown) => this.o.onError?.(err, m.type)));
+  }
+
+  announce(message: ClusterMessage): void {
+    if (this.o.bus.kind === "local") return;
+    this.o.bus.publish(message).catch((err: unknown) => this.o.onError?.(err, `publish ${message.type}`));
+  }
+
+  async apply(message: ClusterMessage): Promise<void> {
+    switch (message.type) {
+      case "tokens_revoked":
+        this.o.identity.markRevoked(message.tokenIds);
+        return;
+      case "agent_changed":
+        this.o.identity.forgetAgent(message.agentId);
+        return;
+      case "credentials_changed":
+        return this.o.reload.credentials();
+      case "tools_changed":
+        return this.o.reload.tools();
+      case "policies_changed":
+        return this.o.reload.policies?.();
+      case "keys_rotated":
+        return this.o.reload.signingKeys();
+    }
+  }
+
+  start(): void {
+    if (this.o.bus.kind === "local") return;
+    this.timer = setInterval(() => void this.reconcile().catch((err: unknown) => this.o.onError?.(err, "reconcile")), this.o.reconcileMs);
+    this.timer.unref();
+    this.fullTimer = setInterval(() => void this.reloadAll().catch((err: unknown) => this.o.onError?.(err, "reload")), this.o.reconcileMs * 6);
+    this.fullTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearInterval(this.fullTimer);
+  }
+
+  /** Applies revocations and agent changes recorded since the last pass (with overlap for clock skew). */
+  async reconcile(): Promise<void> {
+    const since = this.lastReconcile - 60_000;
+    const started = this.o.now();
+    const [revoked, agents] = await Promise.all([this.o.store.revokedTokenIdsSince(since, 10_000), this.o.store.agentIdsUpdatedSince(since, 10_000)]);
+    this.o.identity.markRevoked(revoked);
+    for (const id of agents) this.o.identity.forgetAgent(id);
+    this.lastReconcile = started;
+  }
+
+  async reloadAll(): Promise<void> {
+    await Promise.all([this.o.reload.credentials(), this.o.reload.tools(), this.o.reload.policies?.(), this.o.reload.signingKeys()]);
+  }
+}
+
+/** Which change an admin write announces (by route), so other instances reload it. */
+export function changeAnnouncedBy(method: string, url: string): ClusterMessage | undefined {
+  if (method === "GET" || method === "HEAD" || method === "OPTIONS") return undefined;
+  const path = url.split("?")[0]!;
+  if (path.startsWith("/api/credentials")) return { type: "credentials_changed" };
+  if (path.startsWith("/api/tools")) return { type: "tools_changed" };
+  if (path.startsWith("/api/admin/keys")) return { type: "keys_rotated" };
+  if (path.startsWith("/api/policies") && !path.startsWith("/api/policies/explain")) return { type: "policies_changed" };
+  return undefined;
+}

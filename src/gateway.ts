@@ -15,11 +15,10 @@ import { AuditLog } from "./audit/index.js";
 import { registerAuditRoutes } from "./http/routes/audit.js";
 import { registerCredentialRoutes } from "./http/routes/credentials.js";
 import { CredentialVault, Redactor } from "./vault/index.js";
-import { scopeCovers } from "./identity/index.js";
 import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.js";
 import { AddressAllowList } from "./net/address-policy.js";
 import { systemResolver } from "./net/outbound.js";
-import { createProxyRoad, directExecutor, scopesOnlyAuthorizer, type Authorizer } from "./proxy/index.js";
+import { createProxyRoad, directExecutor, type Authorizer } from "./proxy/index.js";
 import { registerProxyRoutes } from "./http/routes/proxy.js";
 import { registerToolAdminRoutes } from "./http/routes/tools.js";
 import { mockResolver, Toolbox } from "./tools/index.js";
@@ -32,6 +31,11 @@ import { registerJobRoutes } from "./http/routes/jobs.js";
 import { LocalBus, RedisBus, type ClusterBus } from "./cluster/bus.js";
 import { ClusterSync, changeAnnouncedBy } from "./cluster/sync.js";
 import { fanOutIdentityEvents } from "./identity/index.js";
+import { MemoryCounters, type Counters } from "./limits/counters.js";
+import { FailoverCounters, RedisCounters } from "./limits/redis-counters.js";
+import { createPolicyAuthorizer } from "./policy/authorizer.js";
+import { installDefaultPolicies, PolicyService } from "./policy/service.js";
+import { registerPolicyRoutes } from "./http/routes/policies.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -52,6 +56,8 @@ export interface Gateway {
   readonly redactor: Redactor;
   readonly logger: Logger;
   readonly toolbox: Toolbox;
+  readonly policies: PolicyService;
+  readonly counters: Counters;
   /** Async jobs, when FF_ASYNC is on. */
   readonly jobs: JobService | undefined;
   /** Names this process in job leases and cluster messages. */
@@ -89,6 +95,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   let callbackClient: GuardedHttpClient | undefined;
   const instanceId = `gw-${randomUUID().slice(0, 8)}`;
   let sync: ClusterSync | undefined;
+  let counters: Counters | undefined;
   const bus: ClusterBus =
     config.redisUrl === undefined
       ? new LocalBus()
@@ -140,7 +147,22 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     await toolbox.reload();
     if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
-    const authorize: Authorizer = config.features.policy ? scopesOnlyAuthorizer(scopeCovers) : async () => ({});
+    const policies = new PolicyService({ store, now });
+    await policies.reload();
+    if (config.policyDefaults && (await installDefaultPolicies(store, policies))) logger.info("installed the default policy set (see docs/policy.md)");
+    if (config.redisUrl !== undefined) {
+      const redisCounters = new RedisCounters(config.redisUrl, `${config.redisPrefix}limits:`);
+      await redisCounters.ready();
+      counters = new FailoverCounters(redisCounters, new MemoryCounters(), config.redisFailureMode, (degraded, err) =>
+        degraded
+          ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for limits: ${config.redisFailureMode === "open" ? "falling back to per-instance counters" : "refusing limited calls"}`)
+          : logger.warn("Redis is back: limits are shared again"),
+      );
+    } else counters = new MemoryCounters();
+    const limitCounters = counters;
+    const authorize: Authorizer = config.features.policy
+      ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls })
+      : async () => ({});
     const road = createProxyRoad({
       catalog: toolbox.catalog,
       identity,
@@ -176,7 +198,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       bus,
       store,
       identity,
-      reload: { credentials: () => vault.load(), tools: () => tools.reload(), signingKeys: () => keyring.refresh() },
+      reload: { credentials: () => vault.load(), tools: () => tools.reload(), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
       now,
       reconcileMs: config.clusterReconcileMs,
       onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
@@ -211,6 +233,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerAuditRoutes(app, { store, audit, requireAdmin });
     registerProxyRoutes(app, { handle: road.handle, catalog: toolbox.catalog, policyEnforced: config.features.policy });
     registerToolAdminRoutes(app, { toolbox, requireAdmin });
+    registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, requireAdmin });
     const judge = callbackClient;
     registerJobRoutes(app, { jobs, identity, requireAdmin, judgeCallback: (host) => judge.resolveJudged(host) });
     await app.ready();
@@ -227,6 +250,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       redactor,
       logger,
       toolbox,
+      policies,
+      counters: limitCounters,
       mockUpstreams,
       jobs,
       instanceId,
@@ -252,6 +277,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           await toolbox?.close();
           await mockUpstreams?.close();
           await bus.close();
+          await limitCounters.close();
           await store.close();
         })();
         return closing;
@@ -260,6 +286,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   } catch (err) {
     sync?.stop();
     await bus.close();
+    await counters?.close();
     await jobs?.stop();
     await callbackClient?.close();
     await toolbox?.close();

@@ -62,6 +62,10 @@ export interface Config {
   clusterReconcileMs: number;
   /** When Redis is unreachable: `open` falls back to per-instance limits, `closed` refuses limited calls. */
   redisFailureMode: "open" | "closed";
+  /** Install the default policy set on a store that never had policies. */
+  policyDefaults: boolean;
+  /** Whether a call whose upstream failed still uses up quota (a quota rule can override). */
+  policyCountFailedCalls: boolean;
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -205,6 +209,8 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     redisPrefix: readString(env, "REDIS_PREFIX") ?? "4runr:",
     clusterReconcileMs: readInt(env, "CLUSTER_RECONCILE_MS", 5000, 100, 3_600_000),
     redisFailureMode: readEnum(env, "REDIS_FAILURE_MODE", ["open", "closed"] as const, "open"),
+    policyDefaults: readFlag(env, "POLICY_DEFAULTS", true),
+    policyCountFailedCalls: readFlag(env, "POLICY_COUNT_FAILED_CALLS", false),
   };
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
 }

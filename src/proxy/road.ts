@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../util/canonical-json.js";
+export { canonicalJson };
 import type { AuditLog } from "../audit/index.js";
 import { GatewayError, isGatewayError } from "../errors/index.js";
 import type { IdentityService, VerifiedToken } from "../identity/index.js";
@@ -99,13 +101,6 @@ export function paramsFingerprint(params: unknown): string {
   return createHash("sha256").update(canonicalJson(params)).digest("base64url").slice(0, 22);
 }
 
-/** JSON with object keys sorted at every level, so equal values give equal text. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
-}
 
 /** A call that passed every check before the upstream: what a job keeps to run it later. */
 export interface AdmittedCall {
@@ -278,15 +273,3 @@ function scrubbed(error: GatewayError, redactor: Redactor): GatewayError {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
-
-/** Until the policy engine is wired: the token's scopes decide, deny by default. */
-export function scopesOnlyAuthorizer(scopeCovers: (scope: string, tool: string, action: string) => boolean): Authorizer {
-  return async (token, call) => {
-    if (!token.scopes.some((s) => scopeCovers(s, call.tool, call.action))) {
-      throw new GatewayError("policy_denied", `the token's scopes do not include ${call.tool}:${call.action}`, {
-        details: { reason: "scope_denied" },
-      });
-    }
-    return {};
-  };
-}

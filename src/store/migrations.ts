@@ -91,7 +91,27 @@ export const migrations: readonly Migration[] = [
     ],
   },
   {
-    // Numbered 4 so the policy tables can take 3; the runner applies whatever is missing.
+    version: 3,
+    name: "policies",
+    sql: [
+      `CREATE TABLE policies (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        current_version INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE policy_versions (
+        policy_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        spec TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (policy_id, version)
+      )`,
+    ],
+  },
+  {
     version: 4,
     name: "jobs",
     sql: [

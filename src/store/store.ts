@@ -90,6 +90,23 @@ export interface Page {
 }
 
 /** The storage port. Both backends (embedded SQLite and PostgreSQL) pass the same contract suite. */
+export interface StoredPolicy {
+  id: string;
+  name: string;
+  version: number;
+  spec: string;
+  hash: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface StoredPolicyVersion {
+  version: number;
+  spec: string;
+  hash: string;
+  createdAt: number;
+}
+
 export interface Store {
   readonly kind: "sqlite" | "postgres";
   readonly driver: SqlDriver;
@@ -111,6 +128,13 @@ export interface Store {
   revokeToken(id: string, at: number, reason: string): Promise<boolean>;
   /** Revokes every live token of an agent; returns the ids revoked. */
   revokeAgentTokens(agentId: string, at: number, reason: string): Promise<string[]>;
+  listPolicies(): Promise<StoredPolicy[]>;
+  getPolicyVersions(id: string): Promise<StoredPolicyVersion[]>;
+  /** Creates a policy at version 1. @throws UniqueViolation when the name is taken */
+  insertPolicy(p: { id: string; name: string; spec: string; hash: string; at: number }): Promise<void>;
+  /** Adds a version and makes it current; returns the new version, or undefined when the policy does not exist. */
+  addPolicyVersion(p: { id: string; name: string; spec: string; hash: string; at: number }): Promise<number | undefined>;
+  deletePolicy(id: string): Promise<boolean>;
   /** Ids of tokens revoked at or after `since` (for instances reconciling what they may have missed). */
   revokedTokenIdsSince(since: number, limit: number): Promise<string[]>;
   /** Ids of agents changed at or after `since`. */
@@ -341,6 +365,49 @@ export class SqlStore implements Store {
       id,
     ]);
     return (await this.getToken(id)) !== undefined;
+  }
+
+  async listPolicies() {
+    const rows = await this.driver.all<{ id: string; name: string; current_version: number; created_at: number; updated_at: number; spec: string; hash: string }>(
+      `SELECT p.id, p.name, p.current_version, p.created_at, p.updated_at, v.spec, v.hash
+       FROM policies p JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.current_version
+       ORDER BY p.created_at, p.id`,
+    );
+    return rows.map((r) => ({ id: r.id, name: r.name, version: Number(r.current_version), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), spec: r.spec, hash: r.hash }));
+  }
+
+  async getPolicyVersions(id: string) {
+    const rows = await this.driver.all<{ version: number; spec: string; hash: string; created_at: number }>(
+      `SELECT version, spec, hash, created_at FROM policy_versions WHERE policy_id = $1 ORDER BY version`,
+      [id],
+    );
+    return rows.map((r) => ({ version: Number(r.version), spec: r.spec, hash: r.hash, createdAt: Number(r.created_at) }));
+  }
+
+  async insertPolicy(p: { id: string; name: string; spec: string; hash: string; at: number }) {
+    await this.driver.transaction(async (tx) => {
+      await tx.run(`INSERT INTO policies (id, name, current_version, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)`, [p.id, p.name, p.at]);
+      await tx.run(`INSERT INTO policy_versions (policy_id, version, spec, hash, created_at) VALUES ($1, 1, $2, $3, $4)`, [p.id, p.spec, p.hash, p.at]);
+    });
+  }
+
+  async addPolicyVersion(p: { id: string; name: string; spec: string; hash: string; at: number }) {
+    return this.driver.transaction(async (tx) => {
+      const rows = await tx.all<{ current_version: number }>(`SELECT current_version FROM policies WHERE id = $1`, [p.id]);
+      if (rows[0] === undefined) return undefined;
+      const version = Number(rows[0].current_version) + 1;
+      await tx.run(`INSERT INTO policy_versions (policy_id, version, spec, hash, created_at) VALUES ($1, $2, $3, $4, $5)`, [p.id, version, p.spec, p.hash, p.at]);
+      await tx.run(`UPDATE policies SET current_version = $2, name = $3, updated_at = $4 WHERE id = $1`, [p.id, version, p.name, p.at]);
+      return version;
+    });
+  }
+
+  async deletePolicy(id: string) {
+    return this.driver.transaction(async (tx) => {
+      const r = await tx.run(`DELETE FROM policies WHERE id = $1`, [id]);
+      await tx.run(`DELETE FROM policy_versions WHERE policy_id = $1`, [id]);
+      return r.changes > 0;
+    });
   }
 
   async revokedTokenIdsSince(since: number, limit: number) {

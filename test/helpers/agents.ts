@@ -7,7 +7,7 @@ let counter = 0;
 /** Registers an agent with its own key pair and returns a client holding the private key. */
 export async function newAgent(t: TestGateway, options: { role?: string; scopes?: string[]; intent?: string; now?: () => number } = {}) {
   const pair = generateAgentKeyPair("EdDSA");
-  const agent = await t.admin.createAgent({ name: `agent-${process.pid}-${++counter}`, role: options.role ?? "researcher", publicKey: pair.publicKeyPem });
+  const agent = await t.admin.createAgent({ name: `agent-${process.pid}-${++counter}`, role: options.role ?? "assistant", publicKey: pair.publicKeyPem });
   const client = new AgentClient({
     baseUrl: t.url,
     agentId: agent.id,

@@ -54,6 +54,7 @@ describe("generic HTTP tools defined by configuration", () => {
     const created = await t.admin.defineTool(crm());
     expect(created.actions.sort()).toEqual(["create_contact", "get_contact"]);
     await t.admin.putCredential("crm", "crm-secret-1234");
+    await t.admin.raw("POST", "/api/policies", { name: "crm-users", subject: { all: true }, rules: [{ effect: "allow", scopes: ["crm:*"] }] });
 
     const got = await client.call<any>("crm", "get_contact", { id: "a/b c", fields: "email" });
     expect(got.data.status).toBe(200);

@@ -18,7 +18,10 @@ import { CredentialVault, Redactor } from "./vault/index.js";
 import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.js";
 import { AddressAllowList } from "./net/address-policy.js";
 import { systemResolver } from "./net/outbound.js";
-import { createProxyRoad, directExecutor, type Authorizer } from "./proxy/index.js";
+import { createProxyRoad, type Authorizer } from "./proxy/index.js";
+import { ChaosController } from "./resilience/chaos.js";
+import { createResilientExecutor, type ResilientExecutor } from "./resilience/executor.js";
+import { registerChaosRoutes } from "./http/routes/chaos.js";
 import { registerProxyRoutes } from "./http/routes/proxy.js";
 import { registerToolAdminRoutes } from "./http/routes/tools.js";
 import { mockResolver, Toolbox } from "./tools/index.js";
@@ -57,6 +60,7 @@ export interface Gateway {
   readonly logger: Logger;
   readonly toolbox: Toolbox;
   readonly policies: PolicyService;
+  readonly resilience: ResilientExecutor;
   readonly counters: Counters;
   /** Async jobs, when FF_ASYNC is on. */
   readonly jobs: JobService | undefined;
@@ -163,6 +167,22 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const authorize: Authorizer = config.features.policy
       ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls })
       : async () => ({});
+    const chaos = new ChaosController(config.chaos);
+    if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
+    const resilience = createResilientExecutor({
+      features: config.features,
+      now,
+      attemptTimeoutMs: config.upstreamTimeoutMs,
+      deadlineMs: config.upstreamDeadlineMs,
+      retry: { ...config.retry, budgetRatio: config.retry.budgetPercent / 100, budgetMinRetries: 10 },
+      breaker: { ...config.breaker, failureRate: config.breaker.failurePercent / 100 },
+      cache: config.cache,
+      idempotency: { ttlMs: config.idempotency.ttlSeconds * 1000, maxKeys: config.idempotency.maxKeys },
+      chaos,
+      events: {
+        breakerTransition: (tool, from, to) => logger.warn({ tool, from, to }, `circuit breaker for ${tool}: ${from} → ${to}`),
+      },
+    });
     const road = createProxyRoad({
       catalog: toolbox.catalog,
       identity,
@@ -170,7 +190,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       audit,
       redactor,
       authorize,
-      execute: directExecutor(config.upstreamTimeoutMs),
+      execute: resilience.execute,
       now,
     });
 
@@ -225,7 +245,14 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
             }] : []),
       ],
       isClosing: () => closingStarted,
-      describe: () => ({ store: store.kind, upstreamMode: config.upstreamMode, features: config.features }),
+      describe: () => ({
+        store: store.kind,
+        upstreamMode: config.upstreamMode,
+        features: config.features,
+        chaos: { active: chaos.active(), ...(chaos.active() ? { tools: chaos.describe() } : {}) },
+        breakers: resilience.breakerStates(),
+        ...(config.features.policy ? {} : { warning: "policy enforcement is OFF (FF_POLICY=off)" }),
+      }),
     });
     registerAgentRoutes(app, { identity, requireAdmin });
     registerTokenRoutes(app, { identity, keyring, requireAdmin });
@@ -233,6 +260,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerAuditRoutes(app, { store, audit, requireAdmin });
     registerProxyRoutes(app, { handle: road.handle, catalog: toolbox.catalog, policyEnforced: config.features.policy });
     registerToolAdminRoutes(app, { toolbox, requireAdmin });
+    registerChaosRoutes(app, { chaos, requireAdmin });
     registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, requireAdmin });
     const judge = callbackClient;
     registerJobRoutes(app, { jobs, identity, requireAdmin, judgeCallback: (host) => judge.resolveJudged(host) });
@@ -251,6 +279,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       logger,
       toolbox,
       policies,
+      resilience,
       counters: limitCounters,
       mockUpstreams,
       jobs,

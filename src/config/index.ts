@@ -1,5 +1,6 @@
 import path from "node:path";
 import { AddressAllowList } from "../net/address-policy.js";
+import { parseChaosEnv, type ChaosSettings } from "../resilience/chaos.js";
 
 export type UpstreamMode = "mock" | "live";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -66,6 +67,14 @@ export interface Config {
   policyDefaults: boolean;
   /** Whether a call whose upstream failed still uses up quota (a quota rule can override). */
   policyCountFailedCalls: boolean;
+  /** Ceiling on a whole upstream call, retries and backoff included. */
+  upstreamDeadlineMs: number;
+  retry: { maxAttempts: number; baseMs: number; maxDelayMs: number; budgetPercent: number };
+  breaker: { windowMs: number; minCalls: number; failurePercent: number; coolDownMs: number; halfOpenProbes: number };
+  cache: { maxEntries: number; maxBytes: number; maxEntryBytes: number; defaultTtlSeconds: number; staleSeconds: number };
+  idempotency: { ttlSeconds: number; maxKeys: number };
+  /** Fault injection at start (`CHAOS` JSON); also settable through the admin API. */
+  chaos: Record<string, ChaosSettings>;
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -132,6 +141,14 @@ function readAllowList(env: Env): string[] {
     throw new ConfigError("SSRF_ALLOW", `${(err as Error).message} (expected comma-separated IPs or CIDRs, e.g. 127.0.0.1/32,10.1.0.0/16)`);
   }
   return entries;
+}
+
+function readChaos(env: Env): Record<string, ChaosSettings> {
+  try {
+    return parseChaosEnv(readString(env, "CHAOS"));
+  } catch (err) {
+    throw new ConfigError("CHAOS", (err as Error).message);
+  }
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -211,6 +228,32 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     redisFailureMode: readEnum(env, "REDIS_FAILURE_MODE", ["open", "closed"] as const, "open"),
     policyDefaults: readFlag(env, "POLICY_DEFAULTS", true),
     policyCountFailedCalls: readFlag(env, "POLICY_COUNT_FAILED_CALLS", false),
+    upstreamDeadlineMs: readInt(env, "UPSTREAM_DEADLINE_MS", 60_000, 50, 3_600_000),
+    retry: {
+      maxAttempts: readInt(env, "RETRY_MAX_ATTEMPTS", 3, 1, 10),
+      baseMs: readInt(env, "RETRY_BASE_MS", 100, 1, 60_000),
+      maxDelayMs: readInt(env, "RETRY_MAX_DELAY_MS", 2000, 1, 600_000),
+      budgetPercent: readInt(env, "RETRY_BUDGET_PERCENT", 20, 0, 1000),
+    },
+    breaker: {
+      windowMs: readInt(env, "BREAKER_WINDOW_MS", 10_000, 100, 3_600_000),
+      minCalls: readInt(env, "BREAKER_MIN_CALLS", 10, 1, 1_000_000),
+      failurePercent: readInt(env, "BREAKER_FAILURE_PERCENT", 50, 1, 100),
+      coolDownMs: readInt(env, "BREAKER_COOLDOWN_MS", 5_000, 10, 3_600_000),
+      halfOpenProbes: readInt(env, "BREAKER_HALF_OPEN_PROBES", 3, 1, 1000),
+    },
+    cache: {
+      maxEntries: readInt(env, "CACHE_MAX_ENTRIES", 10_000, 1, 10_000_000),
+      maxBytes: readInt(env, "CACHE_MAX_BYTES", 64 * 1_048_576, 1024, 16 * 1024 * 1_048_576),
+      maxEntryBytes: readInt(env, "CACHE_MAX_ENTRY_BYTES", 1_048_576, 1, 1024 * 1_048_576),
+      defaultTtlSeconds: readInt(env, "CACHE_DEFAULT_TTL_SECONDS", 60, 1, 86_400 * 30),
+      staleSeconds: readInt(env, "CACHE_STALE_SECONDS", 300, 0, 86_400 * 30),
+    },
+    idempotency: {
+      ttlSeconds: readInt(env, "IDEMPOTENCY_TTL_SECONDS", 86_400, 1, 86_400 * 30),
+      maxKeys: readInt(env, "IDEMPOTENCY_MAX_KEYS", 100_000, 1, 10_000_000),
+    },
+    chaos: readChaos(env),
   };
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
 }

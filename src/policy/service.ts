@@ -169,21 +169,16 @@ export const DEFAULT_POLICIES: PolicyDocument[] = [
   },
 ];
 
-/** Installs the default set once, on a store that has never had policies. */
+/**
+ * Installs the default set once, on a store that has never had policies. Runs under the store's
+ * migration lock so instances starting together install it exactly once and all see it.
+ */
 export async function installDefaultPolicies(store: Store, service: PolicyService): Promise<boolean> {
-  const first = await store.setMetaIfAbsent("default_policies_installed", "pending");
-  if (first !== "pending" || service.count() > 0) {
-    // Another instance may have installed them after this one loaded its policies.
+  return store.driver.withMigrationLock(async () => {
     await service.reload();
-    return false;
-  }
-  for (const doc of DEFAULT_POLICIES) {
-    await service.create(doc).catch((err: unknown) => {
-      if (!(err instanceof GatewayError && err.code === "conflict")) throw err;
-    });
-  }
-  await store.setMeta("default_policies_installed", "done");
-  // Another instance starting at the same moment may have created some of them.
-  await service.reload();
-  return true;
+    if ((await store.getMeta("default_policies_installed")) !== undefined || service.count() > 0) return false;
+    for (const doc of DEFAULT_POLICIES) await service.create(doc);
+    await store.setMeta("default_policies_installed", "done");
+    return true;
+  });
 }

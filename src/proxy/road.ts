@@ -30,6 +30,8 @@ export interface ProxyMeta {
   attempts: number;
   upstreamMs: number;
   gatewayMs: number;
+  /** The answer is the stored result of an earlier call with the same Idempotency-Key. */
+  replayed?: boolean;
 }
 
 export interface ProxyOutput {
@@ -71,6 +73,7 @@ export interface ExecuteResult {
   attempts: number;
   cache: CacheStatus;
   upstreamMs: number;
+  replayed?: boolean;
 }
 
 /** The resilience stages around the adapter call (cache, single-flight, retry, breaker, timeout). */
@@ -181,6 +184,7 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
         attempts: execution.attempts,
         upstreamMs: round(execution.upstreamMs),
         gatewayMs: round(Math.max(0, gatewayMs)),
+        ...(execution.replayed ? { replayed: true } : {}),
       } satisfies ProxyMeta,
     };
   }

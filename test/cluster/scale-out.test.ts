@@ -95,7 +95,7 @@ describe.skipIf(!available)("scale-out: separate gateway processes behave as one
     const token = await client.token();
     // Stop B's worker from racing A for the job: only A runs while it accepts.
     const accepted = await http(`${a.url}/api/jobs`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "serpapi", action: "search", params: { q: "survives kill -9" } } });
-    expect(accepted.status).toBe(202);
+    expect(accepted.status, JSON.stringify(accepted.json)).toBe(202);
     const jobId = accepted.json.jobId as string;
     // Wait until some worker holds it, then kill A without any shutdown.
     for (let i = 0; i < 100; i++) {

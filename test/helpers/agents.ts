@@ -25,3 +25,8 @@ export async function storeBuiltinCredentials(t: TestGateway, secrets: { serpapi
   await t.admin.putCredential("openai", secrets.openai ?? "sk-test-key-0001");
   await t.admin.putCredential("gmail_send", secrets.gmail_send ?? "ya29.test-token-0001");
 }
+
+/** For suites about something other than policy: one global policy that allows every tool, no limits. */
+export async function allowEverything(t: TestGateway) {
+  await t.admin.raw("POST", "/api/policies", { name: "test-allow-everything", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] });
+}

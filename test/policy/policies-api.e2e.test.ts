@@ -110,8 +110,10 @@ describe("policies through the admin API, enforced on the proxy road", () => {
     await http(`${t.url}/api/policies`, { headers: admin(t), body: { name: "tight", subject: { role: "tight" }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], quota: { limit: 1, per: "day" } }] } });
     const { client } = await newAgent(t, { role: "tight" });
     await client.call("serpapi", "search", { q: "" }).catch(() => undefined); // invalid: refused before policy
-    t.gateway.mockUpstreams!.setFault("serpapi", { mode: "status", status: 503, remaining: 1 });
-    await client.call("serpapi", "search", { q: "fails upstream" }).catch(() => undefined);
+    t.gateway.mockUpstreams!.setFault("serpapi", { mode: "status", status: 503 });
+    const failed = (await client.call("serpapi", "search", { q: "fails upstream" }).catch((e) => e)) as GatewayClientError;
+    expect(failed.code).toBe("upstream_error");
+    t.gateway.mockUpstreams!.setFault("serpapi", undefined);
     expect((await client.call<any>("serpapi", "search", { q: "counts" })).data.search_metadata.status).toBe("Success");
     expect(((await client.call("serpapi", "search", { q: "over" }).catch((e) => e)) as GatewayClientError).code).toBe("quota_exceeded");
   });

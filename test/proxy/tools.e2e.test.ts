@@ -19,7 +19,8 @@ describe("proxy road in mock mode: every tool through the gateway", () => {
   let client: AgentClient;
 
   beforeAll(async () => {
-    t = await startTestGateway({ UPSTREAM_MODE: "mock", UPSTREAM_TIMEOUT_MS: "1500" });
+    // Retries and the cache are off here: this suite checks how each single upstream answer is mapped.
+    t = await startTestGateway({ UPSTREAM_MODE: "mock", UPSTREAM_TIMEOUT_MS: "1500", FF_RETRY: "off", FF_CACHE: "off", FF_BREAKERS: "off" });
     await storeBuiltinCredentials(t);
     ({ client } = await newAgent(t));
   });

@@ -60,6 +60,7 @@ export function registerProxyRoutes(
         request.logFields.attempts = out.meta.attempts;
         reply.header("server-timing", `gateway;dur=${out.meta.gatewayMs}, upstream;dur=${out.meta.upstreamMs}`);
         if (out.token.refreshRecommended) reply.header("x-token-refresh", "recommended");
+        if (out.meta.replayed) reply.header("idempotent-replayed", "true");
         return { data: out.data, meta: out.meta };
       } catch (err) {
         request.logFields.decision = "refused";

@@ -22,6 +22,9 @@ import { createProxyRoad, type Authorizer } from "./proxy/index.js";
 import { ChaosController } from "./resilience/chaos.js";
 import { createResilientExecutor, type ResilientExecutor } from "./resilience/executor.js";
 import { registerChaosRoutes } from "./http/routes/chaos.js";
+import { GatewayMetrics } from "./obs/metrics.js";
+import { registerMetricsRoute } from "./http/routes/metrics.js";
+import Fastify from "fastify";
 import { registerProxyRoutes } from "./http/routes/proxy.js";
 import { registerToolAdminRoutes } from "./http/routes/tools.js";
 import { mockResolver, Toolbox } from "./tools/index.js";
@@ -60,6 +63,9 @@ export interface Gateway {
   readonly logger: Logger;
   readonly toolbox: Toolbox;
   readonly policies: PolicyService;
+  readonly metrics: GatewayMetrics;
+  /** The metrics listener's URL when METRICS_PORT is set. */
+  readonly metricsUrl: () => string | undefined;
   readonly resilience: ResilientExecutor;
   readonly counters: Counters;
   /** Async jobs, when FF_ASYNC is on. */
@@ -100,6 +106,17 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   const instanceId = `gw-${randomUUID().slice(0, 8)}`;
   let sync: ClusterSync | undefined;
   let counters: Counters | undefined;
+  // Gauges read from parts built below; until then they report zero.
+  const gaugeSources: { resilience?: ResilientExecutor; chaos?: ChaosController; audit?: AuditLog; toolbox?: Toolbox } = {};
+  const metrics = new GatewayMetrics({
+    cache: () => gaugeSources.resilience?.cacheStats() ?? { entries: 0, bytes: 0 },
+    breakers: () => gaugeSources.resilience?.breakerStates() ?? {},
+    chaosActive: () => gaugeSources.chaos?.active() ?? false,
+    auditBuffered: () => gaugeSources.audit?.buffered ?? 0,
+    dbPool: () => store.driver.poolStats(),
+    redisDegraded: () => counters instanceof FailoverCounters && counters.isDegraded(),
+    isGenericTool: (tool) => gaugeSources.toolbox?.catalog.hasTool(tool) ?? false,
+  });
   const bus: ClusterBus =
     config.redisUrl === undefined
       ? new LocalBus()
@@ -119,6 +136,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       maxTokenBytes: config.maxTokenBytes,
       events: fanOutIdentityEvents([
         deps.identityEvents,
+        metrics.identityEvents(),
         {
           tokensRevoked: (tokenIds) => sync?.announce({ type: "tokens_revoked", tokenIds }),
           agentStatusChanged: (agent) => sync?.announce({ type: "agent_changed", agentId: agent.id }),
@@ -165,7 +183,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     } else counters = new MemoryCounters();
     const limitCounters = counters;
     const authorize: Authorizer = config.features.policy
-      ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls })
+      ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, events: metrics.policyEvents() })
       : async () => ({});
     const chaos = new ChaosController(config.chaos);
     if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
@@ -180,9 +198,14 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       idempotency: { ttlMs: config.idempotency.ttlSeconds * 1000, maxKeys: config.idempotency.maxKeys },
       chaos,
       events: {
-        breakerTransition: (tool, from, to) => logger.warn({ tool, from, to }, `circuit breaker for ${tool}: ${from} → ${to}`),
+        ...metrics.resilienceEvents(),
+        breakerTransition: (tool, from, to) => {
+          metrics.resilienceEvents().breakerTransition?.(tool, from, to);
+          logger.warn({ tool, from, to }, `circuit breaker for ${tool}: ${from} → ${to}`);
+        },
       },
     });
+    Object.assign(gaugeSources, { resilience, chaos, audit, toolbox });
     const road = createProxyRoad({
       catalog: toolbox.catalog,
       identity,
@@ -192,6 +215,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       authorize,
       execute: resilience.execute,
       now,
+      events: metrics.roadEvents(),
     });
 
     const outboundResolver = mockUpstreams ? mockResolver() : systemResolver;
@@ -261,6 +285,12 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerProxyRoutes(app, { handle: road.handle, catalog: toolbox.catalog, policyEnforced: config.features.policy });
     registerToolAdminRoutes(app, { toolbox, requireAdmin });
     registerChaosRoutes(app, { chaos, requireAdmin });
+    let metricsApp: ReturnType<typeof Fastify> | undefined;
+    if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });
+    else {
+      metricsApp = Fastify({ logger: false });
+      registerMetricsRoute(metricsApp, { metrics, token: config.metricsToken });
+    }
     registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, requireAdmin });
     const judge = callbackClient;
     registerJobRoutes(app, { jobs, identity, requireAdmin, judgeCallback: (host) => judge.resolveJudged(host) });
@@ -279,6 +309,11 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       logger,
       toolbox,
       policies,
+      metrics,
+      metricsUrl: () => {
+        const address = metricsApp?.server.address();
+        return address && typeof address === "object" ? `http://${address.address}:${address.port}` : undefined;
+      },
       resilience,
       counters: limitCounters,
       mockUpstreams,
@@ -288,6 +323,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       adminKey: admin,
       async listen() {
         await app.listen({ port: config.port, host: config.host });
+        if (metricsApp !== undefined) await metricsApp.listen({ port: config.metricsPort!, host: config.host });
         const address = app.server.address() as AddressInfo;
         const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
         return `http://${host}:${address.port}`;
@@ -299,6 +335,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           clusterSync.stop();
           const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
           await Promise.race([app.close(), grace]);
+          await metricsApp?.close();
+          metrics.close();
           app.server.closeAllConnections?.();
           await jobs?.stop();
           await audit.close();

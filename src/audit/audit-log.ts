@@ -34,6 +34,11 @@ export class AuditLog {
   }
 
   /** Queues one record; never blocks and never throws. */
+  /** Records waiting to be written. */
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
   record(entry: AuditEntry): void {
     this.buffer.push({ id: randomUUID(), ...entry, at: entry.at ?? this.o.now() });
     if (this.buffer.length > this.maxBuffered) {

@@ -75,6 +75,10 @@ export interface Config {
   idempotency: { ttlSeconds: number; maxKeys: number };
   /** Fault injection at start (`CHAOS` JSON); also settable through the admin API. */
   chaos: Record<string, ChaosSettings>;
+  /** When set, `/metrics` needs this bearer token. */
+  metricsToken: string | undefined;
+  /** When set, `/metrics` is served on this port only (on HOST), not on the API port. */
+  metricsPort: number | undefined;
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -254,6 +258,8 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       maxKeys: readInt(env, "IDEMPOTENCY_MAX_KEYS", 100_000, 1, 10_000_000),
     },
     chaos: readChaos(env),
+    metricsToken: readString(env, "METRICS_TOKEN"),
+    metricsPort: readString(env, "METRICS_PORT") === undefined ? undefined : readInt(env, "METRICS_PORT", 9464, 0, 65_535),
   };
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
 }

@@ -1,0 +1,195 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import client from "prom-client";
+import type { IdentityEvents, TokenCheckResult } from "../identity/index.js";
+import type { PolicyEvents } from "../policy/authorizer.js";
+import type { RoadEvents } from "../proxy/road.js";
+import type { ResilienceEvents } from "../resilience/executor.js";
+import type { BreakerState } from "../resilience/breaker.js";
+
+/**
+ * Every label value comes from a closed set: anything else is reported as `other`, so no agent
+ * id, URL or user text can ever become a label (and cardinality stays bounded whatever callers send).
+ */
+export const LABELS = {
+  tool: ["serpapi", "http_fetch", "openai", "gmail_send", "generic", "other"],
+  action: ["search", "get", "head", "chat", "send", "other"],
+  status: ["2xx", "3xx", "4xx", "5xx"],
+  reason: ["scope_denied", "intent_required", "guard_failed", "quota_exceeded", "off_hours", "rate_limited", "agent_suspended", "other"],
+  decision: ["allow", "deny"],
+  tokenResult: ["valid", "missing", "invalid", "expired", "not_yet_valid", "revoked", "provenance_mismatch", "suspended", "too_large"],
+  retryOutcome: ["success", "failure", "budget_exhausted"],
+  breakerState: ["closed", "half_open", "open"],
+  cacheResult: ["hit", "miss", "bypass", "stale"],
+  fault: ["timeout", "error500", "reset", "latency"],
+} as const;
+
+const BUILTIN_TOOLS = new Set<string>(["serpapi", "http_fetch", "openai", "gmail_send"]);
+const clamp = <T extends readonly string[]>(value: string, allowed: T): T[number] => ((allowed as readonly string[]).includes(value) ? value : "other") as T[number];
+/** Tools defined at run time (generic tools) share the `generic` label. */
+export const toolLabel = (tool: string, knownGeneric: (t: string) => boolean = () => false): string => (BUILTIN_TOOLS.has(tool) ? tool : knownGeneric(tool) ? "generic" : "other");
+const statusClass = (status: number) => `${Math.min(5, Math.max(2, Math.floor(status / 100)))}xx`;
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+/** Buckets fine enough below 10 ms (the gateway's own overhead lives there), up to a minute. */
+const MS_BUCKETS = [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 35, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000];
+
+export interface GaugeSources {
+  cache?: () => { entries: number; bytes: number };
+  breakers?: () => Record<string, BreakerState>;
+  chaosActive?: () => boolean;
+  auditBuffered?: () => number;
+  dbPool?: () => { inUse: number; size: number };
+  redisDegraded?: () => boolean;
+  isGenericTool?: (tool: string) => boolean;
+}
+
+/** The gateway's Prometheus metrics, on a registry of its own (tests run many gateways in one process). */
+export class GatewayMetrics {
+  readonly registry = new client.Registry();
+  private readonly eventLoop = monitorEventLoopDelay({ resolution: 10 });
+  private readonly isGeneric: (tool: string) => boolean;
+
+  readonly requests = new client.Counter({ name: "gateway_requests_total", help: "Tool calls through the proxy, by tool, action and status class.", labelNames: ["tool", "action", "status"], registers: [this.registry] });
+  readonly requestDuration = new client.Histogram({ name: "gateway_request_duration_ms", help: "End-to-end time of a tool call inside the gateway, in milliseconds.", labelNames: ["tool"], buckets: MS_BUCKETS, registers: [this.registry] });
+  readonly overhead = new client.Histogram({ name: "gateway_overhead_ms", help: "Gateway time minus upstream time of a tool call, in milliseconds.", labelNames: ["tool"], buckets: MS_BUCKETS, registers: [this.registry] });
+  readonly upstreamDuration = new client.Histogram({ name: "gateway_upstream_duration_ms", help: "Duration of one upstream attempt, in milliseconds.", labelNames: ["tool"], buckets: MS_BUCKETS, registers: [this.registry] });
+  readonly agentCreations = new client.Counter({ name: "gateway_agent_creations_total", help: "Agents registered.", registers: [this.registry] });
+  readonly tokenGenerations = new client.Counter({ name: "gateway_token_generations_total", help: "Access tokens issued.", registers: [this.registry] });
+  readonly tokenValidations = new client.Counter({ name: "gateway_token_validations_total", help: "Access token checks, by result.", labelNames: ["result"], registers: [this.registry] });
+  readonly tokenExpirations = new client.Counter({ name: "gateway_token_expirations_total", help: "Requests refused because their token had expired.", registers: [this.registry] });
+  readonly tokenRevocations = new client.Counter({ name: "gateway_token_revocations_total", help: "Tokens revoked.", registers: [this.registry] });
+  readonly provenanceMismatches = new client.Counter({ name: "gateway_provenance_mismatches_total", help: "Tokens whose signature verified but whose payload does not match what was issued (forgery with the signing key).", registers: [this.registry] });
+  readonly policyEvaluations = new client.Counter({ name: "gateway_policy_evaluations_total", help: "Policy decisions, by decision.", labelNames: ["decision"], registers: [this.registry] });
+  readonly policyDenials = new client.Counter({ name: "gateway_policy_denials_total", help: "Policy denials, by reason, tool and action.", labelNames: ["reason", "tool", "action"], registers: [this.registry] });
+  readonly quotaExceeded = new client.Counter({ name: "gateway_quota_exceeded_total", help: "Calls refused because a quota was used up.", registers: [this.registry] });
+  readonly rateLimited = new client.Counter({ name: "gateway_rate_limited_total", help: "Calls refused by a rate limit.", registers: [this.registry] });
+  readonly retries = new client.Counter({ name: "gateway_retries_total", help: "Upstream retries, by tool and outcome.", labelNames: ["tool", "outcome"], registers: [this.registry] });
+  readonly breakerTransitions = new client.Counter({ name: "gateway_breaker_transitions_total", help: "Circuit breaker state changes.", labelNames: ["tool", "from", "to"], registers: [this.registry] });
+  readonly breakerFastFails = new client.Counter({ name: "gateway_breaker_fast_fail_total", help: "Calls refused at once because the tool's breaker was open.", labelNames: ["tool"], registers: [this.registry] });
+  readonly cacheRequests = new client.Counter({ name: "gateway_cache_requests_total", help: "Response cache lookups, by tool and result.", labelNames: ["tool", "result"], registers: [this.registry] });
+  readonly chaosInjected = new client.Counter({ name: "gateway_chaos_injected_total", help: "Faults injected by chaos testing (counted apart from real ones).", labelNames: ["tool", "fault"], registers: [this.registry] });
+  readonly idempotentReplays = new client.Counter({ name: "gateway_idempotent_replays_total", help: "Calls answered from an earlier call with the same Idempotency-Key.", registers: [this.registry] });
+
+  constructor(sources: GaugeSources = {}) {
+    this.isGeneric = sources.isGenericTool ?? (() => false);
+    client.collectDefaultMetrics({ register: this.registry, prefix: "gateway_" });
+    this.eventLoop.enable();
+    const loop = this.eventLoop;
+    const registers = [this.registry];
+    new client.Gauge({ name: "gateway_event_loop_lag_p50_ms", help: "Event-loop delay, median since the last scrape, in milliseconds.", registers, collect() { this.set(loop.percentile(50) / 1e6); } });
+    new client.Gauge({
+      name: "gateway_event_loop_lag_p99_ms",
+      help: "Event-loop delay, 99th percentile since the last scrape, in milliseconds.",
+      registers,
+      collect() {
+        this.set(loop.percentile(99) / 1e6);
+        loop.reset();
+      },
+    });
+    new client.Gauge({ name: "gateway_cache_entries", help: "Entries in the response cache.", registers, collect() { this.set(sources.cache?.().entries ?? 0); } });
+    new client.Gauge({ name: "gateway_cache_bytes", help: "Bytes held by the response cache.", registers, collect() { this.set(sources.cache?.().bytes ?? 0); } });
+    new client.Gauge({ name: "gateway_chaos_active", help: "1 while chaos fault injection is on.", registers, collect() { this.set(sources.chaosActive?.() ? 1 : 0); } });
+    new client.Gauge({ name: "gateway_audit_buffered", help: "Audit records waiting to be written.", registers, collect() { this.set(sources.auditBuffered?.() ?? 0); } });
+    new client.Gauge({ name: "gateway_db_pool_in_use", help: "Database connections in use.", registers, collect() { this.set(sources.dbPool?.().inUse ?? 0); } });
+    new client.Gauge({ name: "gateway_db_pool_size", help: "Database connection pool size.", registers, collect() { this.set(sources.dbPool?.().size ?? 0); } });
+    new client.Gauge({ name: "gateway_redis_degraded", help: "1 while Redis is unreachable and limits run per instance.", registers, collect() { this.set(sources.redisDegraded?.() ? 1 : 0); } });
+    const breakerGauge = new client.Gauge({
+      name: "gateway_breaker_state",
+      help: "Circuit breaker state per tool: 0 closed, 1 half-open, 2 open.",
+      labelNames: ["tool"],
+      registers,
+      collect() {
+        const states = sources.breakers?.() ?? {};
+        // Generic tools share a label: report the worst state among them.
+        const worst = new Map<string, number>();
+        for (const [tool, state] of Object.entries(states)) {
+          const label = toolLabel(tool, sources.isGenericTool);
+          worst.set(label, Math.max(worst.get(label) ?? 0, BREAKER_VALUE[state]));
+        }
+        for (const t of LABELS.tool) breakerGauge.set({ tool: t }, worst.get(t) ?? 0);
+      },
+    });
+    this.initialiseZeroes();
+  }
+
+  /** Every known label combination starts at 0, so dashboards and alerts see series before the first event. */
+  private initialiseZeroes(): void {
+    for (const tool of LABELS.tool) {
+      for (const action of LABELS.action) for (const status of LABELS.status) this.requests.labels(tool, action, status);
+      for (const reason of LABELS.reason) for (const action of LABELS.action) this.policyDenials.labels(reason, tool, action);
+      for (const outcome of LABELS.retryOutcome) this.retries.labels(tool, outcome);
+      for (const from of LABELS.breakerState) for (const to of LABELS.breakerState) if (from !== to) this.breakerTransitions.labels(tool, from, to);
+      this.breakerFastFails.labels(tool);
+      for (const result of LABELS.cacheResult) this.cacheRequests.labels(tool, result);
+      for (const fault of LABELS.fault) this.chaosInjected.labels(tool, fault);
+      this.requestDuration.labels(tool);
+      this.overhead.labels(tool);
+      this.upstreamDuration.labels(tool);
+    }
+    for (const result of LABELS.tokenResult) this.tokenValidations.labels(result);
+    for (const decision of LABELS.decision) this.policyEvaluations.labels(decision);
+  }
+
+  private tool(t: string): string {
+    return toolLabel(t, this.isGeneric);
+  }
+
+  roadEvents(): RoadEvents {
+    return {
+      callFinished: (e) => {
+        const tool = this.tool(e.tool);
+        this.requests.labels(tool, clamp(e.action, LABELS.action), statusClass(e.status)).inc();
+        this.requestDuration.labels(tool).observe(e.durationMs);
+        if (e.status < 400) this.overhead.labels(tool).observe(Math.max(0, e.durationMs - e.upstreamMs));
+      },
+    };
+  }
+
+  identityEvents(): IdentityEvents {
+    return {
+      agentCreated: () => this.agentCreations.inc(),
+      tokenIssued: () => this.tokenGenerations.inc(),
+      tokenChecked: (result: TokenCheckResult) => {
+        this.tokenValidations.labels(clamp(result, LABELS.tokenResult)).inc();
+        if (result === "expired") this.tokenExpirations.inc();
+        if (result === "provenance_mismatch") this.provenanceMismatches.inc();
+      },
+      tokensRevoked: (ids) => this.tokenRevocations.inc(ids.length),
+    };
+  }
+
+  policyEvents(): PolicyEvents {
+    return {
+      decision: (d) => this.policyEvaluations.labels(d).inc(),
+      denied: (e) => {
+        this.policyDenials.labels(clamp(e.reason, LABELS.reason), this.tool(e.tool), clamp(e.action, LABELS.action)).inc();
+        if (e.reason === "quota_exceeded") this.quotaExceeded.inc();
+        if (e.reason === "rate_limited") this.rateLimited.inc();
+      },
+    };
+  }
+
+  resilienceEvents(): ResilienceEvents {
+    return {
+      retry: (tool, outcome) => this.retries.labels(this.tool(tool), clamp(outcome, LABELS.retryOutcome)).inc(),
+      breakerTransition: (tool, from, to) => this.breakerTransitions.labels(this.tool(tool), from, to).inc(),
+      breakerFastFail: (tool) => this.breakerFastFails.labels(this.tool(tool)).inc(),
+      cache: (tool, result) => this.cacheRequests.labels(this.tool(tool), clamp(result, LABELS.cacheResult)).inc(),
+      chaosInjected: (tool, fault) => this.chaosInjected.labels(this.tool(tool), clamp(fault, LABELS.fault)).inc(),
+      idempotentReplay: () => this.idempotentReplays.inc(),
+      upstreamAttempt: (tool, durationMs) => this.upstreamDuration.labels(this.tool(tool)).observe(durationMs),
+    };
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  close(): void {
+    this.eventLoop.disable();
+  }
+}

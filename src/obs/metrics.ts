@@ -30,6 +30,10 @@ export const toolLabel = (tool: string, knownGeneric: (t: string) => boolean = (
 const statusClass = (status: number) => `${Math.min(5, Math.max(2, Math.floor(status / 100)))}xx`;
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
+const LAG_RESOLUTION_MS = 10;
+/** monitorEventLoopDelay reports the timer interval itself; the lag is what exceeds it. */
+const lagSeconds = (loop: ReturnType<typeof monitorEventLoopDelay>, p: number) => (loop.count > 0 ? Math.max(0, loop.percentile(p) / 1e6 - LAG_RESOLUTION_MS) / 1000 : 0);
+
 /** Buckets fine enough below 10 ms (the gateway's own overhead lives there), up to a minute. */
 const MS_BUCKETS = [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 35, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000];
 
@@ -46,7 +50,7 @@ export interface GaugeSources {
 /** The gateway's Prometheus metrics, on a registry of its own (tests run many gateways in one process). */
 export class GatewayMetrics {
   readonly registry = new client.Registry();
-  private readonly eventLoop = monitorEventLoopDelay({ resolution: 10 });
+  private readonly eventLoop = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private readonly isGeneric: (tool: string) => boolean;
 
   readonly requests = new client.Counter({ name: "gateway_requests_total", help: "Tool calls through the proxy, by tool, action and status class.", labelNames: ["tool", "action", "status"], registers: [this.registry] });
@@ -91,13 +95,13 @@ export class GatewayMetrics {
     new client.Gauge({ name: "gateway_nodejs_heap_used_bytes", help: "V8 heap in use, in bytes.", registers, collect() { this.set(process.memoryUsage().heapUsed); } });
     new client.Gauge({ name: "gateway_nodejs_heap_total_bytes", help: "V8 heap reserved, in bytes.", registers, collect() { this.set(process.memoryUsage().heapTotal); } });
     new client.Gauge({ name: "gateway_nodejs_active_handles", help: "Open handles and requests keeping the event loop alive (sockets, timers, files).", registers, collect() { this.set(process.getActiveResourcesInfo().length); } });
-    new client.Gauge({ name: "gateway_nodejs_eventloop_lag_p50_seconds", help: "Event-loop delay, median since the previous scrape, in seconds.", registers, collect() { this.set(loop.count > 0 ? loop.percentile(50) / 1e9 : 0); } });
+    new client.Gauge({ name: "gateway_nodejs_eventloop_lag_p50_seconds", help: "Event-loop delay, median since the previous scrape, in seconds.", registers, collect() { this.set(lagSeconds(loop, 50)); } });
     new client.Gauge({
       name: "gateway_nodejs_eventloop_lag_p99_seconds",
       help: "Event-loop delay, 99th percentile since the previous scrape, in seconds.",
       registers,
       collect() {
-        this.set(loop.count > 0 ? loop.percentile(99) / 1e9 : 0);
+        this.set(lagSeconds(loop, 99));
         loop.reset();
       },
     });

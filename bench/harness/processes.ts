@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface ChildService {
+  /** The first capture group of `readyPattern` (a URL). */
+  url: string;
+  child: ChildProcess;
+  output: string[];
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/**
+ * Runs a TypeScript entry point of this repository as its own OS process (through tsx) and waits
+ * until its output matches `readyPattern`. Used by tests and by the benchmark harness so the
+ * gateway, the mock upstreams and the load generator never share an event loop.
+ */
+export async function startTsProcess(script: string, args: string[], env: Record<string, string>, readyPattern: RegExp, timeoutMs = 30_000): Promise<ChildService> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start in ${timeoutMs} ms:\n${output.join("")}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (output.length > 500) output.splice(0, output.length - 500);
+      const match = readyPattern.exec(output.join(""));
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (c: Buffer) => output.push(c.toString()));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${code}) before it was ready:\n${output.join("")}`));
+    });
+  });
+  return {
+    url,
+    child,
+    output,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** `gateway serve` in its own process, on a free port. */
+export function startGatewayProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ChildService> {
+  return startTsProcess("src/cli/main.ts", ["serve"], { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env }, /listening on (http:\/\/[\d.:]+)/, timeoutMs);
+}

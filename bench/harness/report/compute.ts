@@ -1,0 +1,285 @@
+import type { Sample } from "../loadgen.js";
+import { delta, type MetricSnapshot, type TimelinePoint } from "../observe.js";
+import { targetRate, type Stage } from "../schedule.js";
+
+/** Everything a run leaves behind; the report is a pure function of it (so it can be regenerated). */
+export interface RunData {
+  run: {
+    scenario: string;
+    description: string;
+    command: string;
+    startedAt: string;
+    durationS: number;
+    stages: Stage[];
+    scale: number;
+    config: Record<string, string>;
+    machine: { cpuModel: string; cores: number; memoryGb: number; node: string; platform: string };
+    gatewayVersion: string;
+    generatorLagP99Ms: number;
+    generatorLagMaxMs: number;
+    chaosWindowS?: [number, number];
+  };
+  samples: Sample[];
+  metricsBefore: MetricSnapshot;
+  metricsAfter: MetricSnapshot;
+  timeline: TimelinePoint[];
+  comparison?: { rateRps: number; durationS: number; bare: Sample[]; gateway: Sample[] };
+  targets: Targets;
+}
+
+export interface Targets {
+  overheadP50Ms: number;
+  overheadP95Ms: number;
+  overheadP99Ms: number;
+  successRate: number;
+  fastFailMs: number;
+  cacheHitRatio: number;
+  eventLoopLagP95Ms: number;
+  retrySuccess: number;
+}
+
+export const DEFAULT_TARGETS: Targets = { overheadP50Ms: 15, overheadP95Ms: 35, overheadP99Ms: 60, successRate: 0.995, fastFailMs: 200, cacheHitRatio: 0.4, eventLoopLagP95Ms: 50, retrySuccess: 0.7 };
+
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function percentiles(values: number[]): Percentiles {
+  if (values.length === 0) return { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+  return { count: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1]!, mean: sorted.reduce((s, v) => s + v, 0) / sorted.length };
+}
+
+export const TOOLS = ["serpapi", "http_fetch", "openai", "gmail_send"] as const;
+const ok = (s: Sample) => s.status >= 200 && s.status < 300;
+
+export interface Check {
+  name: string;
+  value: string;
+  target: string;
+  met: boolean | undefined;
+  critical: boolean;
+}
+
+export type Verdict = "READY" | "CONDITIONAL" | "NOT READY";
+
+export function computeResults(d: RunData) {
+  const t = d.targets;
+  const calls = d.samples.filter((s) => s.expect === "allow");
+  const probes = d.samples.filter((s) => s.expect === "deny");
+  const succeeded = calls.filter(ok);
+  const successRate = calls.length === 0 ? 1 : succeeded.length / calls.length;
+  const failuresByCode: Record<string, number> = {};
+  for (const s of calls) if (!ok(s)) failuresByCode[s.code ?? `http_${s.status}`] = (failuresByCode[s.code ?? `http_${s.status}`] ?? 0) + 1;
+
+  const overhead = percentiles(succeeded.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!));
+  const e2e = percentiles(succeeded.map((s) => s.e2eMs));
+  const perTool = Object.fromEntries(
+    TOOLS.map((tool) => {
+      const mine = succeeded.filter((s) => s.tool === tool);
+      return [tool, { overhead: percentiles(mine.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!)), e2e: percentiles(mine.map((s) => s.e2eMs)), upstream: percentiles(mine.filter((s) => s.upstreamMs !== undefined && s.cache !== "hit").map((s) => s.upstreamMs!)), calls: d.samples.filter((s) => s.tool === tool && s.expect === "allow").length }];
+    }),
+  ) as Record<(typeof TOOLS)[number], { overhead: Percentiles; e2e: Percentiles; upstream: Percentiles; calls: number }>;
+
+  // Throughput per stage: requests that were due in the stage, over its length.
+  let stageStart = 0;
+  const stages = d.run.stages.map((st) => {
+    const inStage = d.samples.filter((s) => s.t >= stageStart && s.t < stageStart + st.durationS);
+    const stageOk = inStage.filter((s) => s.expect === "allow");
+    const r = {
+      label: st.label ?? `${st.fromRps}→${st.toRps}`,
+      fromRps: st.fromRps,
+      toRps: st.toRps,
+      durationS: st.durationS,
+      targetAvgRps: (st.fromRps + st.toRps) / 2,
+      achievedRps: inStage.length / st.durationS,
+      errorRate: stageOk.length === 0 ? 0 : stageOk.filter((s) => !ok(s)).length / stageOk.length,
+    };
+    stageStart += st.durationS;
+    return r;
+  });
+  const perSecond = new Map<number, number>();
+  for (const s of d.samples) perSecond.set(Math.floor(s.t), (perSecond.get(Math.floor(s.t)) ?? 0) + 1);
+  const peakRps = Math.max(0, ...perSecond.values());
+
+  // Resources, from the gateway's own /metrics sampled during the run.
+  const cpuPct: number[] = [];
+  for (let i = 1; i < d.timeline.length; i++) {
+    const a = d.timeline[i - 1]!;
+    const b = d.timeline[i]!;
+    if (a.cpuSeconds !== undefined && b.cpuSeconds !== undefined && b.t > a.t) cpuPct.push(((b.cpuSeconds - a.cpuSeconds) / (b.t - a.t)) * 100);
+  }
+  const rss = d.timeline.filter((p) => p.rssBytes !== undefined).map((p) => p.rssBytes! / 1_048_576);
+  const lag = percentiles(d.timeline.filter((p) => p.lagP99Ms !== undefined).map((p) => p.lagP99Ms!));
+  const resources = {
+    cpuAvgPct: cpuPct.length ? cpuPct.reduce((s, v) => s + v, 0) / cpuPct.length : 0,
+    cpuPeakPct: cpuPct.length ? Math.max(...cpuPct) : 0,
+    rssAvgMb: rss.length ? rss.reduce((s, v) => s + v, 0) / rss.length : 0,
+    rssPeakMb: rss.length ? Math.max(...rss) : 0,
+    rssStartMb: rss[0] ?? 0,
+    rssEndMb: rss[rss.length - 1] ?? 0,
+    lagP95Ms: lag.p95,
+    lagMaxMs: lag.max,
+  };
+
+  // Breakers: open intervals from the timeline, transitions from the metrics.
+  const chaosOffS = d.run.chaosWindowS?.[1];
+  const breakers = Object.fromEntries(
+    ["serpapi", "http_fetch", "openai"].map((tool) => {
+      const intervals: { from: number; to: number }[] = [];
+      let openSince: number | undefined;
+      for (const p of d.timeline) {
+        const state = p.breakers[tool] ?? "closed";
+        if (state !== "closed" && openSince === undefined) openSince = p.t;
+        if (state === "closed" && openSince !== undefined) {
+          intervals.push({ from: openSince, to: p.t });
+          openSince = undefined;
+        }
+      }
+      if (openSince !== undefined) intervals.push({ from: openSince, to: d.timeline[d.timeline.length - 1]?.t ?? openSince });
+      const opens = delta(d.metricsBefore, d.metricsAfter, "gateway_breaker_transitions_total", { tool, to: "open" });
+      const lastClose = intervals.length ? intervals[intervals.length - 1]!.to : undefined;
+      const recoveryMs = chaosOffS !== undefined && lastClose !== undefined && lastClose >= chaosOffS ? (lastClose - chaosOffS) * 1000 : undefined;
+      const avgOpenMs = intervals.length ? (intervals.reduce((s, i) => s + (i.to - i.from), 0) / intervals.length) * 1000 : undefined;
+      return [tool, { opens, intervals, avgOpenMs, recoveryMs }];
+    }),
+  ) as Record<string, { opens: number; intervals: { from: number; to: number }[]; avgOpenMs: number | undefined; recoveryMs: number | undefined }>;
+  const fastFail = percentiles(d.samples.filter((s) => s.code === "circuit_open").map((s) => s.e2eMs));
+
+  // Retries: calls whose first attempt failed retryably are those retried (attempts > 1) and those that failed upstream.
+  const retriedOk = succeeded.filter((s) => (s.attempts ?? 1) > 1).length;
+  const retriedFailed = calls.filter((s) => !ok(s) && (s.attempts ?? 0) > 1).length;
+  const retryableErrors = retriedOk + retriedFailed;
+  const retries = {
+    retryableErrors,
+    successfulRetries: retriedOk,
+    rate: retryableErrors === 0 ? undefined : retriedOk / retryableErrors,
+    metricSuccess: delta(d.metricsBefore, d.metricsAfter, "gateway_retries_total", { outcome: "success" }),
+    metricFailure: delta(d.metricsBefore, d.metricsAfter, "gateway_retries_total", { outcome: "failure" }),
+    budgetExhausted: delta(d.metricsBefore, d.metricsAfter, "gateway_retries_total", { outcome: "budget_exhausted" }),
+  };
+
+  const hits = succeeded.filter((s) => s.cache === "hit" || s.cache === "stale");
+  const misses = succeeded.filter((s) => s.cache === "miss");
+  const hitLatency = percentiles(hits.map((s) => s.e2eMs));
+  const missLatency = percentiles(misses.map((s) => s.e2eMs));
+  const cache = {
+    hits: hits.length,
+    misses: misses.length,
+    stale: succeeded.filter((s) => s.cache === "stale").length,
+    ratio: hits.length + misses.length === 0 ? undefined : hits.length / (hits.length + misses.length),
+    hitP50Ms: hitLatency.p50,
+    missP50Ms: missLatency.p50,
+    reduction: missLatency.count && hitLatency.count ? 1 - hitLatency.p50 / missLatency.p50 : undefined,
+  };
+
+  const policyKinds = { scope_denied: "Scope Denials", quota_exceeded: "Quota Exceeded", off_hours: "Off-hours", rate_limited: "Rate Limits" } as const;
+  const policy = Object.entries(policyKinds).map(([code, label]) => {
+    const denied = d.samples.filter((s) => s.code === code);
+    const intended = denied.filter((s) => s.expect === "deny").length;
+    return { code, label, denials: denied.length, intended, unintended: denied.length - intended, metric: delta(d.metricsBefore, d.metricsAfter, "gateway_policy_denials_total", { reason: code }) };
+  });
+  const probesRefused = probes.filter((s) => s.status === 401 || s.status === 403 || s.status === 429).length;
+  const probesAllowed = probes.filter(ok).length;
+  const probeKinds: Record<string, { sent: number; refused: number; allowed: number; codes: Record<string, number> }> = {};
+  for (const p of probes) {
+    const k = (probeKinds[p.kind.replace("probe:", "")] ??= { sent: 0, refused: 0, allowed: 0, codes: {} });
+    k.sent++;
+    if (ok(p)) k.allowed++;
+    else k.refused++;
+    k.codes[p.code ?? String(p.status)] = (k.codes[p.code ?? String(p.status)] ?? 0) + 1;
+  }
+  const security = {
+    provenanceMismatches: delta(d.metricsBefore, d.metricsAfter, "gateway_provenance_mismatches_total"),
+    revocations: delta(d.metricsBefore, d.metricsAfter, "gateway_token_revocations_total"),
+    intendedRevocations: 1, // the harness revokes one token while setting up (inside the measured window)
+    probes: probes.length,
+    probesRefused,
+    probesAllowed,
+    probeKinds,
+    leaks: d.samples.filter((s) => s.leaked).length,
+    tokenChecks: delta(d.metricsBefore, d.metricsAfter, "gateway_token_validations_total"),
+  };
+
+  let comparison: { rateRps: number; durationS: number; bare: Percentiles; gateway: Percentiles; bareSuccess: number; gatewaySuccess: number; ratioP50: number; ratioP99: number; addedP50Ms: number; addedP99Ms: number } | undefined;
+  if (d.comparison) {
+    const bare = percentiles(d.comparison.bare.filter(ok).map((s) => s.e2eMs));
+    const gw = percentiles(d.comparison.gateway.filter(ok).map((s) => s.e2eMs));
+    comparison = {
+      rateRps: d.comparison.rateRps,
+      durationS: d.comparison.durationS,
+      bare,
+      gateway: gw,
+      bareSuccess: d.comparison.bare.length ? d.comparison.bare.filter(ok).length / d.comparison.bare.length : 0,
+      gatewaySuccess: d.comparison.gateway.length ? d.comparison.gateway.filter(ok).length / d.comparison.gateway.length : 0,
+      ratioP50: bare.p50 > 0 ? gw.p50 / bare.p50 : 0,
+      ratioP99: bare.p99 > 0 ? gw.p99 / bare.p99 : 0,
+      addedP50Ms: gw.p50 - bare.p50,
+      addedP99Ms: gw.p99 - bare.p99,
+    };
+  }
+
+  const fmt = (v: number, digits = 1) => v.toFixed(digits);
+  const pct = (v: number | undefined, digits = 1) => (v === undefined ? "n/a" : `${(v * 100).toFixed(digits)}%`);
+  const checks: Check[] = [
+    { name: "Gateway overhead p50", value: `${fmt(overhead.p50, 2)} ms`, target: `≤ ${t.overheadP50Ms} ms`, met: overhead.count ? overhead.p50 <= t.overheadP50Ms : undefined, critical: true },
+    { name: "Gateway overhead p95", value: `${fmt(overhead.p95, 2)} ms`, target: `≤ ${t.overheadP95Ms} ms`, met: overhead.count ? overhead.p95 <= t.overheadP95Ms : undefined, critical: true },
+    { name: "Gateway overhead p99", value: `${fmt(overhead.p99, 2)} ms`, target: `≤ ${t.overheadP99Ms} ms`, met: overhead.count ? overhead.p99 <= t.overheadP99Ms : undefined, critical: true },
+    { name: "Success rate", value: pct(successRate, 2), target: `≥ ${pct(t.successRate)}`, met: successRate >= t.successRate, critical: true },
+    { name: "Security probes allowed", value: String(probesAllowed), target: "0", met: probesAllowed === 0, critical: true },
+    { name: "Plaintext secret exposure", value: String(security.leaks), target: "0", met: security.leaks === 0, critical: true },
+    { name: "Provenance mismatches", value: String(security.provenanceMismatches), target: "0", met: security.provenanceMismatches === 0, critical: true },
+    { name: "Breaker fast-fail p99", value: fastFail.count ? `${fmt(fastFail.p99, 2)} ms` : "no breaker opened", target: `< ${t.fastFailMs} ms`, met: fastFail.count ? fastFail.p99 < t.fastFailMs : undefined, critical: true },
+    // The hit-ratio target is about repeated queries (the cache scenario); the mixed traffic repeats only 15 %.
+    { name: "Cache hit ratio", value: pct(cache.ratio), target: `> ${pct(t.cacheHitRatio, 0)}`, met: d.run.scenario !== "cache" || cache.ratio === undefined ? undefined : cache.ratio > t.cacheHitRatio, critical: false },
+    { name: "Retry success", value: pct(retries.rate), target: `> ${pct(t.retrySuccess, 0)}`, met: retries.rate === undefined || retries.retryableErrors < 10 ? undefined : retries.rate > t.retrySuccess, critical: false },
+    { name: "Event-loop lag p95", value: `${fmt(resources.lagP95Ms, 2)} ms`, target: `< ${t.eventLoopLagP95Ms} ms`, met: lag.count ? resources.lagP95Ms < t.eventLoopLagP95Ms : undefined, critical: false },
+  ];
+  // The written rule: any missed critical target → NOT READY; only non-critical misses → CONDITIONAL; none → READY.
+  const missed = checks.filter((c) => c.met === false);
+  const verdict: Verdict = missed.some((c) => c.critical) ? "NOT READY" : missed.length > 0 ? "CONDITIONAL" : "READY";
+
+  return {
+    scenario: d.run.scenario,
+    totals: { requests: d.samples.length, calls: calls.length, succeeded: succeeded.length, probes: probes.length, failuresByCode, achievedAvgRps: d.samples.length / Math.max(1, d.run.durationS), peakRps },
+    successRate,
+    overhead,
+    e2e,
+    perTool,
+    stages,
+    resources,
+    breakers,
+    fastFail,
+    retries,
+    cache,
+    policy,
+    security,
+    comparison,
+    checks,
+    missed,
+    verdict,
+    generator: { lagP99Ms: d.run.generatorLagP99Ms, lagMaxMs: d.run.generatorLagMaxMs, trustworthy: d.run.generatorLagP99Ms < 10 },
+    series: timeSeries(d),
+  };
+}
+
+export type Results = ReturnType<typeof computeResults>;
+
+/** Per-window series for the charts. */
+function timeSeries(d: RunData) {
+  const total = Math.max(1, d.run.durationS);
+  const width = Math.max(1, Math.round(total / 120));
+  const windows: { t: number; p50: number; p95: number; p99: number; achieved: number; target: number; errors: number }[] = [];
+  for (let start = 0; start < total; start += width) {
+    const inWindow = d.samples.filter((s) => s.t >= start && s.t < start + width);
+    const p = percentiles(inWindow.filter((s) => s.expect === "allow" && s.status >= 200 && s.status < 300).map((s) => s.e2eMs));
+    windows.push({ t: start, p50: p.p50, p95: p.p95, p99: p.p99, achieved: inWindow.length / width, target: targetRate(d.run.stages, start + width / 2), errors: inWindow.filter((s) => s.expect === "allow" && !(s.status >= 200 && s.status < 300)).length });
+  }
+  return { width, windows, timeline: d.timeline };
+}

@@ -33,6 +33,7 @@ const { values } = parseArgs({
     "no-compare": { type: "boolean", default: false },
     seed: { type: "string", default: "42" },
     quiet: { type: "boolean", default: false },
+    "max-rps": { type: "string" },
   },
   strict: true,
 });
@@ -105,7 +106,8 @@ async function main() {
     const c = scenario!.capacity;
     stages = [];
     let offset = 0;
-    for (let rate = c.startRps; rate <= c.maxRps; rate = Math.round(rate * c.factor)) {
+    const maxRps = values["max-rps"] === undefined ? c.maxRps : Number(values["max-rps"]);
+    for (let rate = c.startRps; rate <= maxRps; rate = Math.round(rate * c.factor)) {
       const stepS = Math.max(3, c.stepS * scale);
       const step: Stage = { durationS: stepS, fromRps: rate, toRps: rate, label: `${rate} RPS` };
       const r = await runLoad({ target: gatewayUrl, stages: [step], next, secrets: fleet.secrets, progress: !values.quiet, label: `capacity ${rate}` });

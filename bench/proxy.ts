@@ -9,9 +9,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { Pool } from "undici";
 import { startGatewayProcess, startTsProcess, type ChildService } from "./harness/processes.js";
-import { percentiles } from "./harness/report/compute.js";
+import { closedLoop } from "./harness/closed-loop.js";
 import { setUpFleet } from "./harness/traffic.js";
 
 const { values } = parseArgs({ options: { connections: { type: "string", default: "32" }, seconds: { type: "string", default: "15" }, latency: { type: "string", default: "0" }, cached: { type: "boolean", default: false } } });
@@ -19,31 +18,10 @@ const connections = Number(values.connections);
 const seconds = Number(values.seconds);
 const started: ChildService[] = [];
 
-async function closedLoop(target: string, token: string, label: string, durationS = seconds) {
-  const pool = new Pool(target, { connections, pipelining: 1 });
-  const latencies: number[] = [];
-  let errors = 0;
-  let n = 0;
-  const end = performance.now() + durationS * 1000;
-  const worker = async () => {
-    while (performance.now() < end) {
-      const q = values.cached ? `popular ${n++ % 10}` : `query ${n++} ${randomBytes(4).toString("hex")}`;
-      const t0 = performance.now();
-      try {
-        const r = await pool.request({ path: "/api/proxy", method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ tool: "serpapi", action: "search", params: { q } }) });
-        await r.body.text();
-        if (r.statusCode !== 200) errors++;
-      } catch {
-        errors++;
-      }
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: connections }, worker));
-  await pool.close();
-  const p = percentiles(latencies);
-  console.log(`${label.padEnd(12)} ${(latencies.length / durationS).toFixed(0).padStart(6)} RPS   p50 ${p.p50.toFixed(2)} ms   p99 ${p.p99.toFixed(2)} ms   errors ${errors}`);
-  return { rps: latencies.length / durationS, p50: p.p50, p99: p.p99 };
+async function measure(target: string, token: string, label: string, durationS = seconds) {
+  const r = await closedLoop({ target, token, connections, durationS, cached: values.cached === true });
+  console.log(`${label.padEnd(12)} ${r.rps.toFixed(0).padStart(6)} RPS   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   errors ${r.errors}`);
+  return r;
 }
 
 try {
@@ -58,9 +36,9 @@ try {
   const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex") });
   const token = await fleet.agents[0]!.token();
   console.log(`gateway vs bare reverse proxy: serpapi:search, ${values.cached ? "repeated (cached)" : "unique (uncached)"} queries, ${connections} connections, ${seconds} s each, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores, Node ${process.version}`);
-  await closedLoop(gateway.url, token, "warm-up", 3);
-  const b = await closedLoop(bare.url, token, "bare proxy");
-  const g = await closedLoop(gateway.url, token, "gateway");
+  await measure(gateway.url, token, "warm-up", 3);
+  const b = await measure(bare.url, token, "bare proxy");
+  const g = await measure(gateway.url, token, "gateway");
   console.log(`ratio gateway/bare: throughput ${(g.rps / b.rps).toFixed(2)}, p50 ${(g.p50 / b.p50).toFixed(2)}x, p99 ${(g.p99 / b.p99).toFixed(2)}x`);
   fs.rmSync(dataDir, { recursive: true, force: true });
 } finally {

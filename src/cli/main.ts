@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import fs from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
@@ -267,6 +269,18 @@ program
     const { records } = await adminClient().raw<{ records: Record<string, unknown>[] }>("GET", `/api/audit?${q}`);
     for (const r of records) process.stdout.write(`${String(r.at)}  ${String(r.decision).padEnd(5)} ${String(r.status)}  ${String(r.tool)}:${String(r.action)}  agent ${String(r.agentId)}  ${String(r.reason ?? "")}  ${String(r.latencyMs)} ms\n`);
     if (records.length === 0) process.stdout.write("no audit records match\n");
+  });
+
+program
+  .command("bench")
+  .description("run the proof harness (same options as `npm run bench --`, e.g. --scenario baseline --duration 0.05)")
+  .allowUnknownOption(true)
+  .helpOption(false)
+  .argument("[args...]")
+  .action((args: string[]) => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), process.argv[1]?.endsWith(".ts") ? "../.." : "../../..");
+    const run = spawnSync(process.execPath, ["--import", "tsx", path.join(root, "bench/harness/cli.ts"), ...args], { cwd: root, stdio: "inherit" });
+    process.exitCode = run.status ?? 1;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -73,7 +73,7 @@ export function renderMarkdown(d: RunData, r: Results): string {
   const breakerRow = (tool: string) => {
     const b = r.breakers[tool]!;
     const met = b.opens === 0 ? undefined : r.fastFail.count > 0 ? r.fastFail.p99 < t.fastFailMs : undefined;
-    return `| ${tool} | ${b.opens} | ${b.avgOpenMs === undefined ? "n/a" : ms(b.avgOpenMs, 0)} ms | ${b.recoveryMs === undefined ? "n/a" : ms(b.recoveryMs, 0)} ms | ${mark(met)} |`;
+    return `| ${tool} | ${b.opens} | ${b.avgOpenMs === undefined ? "n/a" : `${ms(b.avgOpenMs, 0)} ms`} | ${b.recoveryMs === undefined ? "n/a" : `${ms(b.recoveryMs, 0)} ms`} | ${mark(met)} |`;
   };
   const scenarioSection = (s: (typeof SCENARIO_SECTIONS)[number]) => {
     const ran = s.key === d.run.scenario;

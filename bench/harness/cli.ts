@@ -24,6 +24,7 @@ const USAGE = `usage: npm run bench -- --scenario <${Object.keys(SCENARIOS).join
   --mock-latency <ms>     mock upstream base latency (default 20), --mock-jitter <ms> (default 10)
   --targets <json>        override targets, e.g. '{"overheadP99Ms":40,"successRate":0.999}'
   --plan-rps <a,b>        rates to size the fleet for in Capacity Planning (default 500,2000)
+  --max-rps <n>           capacity: highest step to try (default 3000)
   --seed <n>              traffic mix seed (default 42)
   --quiet                 no progress lines`;
 
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     "no-compare": { type: "boolean", default: false },
     targets: { type: "string" },
     "plan-rps": { type: "string" },
+    "max-rps": { type: "string" },
     seed: { type: "string", default: "42" },
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -116,6 +118,7 @@ try {
     seed: numberOf("seed", values.seed, 0, 2 ** 32),
     quiet: values.quiet,
     ...(targets ? { targets } : {}),
+    ...(values["max-rps"] ? { maxRps: numberOf("max-rps", values["max-rps"], 1, 1e6) } : {}),
     ...(values["plan-rps"] ? { planRps: values["plan-rps"].split(",").map((v) => numberOf("plan-rps", v, 1, 1e7)) } : {}),
     command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
   });

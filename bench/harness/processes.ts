@@ -18,8 +18,11 @@ export interface ChildService {
  * until its output matches `readyPattern`. Used by tests and by the benchmark harness so the
  * gateway, the mock upstreams and the load generator never share an event loop.
  */
-export async function startTsProcess(script: string, args: string[], env: Record<string, string>, readyPattern: RegExp, timeoutMs = 30_000): Promise<ChildService> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, script), ...args], {
+export async function startTsProcess(script: string, args: string[], env: Record<string, string>, readyPattern: RegExp, timeoutMs = 30_000, cpu?: number): Promise<ChildService> {
+  const argv = ["--import", "tsx", path.join(ROOT, script), ...args];
+  // Pinned to one core with taskset when asked (Linux), so instances do not share a core.
+  const [command, commandArgs] = cpu === undefined ? [process.execPath, argv] : ["taskset", ["-c", String(cpu), process.execPath, ...argv]];
+  const child = spawn(command, commandArgs, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -60,6 +63,6 @@ export async function startTsProcess(script: string, args: string[], env: Record
 }
 
 /** `gateway serve` in its own process, on a free port. */
-export function startGatewayProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ChildService> {
-  return startTsProcess("src/cli/main.ts", ["serve"], { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env }, /listening on (http:\/\/[\d.:]+)/, timeoutMs);
+export function startGatewayProcess(env: Record<string, string>, timeoutMs = 30_000, cpu?: number): Promise<ChildService> {
+  return startTsProcess("src/cli/main.ts", ["serve"], { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env }, /listening on (http:\/\/[\d.:]+)/, timeoutMs, cpu);
 }

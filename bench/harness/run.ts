@@ -41,6 +41,8 @@ export interface BenchOptions {
   /** Gateway and mock upstreams inside this process (createGateway) instead of separate processes. */
   inProcess?: boolean;
   targets?: Partial<Targets>;
+  /** Capacity search: highest step rate to try. */
+  maxRps?: number;
   /** Rates to size the fleet for in Capacity Planning. */
   planRps?: number[];
   /** The command line to record in the report. */
@@ -151,7 +153,7 @@ export async function runBench(o: BenchOptions) {
       capacitySteps = [];
       let offset = 0;
       runStart = performance.now();
-      for (let rate = c.startRps; rate <= c.maxRps; rate = Math.round(rate * c.factor)) {
+      for (let rate = c.startRps; rate <= (o.maxRps ?? c.maxRps); rate = Math.round(rate * c.factor)) {
         const stepS = Math.max(3, c.stepS * scale);
         const step: Stage = { durationS: stepS, fromRps: rate, toRps: rate, label: `${rate} RPS` };
         const r = await runLoad({ target: url, stages: [step], next, secrets: fleet.secrets, progress: !o.quiet, label: `capacity ${rate}` });

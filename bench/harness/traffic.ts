@@ -53,7 +53,7 @@ export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mock
   const hour = (new Date().getUTCHours() + 12) % 24;
   const hh = String(hour).padStart(2, "0");
   await policy("bench-offhours", role("bench-offhours"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], schedule: { hours: `${hh}:00-${hh}:30`, timeZone: "UTC" } }]);
-  await policy("bench-ratelimit", role("bench-ratelimit"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], rateLimit: { perSecond: 0.01, burst: 1 } }]);
+  await policy("bench-ratelimit", role("bench-ratelimit"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], rateLimit: { perSecond: 0.00001, burst: 1 } }]);
 
   const agent = async (name: string, agentRole: string, scopes: string[]) => {
     const pair = generateAgentKeyPair("EdDSA");
@@ -67,7 +67,7 @@ export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mock
   const quota = await agent("probe-quota", role("bench-quota"), ["serpapi:search"]);
   const offHours = await agent("probe-offhours", role("bench-offhours"), ["serpapi:search"]);
   const rateLimited = await agent("probe-ratelimit", role("bench-ratelimit"), ["serpapi:search"]);
-  // Use up the one call each limited probe agent has, so every probe after this must be refused.
+  // Use up the one call each limited probe agent has (the bucket refills once a day), so every probe after this must be refused.
   await quota.call("serpapi", "search", { q: "use up the quota" });
   await rateLimited.call("serpapi", "search", { q: "use up the burst" });
 

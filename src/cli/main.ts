@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
+import { parse as parseYaml } from "yaml";
 import { AdminClient, AgentClient, GatewayClientError } from "../client/index.js";
 import { ConfigError, loadConfig } from "../config/index.js";
 import { createGateway } from "../gateway.js";
@@ -54,13 +56,24 @@ program
     const config = loadConfig(process.env);
     const gateway = await createGateway(config);
     const url = await gateway.listen();
+    // Mock upstreams accept any key: store placeholders so the quick start works without real credentials.
+    const placeholders: string[] = [];
+    if (config.upstreamMode === "mock") {
+      for (const tool of ["serpapi", "openai", "gmail_send"]) {
+        if (gateway.vault.secretFor(tool) === undefined) {
+          await gateway.vault.put(tool, `mock-${randomBytes(12).toString("hex")}`, { description: "placeholder for the built-in mock upstream" });
+          placeholders.push(tool);
+        }
+      }
+    }
     const where = gateway.store.kind === "sqlite" ? `embedded SQLite at ${path.join(config.dataDir, "gateway.db")}` : `PostgreSQL (schema ${config.databaseSchema})`;
     const lines = [
       "",
       `4Runr Gateway listening on ${url}`,
       `  data directory: ${config.dataDir}`,
       `  store:          ${where}`,
-      `  upstream mode:  ${config.upstreamMode}`,
+      `  upstream mode:  ${config.upstreamMode}${placeholders.length ? ` (placeholder credentials stored for ${placeholders.join(", ")})` : ""}`,
+      `  policy:         ${config.features.policy ? `${gateway.policies.count()} policies (see docs/policy.md)` : "NOT ENFORCED (FF_POLICY=off)"}`,
     ];
     if (gateway.adminKey.generated) {
       lines.push(`  admin key:      ${gateway.adminKey.value}`, `                  (generated now, shown once; kept in ${gateway.adminKey.file} with mode 0600)`);
@@ -194,6 +207,66 @@ program
     });
     const { data, meta } = await client.call(o.tool, o.action, JSON.parse(o.params) as Record<string, unknown>);
     print({ data, meta });
+  });
+
+const policy = program.command("policy").description("policies (admin)");
+policy.command("list").description("list policies").action(async () => print(await adminClient().raw("GET", "/api/policies")));
+policy
+  .command("apply <file>")
+  .description("create a policy from a JSON or YAML file (or replace the one with the same name)")
+  .action(async (file: string) => {
+    const text = fs.readFileSync(file, "utf8");
+    const body: unknown = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+    const admin = adminClient();
+    const existing = (await admin.raw<{ policies: { id: string; name: string }[] }>("GET", "/api/policies")).policies.find((p) => p.name === (body as { name?: string }).name);
+    print(existing ? await admin.raw("PUT", `/api/policies/${existing.id}`, body) : await admin.raw("POST", "/api/policies", body));
+  });
+policy
+  .command("explain")
+  .description("decide a call without making it: which rules applied and why")
+  .requiredOption("--agent <agentId>", "the agent")
+  .requiredOption("--tool <tool>", "tool name")
+  .requiredOption("--action <action>", "action name")
+  .option("--params <json>", "parameters as JSON", "{}")
+  .option("--intent <intent>", "the token's intent")
+  .option("--scopes <list>", "the token's scopes, comma separated (default: the policy alone)")
+  .action(async (o: { agent: string; tool: string; action: string; params: string; intent?: string; scopes?: string }) => {
+    print(
+      await adminClient().raw("POST", "/api/policies/explain", {
+        agentId: o.agent,
+        tool: o.tool,
+        action: o.action,
+        params: JSON.parse(o.params) as unknown,
+        ...(o.intent === undefined ? {} : { intent: o.intent }),
+        ...(o.scopes === undefined ? {} : { scopes: o.scopes.split(",").map((x) => x.trim()) }),
+      }),
+    );
+  });
+
+program
+  .command("credential <tool>")
+  .description("store a tool credential, read from standard input (never from the command line, where it would stay in shell history)")
+  .action(async (tool: string) => {
+    const secret = fs.readFileSync(0, "utf8").trim();
+    if (secret === "") throw new Error("pipe the credential on standard input, e.g. `gateway credential serpapi < key.txt`");
+    print(await adminClient().putCredential(tool, secret));
+  });
+
+program
+  .command("audit")
+  .description("show audit records")
+  .option("--agent <agentId>")
+  .option("--tool <tool>")
+  .option("--decision <decision>", "allow, deny or error")
+  .option("--limit <n>", "records", "50")
+  .action(async (o: { agent?: string; tool?: string; decision?: string; limit: string }) => {
+    const q = new URLSearchParams({ limit: o.limit });
+    if (o.agent) q.set("agentId", o.agent);
+    if (o.tool) q.set("tool", o.tool);
+    if (o.decision) q.set("decision", o.decision);
+    const { records } = await adminClient().raw<{ records: Record<string, unknown>[] }>("GET", `/api/audit?${q}`);
+    for (const r of records) process.stdout.write(`${String(r.at)}  ${String(r.decision).padEnd(5)} ${String(r.status)}  ${String(r.tool)}:${String(r.action)}  agent ${String(r.agentId)}  ${String(r.reason ?? "")}  ${String(r.latencyMs)} ms\n`);
+    if (records.length === 0) process.stdout.write("no audit records match\n");
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

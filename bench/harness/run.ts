@@ -96,7 +96,7 @@ export async function runBench(o: BenchOptions) {
         SSRF_ALLOW: "127.0.0.1/32",
         POLICY_DEFAULTS: "off",
         UPSTREAM_TIMEOUT_MS: "2000",
-        LOG_LEVEL: "warn",
+        LOG_LEVEL: o.quiet ? "error" : "warn",
         ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL, DATABASE_SCHEMA: `bench_${randomBytes(4).toString("hex")}` } : {}),
         ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, REDIS_PREFIX: `bench:${randomBytes(4).toString("hex")}:` } : {}),
       };
@@ -258,7 +258,7 @@ export async function runBench(o: BenchOptions) {
     };
     writeRawData(outDir, data, metricsBefore, metricsAfter);
     const results = writeReport(outDir);
-    return { dir: outDir, results };
+    return { dir: outDir, results, gatewayUrl: url };
   } finally {
     await timeline?.stop();
     for (const s of mine.reverse()) {

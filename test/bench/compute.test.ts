@@ -3,7 +3,7 @@ import type { Sample } from "../../bench/harness/loadgen.js";
 import { delta, parseMetrics, type TimelinePoint } from "../../bench/harness/observe.js";
 import { computeResults, DEFAULT_TARGETS, percentiles, resourceTrend, type RunData } from "../../bench/harness/report/compute.js";
 import { renderMarkdown } from "../../bench/harness/report/markdown.js";
-import { TEMPLATE_HEADINGS, PLACEHOLDER } from "./template.js";
+import { PLACEHOLDERS, TEMPLATE_HEADINGS } from "./report-checks.js";
 
 const call = (t: number, over: Partial<Sample> = {}): Sample => ({ t, kind: "serpapi", tool: "serpapi", expect: "allow", duplicate: false, status: 200, e2eMs: 30, lagMs: 0, overheadMs: 1, upstreamMs: 25, cache: "miss", attempts: 1, ...over });
 const probe = (t: number, status = 403, code = "scope_denied"): Sample => ({ t, kind: "probe:out_of_scope", tool: "gmail_send", expect: "deny", duplicate: false, status, code, e2eMs: 2, lagMs: 0 });
@@ -164,7 +164,7 @@ describe("report computations", () => {
       expect(at, `${h} missing or out of order`).toBeGreaterThan(-1);
       from = at;
     }
-    expect(md).not.toMatch(PLACEHOLDER);
+    for (const p of PLACEHOLDERS) expect(md, `placeholder ${p}`).not.toMatch(p);
     expect(md).toContain("**Production Readiness:** ✅ READY");
   });
 });

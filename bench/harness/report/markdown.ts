@@ -24,7 +24,7 @@ export function recommendations(r: Results, d: RunData): { performance: string[]
   const reliability: string[] = [];
   const security: string[] = [];
   if (r.overhead.p99 > t.overheadP99Ms) performance.push(`Gateway overhead p99 is ${ms(r.overhead.p99)} ms against ${t.overheadP99Ms} ms: profile the request path under this load (\`node --cpu-prof\`) and check event-loop lag (${ms(r.resources.lagP95Ms)} ms p95) and CPU (${r.resources.cpuPeakPct.toFixed(0)}% peak of one core).`);
-  if (r.overhead.p50 > t.overheadP50Ms) performance.push(`Median overhead ${ms(r.overhead.p50)} ms exceeds ${t.overheadP50Ms} ms: the fixed cost per call (token check, policy, audit) dominates; run \`npm run bench:tokens\` to see whether token verification grew, and compare \`gateway_overhead_ms\` per tool in \`metrics-after.txt\`.`);
+  if (r.overhead.p50 > t.overheadP50Ms) performance.push(`Median overhead ${ms(r.overhead.p50)} ms exceeds ${t.overheadP50Ms} ms: the fixed cost per call (token check, policy, audit) dominates; run \`npm run bench:tokens\` and \`npm run bench:policy\` to see whether token checks or policy decisions grew, and compare \`gateway_overhead_ms\` per tool in \`metrics-after.txt\`.`);
   if (r.resources.cpuPeakPct > 80) performance.push(`The gateway process peaked at ${r.resources.cpuPeakPct.toFixed(0)}% of a core: at this rate add an instance (see Capacity Planning) rather than pushing one process further.`);
   if (r.checks.find((c) => c.name === "Cache hit ratio")?.met === false) performance.push(`Cache hit ratio ${pct(r.cache.ratio)} is at or below ${pct(t.cacheHitRatio, 0)}: raise CACHE_DEFAULT_TTL_SECONDS or the per-action TTL for the tools whose answers repeat.`);
   if (!r.generator.trustworthy) performance.push(`The load generator sent requests up to ${ms(r.generator.lagP99Ms)} ms late (p99): run the generator on another machine before trusting the tail latencies.`);
@@ -271,7 +271,7 @@ function capacity(r: Results): string[] {
     `- **Resource Headroom:** ${c.headroomPct.toFixed(0)}% of one core left at peak CPU; ${c.cpuMsPerRequest === undefined ? "no CPU figures" : `${c.cpuMsPerRequest.toFixed(2)} ms CPU per request, so about ${c.perInstanceByCpu!.toFixed(0)} RPS per instance at 70% of a core`}`,
     "",
     "### Scaling Recommendations",
-    `- **Horizontal Scaling:** ${c.plan.map((p) => `${inst(p.instances)} instances for ${p.rps} RPS`).join(", ")} (planned at ${c.perInstance === undefined ? "n/a" : c.perInstance.toFixed(0)} RPS per instance${c.searched ? ": 70% of the measured maximum, or the CPU extrapolation if lower" : ": the CPU extrapolation"}; instances share PostgreSQL and Redis)`,
+    `- **Horizontal Scaling:** ${c.plan.map((p) => `${inst(p.instances)} instances for ${p.rps} RPS`).join(", ")} (planned at ${c.perInstance === undefined ? "n/a" : c.perInstance.toFixed(0)} RPS per instance${c.searched ? ": 70% of the measured maximum, or the CPU extrapolation if lower" : ": the CPU extrapolation"}; instances share PostgreSQL and Redis; see docs/scaling.md)`,
     `- **Vertical Scaling:** 1 CPU core and ${Math.max(0.25, Math.ceil((c.rssPeakMb * 2) / 256) * 0.25).toFixed(2)} GB RAM per instance (twice the ${c.rssPeakMb.toFixed(0)} MB peak RSS here, rounded up); Node runs JavaScript on one core per process, so add processes rather than cores`,
     "- **Infrastructure:** PostgreSQL for the shared registry and audit log, Redis for shared limits and cluster messages, a load balancer in front with `/ready` as its health check (see `deploy/`)",
   ];

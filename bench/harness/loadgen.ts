@@ -1,7 +1,6 @@
-import { performance } from "node:perf_hooks";
 import hdr from "hdr-histogram-js";
 import { Pool } from "undici";
-import { arrivals, targetRate, type Stage, totalDurationS } from "./schedule.js";
+import { dispatch, realClock, targetRate, totalDurationS, type Clock, type ScheduleHook, type Stage } from "./schedule.js";
 import type { PlannedRequest } from "./traffic.js";
 
 /** One request as measured. Times in ms; `t` is the scheduled send time in seconds from the start. */
@@ -36,11 +35,62 @@ export interface LoadResult {
 
 const newHistogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
 
-function parseServerTiming(header: string | string[] | undefined): { gateway?: number; upstream?: number } {
+export function parseServerTiming(header: string | string[] | undefined): { gateway?: number; upstream?: number } {
   const text = Array.isArray(header) ? header.join(",") : (header ?? "");
   const out: { gateway?: number; upstream?: number } = {};
   for (const m of text.matchAll(/(gateway|upstream);dur=([\d.]+)/g)) out[m[1] as "gateway" | "upstream"] = Number(m[2]);
   return out;
+}
+
+/** What one HTTP exchange returned; the loadgen needs no more than this. */
+export interface Exchange {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** Sends one planned call. The real one is an undici Pool (keep-alive); tests pass fakes. */
+export interface Transport {
+  send(planned: PlannedRequest): Promise<Exchange>;
+  close(): Promise<void>;
+}
+
+/** An undici Pool with enough keep-alive connections that the client never queues behind itself. */
+export function poolTransport(target: string, connections = 256): Transport {
+  const pool = new Pool(target, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  return {
+    async send(planned) {
+      const response = await pool.request({
+        path: "/api/proxy",
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${planned.token}`, ...planned.headers },
+        body: JSON.stringify({ tool: planned.tool, action: planned.action, params: planned.params }),
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+      });
+      return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+    },
+    close: () => pool.close(),
+  };
+}
+
+/** Fills a sample from the answer: status, Server-Timing, meta, error code, leaked secrets. Pure. */
+export function readExchange(sample: Sample, ex: Exchange, secrets: readonly string[] = []): void {
+  sample.status = ex.status;
+  const timing = parseServerTiming(ex.headers["server-timing"]);
+  if (timing.gateway !== undefined) sample.overheadMs = timing.gateway;
+  if (timing.upstream !== undefined) sample.upstreamMs = timing.upstream;
+  try {
+    const body = JSON.parse(ex.text) as { meta?: { cache?: string; attempts?: number; replayed?: boolean }; error?: { code?: string; details?: { attempts?: number } } };
+    if (body.meta?.cache !== undefined) sample.cache = body.meta.cache;
+    if (body.meta?.attempts !== undefined) sample.attempts = body.meta.attempts;
+    if (body.meta?.replayed) sample.replayed = true;
+    if (body.error?.code !== undefined) sample.code = body.error.code;
+    if (body.error?.details?.attempts !== undefined) sample.attempts = body.error.details.attempts;
+  } catch {
+    sample.code = "unparseable_response";
+  }
+  if (secrets.some((s) => ex.text.includes(s))) sample.leaked = true;
 }
 
 /**
@@ -55,10 +105,13 @@ export async function runLoad(o: {
   progress?: boolean;
   label?: string;
   /** Called when the run reaches these fractions of its length (chaos on/off). */
-  at?: { fraction: number; run: () => Promise<void> }[];
+  at?: ScheduleHook[];
   connections?: number;
+  clock?: Clock;
+  transport?: Transport;
 }): Promise<LoadResult> {
-  const pool = new Pool(o.target, { connections: o.connections ?? 256, pipelining: 1, keepAliveTimeout: 30_000 });
+  const clock = o.clock ?? realClock;
+  const transport = o.transport ?? poolTransport(o.target, o.connections);
   const samples: Sample[] = [];
   const lag = newHistogram();
   const window = newHistogram();
@@ -66,14 +119,13 @@ export async function runLoad(o: {
   let windowDone = 0;
   let inFlight = 0;
   const total = totalDurationS(o.stages);
-  const start = performance.now();
+  const start = clock.now();
   const startedAt = Date.now();
   const pending = new Set<Promise<void>>();
-  const hooks = [...(o.at ?? [])].sort((a, b) => a.fraction - b.fraction);
 
   const progress = o.progress
     ? setInterval(() => {
-        const el = (performance.now() - start) / 1000;
+        const el = (clock.now() - start) / 1000;
         const p99 = windowDone > 0 ? window.getValueAtPercentile(99) / 1000 : 0;
         process.stderr.write(`[${o.label ?? "run"} ${el.toFixed(0).padStart(5)}s/${total.toFixed(0)}s] target ${targetRate(o.stages, el).toFixed(1)} rps | achieved ${windowDone.toFixed(0)} rps | p99 ${p99.toFixed(1)} ms | errors ${windowErrors} | in flight ${inFlight}\n`);
         window.reset();
@@ -82,74 +134,52 @@ export async function runLoad(o: {
       }, 1000)
     : undefined;
 
-  async function send(scheduledS: number, planned: PlannedRequest) {
-    const scheduled = start + scheduledS * 1000;
-    const sentAt = performance.now();
-    const lagMs = Math.max(0, sentAt - scheduled);
+  async function send(planned: PlannedRequest, scheduledMs: number, lagMs: number) {
+    const scheduled = start + scheduledMs;
+    const sentAt = clock.now();
     lag.recordValue(Math.round(lagMs * 1000) + 1);
     inFlight++;
-    const sample: Sample = { t: scheduledS, kind: planned.kind, tool: planned.tool, expect: planned.expect, duplicate: planned.duplicate, status: 0, e2eMs: 0, lagMs };
+    const sample: Sample = { t: scheduledMs / 1000, kind: planned.kind, tool: planned.tool, expect: planned.expect, duplicate: planned.duplicate, status: 0, e2eMs: 0, lagMs };
     try {
-      const response = await pool.request({
-        path: "/api/proxy",
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${planned.token}`, ...planned.headers },
-        body: JSON.stringify({ tool: planned.tool, action: planned.action, params: planned.params }),
-        headersTimeout: 60_000,
-        bodyTimeout: 60_000,
-      });
-      const text = await response.body.text();
-      sample.status = response.statusCode;
-      const timing = parseServerTiming(response.headers["server-timing"]);
-      if (timing.gateway !== undefined) sample.overheadMs = timing.gateway;
-      if (timing.upstream !== undefined) sample.upstreamMs = timing.upstream;
-      try {
-        const body = JSON.parse(text) as { meta?: { cache?: string; attempts?: number; replayed?: boolean }; error?: { code?: string; details?: { attempts?: number } } };
-        if (body.meta?.cache !== undefined) sample.cache = body.meta.cache;
-        if (body.meta?.attempts !== undefined) sample.attempts = body.meta.attempts;
-        if (body.meta?.replayed) sample.replayed = true;
-        if (body.error?.code !== undefined) sample.code = body.error.code;
-        if (body.error?.details?.attempts !== undefined) sample.attempts = body.error.details.attempts;
-      } catch {
-        sample.code = "unparseable_response";
-      }
-      if (o.secrets?.some((s) => text.includes(s))) sample.leaked = true;
+      readExchange(sample, await transport.send(planned), o.secrets);
     } catch (err) {
       sample.status = 0;
       sample.code = `client_${(err as { code?: string }).code ?? "error"}`;
     } finally {
       inFlight--;
-      const done = performance.now();
-      // From the scheduled time; a request sent a hair early is timed from when it actually left.
-      sample.e2eMs = done - Math.min(scheduled, sentAt);
-      window.recordValue(Math.round(sample.e2eMs * 1000) + 1);
+      // From the scheduled time: a stalled gateway (or a late generator) cannot hide behind a slow sender.
+      // A request sent a hair early (timer granularity) is timed from when it actually left.
+      sample.e2eMs = clock.now() - Math.min(scheduled, sentAt);
+      window.recordValue(Math.max(1, Math.round(sample.e2eMs * 1000) + 1));
       windowDone++;
       if (sample.expect === "allow" && (sample.status < 200 || sample.status >= 300)) windowErrors++;
       samples.push(sample);
     }
   }
 
-  let hookIndex = 0;
-  for (const dueS of arrivals(o.stages)) {
-    while (hookIndex < hooks.length && dueS >= hooks[hookIndex]!.fraction * total) await hooks[hookIndex++]!.run();
-    const wait = start + dueS * 1000 - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const planned = await o.next();
-    const p = send(dueS, planned);
-    pending.add(p);
-    void p.finally(() => pending.delete(p));
+  try {
+    await dispatch({
+      stages: o.stages,
+      clock,
+      startMs: start,
+      hooks: o.at ?? [],
+      prepare: o.next,
+      fire: (planned, scheduledMs, lagMs) => {
+        const p = send(planned, scheduledMs, lagMs);
+        pending.add(p);
+        void p.finally(() => pending.delete(p));
+      },
+    });
+    await Promise.allSettled([...pending]);
+  } finally {
+    if (progress) clearInterval(progress);
+    if (o.transport === undefined) await transport.close();
   }
-  while (hookIndex < hooks.length) await hooks[hookIndex++]!.run();
-  const tail = start + total * 1000 - performance.now();
-  if (tail > 0) await new Promise((r) => setTimeout(r, tail));
-  await Promise.allSettled([...pending]);
-  if (progress) clearInterval(progress);
-  await pool.close();
   samples.sort((a, b) => a.t - b.t);
   return {
     samples,
     startedAt,
-    durationS: (performance.now() - start) / 1000,
+    durationS: (clock.now() - start) / 1000,
     generatorLagP99Ms: lag.totalCount > 0 ? (lag.getValueAtPercentile(99) - 1) / 1000 : 0,
     generatorLagMaxMs: lag.totalCount > 0 ? (lag.maxValue - 1) / 1000 : 0,
   };

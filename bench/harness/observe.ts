@@ -38,7 +38,7 @@ export interface TimelinePoint {
 }
 
 export async function fetchMetrics(url: string, token?: string): Promise<MetricSnapshot> {
-  const r = await fetch(`${url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  const r = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
   if (!r.ok) return {};
   return parseMetrics(await r.text());
 }
@@ -47,11 +47,12 @@ export async function fetchMetrics(url: string, token?: string): Promise<MetricS
 export function startTimeline(o: { gatewayUrl: string; metricsToken?: string; everyMs: number; startedAt: () => number }) {
   const points: TimelinePoint[] = [];
   let stopped = false;
+  let wake = () => {};
   const tick = async () => {
     while (!stopped) {
       const t = (performance.now() - o.startedAt()) / 1000;
       try {
-        const [m, health] = await Promise.all([fetchMetrics(o.gatewayUrl, o.metricsToken), fetch(`${o.gatewayUrl}/health`).then((r) => r.json() as Promise<{ breakers?: Record<string, string> }>)]);
+        const [m, health] = await Promise.all([fetchMetrics(o.gatewayUrl, o.metricsToken), fetch(`${o.gatewayUrl}/health`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json() as Promise<{ breakers?: Record<string, string> }>)]);
         const point: TimelinePoint = { t, breakers: health.breakers ?? {} };
         const rss = m.gateway_process_resident_memory_bytes;
         const cpu = m.gateway_process_cpu_seconds_total;
@@ -65,14 +66,22 @@ export function startTimeline(o: { gatewayUrl: string; metricsToken?: string; ev
       } catch {
         // the gateway may be busy: the next tick tries again
       }
-      await new Promise((r) => setTimeout(r, o.everyMs));
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, o.everyMs);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
     }
   };
   const running = tick();
   return {
     points,
     async stop() {
+      if (stopped) return;
       stopped = true;
+      wake();
       await running;
     },
   };

@@ -37,7 +37,7 @@ export interface Fleet {
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
 /** Registers credentials, policies and agents for the traffic mix (names unique per run). */
-export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mockUrl: string; agents: number; runId: string }): Promise<Fleet> {
+export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mockUrl: string; agents: number; runId: string; clockSkewSeconds?: number }): Promise<Fleet> {
   const admin = new AdminClient({ baseUrl: o.gatewayUrl, adminKey: o.adminKey });
   const secrets: string[] = [];
   for (const tool of ["serpapi", "openai", "gmail_send"]) {
@@ -82,7 +82,7 @@ export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mock
   const shortLived = await victim.issueToken({ ttlSeconds: 10 });
   return {
     agents,
-    probes: { narrow, quota, offHours, rateLimited, revokedToken: revoked.token, tamperedToken, forgedToken, expiredToken: { token: shortLived.token, usableAfterMs: Date.parse(shortLived.expiresAt) + 31_000 } },
+    probes: { narrow, quota, offHours, rateLimited, revokedToken: revoked.token, tamperedToken, forgedToken, expiredToken: { token: shortLived.token, usableAfterMs: Date.parse(shortLived.expiresAt) + ((o.clockSkewSeconds ?? 30) + 1) * 1000 } },
     secrets,
     mockUrl: o.mockUrl,
   };
@@ -100,7 +100,7 @@ export function rng(seed: number): () => number {
 }
 
 /** The production mix: 60 % search, 30 % fetch + chat, 10 % mail, 3 % probes, 15 % duplicate queries. */
-export function mixedTraffic(fleet: Fleet, random: () => number, options: { probes: boolean } = { probes: true }) {
+export function mixedTraffic(fleet: Fleet, random: () => number, options: { probes: boolean; bypassCache?: boolean } = { probes: true }) {
   let counter = 0;
   return async (): Promise<PlannedRequest> => {
     counter++;
@@ -109,11 +109,11 @@ export function mixedTraffic(fleet: Fleet, random: () => number, options: { prob
     const token = await agent.token();
     const r = random();
     const duplicate = random() < 0.15;
-    const base = { token, headers: {} as Record<string, string>, expect: "allow" as const, duplicate };
+    const base = { token, headers: (options.bypassCache ? { "cache-control": "no-cache" } : {}) as Record<string, string>, expect: "allow" as const, duplicate };
     if (r < 0.6) return { ...base, tool: "serpapi", action: "search", kind: "serpapi", params: { q: duplicate ? `popular query ${Math.floor(random() * 20)}` : `query ${counter} ${random().toString(36).slice(2, 8)}` } };
     if (r < 0.75) return { ...base, tool: "http_fetch", action: "get", kind: "http_fetch", params: { url: `${fleet.mockUrl}/pages/${duplicate ? `popular-${Math.floor(random() * 10)}` : `p-${counter}`}` } };
     if (r < 0.9) return { ...base, tool: "openai", action: "chat", kind: "openai", duplicate: false, params: { model: "gpt-4o-mini", messages: [{ role: "user", content: `Summarise result ${counter}` }], max_tokens: 64 } };
-    return { ...base, tool: "gmail_send", action: "send", kind: "gmail_send", duplicate: false, headers: { "idempotency-key": randomUUID() }, params: { to: ["ops@example.com"], subject: `Report ${counter}`, text: "Findings attached." } };
+    return { ...base, tool: "gmail_send", action: "send", kind: "gmail_send", duplicate: false, headers: { ...base.headers, "idempotency-key": randomUUID() }, params: { to: ["ops@example.com"], subject: `Report ${counter}`, text: "Findings attached." } };
   };
 }
 

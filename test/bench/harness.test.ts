@@ -1,15 +1,13 @@
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { arrivals, expectedRequests, targetRate } from "../../bench/harness/schedule.js";
+import { ROOT } from "../../bench/harness/processes.js";
+import { runBench, type BenchOptions } from "../../bench/harness/run.js";
+import { arrivals, expectedRequests, targetRate, type Stage } from "../../bench/harness/schedule.js";
 import { percentiles } from "../../bench/harness/report/compute.js";
-import { ROOT } from "../helpers/promtool.js";
-
-const TEMPLATE = fs.readFileSync(path.join(ROOT, "bench/harness/report/template.md"), "utf8");
-const HEADINGS = TEMPLATE.split("\n").filter((l) => /^#{1,3} /.test(l));
-const PLACEHOLDERS = [/\[X\]/, /\[DATE\]/, /\[DURATION\]/, /\[VERSION\]/, /\[ENVIRONMENT\]/, /\[DETAILS\]/, /\[RECOMMENDATION/, /\[TIMESTAMP\]/, /\[SUCCESS\/FAILURE\]/, /\[STRONG/, /TODO|TBD|\{\{|undefined|NaN|Infinity/, /✅\/❌/];
+import { PLACEHOLDERS, TEMPLATE_HEADINGS } from "./report-checks.js";
 
 describe("open-model schedule", () => {
   const ramp = [{ durationS: 10, fromRps: 0, toRps: 50 }];
@@ -25,8 +23,7 @@ describe("open-model schedule", () => {
     const times = [...arrivals(ramp)];
     expect(Math.abs(times.length - expectedRequests(ramp))).toBeLessThanOrEqual(1);
     const firstHalf = times.filter((t) => t < 5).length;
-    expect(firstHalf).toBeGreaterThan(55);
-    expect(firstHalf).toBeLessThan(70); // 62.5 expected: a quarter of the area
+    expect(firstHalf).toBe(62); // a quarter of the area (62.5), exactly
     for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
   });
 
@@ -36,55 +33,115 @@ describe("open-model schedule", () => {
   });
 });
 
+const readNdjson = <T>(file: string): T[] =>
+  fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
+
+const regenerated = (dir: string) => fs.readFileSync(path.join(dir, "report.md"), "utf8").replace(/\*\*Report Generated:\*\*.*\n/, "");
+
+/** Everything a user must get from a run, checked against the raw data it left. */
+function checkRunDirectory(dir: string, scenario: string) {
+  for (const f of ["report.md", "report.html", "results.json", "samples.ndjson", "run.json", "metrics-before.txt", "metrics-after.txt", "timeline.ndjson"]) expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
+  const report = fs.readFileSync(path.join(dir, "report.md"), "utf8");
+
+  // Every section of the template, in the template's order; nothing left unfilled.
+  const lines = report.split("\n");
+  let at = -1;
+  for (const heading of TEMPLATE_HEADINGS) {
+    const found = lines.indexOf(heading, at + 1);
+    expect(found, `section "${heading}" missing or out of order`).toBeGreaterThan(at);
+    at = found;
+  }
+  for (const p of PLACEHOLDERS) expect(report, `placeholder ${p}`).not.toMatch(p);
+
+  // Numbers agree with the raw data.
+  const samples = readNdjson<{ t: number; expect: string; status: number }>(path.join(dir, "samples.ndjson"));
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, "run.json"), "utf8")) as { run: { stages: Stage[]; command: string; machine: { cpuModel: string; cores: number; node: string } } };
+  const results = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8")) as { totals: { requests: number; calls: number; probes: number }; security: { probesAllowed: number }; verdict: string };
+  expect(samples.length).toBeGreaterThan(0);
+  expect(results.totals.requests).toBe(samples.length);
+  expect(results.totals.calls + results.totals.probes).toBe(samples.length);
+  // Open model: every scheduled request was sent and recorded, none dropped because others were slow.
+  if (scenario !== "capacity") expect(samples.length).toBe([...arrivals(meta.run.stages)].length);
+  expect(results.security.probesAllowed).toBe(samples.filter((s) => s.expect === "deny" && s.status >= 200 && s.status < 300).length);
+  expect(report).toContain(`${results.totals.calls} legitimate calls`);
+  expect(report).toContain(`**Production Readiness:** ${results.verdict === "READY" ? "✅ READY" : results.verdict === "CONDITIONAL" ? "⚠️ CONDITIONAL" : "❌ NOT READY"}`);
+  expect(meta.run.command).toContain(`--scenario ${scenario}`);
+  expect(meta.run.machine.cores).toBeGreaterThan(0);
+  expect(meta.run.machine.node).toBe(process.version);
+  expect(fs.readFileSync(path.join(dir, "metrics-after.txt"), "utf8")).toMatch(/^gateway_requests_total\{/m);
+  const html = fs.readFileSync(path.join(dir, "report.html"), "utf8");
+  expect(html.match(/<svg/g)?.length ?? 0).toBeGreaterThanOrEqual(5);
+  for (const p of PLACEHOLDERS) expect(html, `placeholder ${p} in html`).not.toMatch(p);
+  return { report, results };
+}
+
 /** Each scenario scaled down to a few seconds: a test of the harness and its report, not of speed. */
-const QUICK: [string, string[]][] = [
-  ["baseline", ["--duration", "0.01"]],
-  ["spike", ["--duration", "0.04", "--no-compare"]],
-  ["soak", ["--duration", "0.001", "--no-compare"]],
-  ["chaos", ["--duration", "0.02", "--no-compare"]],
-  ["cache", ["--duration", "0.02", "--no-compare"]],
-  ["big", ["--duration", "0.002", "--no-compare"]],
-  ["capacity", ["--duration", "0.1", "--max-rps", "80", "--no-compare"]],
+const QUICK: [string, Partial<BenchOptions>][] = [
+  ["baseline", { scale: 0.008, compare: true }],
+  ["spike", { scale: 0.03 }],
+  ["soak", { scale: 0.0008 }],
+  ["chaos", { scale: 0.02 }],
+  ["cache", { scale: 0.02 }],
+  ["big", { scale: 0.002 }],
+  ["capacity", { scale: 0.1, maxRps: 80 }],
 ];
 
 describe("the proof harness writes a complete report for every scenario", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-harness-"));
   afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
-  it.each(QUICK)("%s", (scenario, args) => {
-    const dir = path.join(out, scenario);
-    const run = spawnSync(process.execPath, ["--import", "tsx", "bench/harness/cli.ts", "--scenario", scenario, "--out", dir, "--quiet", "--agents", "2", "--mock-latency", "2", "--mock-jitter", "1", ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
-    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
-    for (const f of ["report.md", "report.html", "results.json", "samples.ndjson", "run.json", "metrics-before.txt", "metrics-after.txt", "timeline.ndjson"]) expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
-    const report = fs.readFileSync(path.join(dir, "report.md"), "utf8");
+  // In process (createGateway with mock upstreams) and concurrently, so the whole sweep stays short.
+  it.concurrent.each(QUICK)(
+    "%s (in process)",
+    async (scenario, options) => {
+      const dir = path.join(out, scenario);
+      const run = await runBench({ scenario, scale: 1, inProcess: true, quiet: true, agents: 2, mockLatencyMs: 2, mockJitterMs: 1, compare: false, out: dir, ...options });
+      expect(run.dir).toBe(dir);
+      const { report } = checkRunDirectory(dir, scenario);
+      // Everything it started is stopped.
+      await expect(fetch(`${run.gatewayUrl}/health`)).rejects.toThrow();
+      if (scenario === "baseline") expect(report).toMatch(/Cost against a bare Node reverse proxy:\*\* at \d+ RPS/);
+      if (scenario === "chaos") {
+        expect(report).toMatch(/Faults on from \d+ s to \d+ s/);
+        // Faults were really switched on and off again through the admin API.
+        const after = fs.readFileSync(path.join(dir, "metrics-after.txt"), "utf8");
+        expect(after).toMatch(/^gateway_chaos_injected_total\{.*\} [1-9]/m);
+        expect(after).toMatch(/^gateway_chaos_active 0$/m);
+      }
+      if (scenario === "capacity") expect(report).toMatch(/50 RPS → achieved/);
+      if (scenario === "soak") expect(report).toMatch(/\| part 1\/6 \(/);
+    },
+    60_000,
+  );
 
-    // Every section of the template, in the template's order.
-    const lines = report.split("\n");
-    let at = -1;
-    for (const heading of HEADINGS) {
-      const found = lines.indexOf(heading, at + 1);
-      expect(found, `section "${heading}" missing or out of order`).toBeGreaterThan(at);
-      at = found;
-    }
-    for (const p of PLACEHOLDERS) expect(report, `placeholder ${p}`).not.toMatch(p);
+  it("runs as one command (separate processes) and `npm run report` rebuilds the same report", async () => {
+    const dir = path.join(out, "cli-spike");
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+        child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+        child.on("exit", (code) => resolve({ code, output }));
+      });
+    const bench = await run(["bench/harness/cli.ts", "--scenario", "spike", "--duration", "0.02", "--out", dir, "--agents", "2", "--mock-latency", "2", "--mock-jitter", "1", "--no-compare"]);
+    expect(bench.code, bench.output).toBe(0);
+    // The progress line: elapsed, target RPS, achieved RPS, p99, errors.
+    expect(bench.output).toMatch(/\[spike +\d+s\/\d+s\] target [\d.]+ rps \| achieved \d+ rps \| p99 [\d.]+ ms \| errors \d+/);
+    expect(bench.output).toMatch(/verdict (READY|CONDITIONAL|NOT READY); report: /);
+    checkRunDirectory(dir, "spike");
+    const before = regenerated(dir);
+    fs.rmSync(path.join(dir, "report.md"));
+    const regen = await run(["bench/harness/report/regenerate.ts", dir]);
+    expect(regen.code, regen.output).toBe(0);
+    expect(regenerated(dir)).toBe(before);
 
-    // Numbers agree with the raw data.
-    const samples = fs.readFileSync(path.join(dir, "samples.ndjson"), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { expect: string; status: number });
-    const results = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8")) as { totals: { requests: number; calls: number; probes: number }; security: { probesAllowed: number }; verdict: string };
-    expect(results.totals.requests).toBe(samples.length);
-    expect(results.totals.calls + results.totals.probes).toBe(samples.length);
-    expect(results.security.probesAllowed).toBe(samples.filter((s) => s.expect === "deny" && s.status >= 200 && s.status < 300).length);
-    expect(report).toContain(`${results.totals.calls} legitimate calls`);
-    expect(["READY", "CONDITIONAL", "NOT READY"]).toContain(results.verdict);
-    expect(report).toContain(`**Production Readiness:** ${results.verdict === "READY" ? "✅ READY" : results.verdict === "CONDITIONAL" ? "⚠️ CONDITIONAL" : "❌ NOT READY"}`);
-    expect(fs.readFileSync(path.join(dir, "report.html"), "utf8")).toContain("<svg");
-
-    // `npm run report -- <dir>` rebuilds the same report from the raw data.
-    const before = report.replace(/\*\*Report Generated:\*\*.*\n/, "");
-    const regen = spawnSync(process.execPath, ["--import", "tsx", "bench/harness/report/regenerate.ts", dir], { cwd: ROOT, encoding: "utf8" });
-    expect(regen.status, regen.stderr).toBe(0);
-    expect(fs.readFileSync(path.join(dir, "report.md"), "utf8").replace(/\*\*Report Generated:\*\*.*\n/, "")).toBe(before);
-    if (scenario === "chaos") expect(report).toMatch(/Faults on from/);
-    if (scenario === "baseline") expect(report).toMatch(/Cost against a bare Node reverse proxy/);
-  });
+    const bad = await run(["bench/harness/cli.ts", "--scenario", "nope"]);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toMatch(/unknown or missing --scenario "nope"/);
+  }, 60_000);
 });

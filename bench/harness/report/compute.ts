@@ -15,9 +15,16 @@ export interface RunData {
     config: Record<string, string>;
     machine: { cpuModel: string; cores: number; memoryGb: number; node: string; platform: string };
     gatewayVersion: string;
+    /** How the gateway ran: its own OS process (default), inside the harness process, or someone else's. */
+    gatewayMode?: "separate processes" | "in-process" | "external";
     generatorLagP99Ms: number;
     generatorLagMaxMs: number;
     chaosWindowS?: [number, number];
+    chaosSettings?: Record<string, Record<string, number>>;
+    /** The capacity search, step by step. */
+    capacitySteps?: CapacityStep[];
+    /** Rates to size the fleet for. */
+    planRps?: number[];
   };
   samples: Sample[];
   metricsBefore: MetricSnapshot;
@@ -25,6 +32,17 @@ export interface RunData {
   timeline: TimelinePoint[];
   comparison?: { rateRps: number; durationS: number; bare: Sample[]; gateway: Sample[] };
   targets: Targets;
+}
+
+export interface CapacityStep {
+  rateRps: number;
+  achievedRps: number;
+  overheadP99Ms: number;
+  e2eP99Ms: number;
+  errorRate: number;
+  generatorLagP99Ms: number;
+  /** Which target this step broke, if any (the search stops there). */
+  broke?: string;
 }
 
 export interface Targets {
@@ -71,12 +89,51 @@ export type Verdict = "READY" | "CONDITIONAL" | "NOT READY";
 
 export function computeResults(d: RunData) {
   const t = d.targets;
-  const calls = d.samples.filter((s) => s.expect === "allow");
+  // Breakers: open intervals from the timeline, transitions from the metrics.
+  const chaosOffS = d.run.chaosWindowS?.[1];
+  const breakers = Object.fromEntries(
+    ["serpapi", "http_fetch", "openai"].map((tool) => {
+      const intervals: { from: number; to: number }[] = [];
+      let openSince: number | undefined;
+      for (const p of d.timeline) {
+        const state = p.breakers[tool] ?? "closed";
+        if (state !== "closed" && openSince === undefined) openSince = p.t;
+        if (state === "closed" && openSince !== undefined) {
+          intervals.push({ from: openSince, to: p.t });
+          openSince = undefined;
+        }
+      }
+      if (openSince !== undefined) intervals.push({ from: openSince, to: d.timeline[d.timeline.length - 1]?.t ?? openSince });
+      const opens = delta(d.metricsBefore, d.metricsAfter, "gateway_breaker_transitions_total", { tool, to: "open" });
+      const lastClose = intervals.length ? intervals[intervals.length - 1]!.to : undefined;
+      const recoveryMs = chaosOffS !== undefined && lastClose !== undefined && lastClose >= chaosOffS ? (lastClose - chaosOffS) * 1000 : undefined;
+      const avgOpenMs = intervals.length ? (intervals.reduce((s, i) => s + (i.to - i.from), 0) / intervals.length) * 1000 : undefined;
+      return [tool, { opens, intervals, avgOpenMs, recoveryMs }];
+    }),
+  ) as Record<string, { opens: number; intervals: { from: number; to: number }[]; avgOpenMs: number | undefined; recoveryMs: number | undefined }>;
+  // Injected faults are the chaos scenario's experiment, not a verdict on availability: success is
+  // judged outside the fault window and the recovery after it (until every breaker closed again);
+  // what happened inside is reported on its own (breakers, retries, fast-fail).
+  const excluded: [number, number] | undefined = d.run.chaosWindowS
+    ? [d.run.chaosWindowS[0], Math.max(d.run.chaosWindowS[1], ...Object.values(breakers).map((b) => b.intervals[b.intervals.length - 1]?.to ?? 0))]
+    : undefined;
+  const judged = (s: Sample) => excluded === undefined || s.t < excluded[0] || s.t >= excluded[1];
+  const allCalls = d.samples.filter((s) => s.expect === "allow");
+  const calls = allCalls.filter(judged);
   const probes = d.samples.filter((s) => s.expect === "deny");
-  const succeeded = calls.filter(ok);
-  const successRate = calls.length === 0 ? 1 : succeeded.length / calls.length;
+  const successRate = calls.length === 0 ? 1 : calls.filter(ok).length / calls.length;
   const failuresByCode: Record<string, number> = {};
   for (const s of calls) if (!ok(s)) failuresByCode[s.code ?? `http_${s.status}`] = (failuresByCode[s.code ?? `http_${s.status}`] ?? 0) + 1;
+  const faultWindow = excluded
+    ? (() => {
+        const inside = allCalls.filter((s) => !judged(s));
+        const codes: Record<string, number> = {};
+        for (const s of inside) if (!ok(s)) codes[s.code ?? `http_${s.status}`] = (codes[s.code ?? `http_${s.status}`] ?? 0) + 1;
+        return { fromS: excluded[0], toS: excluded[1], calls: inside.length, successRate: inside.length ? inside.filter(ok).length / inside.length : undefined, failuresByCode: codes };
+      })()
+    : undefined;
+  // Latency figures use every successful call, inside the fault window too.
+  const succeeded = allCalls.filter(ok);
 
   const overhead = percentiles(succeeded.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!));
   const e2e = percentiles(succeeded.map((s) => s.e2eMs));
@@ -91,7 +148,7 @@ export function computeResults(d: RunData) {
   let stageStart = 0;
   const stages = d.run.stages.map((st) => {
     const inStage = d.samples.filter((s) => s.t >= stageStart && s.t < stageStart + st.durationS);
-    const stageOk = inStage.filter((s) => s.expect === "allow");
+    const stageOk = inStage.filter((s) => s.expect === "allow" && judged(s));
     const r = {
       label: st.label ?? `${st.fromRps}→${st.toRps}`,
       fromRps: st.fromRps,
@@ -128,33 +185,19 @@ export function computeResults(d: RunData) {
     lagMaxMs: lag.max,
   };
 
-  // Breakers: open intervals from the timeline, transitions from the metrics.
-  const chaosOffS = d.run.chaosWindowS?.[1];
-  const breakers = Object.fromEntries(
-    ["serpapi", "http_fetch", "openai"].map((tool) => {
-      const intervals: { from: number; to: number }[] = [];
-      let openSince: number | undefined;
-      for (const p of d.timeline) {
-        const state = p.breakers[tool] ?? "closed";
-        if (state !== "closed" && openSince === undefined) openSince = p.t;
-        if (state === "closed" && openSince !== undefined) {
-          intervals.push({ from: openSince, to: p.t });
-          openSince = undefined;
-        }
-      }
-      if (openSince !== undefined) intervals.push({ from: openSince, to: d.timeline[d.timeline.length - 1]?.t ?? openSince });
-      const opens = delta(d.metricsBefore, d.metricsAfter, "gateway_breaker_transitions_total", { tool, to: "open" });
-      const lastClose = intervals.length ? intervals[intervals.length - 1]!.to : undefined;
-      const recoveryMs = chaosOffS !== undefined && lastClose !== undefined && lastClose >= chaosOffS ? (lastClose - chaosOffS) * 1000 : undefined;
-      const avgOpenMs = intervals.length ? (intervals.reduce((s, i) => s + (i.to - i.from), 0) / intervals.length) * 1000 : undefined;
-      return [tool, { opens, intervals, avgOpenMs, recoveryMs }];
-    }),
-  ) as Record<string, { opens: number; intervals: { from: number; to: number }[]; avgOpenMs: number | undefined; recoveryMs: number | undefined }>;
   const fastFail = percentiles(d.samples.filter((s) => s.code === "circuit_open").map((s) => s.e2eMs));
+  // Share of the fault window during which each breaker was open (or half-open).
+  const chaosWindow = d.run.chaosWindowS;
+  const breakerOpenShare = chaosWindow
+    ? Object.fromEntries(Object.entries(breakers).map(([tool, b]) => [tool, b.intervals.reduce((sum, iv) => sum + Math.max(0, Math.min(iv.to, chaosWindow[1]) - Math.max(iv.from, chaosWindow[0])), 0) / Math.max(1e-9, chaosWindow[1] - chaosWindow[0])]))
+    : undefined;
 
   // Retries: calls whose first attempt failed retryably are those retried (attempts > 1) and those that failed upstream.
+  // A retryable error is a call whose upstream failed with a timeout or a 5xx/connection error:
+  // those that succeeded on a later attempt, plus those that still failed that way (retried or refused
+  // a retry by the budget). Breaker fast-fails never reached the upstream and are not counted.
   const retriedOk = succeeded.filter((s) => (s.attempts ?? 1) > 1).length;
-  const retriedFailed = calls.filter((s) => !ok(s) && (s.attempts ?? 0) > 1).length;
+  const retriedFailed = allCalls.filter((s) => !ok(s) && (s.code === "upstream_timeout" || s.code === "upstream_error")).length;
   const retryableErrors = retriedOk + retriedFailed;
   const retries = {
     retryableErrors,
@@ -247,14 +290,16 @@ export function computeResults(d: RunData) {
 
   return {
     scenario: d.run.scenario,
-    totals: { requests: d.samples.length, calls: calls.length, succeeded: succeeded.length, probes: probes.length, failuresByCode, achievedAvgRps: d.samples.length / Math.max(1, d.run.durationS), peakRps },
+    totals: { requests: d.samples.length, calls: allCalls.length, judgedCalls: calls.length, succeeded: succeeded.length, probes: probes.length, failuresByCode, durationS: d.run.durationS, achievedAvgRps: d.samples.length / Math.max(1e-9, d.run.durationS), peakRps },
     successRate,
+    faultWindow,
     overhead,
     e2e,
     perTool,
     stages,
     resources,
     breakers,
+    breakerOpenShare,
     fastFail,
     retries,
     cache,
@@ -264,12 +309,89 @@ export function computeResults(d: RunData) {
     checks,
     missed,
     verdict,
-    generator: { lagP99Ms: d.run.generatorLagP99Ms, lagMaxMs: d.run.generatorLagMaxMs, trustworthy: d.run.generatorLagP99Ms < 10 },
+    generator: { lagP99Ms: d.run.generatorLagP99Ms, lagMaxMs: d.run.generatorLagMaxMs, trustworthy: d.run.generatorLagP99Ms < GENERATOR_LAG_TRUST_MS },
+    trend: resourceTrend(d.timeline, d.run.durationS),
+    capacity: capacityPlan(d, stages, peakRps, resources),
     series: timeSeries(d),
   };
 }
 
 export type Results = ReturnType<typeof computeResults>;
+
+/** Above this p99 send lag the generator, not the gateway, may be what the tail latencies show. */
+export const GENERATOR_LAG_TRUST_MS = 10;
+
+export interface TrendBucket {
+  label: string;
+  fromS: number;
+  toS: number;
+  rssAvgMb: number;
+  rssMaxMb: number;
+  heapAvgMb: number;
+  lagP95Ms: number;
+}
+
+/**
+ * RSS, heap and event-loop lag per hour (the soak question: does anything grow?). Runs shorter than
+ * two hours are cut into six equal parts instead, so a scaled soak still shows a trend.
+ */
+export function resourceTrend(timeline: readonly TimelinePoint[], durationS: number): { buckets: TrendBucket[]; rssGrowthMb: number; heapGrowthMb: number; unit: "hour" | "sixth" } {
+  const hourly = durationS >= 7200;
+  const width = hourly ? 3600 : Math.max(1e-9, durationS / 6);
+  const buckets: TrendBucket[] = [];
+  for (let from = 0, i = 0; from < durationS - 1e-9; from += width, i++) {
+    const pts = timeline.filter((p) => p.t >= from && p.t < from + width);
+    if (pts.length === 0) continue;
+    const rss = pts.filter((p) => p.rssBytes !== undefined).map((p) => p.rssBytes! / 1_048_576);
+    const heap = pts.filter((p) => p.heapBytes !== undefined).map((p) => p.heapBytes! / 1_048_576);
+    buckets.push({
+      label: hourly ? `hour ${i + 1}` : `part ${i + 1}/6`,
+      fromS: from,
+      toS: Math.min(durationS, from + width),
+      rssAvgMb: rss.length ? rss.reduce((a, b) => a + b, 0) / rss.length : 0,
+      rssMaxMb: rss.length ? Math.max(...rss) : 0,
+      heapAvgMb: heap.length ? heap.reduce((a, b) => a + b, 0) / heap.length : 0,
+      lagP95Ms: percentiles(pts.filter((p) => p.lagP99Ms !== undefined).map((p) => p.lagP99Ms!)).p95,
+    });
+  }
+  const first = buckets[0];
+  const last = buckets[buckets.length - 1];
+  return { buckets, rssGrowthMb: first && last ? last.rssAvgMb - first.rssAvgMb : 0, heapGrowthMb: first && last ? last.heapAvgMb - first.heapAvgMb : 0, unit: hourly ? "hour" : "sixth" };
+}
+
+/**
+ * Capacity from what was measured: the capacity search's last passing step when it ran, otherwise
+ * the best clean stage; per-instance capacity at 70 % of one core extrapolated from CPU per request.
+ */
+export function capacityPlan(
+  d: RunData,
+  stages: readonly { achievedRps: number; errorRate: number }[],
+  peakRps: number,
+  resources: { cpuAvgPct: number; cpuPeakPct: number; rssPeakMb: number },
+) {
+  const steps = d.run.capacitySteps;
+  const passing = steps?.filter((s) => s.broke === undefined) ?? [];
+  const measuredMax = steps ? passing.reduce((m, s) => Math.max(m, s.achievedRps), 0) : stages.filter((s) => s.errorRate < 1 - d.targets.successRate).reduce((m, s) => Math.max(m, s.achievedRps), 0);
+  const achievedAvg = d.samples.length / Math.max(1e-9, d.run.durationS);
+  const cpuMsPerRequest = achievedAvg > 0 && resources.cpuAvgPct > 0 ? (resources.cpuAvgPct / 100 / achievedAvg) * 1000 : undefined;
+  const perInstanceByCpu = cpuMsPerRequest ? (0.7 * 1000) / cpuMsPerRequest : undefined;
+  // Plan on what was proven (measured max) unless the CPU extrapolation is lower.
+  const perInstance = steps && measuredMax > 0 ? Math.min(measuredMax * 0.7, perInstanceByCpu ?? Infinity) : perInstanceByCpu;
+  const plan = (d.run.planRps ?? [500, 2000]).map((rps) => ({ rps, instances: perInstance ? Math.max(1, Math.ceil(rps / perInstance)) : undefined }));
+  return {
+    searched: steps !== undefined,
+    steps: steps ?? [],
+    stoppedOn: steps?.find((s) => s.broke !== undefined),
+    maxSustainedRps: measuredMax,
+    peakBurstRps: peakRps,
+    cpuMsPerRequest,
+    perInstanceByCpu,
+    perInstance,
+    headroomPct: Math.max(0, 100 - resources.cpuPeakPct),
+    plan,
+    rssPeakMb: resources.rssPeakMb,
+  };
+}
 
 /** Per-window series for the charts. */
 function timeSeries(d: RunData) {

@@ -55,7 +55,10 @@ export function renderHtml(d: RunData, r: Results, markdown: string): string {
       { name: "failed calls / window", points: w.map((x) => [x.t, x.errors]) },
     ]),
     breakerChart(r, d.run.durationS),
-    lineChart("Gateway RSS", "MB", [{ name: "RSS", points: tl.filter((p) => p.rssBytes !== undefined).map((p) => [p.t, p.rssBytes! / 1_048_576]) }]),
+    lineChart("Gateway memory", "MB", [
+      { name: "RSS", points: tl.filter((p) => p.rssBytes !== undefined).map((p) => [p.t, p.rssBytes! / 1_048_576]) },
+      { name: "V8 heap used", points: tl.filter((p) => p.heapBytes !== undefined).map((p) => [p.t, p.heapBytes! / 1_048_576]) },
+    ]),
     lineChart("Event-loop lag (p99 per sampling interval)", "ms", [{ name: "lag p99", points: tl.filter((p) => p.lagP99Ms !== undefined).map((p) => [p.t, p.lagP99Ms!]) }]),
   ];
   const checks = r.checks.map((c) => `<tr><td>${esc(c.name)}</td><td>${esc(c.value)}</td><td>${esc(c.target)}</td><td>${c.met === undefined ? "➖" : c.met ? "✅" : "❌"}</td></tr>`).join("");

@@ -112,7 +112,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     cache: () => gaugeSources.resilience?.cacheStats() ?? { entries: 0, bytes: 0 },
     breakers: () => gaugeSources.resilience?.breakerStates() ?? {},
     chaosActive: () => gaugeSources.chaos?.active() ?? false,
-    auditBuffered: () => gaugeSources.audit?.buffered ?? 0,
+    auditBuffered: () => gaugeSources.audit?.pending ?? 0,
     dbPool: () => store.driver.poolStats(),
     redisDegraded: () => counters instanceof FailoverCounters && counters.isDegraded(),
     isGenericTool: (tool) => gaugeSources.toolbox?.catalog.hasTool(tool) ?? false,

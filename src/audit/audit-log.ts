@@ -34,11 +34,6 @@ export class AuditLog {
   }
 
   /** Queues one record; never blocks and never throws. */
-  /** Records waiting to be written. */
-  get buffered(): number {
-    return this.buffer.length;
-  }
-
   record(entry: AuditEntry): void {
     this.buffer.push({ id: randomUUID(), ...entry, at: entry.at ?? this.o.now() });
     if (this.buffer.length > this.maxBuffered) {
@@ -55,7 +50,14 @@ export class AuditLog {
 
   /** Writes everything buffered so far; on failure the batch goes back to the buffer for the next try. */
   flush(): Promise<void> {
-    this.flushing ??= (async () => {
+    if (this.flushing !== undefined) return this.flushing;
+    if (this.buffer.length === 0) return Promise.resolve();
+    // Assigned before the loop can finish, so `finally` always clears the promise it belongs to
+    // (an async body with nothing to await would otherwise finish before the assignment and
+    // leave a settled promise behind that blocks every later flush).
+    let run: Promise<void> | undefined;
+    run = (async () => {
+      await Promise.resolve();
       try {
         while (this.buffer.length > 0) {
           const batch = this.buffer;
@@ -69,10 +71,11 @@ export class AuditLog {
           }
         }
       } finally {
-        this.flushing = undefined;
+        if (this.flushing === run) this.flushing = undefined;
       }
     })();
-    return this.flushing;
+    this.flushing = run;
+    return run;
   }
 
   /** Stops the timer and writes what is left. */

@@ -41,8 +41,13 @@ export function createPolicyAuthorizer(o: { policies: PolicyService; counters: C
       }
     }
     o.events?.decision?.("allow");
-    const refundable = limits.filter((l: LimitCheck) => l.kind === "quota" && l.countFailures === false);
-    return refundable.length === 0 ? {} : { upstreamFailed: () => o.counters.refund(refundable, o.now()) };
+    const quotas = limits.filter((l: LimitCheck) => l.kind === "quota");
+    const refundable = quotas.filter((l) => l.countFailures === false);
+    if (quotas.length === 0) return {};
+    return {
+      ...(refundable.length === 0 ? {} : { upstreamFailed: () => o.counters.refund(refundable, o.now()) }),
+      callNotSent: () => o.counters.refund(quotas, o.now()),
+    };
   };
 }
 

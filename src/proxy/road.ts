@@ -55,7 +55,12 @@ export type Authorizer = (token: VerifiedToken, call: CallToAuthorize) => Promis
 export interface AuthorizeGrant {
   /** Called after the upstream failed, so counters configured not to count failures can refund. */
   upstreamFailed?(): Promise<void>;
+  /** Called when the call was refused before reaching the upstream (missing credential, open breaker, SSRF): nothing counts. */
+  callNotSent?(): Promise<void>;
 }
+
+/** Refusals that mean the upstream was never called. */
+const NOT_SENT = new Set(["circuit_open", "ssrf_blocked", "invalid_request", "idempotency_conflict", "credential_missing"]);
 
 export interface ExecuteContext {
   correlationId: string;
@@ -144,7 +149,7 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     outcome.agentId = token.agentId;
     const grant = await deps.authorize(token, { tool: action.tool, action: action.action, params: input.params });
     if (action.needsCredential && deps.vault.secretFor(action.tool) === undefined) {
-      await grant.upstreamFailed?.().catch(() => undefined);
+      await grant.callNotSent?.().catch(() => undefined);
       throw new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`);
     }
     return { action, token, grant };
@@ -168,7 +173,8 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     try {
       execution = await deps.execute(action, input.params, ctx);
     } catch (err) {
-      await grant?.upstreamFailed?.().catch(() => undefined);
+      const notSent = isGatewayError(err) && NOT_SENT.has(err.code);
+      await (notSent ? grant?.callNotSent?.() : grant?.upstreamFailed?.())?.catch(() => undefined);
       throw err;
     }
     outcome.execution = execution;

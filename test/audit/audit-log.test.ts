@@ -66,3 +66,16 @@ describe("audit log", () => {
     await store.close();
   });
 });
+
+describe("audit log flushing after an idle flush", () => {
+  it("an empty flush (the timer's first tick) never blocks later flushes", async () => {
+    const written: unknown[] = [];
+    const store = { insertAuditRecords: async (r: readonly unknown[]) => void written.push(...r) } as never;
+    const log = new AuditLog({ store, now: () => 0 });
+    await log.flush(); // nothing buffered yet
+    log.record({ correlationId: "c", agentId: null, tool: "t", action: "a", decision: "allow", reason: null, status: 200, latencyMs: 1, upstreamMs: null, cache: null, attempts: null, paramsHash: "h" });
+    await log.flush();
+    expect(written).toHaveLength(1);
+    expect(log.pending).toBe(0);
+  });
+});

@@ -118,6 +118,25 @@ describe("policies through the admin API, enforced on the proxy road", () => {
     expect(((await client.call("serpapi", "search", { q: "over" }).catch((e) => e)) as GatewayClientError).code).toBe("quota_exceeded");
   });
 
+  it("a call refused before the upstream by an open breaker gives its quota back, even when failed calls count", async () => {
+    const t2 = await startTestGateway({ POLICY_DEFAULTS: "off", POLICY_COUNT_FAILED_CALLS: "on", BREAKER_MIN_CALLS: "2", RETRY_MAX_ATTEMPTS: "1", FF_CACHE: "off" });
+    try {
+      await storeBuiltinCredentials(t2);
+      await http(`${t2.url}/api/policies`, { headers: admin(t2), body: { name: "q", subject: { role: "q" }, rules: [{ effect: "allow", scopes: ["openai:chat"] }, { effect: "allow", scopes: ["openai:chat"], quota: { limit: 3, per: "day" } }] } });
+      const { client } = await newAgent(t2, { role: "q" });
+      const chat = () => client.call("openai", "chat", { model: "gpt-4o", messages: [{ role: "user", content: "x" }] }).then(() => "ok", (e: GatewayClientError) => e.code);
+      t2.gateway.mockUpstreams!.setFault("openai", { mode: "status", status: 500 });
+      expect([await chat(), await chat()]).toEqual(["upstream_error", "upstream_error"]); // both count (POLICY_COUNT_FAILED_CALLS=on)
+      expect(await chat()).toBe("circuit_open"); // never sent: refunded
+      expect(await chat()).toBe("circuit_open");
+      t2.gateway.mockUpstreams!.setFault("openai", undefined);
+      const explain = await http(`${t2.url}/api/policies/explain`, { headers: admin(t2), body: { token: await client.token(), tool: "openai", action: "chat", params: {} } });
+      expect(explain.json.limits[0].remaining).toBe(1);
+    } finally {
+      await t2.close();
+    }
+  });
+
   it("installs the documented default set on a fresh store", async () => {
     const fresh = await startTestGateway();
     try {

@@ -120,22 +120,28 @@ export function createResilientExecutor(o: ResilienceOptions) {
     }
   }
 
-  /** Breaker, retries and attempts, for one logical upstream call. */
+  /**
+   * Breaker, retries and attempts, for one logical upstream call. The breaker is asked once, before
+   * the first attempt (so `circuit_open` always means "refused without trying"), and learns the
+   * call's final outcome once: retries are the retry budget's business, and counting every attempt
+   * would let a flaky-but-retryable upstream open the breaker while retries still rescue most calls.
+   */
   async function callUpstream(action: ResolvedAction, params: Record<string, unknown>, ctx: ExecuteContext): Promise<Attempted> {
     const started = performance.now();
     const deadline = o.now() + o.deadlineMs;
     const breaker = o.features.breakers ? breakerFor(action.tool) : undefined;
-    const maxAttempts = o.features.retry && action.idempotent ? o.retry.maxAttempts : 1;
+    const admission = breaker?.admit(o.now()) ?? { allowed: true as const, probe: false };
+    if (!admission.allowed) {
+      o.events?.breakerFastFail?.(action.tool);
+      throw new GatewayError("circuit_open", `${action.tool} is failing: its circuit breaker is open, calls are refused until it recovers`, {
+        retryAfterSeconds: Math.max(1, Math.ceil(admission.retryAfterMs / 1000)),
+        details: { tool: action.tool, attempts: 0 },
+      });
+    }
+    // A half-open probe gets one attempt: it is there to test the upstream, not to insist.
+    const maxAttempts = o.features.retry && action.idempotent && !admission.probe ? o.retry.maxAttempts : 1;
     budget.request(action.tool, o.now());
     for (let attemptNo = 1; ; attemptNo++) {
-      const admission = breaker?.admit(o.now()) ?? { allowed: true as const, probe: false };
-      if (!admission.allowed) {
-        o.events?.breakerFastFail?.(action.tool);
-        throw new GatewayError("circuit_open", `${action.tool} is failing: its circuit breaker is open, calls are refused until it recovers`, {
-          retryAfterSeconds: Math.max(1, Math.ceil(admission.retryAfterMs / 1000)),
-          details: { tool: action.tool, attempts: attemptNo - 1 },
-        });
-      }
       const attemptStarted = performance.now();
       const remaining = deadline - o.now();
       const timeoutMs = Math.max(1, Math.min(effectiveTimeoutMs(action.timeoutMs, o.attemptTimeoutMs), remaining));
@@ -147,17 +153,22 @@ export function createResilientExecutor(o: ResilienceOptions) {
         return { reply, attempts: attemptNo, upstreamMs: performance.now() - started };
       } catch (err) {
         const failure = isUpstreamFailure(err);
-        if (failure) breaker?.record(o.now(), true, admission.probe);
-        else breaker?.release(admission.probe);
         o.events?.upstreamAttempt?.(action.tool, performance.now() - attemptStarted, failure);
         if (attemptNo > 1) o.events?.retry?.(action.tool, "failure");
-        if (attemptNo >= maxAttempts || !isRetryable(err) || admission.probe) throw withAttempts(err, attemptNo);
+        const giveUp = (): never => {
+          if (failure) breaker?.record(o.now(), true, admission.probe);
+          else breaker?.release(admission.probe);
+          throw withAttempts(err, attemptNo);
+        };
+        if (attemptNo >= maxAttempts || !isRetryable(err)) giveUp();
+        // Other calls may have opened the breaker meanwhile: stop hammering.
+        if (breaker !== undefined && breaker.current(o.now()) === "open") giveUp();
         const retryAfterMs = isGatewayError(err) && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
         const delay = Math.max(retryAfterMs, backoffDelayMs(attemptNo, { baseMs: o.retry.baseMs, maxMs: o.retry.maxDelayMs }, random));
-        if (o.now() + delay >= deadline) throw withAttempts(err, attemptNo);
+        if (o.now() + delay >= deadline) giveUp();
         if (!budget.tryRetry(action.tool, o.now())) {
           o.events?.retry?.(action.tool, "budget_exhausted");
-          throw withAttempts(err, attemptNo);
+          giveUp();
         }
         await sleep(delay);
       }

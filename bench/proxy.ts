@@ -33,7 +33,7 @@ try {
   started.push(gateway);
   const bare = await startTsProcess("bench/harness/bare-proxy-server.ts", [mock.url], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(bare);
-  const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex") });
+  const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex"), agentRatePerSecond: 1_000_000 });
   const token = await fleet.agents[0]!.token();
   console.log(`gateway vs bare reverse proxy: serpapi:search, ${values.cached ? "repeated (cached)" : "unique (uncached)"} queries, ${connections} connections, ${seconds} s each, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores, Node ${process.version}`);
   await measure(gateway.url, token, "warm-up", 3);

@@ -21,7 +21,7 @@ try {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-wrk-"));
   const gateway = await startGatewayProcess({ DATA_DIR: dir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, POLICY_DEFAULTS: "off" });
   started.push(gateway);
-  const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex") });
+  const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex"), agentRatePerSecond: 1_000_000 });
   const token = await fleet.agents[0]!.token();
   const lua = path.join(dir, "post.lua");
   fs.writeFileSync(lua, `wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${token}"\nwrk.body = '{"tool":"serpapi","action":"search","params":{"q":"popular 1"}}'\n`);

@@ -37,7 +37,11 @@ export interface Fleet {
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
 /** Registers credentials, policies and agents for the traffic mix (names unique per run). */
-export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mockUrl: string; agents: number; runId: string; clockSkewSeconds?: number }): Promise<Fleet> {
+/**
+ * `agentRatePerSecond` is the per-agent rate limit the bench policy carries (so the counters are on
+ * the path like in production); saturation benchmarks raise it so they measure the gateway, not a limit.
+ */
+export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mockUrl: string; agents: number; runId: string; clockSkewSeconds?: number; agentRatePerSecond?: number }): Promise<Fleet> {
   const admin = new AdminClient({ baseUrl: o.gatewayUrl, adminKey: o.adminKey });
   const secrets: string[] = [];
   for (const tool of ["serpapi", "openai", "gmail_send"]) {
@@ -48,7 +52,7 @@ export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mock
   const role = (r: string) => `${r}-${o.runId}`.toLowerCase().slice(0, 60);
   const policy = (name: string, subjectRole: string, rules: unknown[]) => admin.raw("POST", "/api/policies", { name: `${name}-${o.runId}`, subject: { role: subjectRole }, rules });
   const tools = ["serpapi:search", "http_fetch:get", "openai:chat", "gmail_send:send"];
-  await policy("bench", role("bench"), [{ effect: "allow", scopes: tools }, { effect: "allow", scopes: ["*"], rateLimit: { perSecond: 2000, burst: 4000 } }]);
+  await policy("bench", role("bench"), [{ effect: "allow", scopes: tools }, { effect: "allow", scopes: ["*"], rateLimit: { perSecond: o.agentRatePerSecond ?? 2000, burst: 2 * (o.agentRatePerSecond ?? 2000) } }]);
   await policy("bench-quota", role("bench-quota"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], quota: { limit: 1, per: "day" } }]);
   const hour = (new Date().getUTCHours() + 12) % 24;
   const hh = String(hour).padStart(2, "0");

@@ -44,7 +44,21 @@ export interface LocalTime {
   weekday: number;
 }
 
+/** formatToParts costs microseconds; one call per zone per second serves every rule of a request. */
+const lastLocal = new Map<string, { second: number; value: LocalTime }>();
+const dayWindows = new Map<string, { startMs: number; endMs: number }>();
+
 export function localTime(ms: number, timeZone: string): LocalTime {
+  const second = Math.floor(ms / 1000);
+  const cached = lastLocal.get(timeZone);
+  if (cached !== undefined && cached.second === second) return cached.value;
+  const value = computeLocalTime(ms, timeZone);
+  if (lastLocal.size > 1000) lastLocal.clear();
+  lastLocal.set(timeZone, { second, value });
+  return value;
+}
+
+function computeLocalTime(ms: number, timeZone: string): LocalTime {
   const parts: Record<string, string> = {};
   for (const p of formatter(timeZone).formatToParts(ms)) parts[p.type] = p.value;
   return {
@@ -62,7 +76,7 @@ export function localTime(ms: number, timeZone: string): LocalTime {
 function instantOf(year: number, month: number, day: number, hour: number, minute: number, timeZone: string): number {
   const wall = Date.UTC(year, month - 1, day, hour, minute);
   const offsetAt = (ms: number) => {
-    const l = localTime(ms, timeZone);
+    const l = computeLocalTime(ms, timeZone);
     return Date.UTC(l.year, l.month - 1, l.day, l.hour, l.minute, l.second) - Math.floor(ms / 1000) * 1000;
   };
   const guess = wall - offsetAt(wall);
@@ -80,9 +94,14 @@ export function calendarWindow(ms: number, per: Window, timeZone = "UTC"): { sta
     const startMs = ms - ((l.minute * 60 + l.second) * 1000 + (ms % 1000));
     return { startMs, endMs: startMs + 3_600_000 };
   }
+  const key = `${timeZone}|${l.year}-${l.month}-${l.day}`;
+  const known = dayWindows.get(key);
+  if (known !== undefined) return known;
   const startMs = instantOf(l.year, l.month, l.day, 0, 0, timeZone);
   const next = new Date(Date.UTC(l.year, l.month - 1, l.day + 1));
   const endMs = instantOf(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), 0, 0, timeZone);
+  if (dayWindows.size > 10_000) dayWindows.clear();
+  dayWindows.set(key, { startMs, endMs });
   return { startMs, endMs };
 }
 

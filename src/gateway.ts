@@ -32,7 +32,6 @@ import { hkdfSync, randomUUID } from "node:crypto";
 import { CallbackSender } from "./jobs/callbacks.js";
 import { JobStore } from "./jobs/job-store.js";
 import { JobService } from "./jobs/service.js";
-import { GuardedHttpClient } from "./net/outbound.js";
 import { registerJobRoutes } from "./http/routes/jobs.js";
 import { LocalBus, RedisBus, type ClusterBus } from "./cluster/bus.js";
 import { ClusterSync, changeAnnouncedBy } from "./cluster/sync.js";
@@ -102,7 +101,6 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   let mockUpstreams: MockUpstreams | undefined;
   let toolbox: Toolbox | undefined;
   let jobs: JobService | undefined;
-  let callbackClient: GuardedHttpClient | undefined;
   const instanceId = `gw-${randomUUID().slice(0, 8)}`;
   let sync: ClusterSync | undefined;
   let counters: Counters | undefined;
@@ -170,8 +168,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     await toolbox.reload();
     if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
     const policies = new PolicyService({ store, now });
-    await policies.reload();
-    if (config.policyDefaults && (await installDefaultPolicies(store, policies))) logger.info("installed the default policy set (see docs/policy.md)");
+    if (!config.policyDefaults) await policies.reload();
+    else if (await installDefaultPolicies(store, policies)) logger.info("installed the default policy set (see docs/policy.md)");
     if (config.redisUrl !== undefined) {
       const redisCounters = new RedisCounters(config.redisUrl, `${config.redisPrefix}limits:`);
       await redisCounters.ready();
@@ -185,6 +183,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const authorize: Authorizer = config.features.policy
       ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, events: metrics.policyEvents() })
       : async () => ({});
+    const resilienceMetrics = metrics.resilienceEvents();
     const chaos = new ChaosController(config.chaos);
     if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
     const resilience = createResilientExecutor({
@@ -198,9 +197,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       idempotency: { ttlMs: config.idempotency.ttlSeconds * 1000, maxKeys: config.idempotency.maxKeys },
       chaos,
       events: {
-        ...metrics.resilienceEvents(),
+        ...resilienceMetrics,
         breakerTransition: (tool, from, to) => {
-          metrics.resilienceEvents().breakerTransition?.(tool, from, to);
+          resilienceMetrics.breakerTransition?.(tool, from, to);
           logger.warn({ tool, from, to }, `circuit breaker for ${tool}: ${from} → ${to}`);
         },
       },
@@ -218,11 +217,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       events: metrics.roadEvents(),
     });
 
-    const outboundResolver = mockUpstreams ? mockResolver() : systemResolver;
-    callbackClient = new GuardedHttpClient({ resolver: outboundResolver, allowList: new AddressAllowList(config.ssrfAllow), transport: { kind: "direct" }, connections: 16 });
     if (config.features.async) {
       const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
-      const client = callbackClient;
+      const client = toolbox.directClient;
       jobs = new JobService({
         store: new JobStore(store.driver),
         road,
@@ -292,7 +289,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       registerMetricsRoute(metricsApp, { metrics, token: config.metricsToken });
     }
     registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, requireAdmin });
-    const judge = callbackClient;
+    const judge = toolbox.directClient;
     registerJobRoutes(app, { jobs, identity, requireAdmin, judgeCallback: (host) => judge.resolveJudged(host) });
     await app.ready();
 
@@ -340,7 +337,6 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           app.server.closeAllConnections?.();
           await jobs?.stop();
           await audit.close();
-          await callbackClient?.close();
           await toolbox?.close();
           await mockUpstreams?.close();
           await bus.close();
@@ -355,7 +351,6 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     await bus.close();
     await counters?.close();
     await jobs?.stop();
-    await callbackClient?.close();
     await toolbox?.close();
     await mockUpstreams?.close();
     await store.close();

@@ -55,8 +55,11 @@ export function evaluate(input: EvaluationInput): Decision {
   for (const policy of input.policies) {
     if (policy.document.enabled === false) continue;
     policy.document.rules.forEach((rule, index) => {
+      const applies = rule.scopes.some((s) => covers(s, tool, action));
+      // The hot path skips rules that do not cover the call before building anything for them.
+      if (!applies && !explain) return;
       const ref: RuleRef = { policyId: policy.id, policyName: policy.document.name, version: policy.version, rule: index, ...(rule.id === undefined ? {} : { ruleId: rule.id }) };
-      if (!rule.scopes.some((s) => covers(s, tool, action))) {
+      if (!applies) {
         note(ref, rule.effect, isConstraint(rule) ? "constraint" : rule.effect === "allow" ? "grant" : "deny", "not_applicable", `scopes ${rule.scopes.join(", ")} do not cover ${call}`);
         return;
       }

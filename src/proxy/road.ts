@@ -60,7 +60,7 @@ export interface AuthorizeGrant {
 }
 
 /** Refusals that mean the upstream was never called. */
-const NOT_SENT = new Set(["circuit_open", "ssrf_blocked", "invalid_request", "idempotency_conflict", "credential_missing"]);
+const NOT_SENT = new Set(["circuit_open", "ssrf_blocked", "invalid_request", "idempotency_conflict"]);
 
 export interface ExecuteContext {
   correlationId: string;

@@ -1,6 +1,6 @@
 import { GatewayError, isGatewayError } from "../errors/index.js";
 import type { ResolvedAction, UpstreamReply } from "../proxy/catalog.js";
-import { paramsFingerprint, type CacheStatus, type ExecuteContext, type ExecuteResult, type Executor } from "../proxy/road.js";
+import { paramsFingerprint, type ExecuteContext, type ExecuteResult, type Executor } from "../proxy/road.js";
 import type { FeatureFlags } from "../config/index.js";
 import { backoffDelayMs, RetryBudget } from "./backoff.js";
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from "./breaker.js";
@@ -190,15 +190,21 @@ export function createResilientExecutor(o: ResilienceOptions) {
         return { reply: hit.value, attempts: 0, upstreamMs: 0, cache: "hit" };
       }
     }
+    const fetchAndStore = async () => {
+      const r = await callUpstream(action, params, ctx);
+      cache.set(key, r.reply, r.reply.bytes, action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
+      return r;
+    };
     try {
-      const { value, leader } = await flights.run(bypass ? `${key}:bypass:${ctx.correlationId}` : key, async () => {
-        const r = await callUpstream(action, params, ctx);
-        cache.set(key, r.reply, r.reply.bytes, action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
-        return r;
-      });
-      const status: CacheStatus = bypass ? "bypass" : leader ? "miss" : "hit";
-      o.events?.cache?.(action.tool, status === "hit" ? "hit" : status);
-      return leader ? { ...value, cache: status } : { reply: value.reply, attempts: 0, upstreamMs: 0, cache: status };
+      // A bypass asked for a fresh answer of its own: it does not join (or lead) a flight.
+      if (bypass) {
+        const r = await fetchAndStore();
+        o.events?.cache?.(action.tool, "bypass");
+        return { ...r, cache: "bypass" };
+      }
+      const { value, leader } = await flights.run(key, fetchAndStore);
+      o.events?.cache?.(action.tool, leader ? "miss" : "hit");
+      return leader ? { ...value, cache: "miss" } : { reply: value.reply, attempts: 0, upstreamMs: 0, cache: "hit" };
     } catch (err) {
       const stale = isUpstreamFailure(err) || (isGatewayError(err) && err.code === "circuit_open") ? cache.get(key, o.now(), true) : undefined;
       if (stale !== undefined) {

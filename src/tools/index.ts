@@ -43,12 +43,13 @@ export class Toolbox {
   readonly catalog = new ToolCatalog();
   private readonly api = new ApiClient();
   private readonly fetchClient: GuardedHttpClient;
-  private readonly genericClient: GuardedHttpClient;
+  /** Judged requests sent straight to the address judged: generic tools, job callbacks. */
+  readonly directClient: GuardedHttpClient;
   private generic = new Map<string, GenericToolDefinition>();
 
   constructor(private readonly options: ToolboxOptions) {
     this.fetchClient = new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: options.fetchTransport });
-    this.genericClient =
+    this.directClient =
       options.fetchTransport.kind === "direct" ? this.fetchClient : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct" } });
     this.catalog.register([
       ...serpapiTool({ baseUrl: options.baseUrls.serpapi, api: this.api }),
@@ -66,7 +67,7 @@ export class Toolbox {
     this.generic = new Map(Object.entries(defs));
     for (const def of this.generic.values()) {
       this.catalog.unregister(def.name);
-      this.catalog.register(genericToolActions(def, this.genericClient));
+      this.catalog.register(genericToolActions(def, this.directClient));
     }
   }
 
@@ -77,7 +78,7 @@ export class Toolbox {
   /** Validates, checks the base URL against the SSRF guard, stores and registers a generic tool (replacing one of that name). */
   async defineGeneric(input: unknown): Promise<GenericToolDefinition> {
     const def = parseGenericTool(input, BUILTIN_TOOLS);
-    await this.genericClient.resolveJudged(new URL(def.baseUrl).hostname).catch((err: unknown) => {
+    await this.directClient.resolveJudged(new URL(def.baseUrl).hostname).catch((err: unknown) => {
       if (err instanceof GatewayError && err.code === "ssrf_blocked") throw err;
       // An unresolvable host may resolve later; it is judged again on every call.
     });
@@ -85,7 +86,7 @@ export class Toolbox {
     await this.options.store.setMeta(GENERIC_TOOLS_KEY, JSON.stringify(Object.fromEntries(next)));
     this.generic = next;
     this.catalog.unregister(def.name);
-    this.catalog.register(genericToolActions(def, this.genericClient));
+    this.catalog.register(genericToolActions(def, this.directClient));
     return def;
   }
 
@@ -101,6 +102,6 @@ export class Toolbox {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.api.close(), this.fetchClient.close(), this.genericClient === this.fetchClient ? undefined : this.genericClient.close()]);
+    await Promise.allSettled([this.api.close(), this.fetchClient.close(), this.directClient === this.fetchClient ? undefined : this.directClient.close()]);
   }
 }

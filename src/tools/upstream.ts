@@ -1,7 +1,7 @@
 import { Agent, request } from "undici";
 import { GatewayError } from "../errors/index.js";
 import { connectionFailure, flattenHeaders, readCapped } from "../net/outbound.js";
-import type { UpstreamReply } from "../proxy/catalog.js";
+import type { InvokeContext, UpstreamReply } from "../proxy/catalog.js";
 
 const RETRYABLE_STATUSES = new Set([500, 502, 503, 504]);
 const MAX_API_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -64,13 +64,15 @@ export class ApiClient {
   }
 
   /** Sends a request and parses a JSON answer; non-2xx becomes the mapped GatewayError. */
-  async json(
-    tool: string,
-    url: URL,
-    init: { method: "GET" | "POST"; headers?: Record<string, string>; body?: unknown; signal: AbortSignal; correlationId: string; traceparent?: string },
-  ): Promise<UpstreamReply> {
-    const headers: Record<string, string> = { accept: "application/json", "x-correlation-id": init.correlationId, ...init.headers };
-    if (init.traceparent !== undefined) headers.traceparent = init.traceparent;
+  /**
+   * Sends a request carrying the call's correlation id, trace context and abort signal, and parses a
+   * JSON answer; non-2xx becomes the mapped GatewayError. `bearer` sends the credential as
+   * `Authorization: Bearer` (adapters that put it elsewhere, such as a query key, do so in the URL).
+   */
+  async json(tool: string, url: URL, init: { method: "GET" | "POST"; body?: unknown; bearer?: boolean }, ctx: InvokeContext): Promise<UpstreamReply> {
+    const headers: Record<string, string> = { accept: "application/json", "x-correlation-id": ctx.correlationId };
+    if (ctx.traceparent !== undefined) headers.traceparent = ctx.traceparent;
+    if (init.bearer) headers.authorization = `Bearer ${ctx.credential ?? ""}`;
     let payload: string | undefined;
     if (init.body !== undefined) {
       payload = JSON.stringify(init.body);
@@ -78,9 +80,9 @@ export class ApiClient {
     }
     let response;
     try {
-      response = await request(url, { method: init.method, headers, signal: init.signal, dispatcher: this.agent, ...(payload === undefined ? {} : { body: payload }) });
+      response = await request(url, { method: init.method, headers, signal: ctx.signal, dispatcher: this.agent, ...(payload === undefined ? {} : { body: payload }) });
     } catch (err) {
-      if (init.signal.aborted) throw err;
+      if (ctx.signal.aborted) throw err;
       throw connectionFailure(url.host, err);
     }
     const { buffer } = await readCapped(response.body, MAX_API_RESPONSE_BYTES);

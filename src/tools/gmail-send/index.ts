@@ -63,14 +63,7 @@ export function gmailSendTool(deps: { baseUrl: string; api: ApiClient }): RoadAc
       timeoutMs: 20_000,
       needsCredential: true,
       invoke(params, ctx) {
-        return deps.api.json("gmail_send", new URL("/gmail/v1/users/me/messages/send", deps.baseUrl), {
-          method: "POST",
-          headers: { authorization: `Bearer ${ctx.credential ?? ""}` },
-          body: { raw: buildMimeMessage(params) },
-          signal: ctx.signal,
-          correlationId: ctx.correlationId,
-          ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
-        });
+        return deps.api.json("gmail_send", new URL("/gmail/v1/users/me/messages/send", deps.baseUrl), { method: "POST", bearer: true, body: { raw: buildMimeMessage(params) } }, ctx);
       },
     },
   ];

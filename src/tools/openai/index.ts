@@ -42,14 +42,7 @@ export function openaiTool(deps: { baseUrl: string; api: ApiClient }): RoadActio
       timeoutMs: 60_000,
       needsCredential: true,
       invoke(params, ctx) {
-        return deps.api.json("openai", new URL("/v1/chat/completions", deps.baseUrl), {
-          method: "POST",
-          headers: { authorization: `Bearer ${ctx.credential ?? ""}` },
-          body: params,
-          signal: ctx.signal,
-          correlationId: ctx.correlationId,
-          ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
-        });
+        return deps.api.json("openai", new URL("/v1/chat/completions", deps.baseUrl), { method: "POST", bearer: true, body: params }, ctx);
       },
     },
   ];

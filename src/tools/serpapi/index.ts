@@ -41,7 +41,7 @@ export function serpapiTool(deps: { baseUrl: string; api: ApiClient }): RoadActi
         url.searchParams.set("q", String(params.q));
         for (const name of OPTIONAL_QUERY) if (params[name] !== undefined) url.searchParams.set(name, String(params[name]));
         url.searchParams.set("api_key", ctx.credential ?? "");
-        return deps.api.json("serpapi", url, { method: "GET", signal: ctx.signal, correlationId: ctx.correlationId, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}) });
+        return deps.api.json("serpapi", url, { method: "GET" }, ctx);
       },
     },
   ];

@@ -41,7 +41,8 @@ describe.skipIf(!available)("scale-out: separate gateway processes behave as one
 
   beforeAll(async () => {
     // A's own mock upstream is slow, so a job it claims is still in flight when it is killed.
-    [a, b] = await Promise.all([start({ MOCK_LATENCY_MS: "4000" }), start()]);
+    // B runs no job worker, so A is the only one that can claim the job of the SIGKILL test.
+    [a, b] = await Promise.all([start({ MOCK_LATENCY_MS: "4000" }), start({ FF_ASYNC: "off" })]);
     const admin = new AdminClient({ baseUrl: a.url, adminKey: shared.GATEWAY_ADMIN_KEY });
     for (const tool of ["serpapi", "openai", "gmail_send"]) await admin.putCredential(tool, `${tool}-shared-secret-1`);
   }, 60_000);
@@ -93,20 +94,21 @@ describe.skipIf(!available)("scale-out: separate gateway processes behave as one
   it("a job accepted by A is completed by another instance after A is killed with SIGKILL", async () => {
     const { client } = await newAgent(admin(a), { scopes: ["serpapi:search"] });
     const token = await client.token();
-    // Stop B's worker from racing A for the job: only A runs while it accepts.
     const accepted = await http(`${a.url}/api/jobs`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "serpapi", action: "search", params: { q: "survives kill -9" } } });
     expect(accepted.status, JSON.stringify(accepted.json)).toBe(202);
     const jobId = accepted.json.jobId as string;
-    // Wait until some worker holds it, then kill A without any shutdown.
+    // Wait until A's worker holds it (its slow upstream keeps it busy), then kill A without any shutdown.
     for (let i = 0; i < 100; i++) {
-      const s = await http(`${b.url}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${shared.GATEWAY_ADMIN_KEY}` } });
+      const s = await http(`${a.url}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${shared.GATEWAY_ADMIN_KEY}` } });
       if (s.json.status !== "queued") break;
       await new Promise((res) => setTimeout(res, 20));
     }
     await a.kill();
+    // A third instance with a worker (and a fast upstream) takes the job over once A's lease runs out.
+    const c = await start();
     let final: any;
     for (let i = 0; i < 300; i++) {
-      final = (await http(`${b.url}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${shared.GATEWAY_ADMIN_KEY}` } })).json;
+      final = (await http(`${c.url}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${shared.GATEWAY_ADMIN_KEY}` } })).json;
       if (final.status === "succeeded" || final.status === "failed") break;
       await new Promise((res) => setTimeout(res, 50));
     }

@@ -40,7 +40,8 @@ for i = 1, n do
   local horizon = tonumber(ARGV[b + 4])
   if ARGV[b + 1] == 'q' then
     redis.call('INCR', KEYS[i])
-    redis.call('PEXPIREAT', KEYS[i], horizon + 60000)
+    -- Relative to the caller's clock, so a skew between gateway and Redis clocks cannot expire a live window.
+    redis.call('PEXPIRE', KEYS[i], math.max(1, horizon - now) + 60000)
   else
     redis.call('HSET', KEYS[i], 't', tostring(levels[i] - 1), 'at', tostring(now))
     redis.call('PEXPIRE', KEYS[i], math.ceil(limit / rate * 1000) + 60000)

@@ -8,6 +8,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { activeServices, runBench } from "./run.js";
+import { redactCommandLine } from "./redact.js";
 import { SCENARIOS } from "./scenarios.js";
 import type { Targets } from "./report/compute.js";
 
@@ -22,7 +23,7 @@ const USAGE = `usage: npm run bench -- --scenario <${Object.keys(SCENARIOS).join
   --no-compare            skip the bare reverse proxy comparison
   --agents <n>            agents sharing the traffic (default 8)
   --mock-latency <ms>     mock upstream base latency (default 20), --mock-jitter <ms> (default 10)
-  --targets <json>        override targets, e.g. '{"overheadP99Ms":40,"successRate":0.999}'
+  --targets <json>        override targets, e.g. '{"clientOverheadP99Ms":8,"successRate":0.999}'
   --plan-rps <a,b>        rates to size the fleet for in Capacity Planning (default 500,2000)
   --max-rps <n>           capacity: highest step to try (default 3000)
   --seed <n>              traffic mix seed (default 42)
@@ -120,7 +121,7 @@ try {
     ...(targets ? { targets } : {}),
     ...(values["max-rps"] ? { maxRps: numberOf("max-rps", values["max-rps"], 1, 1e6) } : {}),
     ...(values["plan-rps"] ? { planRps: values["plan-rps"].split(",").map((v) => numberOf("plan-rps", v, 1, 1e7)) } : {}),
-    command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+    command: redactCommandLine(`npm run bench -- ${process.argv.slice(2).join(" ")}`.trim()),
   });
   const c = results.comparison;
   process.stdout.write(

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { AdminClient, AgentClient } from "../../src/client/index.js";
 import { generateAgentKeyPair } from "../../src/identity/index.js";
+import type { ProbeKind } from "./probes.js";
 
 /** One request the generator sends, with what a correct gateway must answer. */
 export interface PlannedRequest {
@@ -15,7 +16,7 @@ export interface PlannedRequest {
   duplicate: boolean;
 }
 
-export type ProbeKind = "out_of_scope" | "tampered_token" | "revoked_token" | "forged_token" | "expired_token" | "over_quota" | "off_hours" | "rate_limited";
+export type { ProbeKind } from "./probes.js";
 
 export interface Fleet {
   agents: AgentClient[];

@@ -7,6 +7,9 @@ import { ROOT } from "../../bench/harness/processes.js";
 import { runBench, type BenchOptions } from "../../bench/harness/run.js";
 import { arrivals, expectedRequests, targetRate, type Stage } from "../../bench/harness/schedule.js";
 import { percentiles } from "../../bench/harness/report/compute.js";
+import { readNdjson } from "../../bench/harness/report/run-dir.js";
+import { redactCommandLine, redactConfig } from "../../bench/harness/redact.js";
+import { gunzipSync } from "node:zlib";
 import { PLACEHOLDERS, TEMPLATE_HEADINGS } from "./report-checks.js";
 
 describe("open-model schedule", () => {
@@ -33,18 +36,14 @@ describe("open-model schedule", () => {
   });
 });
 
-const readNdjson = <T>(file: string): T[] =>
-  fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as T);
+/** Every byte a run directory holds, gzipped raw data unpacked. */
+const everything = (dir: string) => fs.readdirSync(dir).map((f) => (f.endsWith(".gz") ? gunzipSync(fs.readFileSync(path.join(dir, f))) : fs.readFileSync(path.join(dir, f))).toString("utf8")).join("\n");
 
 const regenerated = (dir: string) => fs.readFileSync(path.join(dir, "report.md"), "utf8").replace(/\*\*Report Generated:\*\*.*\n/, "");
 
 /** Everything a user must get from a run, checked against the raw data it left. */
 function checkRunDirectory(dir: string, scenario: string) {
-  for (const f of ["report.md", "report.html", "results.json", "samples.ndjson", "run.json", "metrics-before.txt", "metrics-after.txt", "timeline.ndjson"]) expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
+  for (const f of ["report.md", "report.html", "results.json", "samples.ndjson.gz", "run.json", "metrics-before.txt", "metrics-after.txt", "timeline.ndjson.gz"]) expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
   const report = fs.readFileSync(path.join(dir, "report.md"), "utf8");
 
   // Every section of the template, in the template's order; nothing left unfilled.
@@ -58,7 +57,7 @@ function checkRunDirectory(dir: string, scenario: string) {
   for (const p of PLACEHOLDERS) expect(report, `placeholder ${p}`).not.toMatch(p);
 
   // Numbers agree with the raw data.
-  const samples = readNdjson<{ t: number; expect: string; status: number }>(path.join(dir, "samples.ndjson"));
+  const samples = readNdjson<{ t: number; expect: string; status: number }>(dir, "samples");
   const meta = JSON.parse(fs.readFileSync(path.join(dir, "run.json"), "utf8")) as { run: { stages: Stage[]; command: string; machine: { cpuModel: string; cores: number; node: string } } };
   const results = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8")) as { totals: { requests: number; calls: number; probes: number }; security: { probesAllowed: number }; verdict: string };
   expect(samples.length).toBeGreaterThan(0);
@@ -80,8 +79,11 @@ function checkRunDirectory(dir: string, scenario: string) {
 }
 
 /** Each scenario scaled down to a few seconds: a test of the harness and its report, not of speed. */
+const ADMIN_CANARY = `canary-admin-${"k".repeat(8)}-${Date.now()}`;
+const METRICS_CANARY = `canary-metrics-${Date.now()}`;
 const QUICK: [string, Partial<BenchOptions>][] = [
-  ["baseline", { scale: 0.008, compare: true }],
+  // Secrets given on the command line must not reach any artifact of the run.
+  ["baseline", { scale: 0.008, compare: true, adminKey: ADMIN_CANARY, metricsToken: METRICS_CANARY, command: `npm run bench -- --scenario baseline --admin-key ${ADMIN_CANARY} --metrics-token=${METRICS_CANARY} --duration 0.008` }],
   ["spike", { scale: 0.03 }],
   ["soak", { scale: 0.0008 }],
   ["chaos", { scale: 0.02 }],
@@ -89,6 +91,14 @@ const QUICK: [string, Partial<BenchOptions>][] = [
   ["big", { scale: 0.002 }],
   ["capacity", { scale: 0.1, maxRps: 80 }],
 ];
+
+describe("secrets never reach a run's artifacts", () => {
+  it("redacts secret-named flags, variables and URL passwords, and keeps everything else", () => {
+    expect(redactCommandLine("npm run bench -- --scenario chaos --admin-key abc --metrics-token=def --target http://u:pw@10.0.0.1:3000 --duration 1")).toBe("npm run bench -- --scenario chaos --admin-key *** --metrics-token=*** --target http://u:***@10.0.0.1:3000 --duration 1");
+    expect(redactCommandLine("GATEWAY_ADMIN_KEY=s3cret JOB_CALLBACK_SECRET='x y' PORT=3000 npm run bench")).toBe("GATEWAY_ADMIN_KEY=*** JOB_CALLBACK_SECRET=*** PORT=3000 npm run bench");
+    expect(redactConfig({ GATEWAY_MASTER_KEY: "m", METRICS_TOKEN: "t", DATABASE_URL: "postgres://app:pw@db/x", LOG_LEVEL: "warn" })).toEqual({ GATEWAY_MASTER_KEY: "***", METRICS_TOKEN: "***", DATABASE_URL: "postgres://app:***@db/x", LOG_LEVEL: "warn" });
+  });
+});
 
 describe("the proof harness writes a complete report for every scenario", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-harness-"));
@@ -104,7 +114,14 @@ describe("the proof harness writes a complete report for every scenario", () => 
       const { report } = checkRunDirectory(dir, scenario);
       // Everything it started is stopped.
       await expect(fetch(`${run.gatewayUrl}/health`)).rejects.toThrow();
-      if (scenario === "baseline") expect(report).toMatch(/Cost against a bare Node reverse proxy:\*\* at \d+ RPS/);
+      if (scenario === "baseline") {
+        expect(report).toMatch(/Cost against a bare Node reverse proxy:\*\* at \d+ RPS/);
+        const all = everything(dir);
+        expect(all).not.toContain(ADMIN_CANARY);
+        expect(all).not.toContain(METRICS_CANARY);
+        expect(all).toContain("--admin-key *** --metrics-token=***");
+        expect(all).toContain('"GATEWAY_ADMIN_KEY": "***"');
+      }
       if (scenario === "chaos") {
         expect(report).toMatch(/Faults on from \d+ s to \d+ s/);
         // Faults were really switched on and off again through the admin API.

@@ -1,5 +1,7 @@
 import type { Sample } from "../loadgen.js";
 import { delta, type MetricSnapshot, type TimelinePoint } from "../observe.js";
+import { expectedProbeCode } from "../probes.js";
+import { SCENARIOS } from "../scenarios.js";
 import { targetRate, type Stage } from "../schedule.js";
 
 /** Everything a run leaves behind; the report is a pure function of it (so it can be regenerated). */
@@ -45,18 +47,35 @@ export interface CapacityStep {
   broke?: string;
 }
 
+/**
+ * What a run must show. Latency is judged on what the client observes (scheduled send → answer) and
+ * against a bare reverse proxy measured in the same run; the gateway's own Server-Timing is shown
+ * beside it, never instead (it starts after parsing and stops before serialization, so it cannot see
+ * queueing).
+ */
 export interface Targets {
-  overheadP50Ms: number;
-  overheadP95Ms: number;
-  overheadP99Ms: number;
+  /** Client-observed overhead p99: answer time at the client minus the upstream time the gateway reports. */
+  clientOverheadP99Ms: number;
+  /** Gateway end-to-end p99 over the bare proxy's, same calls, same rate, same run. */
+  bareRatioP99: number;
+  /** Share of legitimate calls answered 2xx, outside fault windows. */
   successRate: number;
-  fastFailMs: number;
+  /** Client-observed p99 of calls refused by an open breaker. */
+  fastFailP99Ms: number;
+  /** Chaos: every breaker that opened is closed again this long after the faults stop. */
+  breakerCloseS: number;
+  /** Soak: RSS growth per hour, first tenth of the run to last. */
+  soakRssGrowthPctPerHour: number;
   cacheHitRatio: number;
   eventLoopLagP95Ms: number;
   retrySuccess: number;
 }
 
-export const DEFAULT_TARGETS: Targets = { overheadP50Ms: 15, overheadP95Ms: 35, overheadP99Ms: 60, successRate: 0.995, fastFailMs: 200, cacheHitRatio: 0.4, eventLoopLagP95Ms: 50, retrySuccess: 0.7 };
+/** Our own goals (see docs/benchmarks.md), not the seed's: a target that cannot be missed proves nothing. */
+export const DEFAULT_TARGETS: Targets = { clientOverheadP99Ms: 5, bareRatioP99: 1.1, successRate: 0.999, fastFailP99Ms: 5, breakerCloseS: 30, soakRssGrowthPctPerHour: 5, cacheHitRatio: 0.4, eventLoopLagP95Ms: 20, retrySuccess: 0.7 };
+
+/** The gateway's cost as the client sees it: the whole answer time less the upstream's share. */
+export const clientOverheadMs = (s: Sample): number => Math.max(0, s.e2eMs - (s.upstreamMs ?? 0));
 
 export interface Percentiles {
   count: number;
@@ -81,6 +100,7 @@ export interface Check {
   name: string;
   value: string;
   target: string;
+  /** undefined: not judged in this scenario (it does not try to exercise it), or shown for information only. */
   met: boolean | undefined;
   critical: boolean;
 }
@@ -105,12 +125,15 @@ export function computeResults(d: RunData) {
       }
       if (openSince !== undefined) intervals.push({ from: openSince, to: d.timeline[d.timeline.length - 1]?.t ?? openSince });
       const opens = delta(d.metricsBefore, d.metricsAfter, "gateway_breaker_transitions_total", { tool, to: "open" });
+      const last = d.timeline[d.timeline.length - 1];
+      const closedAtEnd = last === undefined || (last.breakers[tool] ?? "closed") === "closed";
       const lastClose = intervals.length ? intervals[intervals.length - 1]!.to : undefined;
-      const recoveryMs = chaosOffS !== undefined && lastClose !== undefined && lastClose >= chaosOffS ? (lastClose - chaosOffS) * 1000 : undefined;
+      // Closed before the faults stopped counts as 0; still open at the end has no recovery time.
+      const recoveryMs = chaosOffS === undefined || lastClose === undefined || !closedAtEnd ? undefined : Math.max(0, lastClose - chaosOffS) * 1000;
       const avgOpenMs = intervals.length ? (intervals.reduce((s, i) => s + (i.to - i.from), 0) / intervals.length) * 1000 : undefined;
-      return [tool, { opens, intervals, avgOpenMs, recoveryMs }];
+      return [tool, { opens, intervals, avgOpenMs, recoveryMs, closedAtEnd }];
     }),
-  ) as Record<string, { opens: number; intervals: { from: number; to: number }[]; avgOpenMs: number | undefined; recoveryMs: number | undefined }>;
+  ) as Record<string, { opens: number; intervals: { from: number; to: number }[]; avgOpenMs: number | undefined; recoveryMs: number | undefined; closedAtEnd: boolean }>;
   // Injected faults are the chaos scenario's experiment, not a verdict on availability: success is
   // judged outside the fault window and the recovery after it (until every breaker closed again);
   // what happened inside is reported on its own (breakers, retries, fast-fail).
@@ -135,14 +158,15 @@ export function computeResults(d: RunData) {
   // Latency figures use every successful call, inside the fault window too.
   const succeeded = allCalls.filter(ok);
 
-  const overhead = percentiles(succeeded.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!));
+  const overhead = percentiles(succeeded.map(clientOverheadMs));
+  const selfReported = percentiles(succeeded.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!));
   const e2e = percentiles(succeeded.map((s) => s.e2eMs));
   const perTool = Object.fromEntries(
     TOOLS.map((tool) => {
       const mine = succeeded.filter((s) => s.tool === tool);
-      return [tool, { overhead: percentiles(mine.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!)), e2e: percentiles(mine.map((s) => s.e2eMs)), upstream: percentiles(mine.filter((s) => s.upstreamMs !== undefined && s.cache !== "hit").map((s) => s.upstreamMs!)), calls: d.samples.filter((s) => s.tool === tool && s.expect === "allow").length }];
+      return [tool, { overhead: percentiles(mine.map(clientOverheadMs)), selfReported: percentiles(mine.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!)), e2e: percentiles(mine.map((s) => s.e2eMs)), upstream: percentiles(mine.filter((s) => s.upstreamMs !== undefined && s.cache !== "hit").map((s) => s.upstreamMs!)), calls: d.samples.filter((s) => s.tool === tool && s.expect === "allow").length }];
     }),
-  ) as Record<(typeof TOOLS)[number], { overhead: Percentiles; e2e: Percentiles; upstream: Percentiles; calls: number }>;
+  ) as Record<(typeof TOOLS)[number], { overhead: Percentiles; selfReported: Percentiles; e2e: Percentiles; upstream: Percentiles; calls: number }>;
 
   // Throughput per stage: requests that were due in the stage, over its length.
   let stageStart = 0;
@@ -228,14 +252,18 @@ export function computeResults(d: RunData) {
     const intended = denied.filter((s) => s.expect === "deny").length;
     return { code, label, denials: denied.length, intended, unintended: denied.length - intended, metric: delta(d.metricsBefore, d.metricsAfter, "gateway_policy_denials_total", { reason: code }) };
   });
-  const probesRefused = probes.filter((s) => s.status === 401 || s.status === 403 || s.status === 429).length;
+  // A probe is refused only by its expected code; a 2xx is an allowed probe, anything else a misanswered one.
+  const refusedAsExpected = (p: Sample) => p.status >= 400 && p.status < 500 && p.code !== undefined && p.code === expectedProbeCode(p.kind);
+  const probesRefused = probes.filter(refusedAsExpected).length;
   const probesAllowed = probes.filter(ok).length;
-  const probeKinds: Record<string, { sent: number; refused: number; allowed: number; codes: Record<string, number> }> = {};
+  const probesMisanswered = probes.length - probesRefused - probesAllowed;
+  const probeKinds: Record<string, { sent: number; refused: number; allowed: number; misanswered: number; expected: string; codes: Record<string, number> }> = {};
   for (const p of probes) {
-    const k = (probeKinds[p.kind.replace("probe:", "")] ??= { sent: 0, refused: 0, allowed: 0, codes: {} });
+    const k = (probeKinds[p.kind.replace("probe:", "")] ??= { sent: 0, refused: 0, allowed: 0, misanswered: 0, expected: expectedProbeCode(p.kind) ?? "unknown", codes: {} });
     k.sent++;
-    if (ok(p)) k.allowed++;
-    else k.refused++;
+    if (refusedAsExpected(p)) k.refused++;
+    else if (ok(p)) k.allowed++;
+    else k.misanswered++;
     k.codes[p.code ?? String(p.status)] = (k.codes[p.code ?? String(p.status)] ?? 0) + 1;
   }
   const security = {
@@ -245,6 +273,8 @@ export function computeResults(d: RunData) {
     probes: probes.length,
     probesRefused,
     probesAllowed,
+    probesMisanswered,
+    probesFailed: probes.length - probesRefused,
     probeKinds,
     leaks: d.samples.filter((s) => s.leaked).length,
     tokenChecks: delta(d.metricsBefore, d.metricsAfter, "gateway_token_validations_total"),
@@ -270,23 +300,42 @@ export function computeResults(d: RunData) {
 
   const fmt = (v: number, digits = 1) => v.toFixed(digits);
   const pct = (v: number | undefined, digits = 1) => (v === undefined ? "n/a" : `${(v * 100).toFixed(digits)}%`);
+  const scenarioDef = SCENARIOS[d.run.scenario];
+  const isChaos = d.run.chaosSettings !== undefined;
+  const probesPlanned = scenarioDef?.traffic !== "cache";
+  const soak = soakGrowth(d.timeline, d.run.durationS);
+  const chaosTools = Object.keys(d.run.chaosSettings ?? {}).filter((tool) => tool in breakers);
   const checks: Check[] = [
-    { name: "Gateway overhead p50", value: `${fmt(overhead.p50, 2)} ms`, target: `≤ ${t.overheadP50Ms} ms`, met: overhead.count ? overhead.p50 <= t.overheadP50Ms : undefined, critical: true },
-    { name: "Gateway overhead p95", value: `${fmt(overhead.p95, 2)} ms`, target: `≤ ${t.overheadP95Ms} ms`, met: overhead.count ? overhead.p95 <= t.overheadP95Ms : undefined, critical: true },
-    { name: "Gateway overhead p99", value: `${fmt(overhead.p99, 2)} ms`, target: `≤ ${t.overheadP99Ms} ms`, met: overhead.count ? overhead.p99 <= t.overheadP99Ms : undefined, critical: true },
-    { name: "Success rate", value: pct(successRate, 2), target: `≥ ${pct(t.successRate)}`, met: successRate >= t.successRate, critical: true },
-    { name: "Security probes allowed", value: String(probesAllowed), target: "0", met: probesAllowed === 0, critical: true },
+    { name: "Client-observed overhead p99", value: overhead.count ? `${fmt(overhead.p99, 2)} ms` : "no successful call", target: `≤ ${t.clientOverheadP99Ms} ms`, met: overhead.count > 0 && overhead.p99 <= t.clientOverheadP99Ms, critical: true },
+    comparison
+      ? { name: "End-to-end p99 vs bare proxy", value: `×${fmt(comparison.ratioP99, 2)} (${fmt(comparison.gateway.p99, 2)} vs ${fmt(comparison.bare.p99, 2)} ms)`, target: `≤ ×${t.bareRatioP99}`, met: comparison.gateway.count > 0 && comparison.bare.count > 0 && comparison.ratioP99 <= t.bareRatioP99, critical: true }
+      : { name: "End-to-end p99 vs bare proxy", value: "not measured (no comparison in this run)", target: `≤ ×${t.bareRatioP99}`, met: false, critical: false },
+    { name: "Success rate", value: calls.length ? pct(successRate, 2) : "no call judged", target: `≥ ${pct(t.successRate)}`, met: calls.length > 0 && successRate >= t.successRate, critical: true },
+    { name: "Security probes refused with the expected code", value: `${probesRefused}/${probes.length}${probesAllowed ? `, ${probesAllowed} allowed` : ""}${probesMisanswered ? `, ${probesMisanswered} misanswered` : ""}`, target: "all", met: probesPlanned ? probes.length > 0 && probesRefused === probes.length : probes.length === 0 ? undefined : probesRefused === probes.length, critical: true },
     { name: "Plaintext secret exposure", value: String(security.leaks), target: "0", met: security.leaks === 0, critical: true },
     { name: "Provenance mismatches", value: String(security.provenanceMismatches), target: "0", met: security.provenanceMismatches === 0, critical: true },
-    { name: "Breaker fast-fail p99", value: fastFail.count ? `${fmt(fastFail.p99, 2)} ms` : "no breaker opened", target: `< ${t.fastFailMs} ms`, met: fastFail.count ? fastFail.p99 < t.fastFailMs : undefined, critical: true },
+    // The chaos scenario exists to open breakers: one that never opens, or never closes again, is a failed experiment.
+    ...chaosTools.flatMap((tool): Check[] => {
+      const b = breakers[tool]!;
+      return [
+        { name: `Breaker ${tool} opened under faults`, value: `${b.opens} opening(s)`, target: "≥ 1", met: b.opens > 0 || b.intervals.length > 0, critical: true },
+        { name: `Breaker ${tool} closed after faults`, value: b.recoveryMs !== undefined ? `${fmt(b.recoveryMs / 1000, 1)} s after` : b.closedAtEnd ? "never opened" : "still open at the end", target: `≤ ${t.breakerCloseS} s`, met: b.recoveryMs !== undefined && (b.opens > 0 || b.intervals.length > 0) && b.recoveryMs <= t.breakerCloseS * 1000, critical: true },
+      ];
+    }),
+    { name: "Breaker fast-fail p99", value: fastFail.count ? `${fmt(fastFail.p99, 2)} ms` : "no call fast-failed", target: `≤ ${t.fastFailP99Ms} ms`, met: fastFail.count ? fastFail.p99 <= t.fastFailP99Ms : isChaos ? false : undefined, critical: true },
+    { name: "Soak RSS growth", value: soak === undefined ? "too short to judge" : `${fmt(soak.pctPerHour, 2)} %/h (${fmt(soak.fromMb, 1)} → ${fmt(soak.toMb, 1)} MB)`, target: `< ${t.soakRssGrowthPctPerHour} %/h`, met: d.run.scenario === "soak" ? soak !== undefined && soak.pctPerHour < t.soakRssGrowthPctPerHour : undefined, critical: true },
     // The hit-ratio target is about repeated queries (the cache scenario); the mixed traffic repeats only 15 %.
-    { name: "Cache hit ratio", value: pct(cache.ratio), target: `> ${pct(t.cacheHitRatio, 0)}`, met: d.run.scenario !== "cache" || cache.ratio === undefined ? undefined : cache.ratio > t.cacheHitRatio, critical: false },
-    { name: "Retry success", value: pct(retries.rate), target: `> ${pct(t.retrySuccess, 0)}`, met: retries.rate === undefined || retries.retryableErrors < 10 ? undefined : retries.rate > t.retrySuccess, critical: false },
-    { name: "Event-loop lag p95", value: `${fmt(resources.lagP95Ms, 2)} ms`, target: `< ${t.eventLoopLagP95Ms} ms`, met: lag.count ? resources.lagP95Ms < t.eventLoopLagP95Ms : undefined, critical: false },
+    { name: "Cache hit ratio", value: pct(cache.ratio), target: `> ${pct(t.cacheHitRatio, 0)}`, met: d.run.scenario !== "cache" ? undefined : cache.ratio !== undefined && cache.ratio > t.cacheHitRatio, critical: false },
+    { name: "Retry success", value: pct(retries.rate), target: `> ${pct(t.retrySuccess, 0)}`, met: retries.rate === undefined || retries.retryableErrors < 10 ? (isChaos ? false : undefined) : retries.rate > t.retrySuccess, critical: false },
+    { name: "Event-loop lag p95", value: `${fmt(resources.lagP95Ms, 2)} ms`, target: `< ${t.eventLoopLagP95Ms} ms`, met: lag.count ? resources.lagP95Ms < t.eventLoopLagP95Ms : false, critical: false },
   ];
   // The written rule: any missed critical target → NOT READY; only non-critical misses → CONDITIONAL; none → READY.
+  // A check is either judged (met true/false) or does not apply to this scenario (undefined): nothing a
+  // scenario sets out to exercise can be skipped as "not exercised".
   const missed = checks.filter((c) => c.met === false);
   const verdict: Verdict = missed.some((c) => c.critical) ? "NOT READY" : missed.length > 0 ? "CONDITIONAL" : "READY";
+  // Shown beside the judged figures, never instead of them.
+  const informational = { selfReportedOverhead: selfReported };
 
   return {
     scenario: d.run.scenario,
@@ -294,6 +343,8 @@ export function computeResults(d: RunData) {
     successRate,
     faultWindow,
     overhead,
+    selfReportedOverhead: informational.selfReportedOverhead,
+    soakGrowth: soak,
     e2e,
     perTool,
     stages,
@@ -357,6 +408,24 @@ export function resourceTrend(timeline: readonly TimelinePoint[], durationS: num
   const first = buckets[0];
   const last = buckets[buckets.length - 1];
   return { buckets, rssGrowthMb: first && last ? last.rssAvgMb - first.rssAvgMb : 0, heapGrowthMb: first && last ? last.heapAvgMb - first.heapAvgMb : 0, unit: hourly ? "hour" : "sixth" };
+}
+
+/**
+ * RSS growth per hour, from the average of the first tenth of the run to that of the last tenth
+ * (averages, so one GC cycle does not decide it). undefined when the timeline is too thin to judge.
+ */
+export function soakGrowth(timeline: readonly TimelinePoint[], durationS: number): { fromMb: number; toMb: number; pctPerHour: number } | undefined {
+  const points = timeline.filter((p) => p.rssBytes !== undefined);
+  if (points.length < 10 || durationS <= 0) return undefined;
+  const tenth = durationS / 10;
+  const avg = (ps: readonly TimelinePoint[]) => ps.reduce((s, p) => s + p.rssBytes! / 1_048_576, 0) / ps.length;
+  const first = points.filter((p) => p.t < tenth);
+  const last = points.filter((p) => p.t >= durationS - tenth);
+  if (first.length === 0 || last.length === 0) return undefined;
+  const fromMb = avg(first);
+  const toMb = avg(last);
+  const hours = (durationS - tenth) / 3600; // between the two windows' centres
+  return { fromMb, toMb, pctPerHour: ((toMb - fromMb) / fromMb) * 100 / hours };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { RunData, Results } from "./compute.js";
 import { GENERATOR_LAG_TRUST_MS, TOOLS } from "./compute.js";
 
-const mark = (met: boolean | undefined) => (met === undefined ? "➖ (not exercised)" : met ? "✅" : "❌");
+const mark = (met: boolean | undefined) => (met === undefined ? "➖ (not judged in this scenario)" : met ? "✅" : "❌");
 const ms = (v: number | undefined, digits = 2) => (v === undefined ? "n/a" : `${v.toFixed(digits)}`);
 const pct = (v: number | undefined, digits = 1) => (v === undefined ? "n/a" : `${(v * 100).toFixed(digits)}%`);
 const human = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(2)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
@@ -23,26 +23,29 @@ export function recommendations(r: Results, d: RunData): { performance: string[]
   const performance: string[] = [];
   const reliability: string[] = [];
   const security: string[] = [];
-  if (r.overhead.p99 > t.overheadP99Ms) performance.push(`Gateway overhead p99 is ${ms(r.overhead.p99)} ms against ${t.overheadP99Ms} ms: profile the request path under this load (\`node --cpu-prof\`) and check event-loop lag (${ms(r.resources.lagP95Ms)} ms p95) and CPU (${r.resources.cpuPeakPct.toFixed(0)}% peak of one core).`);
-  if (r.overhead.p50 > t.overheadP50Ms) performance.push(`Median overhead ${ms(r.overhead.p50)} ms exceeds ${t.overheadP50Ms} ms: the fixed cost per call (token check, policy, audit) dominates; run \`npm run bench:tokens\` and \`npm run bench:policy\` to see whether token checks or policy decisions grew, and compare \`gateway_overhead_ms\` per tool in \`metrics-after.txt\`.`);
+  if (r.overhead.p99 > t.clientOverheadP99Ms) performance.push(`Client-observed overhead p99 is ${ms(r.overhead.p99)} ms against ${t.clientOverheadP99Ms} ms (the gateway's own Server-Timing says ${ms(r.selfReportedOverhead.p99)} ms, so ${ms(Math.max(0, r.overhead.p99 - r.selfReportedOverhead.p99))} ms is spent outside its timed section: queueing, parsing, serialization, event-loop stalls): profile the request path under this load (\`node --cpu-prof\`) and check event-loop lag (${ms(r.resources.lagP95Ms)} ms p95) and CPU (${r.resources.cpuPeakPct.toFixed(0)}% peak of one core).`);
+  if (r.comparison && r.comparison.ratioP99 > t.bareRatioP99) performance.push(`End-to-end p99 is ×${r.comparison.ratioP99.toFixed(2)} the bare proxy's (${ms(r.comparison.gateway.p99)} vs ${ms(r.comparison.bare.p99)} ms) against ×${t.bareRatioP99}: \`npm run bench:proxy\` isolates the gateway's cost per stage at saturation.`);
   if (r.resources.cpuPeakPct > 80) performance.push(`The gateway process peaked at ${r.resources.cpuPeakPct.toFixed(0)}% of a core: at this rate add an instance (see Capacity Planning) rather than pushing one process further.`);
   if (r.checks.find((c) => c.name === "Cache hit ratio")?.met === false) performance.push(`Cache hit ratio ${pct(r.cache.ratio)} is at or below ${pct(t.cacheHitRatio, 0)}: raise CACHE_DEFAULT_TTL_SECONDS or the per-action TTL for the tools whose answers repeat.`);
   if (!r.generator.trustworthy) performance.push(`The load generator sent requests up to ${ms(r.generator.lagP99Ms)} ms late (p99): run the generator on another machine before trusting the tail latencies.`);
   if (r.successRate < t.successRate) reliability.push(`Success rate ${pct(r.successRate, 2)} is under ${pct(t.successRate)}. Failures by code: ${Object.entries(r.totals.failuresByCode).map(([c, n]) => `${c} ${n}`).join(", ")}. Fix the largest class first.`);
   if (r.checks.find((c) => c.name === "Retry success")?.met === false) reliability.push(`Only ${pct(r.retries.rate)} of retried calls succeeded: raise RETRY_MAX_ATTEMPTS or RETRY_BUDGET_PERCENT (the budget refused ${r.retries.budgetExhausted} retries).`);
-  if (r.fastFail.count > 0 && r.fastFail.p99 >= t.fastFailMs) reliability.push(`Breaker fast-fail p99 ${ms(r.fastFail.p99)} ms is too slow: requests are queueing before the breaker check; look at event-loop lag and connection limits.`);
-  const slowRecovery = Object.entries(r.breakers).filter(([, b]) => b.recoveryMs !== undefined && b.recoveryMs > 15_000);
-  if (slowRecovery.length > 0) reliability.push(`Breakers for ${slowRecovery.map(([tool]) => tool).join(", ")} took more than 15 s to close after the faults stopped: lower BREAKER_COOLDOWN_MS or allow more half-open probes.`);
+  if (r.fastFail.count > 0 && r.fastFail.p99 > t.fastFailP99Ms) reliability.push(`Breaker fast-fail p99 ${ms(r.fastFail.p99)} ms is too slow: requests are queueing before the breaker check; look at event-loop lag and connection limits.`);
+  const slowRecovery = Object.entries(r.breakers).filter(([, b]) => (b.recoveryMs !== undefined && b.recoveryMs > t.breakerCloseS * 1000) || !b.closedAtEnd);
+  if (slowRecovery.length > 0) reliability.push(`Breakers for ${slowRecovery.map(([tool]) => tool).join(", ")} did not close within ${t.breakerCloseS} s after the faults stopped: lower BREAKER_COOLDOWN_MS or allow more half-open probes.`);
+  const neverOpened = r.checks.filter((c) => c.name.startsWith("Breaker ") && c.name.endsWith(" opened under faults") && c.met === false);
+  if (neverOpened.length > 0) reliability.push(`${neverOpened.map((c) => c.name.replace(" opened under faults", "").replace("Breaker ", "")).join(", ")}: the breaker never opened while faults were injected; the chaos experiment did not exercise it (check BREAKER_MIN_CALLS and BREAKER_FAILURE_PERCENT against the fault rates).`);
   if (r.security.probesAllowed > 0) security.push(`${r.security.probesAllowed} security probes were allowed (${Object.entries(r.security.probeKinds).filter(([, k]) => k.allowed > 0).map(([kind]) => kind).join(", ")}): treat as a release blocker.`);
+  if (r.security.probesMisanswered > 0) security.push(`${r.security.probesMisanswered} security probes were not refused with their expected code (${Object.entries(r.security.probeKinds).filter(([, k]) => k.misanswered > 0).map(([kind, k]) => `${kind}: expected ${k.expected}, got ${Object.keys(k.codes).filter((c) => c !== k.expected).join("/")}`).join("; ")}): a refusal for the wrong reason, or an error, is not a defence.`);
   if (r.security.leaks > 0) security.push(`A stored credential appeared in ${r.security.leaks} responses: find the adapter that echoes it and extend the redactor.`);
   if (r.security.provenanceMismatches > 0) security.push(`${r.security.provenanceMismatches} provenance mismatches: someone holds the signing key; rotate it (\`gateway keys rotate\`) and investigate.`);
   const unintended = r.policy.filter((p) => p.unintended > 0);
   if (unintended.length > 0) security.push(`Legitimate traffic was denied (${unintended.map((p) => `${p.label}: ${p.unintended}`).join(", ")}): review the bench policies' limits against the traffic you expect.`);
   const fallback = (list: string[], text: string) => (list.length === 0 ? [text] : list);
   return {
-    performance: fallback(performance, `No performance target was missed. The thinnest margin is overhead p99 at ${ms(r.overhead.p99)} ms of ${t.overheadP99Ms} ms; keep \`npm run bench -- --scenario capacity\` in the release checklist to catch regressions.`),
+    performance: fallback(performance, `No performance target was missed. The thinnest margin is client-observed overhead p99 at ${ms(r.overhead.p99)} ms of ${t.clientOverheadP99Ms} ms; keep \`npm run bench -- --scenario capacity\` in the release checklist to catch regressions.`),
     reliability: fallback(reliability, r.retries.rate === undefined ? "No upstream failed during this run, so retries and breakers were not exercised: run the chaos scenario before relying on them." : "No reliability target was missed in this run."),
-    security: fallback(security, `All ${r.security.probes} probes were refused with the expected codes and no secret appeared in any of ${r.totals.requests} responses.`),
+    security: fallback(security, r.security.probes === 0 ? `This traffic sent no probes; no secret appeared in any of ${r.totals.requests - r.security.leaks} responses.` : `${r.security.probesRefused} of ${r.security.probes} probes were refused with their expected codes and no secret appeared in any of ${r.totals.requests - r.security.leaks} responses.`),
   };
 }
 
@@ -51,12 +54,11 @@ export function renderMarkdown(d: RunData, r: Results): string {
   const rec = recommendations(r, d);
   const env = `${d.run.machine.cpuModel} (${d.run.machine.cores} cores), ${d.run.machine.memoryGb} GB RAM, ${d.run.machine.platform}, Node ${d.run.machine.node}; ${d.run.gatewayMode === "in-process" ? "gateway and mock upstreams inside the harness process (createGateway), on 127.0.0.1" : d.run.gatewayMode === "external" ? `external gateway (${d.run.config.TARGET ?? "--target"})` : "gateway, mock upstreams and load generator as separate processes on 127.0.0.1"}; store ${d.run.config.DATABASE_URL ? "PostgreSQL" : "embedded SQLite"}, limits ${d.run.config.REDIS_URL ? "Redis" : "in-process"}`;
   const check = (name: string) => r.checks.find((c) => c.name === name)!;
-  const overheadMet = ["Gateway overhead p50", "Gateway overhead p95", "Gateway overhead p99"].map(check);
-  const overheadOk = overheadMet.some((c) => c.met === undefined) ? undefined : overheadMet.every((c) => c.met);
   const toolRow = (tool: (typeof TOOLS)[number]) => {
     const o = r.perTool[tool].overhead;
-    if (o.count === 0) return `| ${tool} | n/a | n/a | n/a | ➖ (no successful calls) |`;
-    return `| ${tool} | ${ms(o.p50)} | ${ms(o.p95)} | ${ms(o.p99)} | ${mark(o.p50 <= t.overheadP50Ms && o.p95 <= t.overheadP95Ms && o.p99 <= t.overheadP99Ms)} |`;
+    const own = r.perTool[tool].selfReported;
+    if (o.count === 0) return `| ${tool} | n/a | n/a | n/a | n/a | ❌ (no successful calls) |`;
+    return `| ${tool} | ${ms(o.p50)} | ${ms(o.p95)} | ${ms(o.p99)} | ${own.count ? ms(own.p99) : "n/a"} | ${mark(o.p99 <= t.clientOverheadP99Ms)} |`;
   };
   const stageLines = r.stages.map((s) => `  - ${s.label}: target ${s.targetAvgRps.toFixed(1)} RPS average, achieved ${s.achievedRps.toFixed(1)} RPS, error rate ${pct(s.errorRate, 2)}`);
   const throughputFor = (key: string): string => {
@@ -72,8 +74,10 @@ export function renderMarkdown(d: RunData, r: Results): string {
   };
   const breakerRow = (tool: string) => {
     const b = r.breakers[tool]!;
-    const met = b.opens === 0 ? undefined : r.fastFail.count > 0 ? r.fastFail.p99 < t.fastFailMs : undefined;
-    return `| ${tool} | ${b.opens} | ${b.avgOpenMs === undefined ? "n/a" : `${ms(b.avgOpenMs, 0)} ms`} | ${b.recoveryMs === undefined ? "n/a" : `${ms(b.recoveryMs, 0)} ms`} | ${mark(met)} |`;
+    const opened = r.checks.find((c) => c.name === `Breaker ${tool} opened under faults`);
+    const closed = r.checks.find((c) => c.name === `Breaker ${tool} closed after faults`);
+    const met = opened === undefined && closed === undefined ? undefined : opened?.met !== false && closed?.met !== false;
+    return `| ${tool} | ${b.opens} | ${b.avgOpenMs === undefined ? "n/a" : `${ms(b.avgOpenMs, 0)} ms`} | ${b.recoveryMs === undefined ? (b.closedAtEnd ? "n/a" : "still open at the end") : `${ms(b.recoveryMs, 0)} ms`} | ${mark(met)} |`;
   };
   const scenarioSection = (s: (typeof SCENARIO_SECTIONS)[number]) => {
     const ran = s.key === d.run.scenario;
@@ -103,13 +107,14 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "",
     "## Executive Summary",
     "",
-    `This report was generated by \`${d.run.command}\`. Every figure below is computed from the raw data saved next to it (\`samples.ndjson\`, \`metrics-before.txt\`, \`metrics-after.txt\`, \`timeline.ndjson\`, \`run.json\`); \`npm run report -- <this directory>\` regenerates it. Latency is measured from each request's scheduled send time (open model), so a stall cannot hide; gateway overhead is the gateway's own time per call, taken from its \`Server-Timing\` header (total minus upstream).`,
+    `This report was generated by \`${d.run.command}\`. Every figure below is computed from the raw data saved next to it (\`samples.ndjson.gz\`, \`metrics-before.txt\`, \`metrics-after.txt\`, \`timeline.ndjson.gz\`, \`run.json\`); \`npm run report -- <this directory>\` regenerates it. Latency is measured from each request's scheduled send time (open model), so a stall cannot hide; gateway overhead is judged as the client sees it (answer time minus the upstream time the gateway reports) and against a bare reverse proxy in the same run, with the gateway's own \`Server-Timing\` figure shown beside it, never instead.`,
     "",
     "### Key Findings",
     "",
-    `- **Latency Overhead:** ${ms(r.overhead.p50)}/${ms(r.overhead.p95)}/${ms(r.overhead.p99)} ms (Target: ≤${t.overheadP50Ms}/${t.overheadP95Ms}/${t.overheadP99Ms}ms) ${mark(overheadOk)}`,
+    `- **Latency Overhead (client-observed):** ${ms(r.overhead.p50)}/${ms(r.overhead.p95)}/${ms(r.overhead.p99)} ms p50/p95/p99 (Target: p99 ≤${t.clientOverheadP99Ms}ms) ${mark(check("Client-observed overhead p99").met)}; the gateway's own Server-Timing, shown beside it and not judged: ${ms(r.selfReportedOverhead.p50)}/${ms(r.selfReportedOverhead.p95)}/${ms(r.selfReportedOverhead.p99)} ms`,
+    `- **Against a bare reverse proxy (same run):** ${check("End-to-end p99 vs bare proxy").value} (Target: ≤×${t.bareRatioP99}) ${mark(check("End-to-end p99 vs bare proxy").met)}`,
     `- **Success Rate:** ${r.faultWindow ? `${pct(r.successRate, 2)} of the ${r.totals.judgedCalls} calls outside the fault window and its recovery (${r.faultWindow.fromS.toFixed(0)}–${r.faultWindow.toS.toFixed(0)} s; inside it ${pct(r.faultWindow.successRate)} of ${r.faultWindow.calls} calls succeeded despite the injected faults), ${r.totals.calls} legitimate calls in all` : `${pct(r.successRate, 2)} of ${r.totals.calls} legitimate calls`}; ${r.totals.probes} security probes counted apart, as expected denials (Target: ≥${pct(t.successRate)}) ${mark(check("Success rate").met)}`,
-    `- **Circuit Breaker Effectiveness:** ${r.breakerOpenShare ? `${Object.entries(r.breakerOpenShare).map(([tool, share]) => `${tool} ${pct(share, 0)}`).join(", ")} open during failures; ` : ""}${r.fastFail.count ? `${r.fastFail.count} calls fast-failed while a breaker was open, p99 ${ms(r.fastFail.p99)} ms` : "no call was fast-failed in this run"} (Target: fast-fail <${t.fastFailMs}ms) ${mark(check("Breaker fast-fail p99").met)}`,
+    `- **Circuit Breaker Effectiveness:** ${r.breakerOpenShare ? `${Object.entries(r.breakerOpenShare).map(([tool, share]) => `${tool} ${pct(share, 0)}`).join(", ")} open during failures; ` : ""}${r.fastFail.count ? `${r.fastFail.count} calls fast-failed while a breaker was open, p99 ${ms(r.fastFail.p99)} ms` : "no call was fast-failed in this run"} (Target: fast-fail p99 ≤${t.fastFailP99Ms}ms) ${mark(check("Breaker fast-fail p99").met)}`,
     `- **Cache Hit Ratio:** ${pct(r.cache.ratio)} (Target: >${pct(t.cacheHitRatio, 0)}) ${mark(check("Cache hit ratio").met)}`,
     `- **Security Events:** ${r.security.provenanceMismatches} provenance mismatches, ${r.security.revocations} revocations (${r.security.intendedRevocations} intentional: the harness revokes a token to probe with it) (Target: 0/intentional only) ${mark(r.security.provenanceMismatches === 0 && r.security.revocations <= r.security.intendedRevocations)}`,
     ...(r.comparison ? [`- **Cost against a bare Node reverse proxy:** at ${r.comparison.rateRps.toFixed(0)} RPS over the same mock upstream, end-to-end p50 ${ms(r.comparison.gateway.p50)} ms vs ${ms(r.comparison.bare.p50)} ms (×${r.comparison.ratioP50.toFixed(2)}), p99 ${ms(r.comparison.gateway.p99)} ms vs ${ms(r.comparison.bare.p99)} ms (×${r.comparison.ratioP99.toFixed(2)})`] : []),
@@ -120,10 +125,10 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "",
     "### Latency Distribution",
     "",
-    "Gateway overhead per tool (successful calls; gateway time minus upstream time):",
+    `Gateway overhead per tool, client-observed (successful calls; answer time from the scheduled send, minus the upstream time the gateway reports), with the gateway's self-reported Server-Timing p99 beside it (not judged). Target: p99 ≤ ${t.clientOverheadP99Ms} ms.`,
     "",
-    "| Tool | P50 (ms) | P95 (ms) | P99 (ms) | Target Met |",
-    "|------|----------|----------|----------|------------|",
+    "| Tool | P50 (ms) | P95 (ms) | P99 (ms) | Self-reported P99 (ms) | Target Met |",
+    "|------|----------|----------|----------|------------------------|------------|",
     ...TOOLS.map(toolRow),
     "",
     `End to end (from scheduled send to last byte, upstream included): p50 ${ms(r.e2e.p50)} ms, p95 ${ms(r.e2e.p95)} ms, p99 ${ms(r.e2e.p99)} ms, max ${ms(r.e2e.max)} ms. Upstream (mock) p50 per tool: ${TOOLS.map((tool) => `${tool} ${ms(r.perTool[tool].upstream.p50)} ms`).join(", ")}.`,
@@ -178,13 +183,13 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "|-------------|---------|--------------|------------|",
     ...r.policy.map((p) => `| ${p.label} | ${p.denials} | ${p.denials === 0 ? "n/a" : pct(p.intended / p.denials)} | ${mark(p.denials === 0 ? undefined : p.unintended === 0)} |`),
     "",
-    `Probes sent and how they were refused: ${Object.entries(r.security.probeKinds).map(([kind, k]) => `${kind} ${k.refused}/${k.sent} (${Object.entries(k.codes).map(([c, n]) => `${c}×${n}`).join(", ")})`).join("; ") || "none"}.`,
+    `Probes sent, refused with the expected code / sent, and every answer they got: ${Object.entries(r.security.probeKinds).map(([kind, k]) => `${kind} ${k.refused}/${k.sent} (expected ${k.expected}; got ${Object.entries(k.codes).map(([c, n]) => `${c}×${n}`).join(", ")})`).join("; ") || "none"}.`,
     "",
     "### Security Events",
     "",
     `- **Provenance Mismatches:** ${r.security.provenanceMismatches} (Target: 0) ${mark(r.security.provenanceMismatches === 0)}`,
     `- **Token Revocations:** ${r.security.revocations} (Target: intentional only; the harness revoked ${r.security.intendedRevocations}) ${mark(r.security.revocations <= r.security.intendedRevocations)}`,
-    `- **Unauthorized Access Attempts:** ${r.security.probesRefused} blocked of ${r.security.probes} (${r.security.probesAllowed} allowed) ${mark(r.security.probesAllowed === 0)}`,
+    `- **Unauthorized Access Attempts:** ${r.security.probesRefused} of ${r.security.probes} refused with their expected code (${r.security.probesAllowed} allowed, ${r.security.probesMisanswered} answered otherwise) ${mark(check("Security probes refused with the expected code").met)}`,
     `- **Plaintext Secret Exposure:** ${r.security.leaks} (every response body scanned for the credentials stored for this run) (Target: 0) ${mark(r.security.leaks === 0)}`,
     "",
     "## Load Test Scenarios",
@@ -215,7 +220,7 @@ export function renderMarkdown(d: RunData, r: Results): string {
     `${r.retries.retryableErrors === 0 ? "No upstream failure occurred, so retries and breakers stayed idle." : `${r.retries.retryableErrors} calls met a retryable upstream failure; ${pct(r.retries.rate)} of them still succeeded thanks to retries.`} ${Object.entries(r.breakers).filter(([, b]) => b.opens > 0).map(([tool, b]) => `The ${tool} breaker opened ${b.opens} time(s), open ${b.avgOpenMs === undefined ? "n/a" : ms(b.avgOpenMs / 1000, 1)} s on average.`).join(" ")} ${failures.length ? `Legitimate calls that failed: ${failures.map(([c, n]) => `${n} × ${c}`).join(", ")}.` : "No legitimate call failed."}`,
     "",
     "### Security Posture",
-    `${r.security.probes} probes (out-of-scope calls, tampered, forged, revoked and expired tokens, an exhausted quota, off-hours and rate-limited agents) were sent; ${r.security.probesRefused} were refused and ${r.security.probesAllowed} allowed. The gateway checked ${r.security.tokenChecks} tokens during the run. No stored credential appeared in ${r.totals.requests - r.security.leaks} of ${r.totals.requests} response bodies.`,
+    `${r.security.probes} probes (out-of-scope calls, tampered, forged, revoked and expired tokens, an exhausted quota, off-hours and rate-limited agents) were sent; ${r.security.probesRefused} were refused with their expected code, ${r.security.probesAllowed} allowed and ${r.security.probesMisanswered} answered otherwise. The gateway checked ${r.security.tokenChecks} tokens during the run. No stored credential appeared in ${r.totals.requests - r.security.leaks} of ${r.totals.requests} response bodies.`,
     "",
     "### Resource Efficiency",
     `Resource trend per ${r.trend.unit === "hour" ? "hour" : "sixth of the run (the run is shorter than two hours)"}, sampled every few seconds from the gateway's /metrics:`,
@@ -243,7 +248,7 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "",
     "## Conclusion",
     "",
-    `Verdict rule: a missed critical target (overhead, success rate, an allowed probe, a leaked secret, a provenance mismatch, breaker fast-fail) means NOT READY; only non-critical misses (cache hit ratio, retry success, event-loop lag) mean CONDITIONAL; no miss means READY. Targets not exercised by this scenario are not counted. ${r.missed.length === 0 ? "This run missed no target." : `Missed: ${r.missed.map((c) => `${c.name} (${c.value}, target ${c.target})`).join("; ")}.`}`,
+    `Verdict rule: a missed critical target (${r.checks.filter((c) => c.critical).map((c) => c.name).join(", ")}) means NOT READY; only non-critical misses (${r.checks.filter((c) => !c.critical).map((c) => c.name).join(", ")}) mean CONDITIONAL; no miss means READY. A check this scenario sets out to exercise is always judged; only checks outside its purpose are left out (${r.checks.filter((c) => c.met === undefined).map((c) => c.name).join(", ") || "none"}). ${r.missed.length === 0 ? "This run missed no target." : `Missed: ${r.missed.map((c) => `${c.name} (${c.value}, target ${c.target})`).join("; ")}.`}`,
     "",
     `**Production Readiness:** ${r.verdict === "READY" ? "✅ READY" : r.verdict === "CONDITIONAL" ? "⚠️ CONDITIONAL" : "❌ NOT READY"}`,
     "",

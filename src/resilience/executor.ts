@@ -123,8 +123,10 @@ export function createResilientExecutor(o: ResilienceOptions) {
   /**
    * Breaker, retries and attempts, for one logical upstream call. The breaker is asked once, before
    * the first attempt (so `circuit_open` always means "refused without trying"), and learns the
-   * call's final outcome once: retries are the retry budget's business, and counting every attempt
-   * would let a flaky-but-retryable upstream open the breaker while retries still rescue most calls.
+   * outcome of every attempt: each one is an observation of the upstream's health, and an upstream
+   * that fails half its attempts is failing even when retries rescue some calls (counting only final
+   * outcomes kept breakers closed under 55 % injected faults while retries multiplied the load on
+   * the failing upstream). Retries stop as soon as the breaker opens.
    */
   async function callUpstream(action: ResolvedAction, params: Record<string, unknown>, ctx: ExecuteContext): Promise<Attempted> {
     const started = performance.now();
@@ -155,9 +157,9 @@ export function createResilientExecutor(o: ResilienceOptions) {
         const failure = isUpstreamFailure(err);
         o.events?.upstreamAttempt?.(action.tool, performance.now() - attemptStarted, failure);
         if (attemptNo > 1) o.events?.retry?.(action.tool, "failure");
+        if (failure) breaker?.record(o.now(), true, admission.probe);
         const giveUp = (): never => {
-          if (failure) breaker?.record(o.now(), true, admission.probe);
-          else breaker?.release(admission.probe);
+          if (!failure) breaker?.release(admission.probe);
           throw withAttempts(err, attemptNo);
         };
         if (attemptNo >= maxAttempts || !isRetryable(err)) giveUp();

@@ -206,3 +206,34 @@ describe("chaos admin API", () => {
     expect((await http(`${t.url}/api/admin/chaos`)).status).toBe(401);
   });
 });
+
+describe("circuit breaker under an upstream that fails every other attempt", () => {
+  let t: TestGateway;
+  let client: AgentClient;
+
+  beforeAll(async () => {
+    t = await startTestGateway({ FF_CACHE: "off", BREAKER_MIN_CALLS: "6", BREAKER_FAILURE_PERCENT: "50", RETRY_MAX_ATTEMPTS: "2", RETRY_BASE_MS: "1", RETRY_BUDGET_PERCENT: "1000", POLICY_DEFAULTS: "off" });
+    await allowEverything(t);
+    await storeBuiltinCredentials(t);
+    ({ client } = await newAgent(t));
+  });
+  afterAll(async () => t.close());
+
+  it("opens although retries rescue every call: each attempt is an observation of the upstream", async () => {
+    const mock = t.gateway.mockUpstreams!;
+    const results: Awaited<ReturnType<typeof outcome>>[] = [];
+    for (let i = 0; i < 12; i++) {
+      // The first attempt of each call fails with a 500, its retry succeeds.
+      mock.setFault("serpapi", { mode: "status", status: 500, remaining: 1 });
+      results.push(await outcome(client.call("serpapi", "search", { q: `flaky ${i} ${randomUUID()}` })));
+      if (!results[results.length - 1]!.ok) break;
+    }
+    mock.setFault("serpapi", undefined);
+    const rescued = results.filter((r) => r.ok && r.meta.attempts === 2);
+    expect(rescued.length).toBeGreaterThanOrEqual(3);
+    // Half of all attempts failed: the breaker opened and the next call is refused without trying.
+    expect((await http(`${t.url}/health`)).json.breakers.serpapi).toBe("open");
+    const refused = await outcome(client.call("serpapi", "search", { q: `after ${randomUUID()}` }));
+    expect(refused).toMatchObject({ ok: false, code: "circuit_open" });
+  });
+});

@@ -146,6 +146,7 @@ export async function runBench(o: BenchOptions) {
     let chaosWindowS: [number, number] | undefined;
     let capacitySteps: CapacityStep[] | undefined;
     const startedAt = new Date().toISOString();
+    const loadAtStart = os.loadavg()[0]!;
 
     if (scenario.capacity) {
       // Step the rate up until overhead p99, errors or the achieved rate break the targets.
@@ -239,7 +240,7 @@ export async function runBench(o: BenchOptions) {
         stages,
         scale,
         config,
-        machine: { cpuModel: cpus[0]?.model.trim() ?? "unknown", cores: cpus.length, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, platform: `${os.platform()} ${os.release()}` },
+        machine: { cpuModel: cpus[0]?.model.trim() ?? "unknown", cores: cpus.length, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, platform: `${os.platform()} ${os.release()}`, loadAvg: { start: loadAtStart, end: os.loadavg()[0]! } },
         gatewayVersion: (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version,
         gatewayMode: mode,
         generatorLagP99Ms: lagP99,

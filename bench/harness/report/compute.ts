@@ -15,7 +15,7 @@ export interface RunData {
     stages: Stage[];
     scale: number;
     config: Record<string, string>;
-    machine: { cpuModel: string; cores: number; memoryGb: number; node: string; platform: string };
+    machine: { cpuModel: string; cores: number; memoryGb: number; node: string; platform: string; /** 1-minute load average at the start and end of the run: above `cores`, other processes competed for the CPU. */ loadAvg?: { start: number; end: number } };
     gatewayVersion: string;
     /** How the gateway ran: its own OS process (default), inside the harness process, or someone else's. */
     gatewayMode?: "separate processes" | "in-process" | "external";

@@ -52,7 +52,8 @@ export function recommendations(r: Results, d: RunData): { performance: string[]
 export function renderMarkdown(d: RunData, r: Results): string {
   const t = d.targets;
   const rec = recommendations(r, d);
-  const env = `${d.run.machine.cpuModel} (${d.run.machine.cores} cores), ${d.run.machine.memoryGb} GB RAM, ${d.run.machine.platform}, Node ${d.run.machine.node}; ${d.run.gatewayMode === "in-process" ? "gateway and mock upstreams inside the harness process (createGateway), on 127.0.0.1" : d.run.gatewayMode === "external" ? `external gateway (${d.run.config.TARGET ?? "--target"})` : "gateway, mock upstreams and load generator as separate processes on 127.0.0.1"}; store ${d.run.config.DATABASE_URL ? "PostgreSQL" : "embedded SQLite"}, limits ${d.run.config.REDIS_URL ? "Redis" : "in-process"}`;
+  const load = d.run.machine.loadAvg;
+  const env = `${d.run.machine.cpuModel} (${d.run.machine.cores} cores), ${d.run.machine.memoryGb} GB RAM, ${d.run.machine.platform}, Node ${d.run.machine.node}${load ? `, 1-minute load average ${load.start.toFixed(1)} at the start and ${load.end.toFixed(1)} at the end${Math.max(load.start, load.end) > d.run.machine.cores ? ` (above the ${d.run.machine.cores} cores: other processes competed for the CPU during this run, which lengthens latency tails)` : ""}` : ""}; ${d.run.gatewayMode === "in-process" ? "gateway and mock upstreams inside the harness process (createGateway), on 127.0.0.1" : d.run.gatewayMode === "external" ? `external gateway (${d.run.config.TARGET ?? "--target"})` : "gateway, mock upstreams and load generator as separate processes on 127.0.0.1"}; store ${d.run.config.DATABASE_URL ? "PostgreSQL" : "embedded SQLite"}, limits ${d.run.config.REDIS_URL ? "Redis" : "in-process"}`;
   const check = (name: string) => r.checks.find((c) => c.name === name)!;
   const toolRow = (tool: (typeof TOOLS)[number]) => {
     const o = r.perTool[tool].overhead;

@@ -42,7 +42,7 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url")
  * `agentRatePerSecond` is the per-agent rate limit the bench policy carries (so the counters are on
  * the path like in production); saturation benchmarks raise it so they measure the gateway, not a limit.
  */
-export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mockUrl: string; agents: number; runId: string; clockSkewSeconds?: number; agentRatePerSecond?: number }): Promise<Fleet> {
+export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mockUrl: string; agents: number; runId: string; clockSkewSeconds?: number; agentRatePerSecond?: number; agentQuotaPerDay?: number }): Promise<Fleet> {
   const admin = new AdminClient({ baseUrl: o.gatewayUrl, adminKey: o.adminKey });
   const secrets: string[] = [];
   for (const tool of ["serpapi", "openai", "gmail_send"]) {
@@ -53,7 +53,9 @@ export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mock
   const role = (r: string) => `${r}-${o.runId}`.toLowerCase().slice(0, 60);
   const policy = (name: string, subjectRole: string, rules: unknown[]) => admin.raw("POST", "/api/policies", { name: `${name}-${o.runId}`, subject: { role: subjectRole }, rules });
   const tools = ["serpapi:search", "http_fetch:get", "openai:chat", "gmail_send:send"];
-  await policy("bench", role("bench"), [{ effect: "allow", scopes: tools }, { effect: "allow", scopes: ["*"], rateLimit: { perSecond: o.agentRatePerSecond ?? 2000, burst: 2 * (o.agentRatePerSecond ?? 2000) } }]);
+  // `agentQuotaPerDay` puts a quota counter on the path too, as a production policy would.
+  const quotaRule = o.agentQuotaPerDay === undefined ? [] : [{ effect: "allow", scopes: ["*"], quota: { limit: o.agentQuotaPerDay, per: "day" } }];
+  await policy("bench", role("bench"), [{ effect: "allow", scopes: tools }, { effect: "allow", scopes: ["*"], rateLimit: { perSecond: o.agentRatePerSecond ?? 2000, burst: 2 * (o.agentRatePerSecond ?? 2000) } }, ...quotaRule]);
   await policy("bench-quota", role("bench-quota"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], quota: { limit: 1, per: "day" } }]);
   const hour = (new Date().getUTCHours() + 12) % 24;
   const hh = String(hour).padStart(2, "0");

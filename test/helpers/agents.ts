@@ -13,6 +13,8 @@ export async function newAgent(t: TestGateway, options: { role?: string; scopes?
     agentId: agent.id,
     privateKey: pair.privateKeyPem,
     scopes: options.scopes ?? ["serpapi:search", "http_fetch:*", "openai:chat", "gmail_send:send"],
+    // Tests look at the gateway's own answers: the SDK must not retry them away.
+    retry: { maxRetries: 0 },
     ...(options.intent === undefined ? {} : { intent: options.intent }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });

@@ -1,6 +1,12 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Service } from "kubernetes-models/v1/Service";
 import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/index.js";
 import { ROOT } from "../helpers/promtool.js";
@@ -29,8 +35,26 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
   const pod = deployment.spec.template.spec;
   const container = pod.containers[0];
 
-  it("has a Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget and ConfigMap", () => {
+  it("has a Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget and ConfigMap, each valid against the Kubernetes object schema", () => {
     expect(objs.map((o) => o.kind).sort()).toEqual(["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]);
+    // The models' validators are generated from the Kubernetes OpenAPI schemas (offline).
+    const models = { Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ConfigMap } as const;
+    for (const o of objs) {
+      const Model = models[o.kind as keyof typeof models];
+      expect(`${o.apiVersion} ${o.kind}`).toBe(`${Model.apiVersion} ${Model.kind}`);
+      expect(() => new Model(o as never).validate(), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    }
+    // The check can fail: a misspelt field and a wrong type are refused.
+    expect(() => new Deployment({ ...(deployment as object), spec: { ...deployment.spec, replicas: "two" } }).validate()).toThrow();
+    expect(() => new Service({ ...(byKind(objs, "Service") as object), spec: { ports: [{ port: "http" }] } as never }).validate()).toThrow();
+  });
+
+  // kubectl needs a cluster for `apply --dry-run`; `kustomize` works offline, so it runs where kubectl is installed.
+  it.skipIf(spawnSync("kubectl", ["version", "--client"]).status !== 0)("kubectl kustomize builds the same objects", () => {
+    const built = spawnSync("kubectl", ["kustomize", K8S], { encoding: "utf8" });
+    expect(built.status, built.stderr).toBe(0);
+    const kinds = parseAllDocuments(built.stdout).map((d) => (d.toJS() as Obj).kind).sort();
+    expect(kinds).toEqual(objs.map((o) => o.kind).sort());
   });
 
   it("sets only environment variables the gateway reads, and takes the keys from a Secret", () => {

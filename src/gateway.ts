@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { type Config } from "./config/index.js";
 import { ensureLocalSecret, generateAdminKey, generateMasterKey } from "./config/local-secrets.js";
 import { IdentityService, Keyring, type IdentityEvents } from "./identity/index.js";
-import { createAdminGuard } from "./http/auth.js";
+import { bearerOf, createAdminGuard } from "./http/auth.js";
 import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
@@ -18,9 +18,10 @@ import { CredentialVault, Redactor } from "./vault/index.js";
 import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.js";
 import { AddressAllowList } from "./net/address-policy.js";
 import { systemResolver } from "./net/outbound.js";
-import { createProxyRoad, type Authorizer } from "./proxy/index.js";
+import { createProxyRoad, type Execution } from "./proxy/index.js";
 import { ChaosController } from "./resilience/chaos.js";
-import { createResilientExecutor, type ResilientExecutor } from "./resilience/executor.js";
+import { createResilience, type Resilience } from "./resilience/executor.js";
+import { MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
 import { registerChaosRoutes } from "./http/routes/chaos.js";
 import { GatewayMetrics } from "./obs/metrics.js";
 import { registerMetricsRoute } from "./http/routes/metrics.js";
@@ -38,7 +39,7 @@ import { ClusterSync, changeAnnouncedBy } from "./cluster/sync.js";
 import { fanOutIdentityEvents } from "./identity/index.js";
 import { MemoryCounters, type Counters } from "./limits/counters.js";
 import { FailoverCounters, RedisCounters } from "./limits/redis-counters.js";
-import { createPolicyAuthorizer } from "./policy/authorizer.js";
+import { allowAllAuthorizer, createPolicyAuthorizer } from "./policy/authorizer.js";
 import { installDefaultPolicies, PolicyService } from "./policy/service.js";
 import { registerPolicyRoutes } from "./http/routes/policies.js";
 
@@ -65,7 +66,7 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** The metrics listener's URL when METRICS_PORT is set. */
   readonly metricsUrl: () => string | undefined;
-  readonly resilience: ResilientExecutor;
+  readonly resilience: Resilience;
   readonly counters: Counters;
   /** Async jobs, when FF_ASYNC is on. */
   readonly jobs: JobService | undefined;
@@ -104,8 +105,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   const instanceId = `gw-${randomUUID().slice(0, 8)}`;
   let sync: ClusterSync | undefined;
   let counters: Counters | undefined;
+  let idempotencyKeys: IdempotencyKeys<Execution> | undefined;
   // Gauges read from parts built below; until then they report zero.
-  const gaugeSources: { resilience?: ResilientExecutor; chaos?: ChaosController; audit?: AuditLog; toolbox?: Toolbox } = {};
+  const gaugeSources: { resilience?: Resilience; chaos?: ChaosController; audit?: AuditLog; toolbox?: Toolbox } = {};
   const metrics = new GatewayMetrics({
     cache: () => gaugeSources.resilience?.cacheStats() ?? { entries: 0, bytes: 0 },
     breakers: () => gaugeSources.resilience?.breakerStates() ?? {},
@@ -180,13 +182,15 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       );
     } else counters = new MemoryCounters();
     const limitCounters = counters;
-    const authorize: Authorizer = config.features.policy
+    const authorizer = config.features.policy
       ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, events: metrics.policyEvents() })
-      : async () => ({});
+      : allowAllAuthorizer;
     const resilienceMetrics = metrics.resilienceEvents();
     const chaos = new ChaosController(config.chaos);
     if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
-    const resilience = createResilientExecutor({
+    const keys = sharedIdempotencyKeys(config, store);
+    idempotencyKeys = keys;
+    const resilience = createResilience({
       features: config.features,
       now,
       attemptTimeoutMs: config.upstreamTimeoutMs,
@@ -194,7 +198,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       retry: { ...config.retry, budgetRatio: config.retry.budgetPercent / 100, budgetMinRetries: 10 },
       breaker: { ...config.breaker, failureRate: config.breaker.failurePercent / 100 },
       cache: config.cache,
-      idempotency: { ttlMs: config.idempotency.ttlSeconds * 1000, maxKeys: config.idempotency.maxKeys },
+      idempotency: { keys, waitMs: config.idempotency.waitMs },
       chaos,
       events: {
         ...resilienceMetrics,
@@ -211,10 +215,11 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       vault,
       audit,
       redactor,
-      authorize,
-      execute: resilience.execute,
+      authorizer,
+      resilience,
       now,
       events: metrics.roadEvents(),
+      onRefundError: (err) => logger.warn({ err }, "quota refund failed; the units stay counted until the window ends"),
     });
 
     if (config.features.async) {
@@ -279,7 +284,18 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerTokenRoutes(app, { identity, keyring, requireAdmin });
     registerCredentialRoutes(app, { vault, requireAdmin });
     registerAuditRoutes(app, { store, audit, requireAdmin });
-    registerProxyRoutes(app, { handle: road.handle, catalog: toolbox.catalog, policyEnforced: config.features.policy });
+    registerProxyRoutes(app, {
+      handle: road.handle,
+      catalog: toolbox.catalog,
+      policyEnforced: config.features.policy,
+      requireCaller: async (request) => {
+        try {
+          await requireAdmin(request);
+        } catch {
+          await identity.verifyAccessToken(bearerOf(request));
+        }
+      },
+    });
     registerToolAdminRoutes(app, { toolbox, requireAdmin });
     registerChaosRoutes(app, { chaos, requireAdmin });
     let metricsApp: ReturnType<typeof Fastify> | undefined;
@@ -341,6 +357,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
           await mockUpstreams?.close();
           await bus.close();
           await limitCounters.close();
+          await idempotencyKeys?.close();
           await store.close();
         })();
         return closing;
@@ -350,10 +367,23 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     sync?.stop();
     await bus.close();
     await counters?.close();
+    await idempotencyKeys?.close();
     await jobs?.stop();
     await toolbox?.close();
     await mockUpstreams?.close();
     await store.close();
     throw err;
   }
+}
+
+/**
+ * Where Idempotency-Keys are claimed: Redis when instances share one, else the SQL store when it is
+ * PostgreSQL (shared by every instance), else this process (the embedded default).
+ */
+function sharedIdempotencyKeys(config: Readonly<Config>, store: Store): IdempotencyKeys<Execution> {
+  // An unfinished claim must outlive any call: the whole-call deadline plus a margin.
+  const times = { ttlMs: config.idempotency.ttlSeconds * 1000, inFlightTtlMs: config.upstreamDeadlineMs + 30_000 };
+  if (config.redisUrl !== undefined) return new RedisIdempotencyKeys(config.redisUrl, { ...times, prefix: config.redisPrefix });
+  if (store.kind === "postgres") return new SqlIdempotencyKeys(store.driver, times);
+  return new MemoryIdempotencyKeys({ ...times, maxKeys: config.idempotency.maxKeys });
 }

@@ -72,7 +72,8 @@ export interface Config {
   retry: { maxAttempts: number; baseMs: number; maxDelayMs: number; budgetPercent: number };
   breaker: { windowMs: number; minCalls: number; failurePercent: number; coolDownMs: number; halfOpenProbes: number };
   cache: { maxEntries: number; maxBytes: number; maxEntryBytes: number; defaultTtlSeconds: number; staleSeconds: number };
-  idempotency: { ttlSeconds: number; maxKeys: number };
+  /** `waitMs`: how long a repeat waits for a first call still running (on any instance) before 409 idempotency_in_flight. */
+  idempotency: { ttlSeconds: number; maxKeys: number; waitMs: number };
   /** Fault injection at start (`CHAOS` JSON); also settable through the admin API. */
   chaos: Record<string, ChaosSettings>;
   /** When set, `/metrics` needs this bearer token. */
@@ -256,6 +257,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     idempotency: {
       ttlSeconds: readInt(env, "IDEMPOTENCY_TTL_SECONDS", 86_400, 1, 86_400 * 30),
       maxKeys: readInt(env, "IDEMPOTENCY_MAX_KEYS", 100_000, 1, 10_000_000),
+      waitMs: readInt(env, "IDEMPOTENCY_WAIT_MS", 5_000, 0, 600_000),
     },
     chaos: readChaos(env),
     metricsToken: readString(env, "METRICS_TOKEN"),

@@ -47,6 +47,7 @@ export const statusOf = {
   credential_missing: 424,
   credential_not_found: 404,
   idempotency_conflict: 409,
+  idempotency_in_flight: 409,
   upstream_error: 502,
   upstream_client_error: 502,
   upstream_timeout: 504,

@@ -418,6 +418,30 @@ export class IdentityService {
     return entry;
   }
 
+  /**
+   * Checks again, when deferred work runs (a job, an approved call), a token that verified when the
+   * work was accepted: it must not be revoked and its agent must still be active. Reads the store,
+   * not this instance's memory, so a change made on any instance is seen. Expiry is not checked:
+   * the work was accepted while the token was valid.
+   * @throws GatewayError token_revoked | token_invalid | agent_suspended
+   */
+  async recheckAcceptedToken(accepted: { tokenId: string | undefined; agentId: string; scopes: string[]; intent: string | undefined }): Promise<VerifiedToken> {
+    const now = this.o.now();
+    const record = accepted.tokenId === undefined ? undefined : await this.o.store.getToken(accepted.tokenId);
+    if (accepted.tokenId !== undefined && (record === undefined || record.agentId !== accepted.agentId)) throw new GatewayError("token_invalid", "the token this work was accepted with is unknown");
+    if (record !== undefined && record.revokedAt !== null) {
+      this.markRevoked([record.id]);
+      throw new GatewayError("token_revoked", "the token this work was accepted with has been revoked");
+    }
+    const agent = await this.o.store.getAgent(accepted.agentId);
+    if (agent === undefined) throw new GatewayError("token_invalid", "the agent this work was accepted for no longer exists");
+    this.remember(agent);
+    if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
+    const issuedAt = record?.issuedAt ?? now;
+    const expiresAt = record?.expiresAt ?? now;
+    return { tokenId: accepted.tokenId ?? "", agentId: agent.id, agentName: agent.name, role: agent.role, scopes: accepted.scopes, intent: accepted.intent, issuedAt, expiresAt, refreshRecommended: false };
+  }
+
   /** Revokes one token; effective on the very next request. @throws GatewayError `not_found` */
   async revokeToken(tokenId: string, reason = "revoked by admin"): Promise<void> {
     const found = await this.o.store.revokeToken(tokenId, this.o.now(), reason);

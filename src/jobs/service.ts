@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { GatewayError, isGatewayError } from "../errors/index.js";
-import type { AdmittedCall, ProxyInput, ProxyRoad } from "../proxy/index.js";
+import type { AcceptedCall, ProxyInput, ProxyRoad } from "../proxy/index.js";
 import { open, seal, type SealedEnvelope } from "../vault/envelope.js";
 import type { CallbackSender } from "./callbacks.js";
 import type { JobRecord, JobStatus, JobStore } from "./job-store.js";
@@ -48,15 +48,19 @@ export class JobService {
 
   constructor(private readonly o: JobServiceOptions) {}
 
-  /** Checks the call now (a denied call is denied at once) and queues it durably. */
+  /**
+   * Runs the road's checks now (a denied call is denied at once) and queues the call durably,
+   * sealed. When it runs, the road checks it again (token, agent, policy) before anything is sent.
+   */
   async submit(input: ProxyInput, callbackUrl: string | undefined): Promise<JobView> {
-    const { call } = await this.o.road.admit(input);
-    const id = randomUUID();
-    const sealed = seal(this.o.masterKey, JSON.stringify(call), `job:${id}`);
-    const createdAt = this.o.now();
-    await this.o.store.insert({ id, agentId: call.agentId, tool: call.tool, action: call.action, sealedCall: JSON.stringify(sealed), correlationId: input.correlationId, callbackUrl: callbackUrl ?? null, createdAt });
+    const { jobId } = await this.o.road.accept({ ...input, door: "job" }, async (call) => {
+      const id = randomUUID();
+      const sealed = seal(this.o.masterKey, JSON.stringify(call), `job:${id}`);
+      await this.o.store.insert({ id, agentId: call.agentId, tool: call.tool, action: call.action, sealedCall: JSON.stringify(sealed), correlationId: input.correlationId, callbackUrl: callbackUrl ?? null, createdAt: this.o.now() });
+      return id;
+    });
     this.wake?.();
-    return this.view((await this.o.store.get(id))!);
+    return this.view((await this.o.store.get(jobId))!);
   }
 
   /** @throws GatewayError job_not_found (also when `agentId` is given and the job is someone else's) */
@@ -139,9 +143,10 @@ export class JobService {
       if (job.attempts > (this.o.maxAttempts ?? 3)) {
         outcome = { status: "failed", error: JSON.stringify({ code: "job_abandoned", message: `the job's worker stopped ${job.attempts - 1} times before finishing it`, status: 500 }) };
       } else {
-        const call = JSON.parse(open(this.o.masterKey, JSON.parse(job.sealedCall) as SealedEnvelope, `job:${job.id}`).toString("utf8")) as AdmittedCall;
+        const call = JSON.parse(open(this.o.masterKey, JSON.parse(job.sealedCall) as SealedEnvelope, `job:${job.id}`).toString("utf8")) as AcceptedCall;
         try {
-          const out = await this.o.road.runAdmitted(call, job.correlationId);
+          // The whole road again: a revoked token, a suspended agent or a changed policy refuses it here.
+          const out = await this.o.road.runAccepted(call, job.correlationId, "job");
           outcome = { status: "succeeded", result: JSON.stringify(out) };
         } catch (err) {
           const e = isGatewayError(err) ? err : new GatewayError("internal_error", "the job failed inside the gateway");

@@ -2,7 +2,8 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import client from "prom-client";
 import type { IdentityEvents, TokenCheckResult } from "../identity/index.js";
 import type { PolicyEvents } from "../policy/authorizer.js";
-import type { RoadEvents } from "../proxy/road.js";
+import type { RoadEvents } from "../proxy/stages.js";
+import { DOORS } from "../proxy/call.js";
 import type { ResilienceEvents } from "../resilience/executor.js";
 import type { BreakerState } from "../resilience/breaker.js";
 
@@ -14,6 +15,7 @@ export const LABELS = {
   tool: ["serpapi", "http_fetch", "openai", "gmail_send", "generic", "other"],
   action: ["search", "get", "head", "chat", "send", "other"],
   status: ["2xx", "3xx", "4xx", "5xx"],
+  door: DOORS,
   reason: ["scope_denied", "intent_required", "guard_failed", "quota_exceeded", "off_hours", "rate_limited", "agent_suspended", "other"],
   decision: ["allow", "deny"],
   tokenResult: ["valid", "missing", "invalid", "expired", "not_yet_valid", "revoked", "provenance_mismatch", "suspended", "too_large"],
@@ -21,6 +23,7 @@ export const LABELS = {
   breakerState: ["closed", "half_open", "open"],
   cacheResult: ["hit", "miss", "bypass", "stale"],
   fault: ["timeout", "error500", "reset", "latency"],
+  unauthenticatedCode: ["token_missing", "token_invalid", "token_too_large", "other"],
 } as const;
 
 const BUILTIN_TOOLS = new Set<string>(["serpapi", "http_fetch", "openai", "gmail_send"]);
@@ -53,10 +56,11 @@ export class GatewayMetrics {
   private readonly eventLoop = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private readonly isGeneric: (tool: string) => boolean;
 
-  readonly requests = new client.Counter({ name: "gateway_requests_total", help: "Tool calls through the proxy, by tool, action and status class.", labelNames: ["tool", "action", "status"], registers: [this.registry] });
+  readonly requests = new client.Counter({ name: "gateway_requests_total", help: "Tool calls through the road, by door, tool, action and status class.", labelNames: ["tool", "action", "status", "door"], registers: [this.registry] });
   readonly requestDuration = new client.Histogram({ name: "gateway_request_duration_ms", help: "End-to-end time of a tool call inside the gateway, in milliseconds.", labelNames: ["tool"], buckets: MS_BUCKETS, registers: [this.registry] });
   readonly overhead = new client.Histogram({ name: "gateway_overhead_ms", help: "Gateway time minus upstream time of a tool call, in milliseconds.", labelNames: ["tool"], buckets: MS_BUCKETS, registers: [this.registry] });
   readonly upstreamDuration = new client.Histogram({ name: "gateway_upstream_duration_ms", help: "Duration of one upstream attempt, in milliseconds.", labelNames: ["tool"], buckets: MS_BUCKETS, registers: [this.registry] });
+  readonly unauthenticatedCalls = new client.Counter({ name: "gateway_unauthenticated_calls_total", help: "Tool calls refused because the caller proved nothing (no token, or not one of this gateway's), by door and code; not audited one by one.", labelNames: ["door", "code"], registers: [this.registry] });
   readonly agentCreations = new client.Counter({ name: "gateway_agent_creations_total", help: "Agents registered.", registers: [this.registry] });
   readonly tokenGenerations = new client.Counter({ name: "gateway_token_generations_total", help: "Access tokens issued.", registers: [this.registry] });
   readonly tokenValidations = new client.Counter({ name: "gateway_token_validations_total", help: "Access token checks, by result.", labelNames: ["result"], registers: [this.registry] });
@@ -134,7 +138,7 @@ export class GatewayMetrics {
   /** Every known label combination starts at 0, so dashboards and alerts see series before the first event. */
   private initialiseZeroes(): void {
     for (const tool of LABELS.tool) {
-      for (const action of LABELS.action) for (const status of LABELS.status) this.requests.labels(tool, action, status).inc(0);
+      for (const door of LABELS.door) for (const action of LABELS.action) for (const status of LABELS.status) this.requests.labels(tool, action, status, door).inc(0);
       for (const reason of LABELS.reason) for (const action of LABELS.action) this.policyDenials.labels(reason, tool, action).inc(0);
       for (const outcome of LABELS.retryOutcome) this.retries.labels(tool, outcome).inc(0);
       for (const from of LABELS.breakerState) for (const to of LABELS.breakerState) if (from !== to) this.breakerTransitions.labels(tool, from, to).inc(0);
@@ -146,6 +150,7 @@ export class GatewayMetrics {
       this.upstreamDuration.zero({ tool });
     }
     for (const result of LABELS.tokenResult) this.tokenValidations.labels(result).inc(0);
+    for (const door of LABELS.door) for (const code of LABELS.unauthenticatedCode) this.unauthenticatedCalls.labels(door, code).inc(0);
     for (const decision of LABELS.decision) this.policyEvaluations.labels(decision).inc(0);
   }
 
@@ -157,10 +162,11 @@ export class GatewayMetrics {
     return {
       callFinished: (e) => {
         const tool = this.tool(e.tool);
-        this.requests.labels(tool, clamp(e.action, LABELS.action), statusClass(e.status)).inc();
+        this.requests.labels(tool, clamp(e.action, LABELS.action), statusClass(e.status), clamp(e.door, LABELS.door)).inc();
         this.requestDuration.labels(tool).observe(e.durationMs);
         if (e.status < 400) this.overhead.labels(tool).observe(Math.max(0, e.durationMs - e.upstreamMs));
       },
+      unauthenticated: (e) => this.unauthenticatedCalls.labels(clamp(e.door, LABELS.door), clamp(e.code, LABELS.unauthenticatedCode)).inc(),
     };
   }
 

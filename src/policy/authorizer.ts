@@ -1,6 +1,6 @@
 import { GatewayError } from "../errors/index.js";
 import type { Counters } from "../limits/counters.js";
-import type { Authorizer } from "../proxy/road.js";
+import type { Authorizer } from "../proxy/stages.js";
 import { evaluate } from "./evaluate.js";
 import type { PolicyService } from "./service.js";
 import type { DenialReason, LimitCheck } from "./types.js";
@@ -12,44 +12,57 @@ export interface PolicyEvents {
 }
 
 /**
- * The policy stage of the road: evaluates the applicable policies (pure, in memory), then takes the
- * call's rate-limit tokens and quota units from the counters in one atomic step.
+ * The policy and limits behind the road's authorize stage: evaluates the applicable policies (pure,
+ * in memory), then takes the call's rate-limit tokens and quota units from the counters in one
+ * atomic step. What was charged is returned as data so the same stage can refund it later, on this
+ * instance or another (a job run elsewhere).
  */
 export function createPolicyAuthorizer(o: { policies: PolicyService; counters: Counters; now: () => number; countFailedCalls: boolean; events?: PolicyEvents }): Authorizer {
-  return async (token, call) => {
-    const now = o.now();
+  const decide = (token: Parameters<Authorizer["charge"]>[0], call: Parameters<Authorizer["charge"]>[1]) => {
     const decision = evaluate({
       agent: { id: token.agentId, role: token.role },
       token: { scopes: token.scopes, intent: token.intent },
       call,
       policies: o.policies.applicable(token.agentId, token.role),
-      now,
+      now: o.now(),
       countFailedCalls: o.countFailedCalls,
     });
     if (!decision.allow) throw deny(decision.reason, decision.message, call, o.events, decision.rule, decision.retryAfterSeconds);
-    const limits = decision.limits;
-    if (limits.length > 0) {
-      const outcome = await o.counters.consume(limits, now);
-      if (!outcome.ok) {
-        const check = limits[outcome.index]!;
-        const reason: DenialReason = check.kind === "quota" ? "quota_exceeded" : "rate_limited";
-        const message =
-          check.kind === "quota"
-            ? `quota of ${check.limit} calls per window reached (policy "${check.ref.policyName}"); it resets in ${outcome.retryAfterSeconds} s`
-            : `rate limit of ${check.perSecond}/s with bursts of ${check.limit} reached (policy "${check.ref.policyName}")`;
-        throw deny(reason, message, call, o.events, check.ref, outcome.retryAfterSeconds);
+    return decision.limits;
+  };
+  return {
+    async charge(token, call, counted) {
+      // Deferred work (a job) takes rate tokens when accepted and quota units when it runs: each
+      // phase counts once, and quota is only spent on work that is about to reach the upstream.
+      const limits = decide(token, call).filter((l) => counted === "all" || (counted === "rate" ? l.kind === "rate" : l.kind === "quota"));
+      if (limits.length > 0) {
+        const outcome = await o.counters.consume(limits, o.now());
+        if (!outcome.ok) {
+          const check = limits[outcome.index]!;
+          const reason: DenialReason = check.kind === "quota" ? "quota_exceeded" : "rate_limited";
+          const message =
+            check.kind === "quota"
+              ? `quota of ${check.limit} calls per window reached (policy "${check.ref.policyName}"); it resets in ${outcome.retryAfterSeconds} s`
+              : `rate limit of ${check.perSecond}/s with bursts of ${check.limit} reached (policy "${check.ref.policyName}")`;
+          throw deny(reason, message, call, o.events, check.ref, outcome.retryAfterSeconds);
+        }
       }
-    }
-    o.events?.decision?.("allow");
-    const quotas = limits.filter((l: LimitCheck) => l.kind === "quota");
-    const refundable = quotas.filter((l) => l.countFailures === false);
-    if (quotas.length === 0) return {};
-    return {
-      ...(refundable.length === 0 ? {} : { upstreamFailed: () => o.counters.refund(refundable, o.now()) }),
-      callNotSent: () => o.counters.refund(quotas, o.now()),
-    };
+      o.events?.decision?.("allow");
+      return { quotas: limits.filter((l: LimitCheck) => l.kind === "quota") };
+    },
+    async refund(charge, why) {
+      // A call that never left is not counted at all; a failed one only by quotas that say failures do not count.
+      const quotas = why === "not_sent" ? charge.quotas : charge.quotas.filter((q) => q.countFailures === false);
+      if (quotas.length > 0) await o.counters.refund(quotas, o.now());
+    },
   };
 }
+
+/** Policy enforcement off (FF_POLICY=off): every authenticated call may go, nothing is counted. */
+export const allowAllAuthorizer: Authorizer = {
+  charge: async () => ({ quotas: [] }),
+  refund: async () => undefined,
+};
 
 function deny(reason: DenialReason, message: string, call: { tool: string; action: string }, events: PolicyEvents | undefined, rule?: object, retryAfterSeconds?: number): GatewayError {
   events?.decision?.("deny");

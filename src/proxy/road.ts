@@ -1,14 +1,15 @@
-import { createHash } from "node:crypto";
-import { canonicalJson } from "../util/canonical-json.js";
-export { canonicalJson };
-import type { AuditLog } from "../audit/index.js";
 import { GatewayError, isGatewayError } from "../errors/index.js";
 import type { IdentityService, VerifiedToken } from "../identity/index.js";
+import type { Resilience } from "../resilience/executor.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
-import type { ResolvedAction, ToolCatalog, UpstreamReply } from "./catalog.js";
+import type { ToolCatalog } from "./catalog.js";
+import { compose, refused, type CacheStatus, type CallOutcome, type Door, type Next, type Stage, type ToolCall } from "./call.js";
+import { authenticate, authorize, credential, invoke, observe, redact, resolve, type AuditSink, type Authorizer, type RoadEvents } from "./stages.js";
 
-/** One tool call as it enters the road. */
+/** One tool call as a door hands it to the road. */
 export interface ProxyInput {
+  /** Which door the call came in by; `rest` when absent. */
+  door?: Door;
   tool: string;
   action: string;
   params: Record<string, unknown>;
@@ -19,8 +20,6 @@ export interface ProxyInput {
   cacheMode?: "default" | "bypass";
   traceparent?: string;
 }
-
-export type CacheStatus = "hit" | "miss" | "bypass" | "stale" | "none";
 
 export interface ProxyMeta {
   correlationId: string;
@@ -40,246 +39,169 @@ export interface ProxyOutput {
   token: VerifiedToken;
 }
 
-/** What the policy stage is given. */
-export interface CallToAuthorize {
+/**
+ * Work a deferred door (jobs, approvals) accepted, kept (sealed) until it runs: the call and the
+ * token it was accepted with, which the road checks again by id when it runs.
+ */
+export interface AcceptedCall {
   tool: string;
   action: string;
   params: Record<string, unknown>;
-}
-
-/**
- * The policy + limits stage. Resolves when the call may go on (returning what to do once the
- * upstream has answered), throws a GatewayError with the denial otherwise.
- */
-export type Authorizer = (token: VerifiedToken, call: CallToAuthorize) => Promise<AuthorizeGrant>;
-export interface AuthorizeGrant {
-  /** Called after the upstream failed, so counters configured not to count failures can refund. */
-  upstreamFailed?(): Promise<void>;
-  /** Called when the call was refused before reaching the upstream (missing credential, open breaker, SSRF): nothing counts. */
-  callNotSent?(): Promise<void>;
-}
-
-/** Refusals that mean the upstream was never called. */
-const NOT_SENT = new Set(["circuit_open", "ssrf_blocked", "invalid_request", "idempotency_conflict"]);
-
-export interface ExecuteContext {
-  correlationId: string;
-  traceparent?: string;
-  cacheMode: "default" | "bypass";
-  idempotencyKey?: string;
-  /** Whatever in the caller's identity changes the answer (part of the cache key). */
-  cacheScope: string;
   agentId: string;
-  credential: string | undefined;
-}
-
-export interface ExecuteResult {
-  reply: UpstreamReply;
-  attempts: number;
-  cache: CacheStatus;
-  upstreamMs: number;
-  replayed?: boolean;
-}
-
-/** The resilience stages around the adapter call (cache, single-flight, retry, breaker, timeout). */
-export type Executor = (action: ResolvedAction, params: Record<string, unknown>, ctx: ExecuteContext) => Promise<ExecuteResult>;
-
-/** Hooks for metrics; every label they receive is bounded (tool, action, status, reason). */
-export interface RoadEvents {
-  callFinished?(e: { tool: string; action: string; status: number; durationMs: number; upstreamMs: number; cache: CacheStatus; attempts: number; errorCode?: string }): void;
-  denied?(e: { tool: string; action: string; reason: string }): void;
+  /** Absent on work accepted before tokens were re-checked at run time (only the agent is checked then). */
+  tokenId?: string;
+  scopes?: string[];
+  intent?: string;
+  idempotencyKey?: string;
 }
 
 export interface RoadDeps {
   catalog: ToolCatalog;
   identity: IdentityService;
   vault: CredentialVault;
-  audit: AuditLog;
+  audit: AuditSink;
   redactor: Redactor;
-  authorize: Authorizer;
-  execute: Executor;
+  authorizer: Authorizer;
+  resilience: Pick<Resilience, "stages">;
   now: () => number;
   events?: RoadEvents;
-}
-
-const DENIAL_CODES = new Set(["policy_denied", "scope_denied", "intent_required", "guard_failed", "quota_exceeded", "off_hours", "rate_limited", "agent_suspended", "token_scope_exceeded", "ssrf_blocked"]);
-
-/** A stable hash of the parameters for the audit trail: never the parameters themselves. */
-export function paramsFingerprint(params: unknown): string {
-  return createHash("sha256").update(canonicalJson(params)).digest("base64url").slice(0, 22);
-}
-
-
-/** A call that passed every check before the upstream: what a job keeps to run it later. */
-export interface AdmittedCall {
-  tool: string;
-  action: string;
-  params: Record<string, unknown>;
-  agentId: string;
-  role: string;
-  idempotencyKey?: string;
+  onRefundError?: (err: unknown) => void;
 }
 
 export interface ProxyRoad {
-  /** The synchronous call: admit, execute, answer. */
+  /** The stage names in order, `invoke` last (for docs, health and the test that pins the order). */
+  readonly stageNames: readonly string[];
+  /** A live call (REST, MCP, the OpenAI-compatible endpoint): the whole road. @throws GatewayError with the refusal */
   handle(input: ProxyInput): Promise<ProxyOutput>;
-  /** Only the checks (validation, token, policy, limits, credential present), for calls queued as jobs. */
-  admit(input: ProxyInput): Promise<{ call: AdmittedCall; token: VerifiedToken; grant: AuthorizeGrant }>;
-  /** Executes an admitted call (a job's run), with audit and metrics like any call. */
-  runAdmitted(call: AdmittedCall, correlationId: string, grant?: AuthorizeGrant): Promise<{ data: unknown; meta: ProxyMeta }>;
-}
-
-interface Outcome {
-  token?: VerifiedToken;
-  agentId?: string;
-  execution?: ExecuteResult;
+  /**
+   * A deferred door accepts work: the road's checks up to `credential`, then `enqueue` keeps it.
+   * Rate limits are counted now, quotas when it runs. @throws GatewayError with the refusal
+   */
+  accept(input: ProxyInput, enqueue: (call: AcceptedCall) => Promise<string>): Promise<{ jobId: string; token: VerifiedToken }>;
+  /** Runs accepted work: the whole road again, the token re-checked by id. @throws GatewayError with the refusal */
+  runAccepted(call: AcceptedCall, correlationId: string, door: Door): Promise<{ data: unknown; meta: ProxyMeta }>;
 }
 
 /**
- * The proxy road: validate → authenticate → authorize (policy + limits) → execute (resilience +
- * adapter with its credential) → audit and metrics. It reads top to bottom; each stage is its own
- * module, handed in by the composition root. `admit` and `runAdmitted` are the same road cut in
- * two, so an async job is checked when it is accepted and executed later by any worker.
+ * The road as one list. Every door runs this list (deferred doors run its prefix up to
+ * `credential` when they accept work, and all of it when the work runs); no door has a check of
+ * its own. The order, and why:
+ *  observe       outermost, so every refusal is timed, audited and counted
+ *  authenticate  first: nothing about tools, parameters or policy is looked at for an unknown caller
+ *  resolve       the tool action and its parameters (bounded, then schema-validated)
+ *  authorize     policy, guards, schedules, rate limits and quotas; refunds what the outcome says was not used
+ *  credential    the tool's secret from the vault
+ *  redact        scrubs the secret from whatever comes back
+ *  idempotency   a repeated key replays the first result (across instances with a shared store)
+ *  cache         response cache, single-flight, stale-if-error
+ *  breaker       asked once per call; an open circuit refuses without trying
+ *  retry         retries of idempotent actions within one deadline
+ *  attempt       chaos faults and the per-attempt timeout
+ *  → invoke      the adapter
  */
+export function roadStages(deps: RoadDeps): Stage[] {
+  const r = deps.resilience.stages;
+  return [
+    observe({ audit: deps.audit, now: deps.now, ...(deps.events ? { events: deps.events } : {}) }),
+    authenticate({ identity: deps.identity }),
+    resolve({ catalog: deps.catalog }),
+    authorize({ authorizer: deps.authorizer, ...(deps.onRefundError ? { onRefundError: deps.onRefundError } : {}) }),
+    credential({ vault: deps.vault }),
+    redact({ redactor: deps.redactor }),
+    r.idempotency,
+    r.cache,
+    r.breaker,
+    r.retry,
+    r.attempt,
+  ];
+}
+
+/** The stages a deferred door runs when it accepts work: every check, up to and including `credential`. */
+export const ACCEPTANCE_ENDS_AFTER = "credential";
+
 export function createProxyRoad(deps: RoadDeps): ProxyRoad {
-  async function admitStages(input: ProxyInput, outcome: Outcome) {
-    const action = deps.catalog.resolve(input.tool, input.action, input.params);
-    const token = await deps.identity.verifyAccessToken(input.rawToken);
-    outcome.token = token;
-    outcome.agentId = token.agentId;
-    const grant = await deps.authorize(token, { tool: action.tool, action: action.action, params: input.params });
-    if (action.needsCredential && deps.vault.secretFor(action.tool) === undefined) {
-      await grant.callNotSent?.().catch(() => undefined);
-      throw new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`);
-    }
-    return { action, token, grant };
-  }
+  const stages = roadStages(deps);
+  const whole = compose(stages, invoke);
+  const acceptance = stages.slice(0, stages.findIndex((s) => s.name === ACCEPTANCE_ENDS_AFTER) + 1);
 
-  async function executeStages(action: ResolvedAction, input: ProxyInput, who: { agentId: string; role: string }, grant: AuthorizeGrant | undefined, outcome: Outcome, startedMs: number) {
-    const credential = deps.vault.secretFor(action.tool);
-    if (action.needsCredential && credential === undefined) {
-      throw new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`);
-    }
-    const ctx: ExecuteContext = {
-      correlationId: input.correlationId,
-      cacheMode: input.cacheMode ?? "default",
-      cacheScope: who.role,
-      agentId: who.agentId,
-      credential,
-    };
-    if (input.traceparent !== undefined) ctx.traceparent = input.traceparent;
-    if (input.idempotencyKey !== undefined) ctx.idempotencyKey = input.idempotencyKey;
-    let execution: ExecuteResult;
-    try {
-      execution = await deps.execute(action, input.params, ctx);
-    } catch (err) {
-      const notSent = isGatewayError(err) && NOT_SENT.has(err.code);
-      await (notSent ? grant?.callNotSent?.() : grant?.upstreamFailed?.())?.catch(() => undefined);
-      throw err;
-    }
-    outcome.execution = execution;
-    const gatewayMs = performance.now() - startedMs - execution.upstreamMs;
-    return {
-      // An upstream that saw the credential may echo it back: scrub before it leaves.
-      data: action.needsCredential ? deps.redactor.redactValue(execution.reply.body) : execution.reply.body,
-      meta: {
-        correlationId: input.correlationId,
-        tool: action.tool,
-        action: action.action,
-        cache: execution.cache,
-        attempts: execution.attempts,
-        upstreamMs: round(execution.upstreamMs),
-        gatewayMs: round(Math.max(0, gatewayMs)),
-        ...(execution.replayed ? { replayed: true } : {}),
-      } satisfies ProxyMeta,
-    };
-  }
+  const callOf = (input: ProxyInput, phase: ToolCall["phase"]): ToolCall => ({
+    door: input.door ?? "rest",
+    phase,
+    tool: input.tool,
+    action: input.action,
+    params: input.params,
+    correlationId: input.correlationId,
+    proof: { kind: "bearer", rawToken: input.rawToken },
+    cacheMode: input.cacheMode ?? "default",
+    ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+    ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),
+  });
 
-  /** Runs `work` with the audit record, the metrics events and the error scrubbing every call gets. */
-  async function audited<T>(input: ProxyInput, okStatus: number, work: (outcome: Outcome, startedMs: number) => Promise<T>): Promise<T> {
+  async function answer(call: ToolCall, run: Next) {
     const startedMs = performance.now();
-    const outcome: Outcome = {};
-    let status = okStatus;
-    let errorCode: string | undefined;
-    let decision: "allow" | "deny" | "error" = "allow";
-    try {
-      return await work(outcome, startedMs);
-    } catch (err) {
-      const error = isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err });
-      status = error.status;
-      errorCode = error.code;
-      decision = DENIAL_CODES.has(error.code) || error.code.startsWith("token_") ? "deny" : "error";
-      if (DENIAL_CODES.has(error.code)) deps.events?.denied?.({ tool: input.tool, action: input.action, reason: String(error.details?.reason ?? error.code) });
-      // An upstream may echo what it was sent: never let a credential out through its message.
-      throw error.code.startsWith("upstream") ? scrubbed(error, deps.redactor) : error;
-    } finally {
-      const durationMs = performance.now() - startedMs;
-      const { execution } = outcome;
-      const upstreamMs = execution?.upstreamMs ?? 0;
-      deps.audit.record({
-        correlationId: input.correlationId,
-        agentId: outcome.agentId ?? null,
-        tool: input.tool.slice(0, 64),
-        action: input.action.slice(0, 64),
-        decision,
-        reason: errorCode ?? null,
-        status,
-        latencyMs: round(durationMs),
-        upstreamMs: execution === undefined ? null : round(upstreamMs),
-        cache: execution?.cache ?? null,
-        attempts: execution?.attempts ?? null,
-        paramsHash: paramsFingerprint(input.params),
-      });
-      const finished: Parameters<NonNullable<RoadEvents["callFinished"]>>[0] = {
-        tool: input.tool,
-        action: input.action,
-        status,
-        durationMs,
-        upstreamMs,
-        cache: execution?.cache ?? "none",
-        attempts: execution?.attempts ?? 0,
-      };
-      if (errorCode !== undefined) finished.errorCode = errorCode;
-      deps.events?.callFinished?.(finished);
-    }
+    const outcome = await run(call);
+    if (outcome.kind !== "answered") throw errorFrom(outcome);
+    const { execution } = outcome;
+    const meta: ProxyMeta = {
+      correlationId: call.correlationId,
+      tool: call.tool,
+      action: call.action,
+      cache: execution.cache,
+      attempts: execution.attempts,
+      upstreamMs: round(execution.upstreamMs),
+      gatewayMs: round(Math.max(0, performance.now() - startedMs - execution.upstreamMs)),
+      ...(execution.replayed ? { replayed: true } : {}),
+    };
+    return { data: execution.reply.body, meta, principal: outcome.principal };
   }
 
   return {
-    handle(input) {
-      return audited(input, 200, async (outcome, startedMs) => {
-        const { action, token, grant } = await admitStages(input, outcome);
-        const out = await executeStages(action, input, token, grant, outcome, startedMs);
-        return { ...out, token };
-      });
+    stageNames: [...stages.map((s) => s.name), "invoke"],
+
+    async handle(input) {
+      const { data, meta, principal } = await answer(callOf(input, "now"), whole);
+      return { data, meta, token: principal! };
     },
-    admit(input) {
-      return audited(input, 202, async (outcome) => {
-        const { action, token, grant } = await admitStages(input, outcome);
-        const call: AdmittedCall = { tool: action.tool, action: action.action, params: input.params, agentId: token.agentId, role: token.role };
-        if (input.idempotencyKey !== undefined) call.idempotencyKey = input.idempotencyKey;
-        return { call, token, grant };
-      });
+
+    async accept(input, enqueue) {
+      const keep: Next = async (call) => {
+        const principal = call.principal!;
+        const accepted: AcceptedCall = { tool: call.tool, action: call.action, params: call.params, agentId: principal.agentId, tokenId: principal.tokenId, scopes: principal.scopes };
+        if (principal.intent !== undefined) accepted.intent = principal.intent;
+        if (call.idempotencyKey !== undefined) accepted.idempotencyKey = call.idempotencyKey;
+        try {
+          return { kind: "queued", jobId: await enqueue(accepted), principal };
+        } catch (err) {
+          return refused(isGatewayError(err) ? err : new GatewayError("internal_error", "the work could not be queued", { cause: err }), "enqueue");
+        }
+      };
+      const outcome = await compose(acceptance, keep)(callOf({ ...input, door: input.door ?? "job" }, "accept"));
+      if (outcome.kind !== "queued") throw errorFrom(outcome);
+      return { jobId: outcome.jobId, token: outcome.principal! };
     },
-    runAdmitted(call, correlationId, grant) {
-      const input: ProxyInput = { tool: call.tool, action: call.action, params: call.params, rawToken: undefined, correlationId };
-      if (call.idempotencyKey !== undefined) input.idempotencyKey = call.idempotencyKey;
-      return audited(input, 200, async (outcome, startedMs) => {
-        outcome.agentId = call.agentId;
-        const action = deps.catalog.resolve(call.tool, call.action, call.params);
-        return executeStages(action, input, call, grant, outcome, startedMs);
-      });
+
+    async runAccepted(accepted, correlationId, door) {
+      const call: ToolCall = {
+        door,
+        phase: "run",
+        tool: accepted.tool,
+        action: accepted.action,
+        params: accepted.params,
+        correlationId,
+        // Work accepted before tokens were kept: the scope that covered exactly this call is what was proven.
+        proof: { kind: "accepted", tokenId: accepted.tokenId, agentId: accepted.agentId, scopes: accepted.scopes ?? [`${accepted.tool}:${accepted.action}`], intent: accepted.intent },
+        cacheMode: "default",
+        ...(accepted.idempotencyKey === undefined ? {} : { idempotencyKey: accepted.idempotencyKey }),
+      };
+      const { data, meta } = await answer(call, whole);
+      return { data, meta };
     },
   };
 }
 
-function scrubbed(error: GatewayError, redactor: Redactor): GatewayError {
-  const message = redactor.redact(error.message);
-  const details = error.details === undefined ? undefined : redactor.redactValue(error.details);
-  if (message === error.message && details === error.details) return error;
-  const options: ConstructorParameters<typeof GatewayError>[2] = { status: error.status };
-  if (details !== undefined) options.details = details;
-  if (error.retryAfterSeconds !== undefined) options.retryAfterSeconds = error.retryAfterSeconds;
-  return new GatewayError(error.code, message, options);
+function errorFrom(outcome: CallOutcome): GatewayError {
+  if (outcome.kind === "answered" || outcome.kind === "queued") return new GatewayError("internal_error", "unexpected outcome");
+  return outcome.error;
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;

@@ -1,11 +1,13 @@
 import { GatewayError, isGatewayError } from "../errors/index.js";
-import type { ResolvedAction, UpstreamReply } from "../proxy/catalog.js";
-import { paramsFingerprint, type ExecuteContext, type ExecuteResult, type Executor } from "../proxy/road.js";
+import type { UpstreamReply } from "../proxy/catalog.js";
+import { refused, stage, type CallOutcome, type Execution, type Stage, type ToolCall } from "../proxy/call.js";
 import type { FeatureFlags } from "../config/index.js";
+import { canonicalJson } from "../util/canonical-json.js";
+import { createHash } from "node:crypto";
 import { backoffDelayMs, RetryBudget } from "./backoff.js";
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from "./breaker.js";
 import { ChaosController, type ChaosFault } from "./chaos.js";
-import { IdempotencyStore } from "./idempotency.js";
+import type { IdempotencyKeys } from "./idempotency.js";
 import { cacheKey, ResponseCache, SingleFlight, type CacheOptions } from "./response-cache.js";
 
 /** Hooks for metrics and logs; labels stay bounded (tool, outcome, state, fault). */
@@ -31,7 +33,8 @@ export interface ResilienceOptions {
   retry: { maxAttempts: number; baseMs: number; maxDelayMs: number; budgetRatio: number; budgetMinRetries: number };
   breaker?: BreakerOptions;
   cache: CacheOptions & { defaultTtlSeconds: number };
-  idempotency: { ttlMs: number; maxKeys: number };
+  /** Where Idempotency-Keys are claimed (in-process, Redis or SQL), and how long a repeat waits for the first call. */
+  idempotency: { keys: IdempotencyKeys<Execution>; waitMs: number; pollMs?: number };
   chaos: ChaosController;
   events?: ResilienceEvents;
 }
@@ -53,6 +56,11 @@ export function isRetryable(err: unknown): boolean {
   return err.code === "upstream_timeout" || (err.code === "upstream_error" && err.details?.retryable === true);
 }
 
+/** A stable hash of the parameters (audit trail, idempotency fingerprint): never the parameters themselves. Never throws. */
+export function paramsFingerprint(params: unknown): string {
+  return createHash("sha256").update(canonicalJson(params)).digest("base64url").slice(0, 22);
+}
+
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -62,25 +70,23 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
     }, { once: true });
   });
 
-interface Attempted {
-  reply: UpstreamReply;
-  attempts: number;
-  upstreamMs: number;
+/** The resolved action of a call; the resilience stages sit after `resolve` in the road. */
+function actionOf(call: ToolCall) {
+  if (call.resolved === undefined) throw new Error("resilience stage placed before the resolve stage");
+  return call.resolved;
 }
 
 /**
- * The resilience stages around an adapter call, composed in this order:
- * idempotency → cache (with single-flight and stale-if-error) → circuit breaker → retries (backoff,
- * budget, deadline) → chaos → per-attempt timeout → adapter. Each stage is its own module with an
- * injected clock; this file only wires them.
+ * The resilience stages, as factories sharing this instance's state (breakers, cache, budget).
+ * Their order lives in the road's one list (src/proxy/road.ts):
+ * idempotency → cache → breaker → retry → attempt (chaos + per-attempt timeout) → invoke.
  */
-export function createResilientExecutor(o: ResilienceOptions) {
+export function createResilience(o: ResilienceOptions) {
   const random = o.random ?? Math.random;
   const sleep = o.sleep ?? defaultSleep;
   const breakers = new Map<string, CircuitBreaker>();
   const cache = new ResponseCache<UpstreamReply>(o.cache);
-  const flights = new SingleFlight<Attempted>();
-  const idempotency = new IdempotencyStore<ExecuteResult>(o.idempotency);
+  const flights = new SingleFlight<CallOutcome>();
   const budget = new RetryBudget({ ratio: o.retry.budgetRatio, minRetries: o.retry.budgetMinRetries, windowMs: 10_000 });
 
   const breakerFor = (tool: string) => {
@@ -92,143 +98,196 @@ export function createResilientExecutor(o: ResilienceOptions) {
     return b;
   };
 
-  /** One upstream attempt: chaos, then the adapter under its own deadline. */
-  async function attempt(action: ResolvedAction, params: Record<string, unknown>, ctx: ExecuteContext, timeoutMs: number): Promise<UpstreamReply> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
-    try {
-      const faults = o.chaos.active() ? o.chaos.draw(action.tool, random) : { latencyMs: 0 };
-      if (faults.latencyMs > 0) {
-        o.events?.chaosInjected?.(action.tool, "latency");
-        await sleep(faults.latencyMs, controller.signal);
-      }
-      if (faults.failure !== undefined) {
-        o.events?.chaosInjected?.(action.tool, faults.failure);
-        if (faults.failure === "timeout") await sleep(timeoutMs + 1000, controller.signal);
-        else if (faults.failure === "error500") throw new GatewayError("upstream_error", `${action.tool} failed (500): injected fault`, { details: { upstreamStatus: 500, reason: "upstream_5xx", retryable: true, injected: true } });
-        else throw new GatewayError("upstream_error", `could not reach ${action.tool}: ECONNRESET (injected fault)`, { details: { reason: "connection", errorCode: "ECONNRESET", retryable: true, injected: true } });
-      }
-      if (controller.signal.aborted) throw new GatewayError("upstream_timeout", `${action.tool} did not answer within ${timeoutMs} ms`);
-      const invokeContext: Parameters<typeof action.invoke>[1] = { credential: ctx.credential, signal: controller.signal, correlationId: ctx.correlationId };
-      if (ctx.traceparent !== undefined) invokeContext.traceparent = ctx.traceparent;
-      return await action.invoke(params, invokeContext);
-    } catch (err) {
-      if (controller.signal.aborted) throw new GatewayError("upstream_timeout", `${action.tool} did not answer within ${timeoutMs} ms`, { details: { timeoutMs } });
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /**
-   * Breaker, retries and attempts, for one logical upstream call. The breaker is asked once, before
-   * the first attempt (so `circuit_open` always means "refused without trying"), and learns the
-   * outcome of every attempt: each one is an observation of the upstream's health, and an upstream
-   * that fails half its attempts is failing even when retries rescue some calls (counting only final
-   * outcomes kept breakers closed under 55 % injected faults while retries multiplied the load on
-   * the failing upstream). Retries stop as soon as the breaker opens.
+   * Same key and parameters → the first call's result without another upstream call, on any
+   * instance sharing the key store. A repeat while the first runs waits for it (bounded by
+   * `waitMs`), then gets 409 `idempotency_in_flight`.
    */
-  async function callUpstream(action: ResolvedAction, params: Record<string, unknown>, ctx: ExecuteContext): Promise<Attempted> {
-    const started = performance.now();
-    const deadline = o.now() + o.deadlineMs;
-    const breaker = o.features.breakers ? breakerFor(action.tool) : undefined;
-    const admission = breaker?.admit(o.now()) ?? { allowed: true as const, probe: false };
-    if (!admission.allowed) {
-      o.events?.breakerFastFail?.(action.tool);
-      throw new GatewayError("circuit_open", `${action.tool} is failing: its circuit breaker is open, calls are refused until it recovers`, {
-        retryAfterSeconds: Math.max(1, Math.ceil(admission.retryAfterMs / 1000)),
-        details: { tool: action.tool, attempts: 0 },
-      });
-    }
-    // A half-open probe gets one attempt: it is there to test the upstream, not to insist.
-    const maxAttempts = o.features.retry && action.idempotent && !admission.probe ? o.retry.maxAttempts : 1;
-    budget.request(action.tool, o.now());
-    for (let attemptNo = 1; ; attemptNo++) {
-      const attemptStarted = performance.now();
-      const remaining = deadline - o.now();
-      const timeoutMs = Math.max(1, Math.min(effectiveTimeoutMs(action.timeoutMs, o.attemptTimeoutMs), remaining));
+  const idempotency: Stage = stage("idempotency", async (call, next) => {
+    if (call.idempotencyKey === undefined) return next(call);
+    const action = actionOf(call);
+    const key = `${call.principal?.agentId ?? "-"}\n${action.tool}:${action.action}\n${call.idempotencyKey}`;
+    const fingerprint = paramsFingerprint(call.params);
+    const keys = o.idempotency.keys;
+    const waitUntil = o.now() + o.idempotency.waitMs;
+    for (;;) {
+      let claim;
       try {
-        const reply = await attempt(action, params, ctx, timeoutMs);
-        breaker?.record(o.now(), false, admission.probe);
-        o.events?.upstreamAttempt?.(action.tool, performance.now() - attemptStarted, false);
-        if (attemptNo > 1) o.events?.retry?.(action.tool, "success");
-        return { reply, attempts: attemptNo, upstreamMs: performance.now() - started };
+        claim = await keys.claim(key, fingerprint, o.now());
       } catch (err) {
-        const failure = isUpstreamFailure(err);
-        o.events?.upstreamAttempt?.(action.tool, performance.now() - attemptStarted, failure);
-        if (attemptNo > 1) o.events?.retry?.(action.tool, "failure");
-        if (failure) breaker?.record(o.now(), true, admission.probe);
-        const giveUp = (): never => {
-          if (!failure) breaker?.release(admission.probe);
-          throw withAttempts(err, attemptNo);
-        };
-        if (attemptNo >= maxAttempts || !isRetryable(err)) giveUp();
-        // Other calls may have opened the breaker meanwhile: stop hammering.
-        if (breaker !== undefined && breaker.current(o.now()) === "open") giveUp();
-        const retryAfterMs = isGatewayError(err) && err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : 0;
-        const delay = Math.max(retryAfterMs, backoffDelayMs(attemptNo, { baseMs: o.retry.baseMs, maxMs: o.retry.maxDelayMs }, random));
-        if (o.now() + delay >= deadline) giveUp();
-        if (!budget.tryRetry(action.tool, o.now())) {
-          o.events?.retry?.(action.tool, "budget_exhausted");
-          giveUp();
-        }
-        await sleep(delay);
+        // Without the shared key store a repeat could send twice: refuse rather than risk it.
+        return refused(new GatewayError("service_unavailable", "the idempotency key store is unreachable; retry later", { retryAfterSeconds: 2, cause: err }), "idempotency");
       }
+      if (claim.state === "conflict") {
+        return refused(new GatewayError("idempotency_conflict", "this Idempotency-Key was already used with different parameters; use a new key for a different call"), "idempotency");
+      }
+      if (claim.state === "done") {
+        o.events?.idempotentReplay?.(action.tool);
+        return { kind: "answered", execution: { ...claim.result, attempts: 0, upstreamMs: 0, replayed: true } };
+      }
+      if (claim.state === "claimed") {
+        const outcome = await next(call);
+        const settle = outcome.kind === "answered" ? keys.complete(key, claim.lease, outcome.execution, o.now()) : keys.release(key, claim.lease);
+        // The answer stands even if storing it failed: the key then expires with its marker.
+        await settle.catch(() => undefined);
+        return outcome;
+      }
+      if (o.now() >= waitUntil) {
+        return refused(new GatewayError("idempotency_in_flight", "a call with this Idempotency-Key is still running; retry later to get its result", { retryAfterSeconds: 1 }), "idempotency");
+      }
+      await sleep(o.idempotency.pollMs ?? 25);
     }
-  }
+  });
 
-  /** Cache, single-flight and stale-if-error around the upstream call. */
-  async function cached(action: ResolvedAction, params: Record<string, unknown>, ctx: ExecuteContext): Promise<ExecuteResult> {
-    if (!o.features.cache || !action.cacheable) {
-      const r = await callUpstream(action, params, ctx);
-      return { ...r, cache: "none" };
-    }
-    const key = cacheKey(action.tool, action.action, params, ctx.cacheScope);
-    const bypass = ctx.cacheMode === "bypass";
+  /** Response cache with single-flight and stale-if-error, for cacheable actions. */
+  const cached: Stage = stage("cache", async (call, next) => {
+    const action = actionOf(call);
+    if (!o.features.cache || !action.cacheable) return next(call);
+    const key = cacheKey(action.tool, action.action, call.params, call.principal?.role ?? "");
+    const bypass = call.cacheMode === "bypass";
     if (!bypass) {
       const hit = cache.get(key, o.now());
       if (hit !== undefined) {
         o.events?.cache?.(action.tool, "hit");
-        return { reply: hit.value, attempts: 0, upstreamMs: 0, cache: "hit" };
+        return answered(hit.value, "hit");
       }
     }
     const fetchAndStore = async () => {
-      const r = await callUpstream(action, params, ctx);
-      cache.set(key, r.reply, r.reply.bytes, action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
-      return r;
+      const outcome = await next(call);
+      if (outcome.kind === "answered") cache.set(key, outcome.execution.reply, outcome.execution.reply.bytes, action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
+      return outcome;
     };
-    try {
+    let outcome: CallOutcome;
+    if (bypass) {
       // A bypass asked for a fresh answer of its own: it does not join (or lead) a flight.
-      if (bypass) {
-        const r = await fetchAndStore();
+      outcome = await fetchAndStore();
+      if (outcome.kind === "answered") {
         o.events?.cache?.(action.tool, "bypass");
-        return { ...r, cache: "bypass" };
+        return { kind: "answered", execution: { ...outcome.execution, cache: "bypass" } };
       }
+    } else {
       const { value, leader } = await flights.run(key, fetchAndStore);
-      o.events?.cache?.(action.tool, leader ? "miss" : "hit");
-      return leader ? { ...value, cache: "miss" } : { reply: value.reply, attempts: 0, upstreamMs: 0, cache: "hit" };
-    } catch (err) {
-      const stale = isUpstreamFailure(err) || (isGatewayError(err) && err.code === "circuit_open") ? cache.get(key, o.now(), true) : undefined;
-      if (stale !== undefined) {
-        o.events?.cache?.(action.tool, "stale");
-        return { reply: stale.value, attempts: attemptsOf(err), upstreamMs: 0, cache: "stale" };
+      outcome = value;
+      if (outcome.kind === "answered") {
+        o.events?.cache?.(action.tool, leader ? "miss" : "hit");
+        return leader ? { kind: "answered", execution: { ...outcome.execution, cache: "miss" } } : answered(outcome.execution.reply, "hit");
       }
-      throw err;
     }
+    const servesStale = (outcome.kind === "failed" && isUpstreamFailure(outcome.error)) || (outcome.kind === "refused" && outcome.error.code === "circuit_open");
+    const stale = servesStale ? cache.get(key, o.now(), true) : undefined;
+    if (stale === undefined) return outcome;
+    o.events?.cache?.(action.tool, "stale");
+    return { kind: "answered", execution: { reply: stale.value, attempts: outcome.kind === "failed" ? outcome.attempts : 0, upstreamMs: 0, cache: "stale" } };
+  });
+
+  /**
+   * The circuit breaker, asked once before the first attempt (so `circuit_open` always means
+   * "refused without trying"), told the call's final outcome once: retries are the retry budget's
+   * business, and counting every attempt would let a flaky-but-retryable upstream open the breaker
+   * while retries still rescue most calls.
+   */
+  const breaker: Stage = stage("breaker", async (call, next) => {
+    const action = actionOf(call);
+    if (!o.features.breakers) return next(call);
+    const b = breakerFor(action.tool);
+    const admission = b.admit(o.now());
+    if (!admission.allowed) {
+      o.events?.breakerFastFail?.(action.tool);
+      return refused(
+        new GatewayError("circuit_open", `${action.tool} is failing: its circuit breaker is open, calls are refused until it recovers`, {
+          retryAfterSeconds: Math.max(1, Math.ceil(admission.retryAfterMs / 1000)),
+          details: { tool: action.tool, attempts: 0 },
+        }),
+        "breaker",
+      );
+    }
+    const outcome = await next({ ...call, probe: admission.probe });
+    if (outcome.kind === "answered") b.record(o.now(), false, admission.probe);
+    else if (outcome.kind === "failed" && isUpstreamFailure(outcome.error)) b.record(o.now(), true, admission.probe);
+    else b.release(admission.probe);
+    return outcome;
+  });
+
+  /** Retries of idempotent actions: backoff with jitter, a retry budget, one deadline for the whole call. */
+  const retry: Stage = stage("retry", async (call, next) => {
+    const action = actionOf(call);
+    const started = performance.now();
+    const deadlineAt = o.now() + o.deadlineMs;
+    // A half-open probe gets one attempt: it is there to test the upstream, not to insist.
+    const maxAttempts = o.features.retry && action.idempotent && call.probe !== true ? o.retry.maxAttempts : 1;
+    budget.request(action.tool, o.now());
+    for (let attemptNo = 1; ; attemptNo++) {
+      const outcome = await next({ ...call, deadlineAt });
+      const upstreamMs = performance.now() - started;
+      if (outcome.kind === "answered") {
+        if (attemptNo > 1) o.events?.retry?.(action.tool, "success");
+        return { kind: "answered", execution: { ...outcome.execution, attempts: attemptNo, upstreamMs } };
+      }
+      if (attemptNo > 1) o.events?.retry?.(action.tool, "failure");
+      if (outcome.kind !== "failed") return outcome;
+      const giveUp = (): CallOutcome => ({ kind: "failed", error: withAttempts(outcome.error, attemptNo), attempts: attemptNo, upstreamMs });
+      if (attemptNo >= maxAttempts || !isRetryable(outcome.error)) return giveUp();
+      // Other calls may have opened the breaker meanwhile: stop hammering.
+      if (o.features.breakers && breakerFor(action.tool).current(o.now()) === "open") return giveUp();
+      const retryAfterMs = outcome.error.retryAfterSeconds !== undefined ? outcome.error.retryAfterSeconds * 1000 : 0;
+      const delay = Math.max(retryAfterMs, backoffDelayMs(attemptNo, { baseMs: o.retry.baseMs, maxMs: o.retry.maxDelayMs }, random));
+      if (o.now() + delay >= deadlineAt) return giveUp();
+      if (!budget.tryRetry(action.tool, o.now())) {
+        o.events?.retry?.(action.tool, "budget_exhausted");
+        return giveUp();
+      }
+      await sleep(delay);
+    }
+  });
+
+  /** One upstream attempt: injected faults (chaos), then the adapter under its own timeout. */
+  const attempt: Stage = stage("attempt", async (call, next) => {
+    const action = actionOf(call);
+    const attemptStarted = performance.now();
+    const remaining = (call.deadlineAt ?? o.now() + o.deadlineMs) - o.now();
+    const timeoutMs = Math.max(1, Math.min(effectiveTimeoutMs(action.timeoutMs, o.attemptTimeoutMs), remaining));
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const timedOut = (): CallOutcome => ({ kind: "failed", error: new GatewayError("upstream_timeout", `${action.tool} did not answer within ${timeoutMs} ms`, { details: { timeoutMs } }), attempts: 1, upstreamMs: performance.now() - attemptStarted });
+    let outcome: CallOutcome;
+    try {
+      const injected = await injectFaults(action.tool, timeoutMs, controller.signal);
+      if (injected !== undefined) outcome = injected;
+      else if (controller.signal.aborted) outcome = timedOut();
+      else {
+        outcome = await next({ ...call, signal: controller.signal });
+        if (outcome.kind === "failed" && controller.signal.aborted) outcome = timedOut();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (outcome.kind === "failed" || outcome.kind === "answered") {
+      o.events?.upstreamAttempt?.(action.tool, performance.now() - attemptStarted, outcome.kind === "failed" && isUpstreamFailure(outcome.error));
+    }
+    return outcome;
+  });
+
+  async function injectFaults(tool: string, timeoutMs: number, signal: AbortSignal): Promise<CallOutcome | undefined> {
+    const faults = o.chaos.active() ? o.chaos.draw(tool, random) : { latencyMs: 0 };
+    if (faults.latencyMs > 0) {
+      o.events?.chaosInjected?.(tool, "latency");
+      await sleep(faults.latencyMs, signal);
+    }
+    if (faults.failure === undefined) return undefined;
+    o.events?.chaosInjected?.(tool, faults.failure);
+    const failed = (error: GatewayError): CallOutcome => ({ kind: "failed", error, attempts: 1, upstreamMs: 0 });
+    if (faults.failure === "timeout") {
+      await sleep(timeoutMs + 1000, signal);
+      return failed(new GatewayError("upstream_timeout", `${tool} did not answer within ${timeoutMs} ms`, { details: { timeoutMs } }));
+    }
+    if (faults.failure === "error500") return failed(new GatewayError("upstream_error", `${tool} failed (500): injected fault`, { details: { upstreamStatus: 500, reason: "upstream_5xx", retryable: true, injected: true } }));
+    return failed(new GatewayError("upstream_error", `could not reach ${tool}: ECONNRESET (injected fault)`, { details: { reason: "connection", errorCode: "ECONNRESET", retryable: true, injected: true } }));
   }
 
-  const execute: Executor = async (action, params, ctx) => {
-    if (ctx.idempotencyKey === undefined) return cached(action, params, ctx);
-    const key = `${ctx.agentId}\n${action.tool}:${action.action}\n${ctx.idempotencyKey}`;
-    const { value, replayed } = await idempotency.run(key, paramsFingerprint(params), o.now(), () => cached(action, params, ctx));
-    if (!replayed) return value;
-    o.events?.idempotentReplay?.(action.tool);
-    return { ...value, attempts: 0, upstreamMs: 0, replayed: true };
-  };
-
   return {
-    execute,
+    stages: { idempotency, cache: cached, breaker, retry, attempt },
     chaos: o.chaos,
+    idempotencyKeys: o.idempotency.keys,
     breakerStates(): Record<string, BreakerState> {
       const now = o.now();
       return Object.fromEntries([...breakers].map(([tool, b]) => [tool, b.current(now)]));
@@ -239,14 +298,13 @@ export function createResilientExecutor(o: ResilienceOptions) {
   };
 }
 
-export type ResilientExecutor = ReturnType<typeof createResilientExecutor>;
+export type Resilience = ReturnType<typeof createResilience>;
 
-function attemptsOf(err: unknown): number {
-  return isGatewayError(err) && typeof err.details?.attempts === "number" ? err.details.attempts : 1;
+function answered(reply: UpstreamReply, cacheStatus: "hit"): CallOutcome {
+  return { kind: "answered", execution: { reply, attempts: 0, upstreamMs: 0, cache: cacheStatus } };
 }
 
-function withAttempts(err: unknown, attempts: number): unknown {
-  if (!isGatewayError(err)) return err;
+function withAttempts(err: GatewayError, attempts: number): GatewayError {
   const options: ConstructorParameters<typeof GatewayError>[2] = { status: err.status, details: { ...err.details, attempts } };
   if (err.retryAfterSeconds !== undefined) options.retryAfterSeconds = err.retryAfterSeconds;
   return new GatewayError(err.code, err.message, options);

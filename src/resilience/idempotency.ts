@@ -1,61 +1,198 @@
-import { GatewayError } from "../errors/index.js";
-
-interface Record<V> {
-  fingerprint: string;
-  expiresAt: number;
-  /** Pending while the first call runs; later repeats wait on it. */
-  pending?: Promise<V>;
-  result?: V;
-}
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import type { SqlDriver } from "../store/sql-driver.js";
 
 /**
- * Idempotency keys for side-effecting calls. A repeat with the same key and the same parameters
- * gets the first result without another upstream call (waiting for it if it is still running);
- * the same key with different parameters is a conflict. A first call that failed does not pin its
- * key, so the client may retry with it. Keys expire; the store is bounded.
+ * What claiming an Idempotency-Key found:
+ * - `claimed`: this caller runs the call and must `complete` or `release` with the lease;
+ * - `in_flight`: another caller (maybe another instance) holds the key and has no result yet;
+ * - `done`: the stored result of the first call, to replay;
+ * - `conflict`: the key was used with different parameters.
  */
-export class IdempotencyStore<V> {
-  private readonly records = new Map<string, Record<V>>();
+export type IdempotencyClaim<V> = { state: "claimed"; lease: string } | { state: "in_flight" } | { state: "done"; result: V } | { state: "conflict" };
 
-  constructor(private readonly o: { ttlMs: number; maxKeys: number }) {}
+/**
+ * Idempotency keys, claimed atomically before a side-effecting call. The in-flight marker expires
+ * after `inFlightTtlMs` (so a crashed holder does not pin the key); a completed key keeps its result
+ * for `ttlMs`. A first call that failed releases its key: the client may retry with it.
+ * Three backends run one contract suite: in-process (one instance), Redis and SQL (shared).
+ */
+export interface IdempotencyKeys<V> {
+  readonly kind: "memory" | "redis" | "sql";
+  claim(key: string, fingerprint: string, nowMs: number): Promise<IdempotencyClaim<V>>;
+  complete(key: string, lease: string, result: V, nowMs: number): Promise<void>;
+  release(key: string, lease: string): Promise<void>;
+  close(): Promise<void>;
+}
 
-  async run(key: string, fingerprint: string, now: number, work: () => Promise<V>): Promise<{ value: V; replayed: boolean }> {
-    const existing = this.records.get(key);
-    if (existing !== undefined && existing.expiresAt > now) {
-      if (existing.fingerprint !== fingerprint) {
-        throw new GatewayError("idempotency_conflict", "this Idempotency-Key was already used with different parameters; use a new key for a different call");
-      }
-      if (existing.result !== undefined) return { value: existing.result, replayed: true };
-      if (existing.pending !== undefined) return { value: await existing.pending, replayed: true };
-    }
-    const record: Record<V> = { fingerprint, expiresAt: now + this.o.ttlMs };
-    record.pending = work();
-    this.records.set(key, record);
-    this.evict(now);
-    try {
-      record.result = await record.pending;
-      return { value: record.result, replayed: false };
-    } catch (err) {
-      if (this.records.get(key) === record) this.records.delete(key);
-      throw err;
-    } finally {
-      delete record.pending;
-    }
+export interface IdempotencyTimes {
+  /** How long a completed key replays its result. */
+  ttlMs: number;
+  /** How long an unfinished claim holds the key (longer than any call may run). */
+  inFlightTtlMs: number;
+}
+
+interface StoredKey<V> {
+  fingerprint: string;
+  lease: string | null;
+  result?: V;
+  expiresAt: number;
+}
+
+function claimOf<V>(existing: StoredKey<V>, fingerprint: string): IdempotencyClaim<V> {
+  if (existing.fingerprint !== fingerprint) return { state: "conflict" };
+  return existing.result !== undefined ? { state: "done", result: existing.result } : { state: "in_flight" };
+}
+
+/** One process: a bounded Map (oldest finished keys go first when full). */
+export class MemoryIdempotencyKeys<V> implements IdempotencyKeys<V> {
+  readonly kind = "memory";
+  private readonly keys = new Map<string, StoredKey<V>>();
+
+  constructor(private readonly o: IdempotencyTimes & { maxKeys: number }) {}
+
+  async claim(key: string, fingerprint: string, nowMs: number): Promise<IdempotencyClaim<V>> {
+    const existing = this.keys.get(key);
+    if (existing !== undefined && existing.expiresAt > nowMs) return claimOf(existing, fingerprint);
+    const lease = randomUUID();
+    this.keys.delete(key);
+    this.keys.set(key, { fingerprint, lease, expiresAt: nowMs + this.o.inFlightTtlMs });
+    this.evict(nowMs);
+    return { state: "claimed", lease };
   }
 
-  private evict(now: number): void {
-    if (this.records.size <= this.o.maxKeys) return;
-    for (const [key, r] of this.records) {
-      if (r.expiresAt <= now) this.records.delete(key);
-    }
-    // Still full: drop the oldest finished ones (insertion order).
-    for (const [key, r] of this.records) {
-      if (this.records.size <= this.o.maxKeys) break;
-      if (r.pending === undefined) this.records.delete(key);
+  async complete(key: string, lease: string, result: V, nowMs: number): Promise<void> {
+    const existing = this.keys.get(key);
+    if (existing?.lease !== lease) return;
+    this.keys.set(key, { fingerprint: existing.fingerprint, lease: null, result, expiresAt: nowMs + this.o.ttlMs });
+  }
+
+  async release(key: string, lease: string): Promise<void> {
+    if (this.keys.get(key)?.lease === lease) this.keys.delete(key);
+  }
+
+  private evict(nowMs: number): void {
+    if (this.keys.size <= this.o.maxKeys) return;
+    for (const [key, r] of this.keys) if (r.expiresAt <= nowMs) this.keys.delete(key);
+    for (const [key, r] of this.keys) {
+      if (this.keys.size <= this.o.maxKeys) break;
+      if (r.result !== undefined) this.keys.delete(key);
     }
   }
 
   get size(): number {
-    return this.records.size;
+    return this.keys.size;
   }
+
+  async close(): Promise<void> {}
+}
+
+// Only the holder of the lease may complete or release (a late first call must not overwrite a
+// newer claim made after its marker expired).
+const COMPLETE = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local r = cjson.decode(v)
+if r.lease ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`;
+const RELEASE = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if cjson.decode(v).lease ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`;
+
+/** Shared by every instance through Redis: `SET NX PX` claims, Lua checks the lease on completion. */
+export class RedisIdempotencyKeys<V> implements IdempotencyKeys<V> {
+  readonly kind = "redis";
+  private readonly redis: Redis;
+
+  constructor(
+    url: string,
+    private readonly o: IdempotencyTimes & { prefix: string },
+  ) {
+    this.redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, retryStrategy: (n: number) => Math.min(n * 200, 2000) });
+    this.redis.on("error", () => undefined); // a failing command rejects; the stage turns that into a refusal
+  }
+
+  private k(key: string): string {
+    return `${this.o.prefix}idem:${key}`;
+  }
+
+  async claim(key: string, fingerprint: string): Promise<IdempotencyClaim<V>> {
+    const lease = randomUUID();
+    const marker: StoredKey<V> = { fingerprint, lease, expiresAt: 0 };
+    for (;;) {
+      const set = await this.redis.set(this.k(key), JSON.stringify(marker), "PX", this.o.inFlightTtlMs, "NX");
+      if (set === "OK") return { state: "claimed", lease };
+      const text = await this.redis.get(this.k(key));
+      // Expired between the two commands: claim again.
+      if (text !== null) return claimOf(JSON.parse(text) as StoredKey<V>, fingerprint);
+    }
+  }
+
+  async complete(key: string, lease: string, result: V): Promise<void> {
+    const text = await this.redis.get(this.k(key));
+    if (text === null) return;
+    const done: StoredKey<V> = { fingerprint: (JSON.parse(text) as StoredKey<V>).fingerprint, lease: null, result, expiresAt: 0 };
+    await this.redis.eval(COMPLETE, 1, this.k(key), lease, JSON.stringify(done), this.o.ttlMs);
+  }
+
+  async release(key: string, lease: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.k(key), lease);
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+/** Shared through the SQL store (PostgreSQL or SQLite): the primary key makes the claim atomic. */
+export class SqlIdempotencyKeys<V> implements IdempotencyKeys<V> {
+  readonly kind = "sql";
+
+  constructor(
+    private readonly driver: SqlDriver,
+    private readonly o: IdempotencyTimes,
+  ) {}
+
+  async claim(key: string, fingerprint: string, nowMs: number): Promise<IdempotencyClaim<V>> {
+    const lease = randomUUID();
+    for (let tries = 0; ; tries++) {
+      const inserted = await this.driver.run(
+        `INSERT INTO idempotency_keys (id, fingerprint, lease, result, expires_at) VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (id) DO NOTHING`,
+        [key, fingerprint, lease, nowMs + this.o.inFlightTtlMs],
+      );
+      if (inserted.changes === 1) return { state: "claimed", lease };
+      const [row] = await this.driver.all<{ fingerprint: string; lease: string | null; result: string | null; expires_at: number }>(
+        `SELECT fingerprint, lease, result, expires_at FROM idempotency_keys WHERE id = $1`,
+        [key],
+      );
+      if (row !== undefined && Number(row.expires_at) > nowMs) {
+        const stored: StoredKey<V> = { fingerprint: row.fingerprint, lease: row.lease, expiresAt: Number(row.expires_at) };
+        if (row.result !== null) stored.result = JSON.parse(row.result) as V;
+        return claimOf(stored, fingerprint);
+      }
+      // Expired (or gone): remove it unless someone else already replaced it, then claim again.
+      if (row !== undefined) await this.driver.run(`DELETE FROM idempotency_keys WHERE id = $1 AND expires_at <= $2`, [key, nowMs]);
+      if (tries > 3) return { state: "in_flight" };
+    }
+  }
+
+  async complete(key: string, lease: string, result: V, nowMs: number): Promise<void> {
+    await this.driver.run(`UPDATE idempotency_keys SET lease = NULL, result = $1, expires_at = $2 WHERE id = $3 AND lease = $4`, [JSON.stringify(result), nowMs + this.o.ttlMs, key, lease]);
+  }
+
+  async release(key: string, lease: string): Promise<void> {
+    await this.driver.run(`DELETE FROM idempotency_keys WHERE id = $1 AND lease = $2`, [key, lease]);
+  }
+
+  /** Drops expired keys; the claim path ignores them anyway, this only keeps the table small. */
+  async sweep(nowMs: number): Promise<number> {
+    return (await this.driver.run(`DELETE FROM idempotency_keys WHERE expires_at <= $1`, [nowMs])).changes;
+  }
+
+  async close(): Promise<void> {}
 }

@@ -137,6 +137,22 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX jobs_agent ON jobs (agent_id, created_at)`,
     ],
   },
+  {
+    version: 5,
+    name: "road doors and shared idempotency keys",
+    sql: [
+      // Which door a call came in by (rest, job, approval, mcp, openai); NULL for records written before.
+      `ALTER TABLE audit_log ADD COLUMN door TEXT`,
+      `CREATE TABLE idempotency_keys (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        lease TEXT,
+        result TEXT,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)`,
+    ],
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. */

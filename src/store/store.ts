@@ -71,6 +71,8 @@ export interface AuditRecord {
   cache: string | null;
   attempts: number | null;
   paramsHash: string | null;
+  /** The door the call came in by (`rest`, `job`, `approval`, `mcp`, `openai`); absent on older records. */
+  door?: string | null;
 }
 
 export interface AuditQuery {
@@ -229,6 +231,7 @@ interface AuditRow {
   cache: string | null;
   attempts: number | null;
   params_hash: string | null;
+  door: string | null;
 }
 interface SigningKeyRow {
   kid: string;
@@ -291,9 +294,10 @@ const toAudit = (r: AuditRow): AuditRecord => ({
   cache: r.cache,
   attempts: r.attempts === null ? null : Number(r.attempts),
   paramsHash: r.params_hash,
+  door: r.door ?? null,
 });
 
-const AUDIT_COLUMNS = 14;
+const AUDIT_COLUMNS = 15;
 
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {
@@ -525,12 +529,12 @@ export class SqlStore implements Store {
         const chunk = records.slice(i, i + chunkSize);
         const values: (string | number | null)[] = [];
         const rows = chunk.map((r, j) => {
-          values.push(r.id, r.at, r.correlationId, r.agentId, r.tool, r.action, r.decision, r.reason, r.status, r.latencyMs, r.upstreamMs, r.cache, r.attempts, r.paramsHash);
+          values.push(r.id, r.at, r.correlationId, r.agentId, r.tool, r.action, r.decision, r.reason, r.status, r.latencyMs, r.upstreamMs, r.cache, r.attempts, r.paramsHash, r.door ?? null);
           const base = j * AUDIT_COLUMNS;
           return `(${Array.from({ length: AUDIT_COLUMNS }, (_, k) => `$${base + k + 1}`).join(", ")})`;
         });
         await tx.run(
-          `INSERT INTO audit_log (id, at, correlation_id, agent_id, tool, action, decision, reason, status, latency_ms, upstream_ms, cache, attempts, params_hash)
+          `INSERT INTO audit_log (id, at, correlation_id, agent_id, tool, action, decision, reason, status, latency_ms, upstream_ms, cache, attempts, params_hash, door)
            VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`,
           values,
         );

@@ -28,6 +28,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   from: LABELS.breakerState,
   to: LABELS.breakerState,
   fault: LABELS.fault,
+  door: LABELS.door,
+  code: LABELS.unauthenticatedCode,
 };
 
 describe("GET /metrics", () => {
@@ -50,7 +52,7 @@ describe("GET /metrics", () => {
     ]) {
       expect(text, family).toContain(`# TYPE ${family} `);
     }
-    expect(text).toContain('gateway_requests_total{tool="serpapi",action="search",status="2xx"} 0');
+    expect(text).toContain('gateway_requests_total{tool="serpapi",action="search",status="2xx",door="rest"} 0');
     expect(text).toContain('gateway_policy_denials_total{reason="quota_exceeded",tool="gmail_send",action="send"} 0');
     expect(text).toContain('gateway_breaker_state{tool="openai"} 0');
   });
@@ -75,6 +77,7 @@ describe("GET /metrics", () => {
     expect(all.find((s) => s.name === "gateway_cache_requests_total" && s.labels.tool === "serpapi" && s.labels.result === "hit")?.value).toBe(1);
     expect(all.find((s) => s.name === "gateway_token_validations_total" && s.labels.result === "invalid")!.value).toBeGreaterThanOrEqual(1);
     expect(all.find((s) => s.name === "gateway_agent_creations_total")!.value).toBe(1);
+    expect(all.find((s) => s.name === "gateway_unauthenticated_calls_total" && s.labels.door === "rest" && s.labels.code === "token_invalid")!.value).toBe(1);
     for (const s of all) {
       for (const [label, value] of Object.entries(s.labels)) {
         if (label === "le" || label === "quantile") continue;

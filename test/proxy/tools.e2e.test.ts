@@ -136,8 +136,12 @@ describe("proxy road in mock mode: every tool through the gateway", () => {
     }
   });
 
-  it("lists the tools an agent can call with their parameter schemas", async () => {
-    const r = await http(`${t.url}/api/tools`);
+  it("lists the tools an agent can call with their parameter schemas, to callers with a token only", async () => {
+    const anonymous = await http(`${t.url}/api/tools`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.json.error.code).toBe("token_missing");
+    expect(anonymous.text).not.toContain("serpapi");
+    const r = await http(`${t.url}/api/tools`, { headers: { authorization: `Bearer ${await client.token()}` } });
     const names = r.json.tools.map((x: { tool: string; action: string }) => `${x.tool}:${x.action}`);
     expect(names).toEqual(expect.arrayContaining(["serpapi:search", "http_fetch:get", "http_fetch:head", "openai:chat", "gmail_send:send"]));
   });

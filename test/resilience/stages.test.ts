@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { backoffDelayMs, RetryBudget } from "../../src/resilience/backoff.js";
 import { CircuitBreaker, type BreakerState } from "../../src/resilience/breaker.js";
 import { ChaosController, parseChaosEnv, parseChaosSettings } from "../../src/resilience/chaos.js";
-import { IdempotencyStore } from "../../src/resilience/idempotency.js";
 import { cacheKey, ResponseCache, SingleFlight } from "../../src/resilience/response-cache.js";
 
 describe("circuit breaker state machine", () => {
@@ -152,46 +151,7 @@ describe("response cache", () => {
   });
 });
 
-describe("idempotency keys", () => {
-  it("replays the first result for the same key and parameters, refuses different parameters, expires", async () => {
-    const store = new IdempotencyStore<string>({ ttlMs: 1000, maxKeys: 10 });
-    let sent = 0;
-    const send = async () => `message-${++sent}`;
-    expect(await store.run("k", "fp1", 0, send)).toEqual({ value: "message-1", replayed: false });
-    expect(await store.run("k", "fp1", 10, send)).toEqual({ value: "message-1", replayed: true });
-    await expect(store.run("k", "fp2", 20, send)).rejects.toMatchObject({ code: "idempotency_conflict", status: 409 });
-    expect(await store.run("k", "fp1", 1000, send)).toEqual({ value: "message-2", replayed: false });
-    expect(sent).toBe(2);
-  });
-
-  it("a repeat arriving while the first runs waits for it instead of sending again", async () => {
-    const store = new IdempotencyStore<string>({ ttlMs: 1000, maxKeys: 10 });
-    let sent = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const send = async () => {
-      sent++;
-      await gate;
-      return "once";
-    };
-    const both = Promise.all([store.run("k", "fp", 0, send), store.run("k", "fp", 0, send)]);
-    release();
-    expect((await both).map((r) => r.replayed).sort()).toEqual([false, true]);
-    expect(sent).toBe(1);
-  });
-
-  it("a failed first call does not pin the key", async () => {
-    const store = new IdempotencyStore<string>({ ttlMs: 1000, maxKeys: 10 });
-    await expect(store.run("k", "fp", 0, async () => Promise.reject(new Error("down")))).rejects.toThrow("down");
-    expect(await store.run("k", "fp", 1, async () => "ok")).toEqual({ value: "ok", replayed: false });
-  });
-
-  it("stays bounded", async () => {
-    const store = new IdempotencyStore<number>({ ttlMs: 1_000_000, maxKeys: 5 });
-    for (let i = 0; i < 20; i++) await store.run(`k${i}`, "fp", 0, async () => i);
-    expect(store.size).toBeLessThanOrEqual(5);
-  });
-});
+// Idempotency keys: one contract for every backend, in test/contract/idempotency-keys.ts (run by idempotency-keys.test.ts).
 
 describe("chaos settings", () => {
   it("validates probabilities and names the bad field", () => {

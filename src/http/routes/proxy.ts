@@ -34,7 +34,13 @@ export function toProxyInput(request: FastifyRequest): ProxyInput {
 /** `POST /api/proxy`: an agent calls a tool. `GET /api/tools`: what can be called. */
 export function registerProxyRoutes(
   app: FastifyInstance,
-  deps: { handle: (input: ProxyInput) => Promise<ProxyOutput>; catalog: ToolCatalog; policyEnforced: boolean },
+  deps: {
+    handle: (input: ProxyInput) => Promise<ProxyOutput>;
+    catalog: ToolCatalog;
+    policyEnforced: boolean;
+    /** The tool list is for callers with a valid token (or the admin): it is not shown to anyone. */
+    requireCaller: (request: FastifyRequest) => Promise<void>;
+  },
 ) {
   app.post(
     "/api/proxy",
@@ -69,5 +75,8 @@ export function registerProxyRoutes(
     },
   );
 
-  app.get("/api/tools", async () => ({ tools: deps.catalog.list() }));
+  app.get("/api/tools", async (request) => {
+    await deps.requireCaller(request);
+    return { tools: deps.catalog.list() };
+  });
 }

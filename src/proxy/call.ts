@@ -1,0 +1,118 @@
+import type { GatewayError } from "../errors/index.js";
+import type { VerifiedToken } from "../identity/index.js";
+import type { LimitCheck } from "../policy/types.js";
+import type { ResolvedAction, UpstreamReply } from "./catalog.js";
+
+/** The ways into the road. A closed set: it labels metrics and the audit trail. */
+export const DOORS = ["rest", "job", "approval", "mcp", "openai"] as const;
+export type Door = (typeof DOORS)[number];
+
+export type CacheStatus = "hit" | "miss" | "bypass" | "stale" | "none";
+
+/**
+ * How a call proves who sends it. A live door carries the bearer token as received; a deferred door
+ * (a job, an approved call) carries the token verified when the work was accepted, which the
+ * authenticate stage checks again by id (revocation, agent status) when the work runs.
+ */
+export type CallerProof =
+  | { kind: "bearer"; rawToken: string | undefined }
+  | { kind: "accepted"; tokenId: string | undefined; agentId: string; scopes: string[]; intent: string | undefined };
+
+/** Quota units taken for a call: plain data, so work accepted on one instance can be refunded on another. */
+export interface QuotaCharge {
+  quotas: LimitCheck[];
+}
+
+/**
+ * One tool call as it travels the road. Stages never mutate it: a stage that learns something
+ * (who the caller is, the resolved action, the credential) hands the next stage a new object.
+ */
+export interface ToolCall {
+  readonly door: Door;
+  readonly tool: string;
+  readonly action: string;
+  readonly params: Record<string, unknown>;
+  readonly correlationId: string;
+  readonly proof: CallerProof;
+  readonly idempotencyKey?: string;
+  readonly cacheMode: "default" | "bypass";
+  readonly traceparent?: string;
+  /**
+   * `now` for a live call; `accept` when a deferred door (jobs, approvals) accepts work to run
+   * later; `run` when that work runs. The road checks every phase; the authorize stage counts rate
+   * limits at `accept` and quotas at `run` (both at `now`).
+   */
+  readonly phase: "now" | "accept" | "run";
+  // Learnt on the way:
+  readonly principal?: VerifiedToken;
+  readonly resolved?: ResolvedAction;
+  readonly credential?: string;
+  /** Set by the breaker: a half-open probe gets one attempt. */
+  readonly probe?: boolean;
+  /** Set by the retry stage: when the whole call (every attempt and backoff) must be over. */
+  readonly deadlineAt?: number;
+  /** Set by the attempt stage: aborts the adapter's request. */
+  readonly signal?: AbortSignal;
+}
+
+/** What the upstream (or the cache, or an idempotent replay) answered. */
+export interface Execution {
+  reply: UpstreamReply;
+  attempts: number;
+  cache: CacheStatus;
+  upstreamMs: number;
+  replayed?: boolean;
+}
+
+/**
+ * How a call ended, as a value. Each kind is produced by the stage that knows it, so no one
+ * downstream has to guess from an error code:
+ * - `answered`: the upstream, the cache or an idempotent replay answered;
+ * - `queued`: a deferred door accepted the work (a job id);
+ * - `denied`: a check said no (token, policy, limits, SSRF judge): audit decision `deny`;
+ * - `refused`: the call could not go (bad input, unknown tool, no credential, open breaker, key in
+ *   flight): never reached the upstream, so nothing counts against quotas;
+ * - `failed`: the call reached the upstream (or tried to connect) and failed.
+ */
+export type CallOutcome = (
+  | { kind: "answered"; execution: Execution }
+  | { kind: "queued"; jobId: string }
+  | { kind: "denied"; error: GatewayError; stage: string; /** The caller proved nothing (no token, not one of ours). */ anonymous?: true }
+  | { kind: "refused"; error: GatewayError; stage: string }
+  | { kind: "failed"; error: GatewayError; attempts: number; upstreamMs: number }
+) & {
+  /** Who the call was for, once known: authenticate sets it on the way back, for audit and the door. */
+  principal?: VerifiedToken;
+};
+
+export type Next = (call: ToolCall) => Promise<CallOutcome>;
+
+/** One stage of the road: a name and one function that may call `next` (at most once per attempt). */
+export interface Stage {
+  readonly name: string;
+  run(call: ToolCall, next: Next): Promise<CallOutcome>;
+}
+
+/** Builds a stage from a named function (the name is what the stage list and the docs show). */
+export const stage = (name: string, run: Stage["run"]): Stage => ({ name, run });
+
+/**
+ * Composes stages into one function, first stage outermost (undici's `compose`, cockatiel's `wrap`).
+ * @throws Error when two stages share a name (the list is data; a duplicate is a wiring mistake)
+ */
+export function compose(stages: readonly Stage[], terminal: Next): Next {
+  const names = new Set<string>();
+  for (const s of stages) {
+    if (names.has(s.name)) throw new Error(`stage "${s.name}" appears twice in the road`);
+    names.add(s.name);
+  }
+  return stages.reduceRight<Next>((next, s) => (call) => s.run(call, next), terminal);
+}
+
+export const denied = (error: GatewayError, stageName: string): CallOutcome => ({ kind: "denied", error, stage: stageName });
+export const refused = (error: GatewayError, stageName: string): CallOutcome => ({ kind: "refused", error, stage: stageName });
+
+/** The error of an outcome that is not a success. */
+export function errorOf(outcome: CallOutcome): GatewayError | undefined {
+  return outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
+}

@@ -1,0 +1,247 @@
+import type { AuditEntry } from "../audit/index.js";
+import { GatewayError, isGatewayError } from "../errors/index.js";
+import type { IdentityService, VerifiedToken } from "../identity/index.js";
+import { paramsFingerprint } from "../resilience/executor.js";
+import { exceedsBounds, PARAMS_LIMITS } from "../util/canonical-json.js";
+import type { CredentialVault, Redactor } from "../vault/index.js";
+import type { ToolCatalog } from "./catalog.js";
+import { denied, refused, stage, type CacheStatus, type CallOutcome, type Door, type Next, type QuotaCharge, type Stage, type ToolCall } from "./call.js";
+
+/** What the authorize stage is given about the call. */
+export interface CallToAuthorize {
+  tool: string;
+  action: string;
+  params: Record<string, unknown>;
+}
+
+/**
+ * The policy and limits port behind the authorize stage. `charge` decides and counts (throwing a
+ * GatewayError denial), returning what it counted; `refund` gives it back.
+ */
+export interface Authorizer {
+  /** `counted`: `all` for a live call, `rate` when deferred work is accepted, `quota` when it runs. */
+  charge(token: VerifiedToken, call: CallToAuthorize, counted: "all" | "rate" | "quota"): Promise<QuotaCharge>;
+  /** `not_sent`: the call never left (every quota gives back); `upstream_failed`: only quotas that do not count failures. */
+  refund(charge: QuotaCharge, why: "not_sent" | "upstream_failed"): Promise<void>;
+}
+
+/** Hooks for metrics; every label they receive is bounded (door, tool, action, status, reason). */
+export interface RoadEvents {
+  callFinished?(e: { door: Door; tool: string; action: string; status: number; durationMs: number; upstreamMs: number; cache: CacheStatus; attempts: number; errorCode?: string }): void;
+  denied?(e: { door: Door; tool: string; action: string; reason: string }): void;
+  /** A call refused before a valid token: counted, not audited one by one. */
+  unauthenticated?(e: { door: Door; code: string }): void;
+}
+
+/** The audit port: whatever `record` returns is awaited before the call is answered (a durable audit may make it a promise). */
+export interface AuditSink {
+  record(entry: AuditEntry): unknown;
+}
+
+const PROVED_NOTHING = new Set(["token_missing", "token_invalid", "token_too_large"]);
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** The HTTP status an outcome answers with (`okStatus` for a success). */
+export function statusOf(outcome: CallOutcome): number {
+  if (outcome.kind === "answered") return 200;
+  if (outcome.kind === "queued") return 202;
+  return outcome.error.status;
+}
+
+/**
+ * Outermost: times the call, writes its audit record and metrics from the typed outcome, and turns
+ * an unexpected exception into `internal_error`. Calls refused for want of a valid token are not
+ * audited one by one (anyone can send them): they are counted, and one record per `sampleMs` keeps
+ * a trace of them in the audit trail.
+ */
+export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymousSampleMs?: number; now: () => number }): Stage {
+  let lastAnonymousRecord = -Infinity;
+  return stage("observe", async (call, next) => {
+    const startedMs = performance.now();
+    let outcome: CallOutcome;
+    try {
+      outcome = await next(call);
+    } catch (err) {
+      outcome = { kind: "failed", error: isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err }), attempts: 0, upstreamMs: 0 };
+    }
+    const durationMs = performance.now() - startedMs;
+    const status = statusOf(outcome);
+    const execution = outcome.kind === "answered" ? outcome.execution : undefined;
+    const error = outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
+    const anonymous = outcome.kind === "denied" && outcome.anonymous === true;
+    if (anonymous) deps.events?.unauthenticated?.({ door: call.door, code: error!.code });
+    else if (outcome.kind === "denied") deps.events?.denied?.({ door: call.door, tool: call.tool, action: call.action, reason: String(outcome.error.details?.reason ?? outcome.error.code) });
+
+    const sampled = anonymous && deps.now() - lastAnonymousRecord >= (deps.anonymousSampleMs ?? 1000);
+    if (!anonymous || sampled) {
+      if (anonymous) lastAnonymousRecord = deps.now();
+      // Built only from values already computed and a fingerprint that cannot throw: the record is
+      // written whatever the call did.
+      await deps.audit.record({
+        correlationId: call.correlationId,
+        agentId: outcome.principal?.agentId ?? (call.proof.kind === "accepted" ? call.proof.agentId : null),
+        tool: call.tool.slice(0, 64),
+        action: call.action.slice(0, 64),
+        decision: outcome.kind === "answered" || outcome.kind === "queued" ? "allow" : outcome.kind === "denied" ? "deny" : "error",
+        reason: error?.code ?? null,
+        status,
+        latencyMs: round(durationMs),
+        upstreamMs: execution === undefined ? (outcome.kind === "failed" ? round(outcome.upstreamMs) : null) : round(execution.upstreamMs),
+        cache: execution?.cache ?? null,
+        attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : null),
+        // An anonymous caller's parameters are not worth hashing (nor walking).
+        paramsHash: anonymous ? null : paramsFingerprint(call.params),
+        door: call.door,
+      });
+    }
+    const finished: Parameters<NonNullable<RoadEvents["callFinished"]>>[0] = {
+      door: call.door,
+      tool: call.tool,
+      action: call.action,
+      status,
+      durationMs,
+      upstreamMs: execution?.upstreamMs ?? (outcome.kind === "failed" ? outcome.upstreamMs : 0),
+      cache: execution?.cache ?? "none",
+      attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : 0),
+    };
+    if (error !== undefined) finished.errorCode = error.code;
+    deps.events?.callFinished?.(finished);
+    return outcome;
+  });
+}
+
+/**
+ * Who is calling, before anything about tools, parameters or policy is looked at: a live call's
+ * bearer token is verified; deferred work's accepted token is checked again by id (revocation,
+ * agent status).
+ */
+export function authenticate(deps: { identity: IdentityService }): Stage {
+  return stage("authenticate", async (call, next) => {
+    let principal: VerifiedToken;
+    try {
+      principal = call.proof.kind === "bearer" ? await deps.identity.verifyAccessToken(call.proof.rawToken) : await deps.identity.recheckAcceptedToken(call.proof);
+    } catch (err) {
+      if (!isGatewayError(err)) throw err;
+      // A caller that proved nothing (no token, not one of ours) is anonymous: counted, not audited per call.
+      return { kind: "denied", error: err, stage: "authenticate", ...(PROVED_NOTHING.has(err.code) ? { anonymous: true } : {}) };
+    }
+    return { ...(await next({ ...call, principal })), principal };
+  });
+}
+
+/**
+ * Finds the tool action and validates the parameters against its schema. Depth and size are
+ * bounded first, iteratively, so nothing after (schema validation, fingerprints, adapters) walks an
+ * unbounded structure.
+ */
+export function resolve(deps: { catalog: ToolCatalog }): Stage {
+  return stage("resolve", async (call, next) => {
+    const breach = exceedsBounds(call.params);
+    if (breach !== undefined) {
+      const limit = breach === "depth" ? `nest deeper than ${PARAMS_LIMITS.maxDepth} levels` : `hold more than ${PARAMS_LIMITS.maxNodes} values`;
+      return refused(new GatewayError("invalid_request", `params must not ${limit}`, { details: { limit: breach } }), "resolve");
+    }
+    let resolved;
+    try {
+      resolved = deps.catalog.resolve(call.tool, call.action, call.params);
+    } catch (err) {
+      if (!isGatewayError(err)) throw err;
+      return refused(err, "resolve");
+    }
+    return next({ ...call, resolved });
+  });
+}
+
+/**
+ * Policy (scopes, rules, guards, schedules) and limits. Counts the call, and gives back what it
+ * counted when the outcome says the call never left (or failed, for quotas that do not count
+ * failures): the one place that charges and refunds, on every door.
+ */
+export function authorize(deps: { authorizer: Authorizer; onRefundError?: (err: unknown) => void }): Stage {
+  return stage("authorize", async (call, next) => {
+    const principal = principalOf(call);
+    const counted = call.phase === "accept" ? "rate" : call.phase === "run" ? "quota" : "all";
+    let charge: QuotaCharge;
+    try {
+      charge = await deps.authorizer.charge(principal, { tool: call.tool, action: call.action, params: call.params }, counted);
+    } catch (err) {
+      if (!isGatewayError(err)) throw err;
+      return denied(err, "authorize");
+    }
+    const outcome = await next(call);
+    const refund = outcome.kind === "refused" || outcome.kind === "denied" ? "not_sent" : outcome.kind === "failed" ? "upstream_failed" : undefined;
+    if (refund !== undefined && charge.quotas.length > 0) await deps.authorizer.refund(charge, refund).catch((err: unknown) => deps.onRefundError?.(err));
+    return outcome;
+  });
+}
+
+/** The tool's credential from the vault; a tool that needs one and has none is refused with 424. */
+export function credential(deps: { vault: CredentialVault }): Stage {
+  return stage("credential", async (call, next) => {
+    const action = resolvedOf(call);
+    const secret = deps.vault.secretFor(action.tool);
+    if (action.needsCredential && secret === undefined) {
+      return refused(new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`), "credential");
+    }
+    return next(secret === undefined ? call : { ...call, credential: secret });
+  });
+}
+
+/** An upstream that saw the credential may echo it back, in its answer or its error: scrub both before they leave. */
+export function redact(deps: { redactor: Redactor }): Stage {
+  return stage("redact", async (call, next) => {
+    const outcome = await next(call);
+    if (outcome.kind === "answered") {
+      if (!resolvedOf(call).needsCredential) return outcome;
+      return { kind: "answered", execution: { ...outcome.execution, reply: { ...outcome.execution.reply, body: deps.redactor.redactValue(outcome.execution.reply.body) } } };
+    }
+    if (outcome.kind === "queued") return outcome;
+    const error = scrubbed(outcome.error, deps.redactor);
+    return error === outcome.error ? outcome : { ...outcome, error };
+  });
+}
+
+/**
+ * The end of the road: the adapter's call. The adapter is the only place that knows whether a
+ * request went out, and says so through the error it raises: the upstream mapping
+ * (tools/upstream.ts) raises `upstream_*` once a request was attempted; the SSRF judge raises
+ * `ssrf_blocked` (a denial) and parameter checks `invalid_request` before anything is sent.
+ */
+export const invoke: Next = async (call) => {
+  const action = resolvedOf(call);
+  try {
+    const ctx: Parameters<typeof action.invoke>[1] = { credential: call.credential, signal: call.signal ?? new AbortController().signal, correlationId: call.correlationId };
+    if (call.traceparent !== undefined) ctx.traceparent = call.traceparent;
+    const reply = await action.invoke(call.params, ctx);
+    return { kind: "answered", execution: { reply, attempts: 1, cache: "none", upstreamMs: 0 } };
+  } catch (err) {
+    if (!isGatewayError(err)) {
+      // Aborted by the attempt stage's timer, or a fault inside the adapter: either way it may have been sent.
+      return { kind: "failed", error: new GatewayError("internal_error", `${action.tool} failed inside the gateway`, { cause: err }), attempts: 1, upstreamMs: 0 };
+    }
+    if (err.code === "ssrf_blocked") return denied(err, "invoke");
+    if (err.code.startsWith("upstream")) return { kind: "failed", error: err, attempts: 1, upstreamMs: 0 };
+    return refused(err, "invoke");
+  }
+};
+
+function principalOf(call: ToolCall): VerifiedToken {
+  if (call.principal === undefined) throw new Error("stage placed before authenticate");
+  return call.principal;
+}
+
+function resolvedOf(call: ToolCall) {
+  if (call.resolved === undefined) throw new Error("stage placed before resolve");
+  return call.resolved;
+}
+
+function scrubbed(error: GatewayError, redactor: Redactor): GatewayError {
+  if (!error.code.startsWith("upstream")) return error;
+  const message = redactor.redact(error.message);
+  const details = error.details === undefined ? undefined : redactor.redactValue(error.details);
+  if (message === error.message && details === error.details) return error;
+  const options: ConstructorParameters<typeof GatewayError>[2] = { status: error.status };
+  if (details !== undefined) options.details = details;
+  if (error.retryAfterSeconds !== undefined) options.retryAfterSeconds = error.retryAfterSeconds;
+  return new GatewayError(error.code, message, options);
+}

@@ -377,13 +377,17 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
 }
 
 /**
- * Where Idempotency-Keys are claimed: Redis when instances share one, else the SQL store when it is
- * PostgreSQL (shared by every instance), else this process (the embedded default).
+ * Where Idempotency-Keys are claimed (IDEMPOTENCY_STORE): by default Redis when instances share
+ * one, else the SQL store when it is PostgreSQL (shared by every instance), else this process.
  */
 function sharedIdempotencyKeys(config: Readonly<Config>, store: Store): IdempotencyKeys<Execution> {
   // An unfinished claim must outlive any call: the whole-call deadline plus a margin.
   const times = { ttlMs: config.idempotency.ttlSeconds * 1000, inFlightTtlMs: config.upstreamDeadlineMs + 30_000 };
-  if (config.redisUrl !== undefined) return new RedisIdempotencyKeys(config.redisUrl, { ...times, prefix: config.redisPrefix });
-  if (store.kind === "postgres") return new SqlIdempotencyKeys(store.driver, times);
+  const choice = config.idempotency.store === "auto" ? (config.redisUrl !== undefined ? "redis" : store.kind === "postgres" ? "sql" : "memory") : config.idempotency.store;
+  if (choice === "redis") {
+    if (config.redisUrl === undefined) throw new Error("IDEMPOTENCY_STORE=redis needs REDIS_URL");
+    return new RedisIdempotencyKeys(config.redisUrl, { ...times, prefix: config.redisPrefix });
+  }
+  if (choice === "sql") return new SqlIdempotencyKeys(store.driver, times);
   return new MemoryIdempotencyKeys({ ...times, maxKeys: config.idempotency.maxKeys });
 }

@@ -73,7 +73,7 @@ export interface Config {
   breaker: { windowMs: number; minCalls: number; failurePercent: number; coolDownMs: number; halfOpenProbes: number };
   cache: { maxEntries: number; maxBytes: number; maxEntryBytes: number; defaultTtlSeconds: number; staleSeconds: number };
   /** `waitMs`: how long a repeat waits for a first call still running (on any instance) before 409 idempotency_in_flight. */
-  idempotency: { ttlSeconds: number; maxKeys: number; waitMs: number };
+  idempotency: { ttlSeconds: number; maxKeys: number; waitMs: number; store: "auto" | "memory" | "redis" | "sql" };
   /** Fault injection at start (`CHAOS` JSON); also settable through the admin API. */
   chaos: Record<string, ChaosSettings>;
   /** When set, `/metrics` needs this bearer token. */
@@ -258,6 +258,8 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       ttlSeconds: readInt(env, "IDEMPOTENCY_TTL_SECONDS", 86_400, 1, 86_400 * 30),
       maxKeys: readInt(env, "IDEMPOTENCY_MAX_KEYS", 100_000, 1, 10_000_000),
       waitMs: readInt(env, "IDEMPOTENCY_WAIT_MS", 5_000, 0, 600_000),
+      // auto: Redis when REDIS_URL is set, else the SQL store when it is PostgreSQL, else this process.
+      store: readEnum(env, "IDEMPOTENCY_STORE", ["auto", "memory", "redis", "sql"] as const, "auto"),
     },
     chaos: readChaos(env),
     metricsToken: readString(env, "METRICS_TOKEN"),

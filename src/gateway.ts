@@ -35,7 +35,8 @@ import { JobStore } from "./jobs/job-store.js";
 import { JobService } from "./jobs/service.js";
 import { registerJobRoutes } from "./http/routes/jobs.js";
 import { LocalBus, RedisBus, type ClusterBus } from "./cluster/bus.js";
-import { ClusterSync, changeAnnouncedBy } from "./cluster/sync.js";
+import { ClusterSync } from "./cluster/sync.js";
+import { ChangeFeed } from "./cluster/changes.js";
 import { fanOutIdentityEvents } from "./identity/index.js";
 import { MemoryCounters, type Counters } from "./limits/counters.js";
 import { FailoverCounters, RedisCounters } from "./limits/redis-counters.js";
@@ -73,6 +74,10 @@ export interface Gateway {
   /** Names this process in job leases and cluster messages. */
   readonly instanceId: string;
   readonly cluster: { bus: ClusterBus; sync: ClusterSync };
+  /** The typed change events services publish (agent suspended, token revoked, credential activated…). */
+  readonly changes: ChangeFeed;
+  /** Every HTTP route as registered (method and URL pattern). */
+  readonly routes: readonly { method: string; url: string }[];
   /** The built-in mock upstreams, in `UPSTREAM_MODE=mock`. */
   readonly mockUpstreams: MockUpstreams | undefined;
   /** The admin key in force, and whether this start generated it (so it can be printed once). */
@@ -99,13 +104,27 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   const masterKey = Buffer.from(config.masterKey ?? ensureLocalSecret(config.dataDir, "master.key", generateMasterKey).value, "base64");
 
   const store = await openStore(config);
+  // Every part registers how to stop it as it is built; a failed start and close() run the same
+  // list, last built first, so the two can never drift apart.
+  const stops: { part: string; stop: () => Promise<unknown> | void }[] = [];
+  const onStop = (part: string, stop: () => Promise<unknown> | void) => void stops.push({ part, stop });
+  const stopAll = async () => {
+    for (const { part, stop } of stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.warn({ err, part }, "stopping a part of the gateway failed");
+      }
+    }
+  };
+  onStop("store", () => store.close());
+  // Services publish their own typed change events here; the cluster sync puts them on the bus.
+  const changes = new ChangeFeed();
   let mockUpstreams: MockUpstreams | undefined;
   let toolbox: Toolbox | undefined;
   let jobs: JobService | undefined;
   const instanceId = `gw-${randomUUID().slice(0, 8)}`;
-  let sync: ClusterSync | undefined;
   let counters: Counters | undefined;
-  let idempotencyKeys: IdempotencyKeys<Execution> | undefined;
   // Gauges read from parts built below; until then they report zero.
   const gaugeSources: { resilience?: Resilience; chaos?: ChaosController; audit?: AuditLog; toolbox?: Toolbox } = {};
   const metrics = new GatewayMetrics({
@@ -117,12 +136,14 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     redisDegraded: () => counters instanceof FailoverCounters && counters.isDegraded(),
     isGenericTool: (tool) => gaugeSources.toolbox?.catalog.hasTool(tool) ?? false,
   });
+  onStop("metrics", () => metrics.close());
   const bus: ClusterBus =
     config.redisUrl === undefined
       ? new LocalBus()
       : new RedisBus(config.redisUrl, { instanceId, prefix: config.redisPrefix, onStatus: (status) => logger.warn({ redis: status }, `cluster bus ${status}`) });
+  onStop("cluster bus", () => bus.close());
   try {
-    const keyring = new Keyring({ store, masterKey, now, retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000 });
+    const keyring = new Keyring({ store, masterKey, now, retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000, onRotated: (change) => changes.publish(change) });
     await keyring.init();
     const identity = new IdentityService({
       store,
@@ -138,13 +159,15 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         deps.identityEvents,
         metrics.identityEvents(),
         {
-          tokensRevoked: (tokenIds) => sync?.announce({ type: "tokens_revoked", tokenIds }),
-          agentStatusChanged: (agent) => sync?.announce({ type: "agent_changed", agentId: agent.id }),
+          agentCreated: (agent) => changes.publish({ type: "agent_created", agentId: agent.id }),
+          agentStatusChanged: (agent) => changes.publish({ type: "agent_status_changed", agentId: agent.id, status: agent.status }),
+          tokensRevoked: (tokenIds) => changes.publish({ type: "tokens_revoked", tokenIds }),
         },
       ]),
     });
     identity.start();
-    const vault = new CredentialVault({ store, masterKey, now, onSecretsChanged: (secrets) => redactor.setSecrets(secrets) });
+    onStop("identity sweep", () => identity.stop());
+    const vault = new CredentialVault({ store, masterKey, now, onSecretsChanged: (secrets) => redactor.setSecrets(secrets), onChange: (change) => changes.publish(change) });
     await vault.load();
     const audit = new AuditLog({
       store,
@@ -153,10 +176,13 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       onDropped: (count) => logger.error({ count }, "audit buffer full: oldest records dropped"),
     });
     audit.start();
+    onStop("audit", () => audit.close());
 
     if (config.upstreamMode === "mock") {
       const latency = { baseMs: config.mockLatencyMs, jitterMs: config.mockJitterMs };
-      mockUpstreams = await startMockUpstreams({ latency: { serpapi: latency, openai: latency, gmail: latency, web: latency } });
+      const mocks = await startMockUpstreams({ latency: { serpapi: latency, openai: latency, gmail: latency, web: latency } });
+      mockUpstreams = mocks;
+      onStop("mock upstreams", () => mocks.close());
     }
     toolbox = new Toolbox({
       store,
@@ -166,10 +192,13 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       allowList: new AddressAllowList(config.ssrfAllow),
       httpFetchMaxBytes: config.httpFetchMaxBytes,
       httpFetchMaxRedirects: config.httpFetchMaxRedirects,
+      onChange: (change) => changes.publish(change),
     });
+    const builtToolbox = toolbox;
+    onStop("toolbox", () => builtToolbox.close());
     await toolbox.reload();
     if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
-    const policies = new PolicyService({ store, now });
+    const policies = new PolicyService({ store, now, onChange: (change) => changes.publish(change) });
     if (!config.policyDefaults) await policies.reload();
     else if (await installDefaultPolicies(store, policies)) logger.info("installed the default policy set (see docs/policy.md)");
     if (config.redisUrl !== undefined) {
@@ -182,6 +211,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       );
     } else counters = new MemoryCounters();
     const limitCounters = counters;
+    onStop("limit counters", () => limitCounters.close());
     const authorizer = config.features.policy
       ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, events: metrics.policyEvents() })
       : allowAllAuthorizer;
@@ -189,7 +219,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const chaos = new ChaosController(config.chaos);
     if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
     const keys = sharedIdempotencyKeys(config, store);
-    idempotencyKeys = keys;
+    onStop("idempotency keys", () => keys.close());
     const resilience = createResilience({
       features: config.features,
       now,
@@ -237,11 +267,14 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         onError: (err, jobId) => logger.error({ err, jobId }, "job worker error"),
       });
       jobs.start();
+      const worker = jobs;
+      onStop("job worker", () => worker.stop());
     }
 
     const tools = toolbox;
-    sync = new ClusterSync({
+    const clusterSync = new ClusterSync({
       bus,
+      changes,
       store,
       identity,
       reload: { credentials: () => vault.load(), tools: () => tools.reload(), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
@@ -249,14 +282,20 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       reconcileMs: config.clusterReconcileMs,
       onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
     });
-    sync.start();
-    const clusterSync = sync;
+    clusterSync.start();
+    onStop("cluster sync", () => clusterSync.stop());
 
     const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
-    app.addHook("onResponse", async (request, reply) => {
-      if (reply.statusCode >= 400) return;
-      const change = changeAnnouncedBy(request.method, request.url);
-      if (change !== undefined) clusterSync.announce(change);
+    // Every route, as registered: the change-event test walks the mutating ones.
+    const routes: { method: string; url: string }[] = [];
+    app.addHook("onRoute", (route) => {
+      for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    });
+    onStop("http server", async () => {
+      // Stop taking requests and let in-flight ones finish, bounded by the grace period.
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+      await Promise.race([app.close(), grace]);
+      app.server.closeAllConnections?.();
     });
     const requireAdmin = createAdminGuard(admin.value);
     let closingStarted = false;
@@ -301,8 +340,10 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     let metricsApp: ReturnType<typeof Fastify> | undefined;
     if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });
     else {
-      metricsApp = Fastify({ logger: false });
-      registerMetricsRoute(metricsApp, { metrics, token: config.metricsToken });
+      const separate = Fastify({ logger: false });
+      metricsApp = separate;
+      registerMetricsRoute(separate, { metrics, token: config.metricsToken });
+      onStop("metrics listener", () => separate.close());
     }
     registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, requireAdmin });
     const judge = toolbox.directClient;
@@ -341,37 +382,18 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
         return `http://${host}:${address.port}`;
       },
+      changes,
+      routes,
       close() {
         closing ??= (async () => {
           closingStarted = true;
-          identity.stop();
-          clusterSync.stop();
-          const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
-          await Promise.race([app.close(), grace]);
-          await metricsApp?.close();
-          metrics.close();
-          app.server.closeAllConnections?.();
-          await jobs?.stop();
-          await audit.close();
-          await toolbox?.close();
-          await mockUpstreams?.close();
-          await bus.close();
-          await limitCounters.close();
-          await idempotencyKeys?.close();
-          await store.close();
+          await stopAll();
         })();
         return closing;
       },
     };
   } catch (err) {
-    sync?.stop();
-    await bus.close();
-    await counters?.close();
-    await idempotencyKeys?.close();
-    await jobs?.stop();
-    await toolbox?.close();
-    await mockUpstreams?.close();
-    await store.close();
+    await stopAll();
     throw err;
   }
 }

@@ -1,13 +1,16 @@
 import { Redis } from "ioredis";
+import type { ChangeEvent } from "./changes.js";
 
-/** What instances tell each other. Each message says only what changed; receivers reload it. */
-export type ClusterMessage =
-  | { type: "tokens_revoked"; tokenIds: string[] }
+/** Messages of instances from before typed change events, still understood during a rolling upgrade. */
+export type LegacyClusterMessage =
   | { type: "agent_changed"; agentId: string }
   | { type: "credentials_changed" }
   | { type: "tools_changed" }
   | { type: "policies_changed" }
   | { type: "keys_rotated" };
+
+/** What instances tell each other: the change events services publish. Receivers reload what changed. */
+export type ClusterMessage = ChangeEvent | LegacyClusterMessage;
 
 export interface ClusterBus {
   readonly kind: "local" | "redis";

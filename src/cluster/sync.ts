@@ -1,6 +1,7 @@
 import type { IdentityService } from "../identity/index.js";
 import type { Store } from "../store/index.js";
 import type { ClusterBus, ClusterMessage } from "./bus.js";
+import type { ChangeFeed } from "./changes.js";
 
 export interface Reloadable {
   credentials: () => Promise<void>;
@@ -11,17 +12,20 @@ export interface Reloadable {
 
 /**
  * Keeps this instance's in-memory state (revocations, agent status, credentials, tools, policies)
- * in step with the others: changes are announced on the bus and applied within milliseconds, and a
- * periodic reconcile against the database catches anything a lost message missed.
+ * in step with the others: every change event a service publishes here goes on the bus and is
+ * applied by the others within milliseconds, and a periodic reconcile against the database
+ * catches anything a lost message missed.
  */
 export class ClusterSync {
   private timer: NodeJS.Timeout | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private lastReconcile: number;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly o: {
       bus: ClusterBus;
+      changes: ChangeFeed;
       store: Store;
       identity: IdentityService;
       reload: Reloadable;
@@ -39,26 +43,37 @@ export class ClusterSync {
     this.o.bus.publish(message).catch((err: unknown) => this.o.onError?.(err, `publish ${message.type}`));
   }
 
+  /** Applies a change made on another instance. */
   async apply(message: ClusterMessage): Promise<void> {
     switch (message.type) {
       case "tokens_revoked":
         this.o.identity.markRevoked(message.tokenIds);
         return;
+      case "agent_created":
+      case "agent_status_changed":
       case "agent_changed":
         this.o.identity.forgetAgent(message.agentId);
         return;
+      case "credential_activated":
       case "credentials_changed":
         return this.o.reload.credentials();
+      case "credential_stored":
+        return; // an inactive version: nothing in memory depends on it
+      case "tool_defined":
+      case "tool_removed":
       case "tools_changed":
         return this.o.reload.tools();
+      case "policy_changed":
       case "policies_changed":
         return this.o.reload.policies?.();
+      case "signing_key_rotated":
       case "keys_rotated":
         return this.o.reload.signingKeys();
     }
   }
 
   start(): void {
+    this.unsubscribe = this.o.changes.subscribe((change) => this.announce(change));
     if (this.o.bus.kind === "local") return;
     this.timer = setInterval(() => void this.reconcile().catch((err: unknown) => this.o.onError?.(err, "reconcile")), this.o.reconcileMs);
     this.timer.unref();
@@ -67,6 +82,7 @@ export class ClusterSync {
   }
 
   stop(): void {
+    this.unsubscribe?.();
     clearInterval(this.timer);
     clearInterval(this.fullTimer);
   }
@@ -84,15 +100,4 @@ export class ClusterSync {
   async reloadAll(): Promise<void> {
     await Promise.all([this.o.reload.credentials(), this.o.reload.tools(), this.o.reload.policies?.(), this.o.reload.signingKeys()]);
   }
-}
-
-/** Which change an admin write announces (by route), so other instances reload it. */
-export function changeAnnouncedBy(method: string, url: string): ClusterMessage | undefined {
-  if (method === "GET" || method === "HEAD" || method === "OPTIONS") return undefined;
-  const path = url.split("?")[0]!;
-  if (path.startsWith("/api/credentials")) return { type: "credentials_changed" };
-  if (path.startsWith("/api/tools")) return { type: "tools_changed" };
-  if (path.startsWith("/api/admin/keys")) return { type: "keys_rotated" };
-  if (path.startsWith("/api/policies") && !path.startsWith("/api/policies/explain")) return { type: "policies_changed" };
-  return undefined;
 }

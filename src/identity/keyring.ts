@@ -14,12 +14,17 @@ interface LoadedKey {
   retiredAt: number | null;
 }
 
+/** A signing key rotation made through this keyring. */
+export type SigningKeyChange = { type: "signing_key_rotated"; kid: string };
+
 export interface KeyringOptions {
   store: Store;
   masterKey: Buffer;
   now: () => number;
   /** How long a retired key stays valid for verification: the longest token lifetime. */
   retiredKeyGraceMs: number;
+  /** Called after this keyring rotated the signing key (other instances reload their keys). */
+  onRotated?: (change: SigningKeyChange) => void;
 }
 
 /**
@@ -95,6 +100,7 @@ export class Keyring {
     const at = this.options.now();
     for (const key of previous) await this.options.store.retireSigningKey(key.kid, at);
     await this.reload();
+    this.options.onRotated?.({ type: "signing_key_rotated", kid });
     return kid;
   }
 

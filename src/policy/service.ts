@@ -14,6 +14,9 @@ export interface PolicyView {
   policy: PolicyDocument;
 }
 
+/** A policy created, replaced, patched or deleted through this service. */
+export type PolicyChange = { type: "policy_changed"; policyId: string };
+
 interface Cached extends Policy {
   createdAt: number;
   updatedAt: number;
@@ -29,7 +32,8 @@ export class PolicyService {
   private byRole = new Map<string, Policy[]>();
   private byAgent = new Map<string, Policy[]>();
 
-  constructor(private readonly o: { store: Store; now: () => number; onChange?: () => void }) {}
+  /** `onChange`: called after this service changed a policy in the store (other instances reload). */
+  constructor(private readonly o: { store: Store; now: () => number; onChange?: (change: PolicyChange) => void }) {}
 
   /** Loads every policy (at start, and when another instance changed one). */
   async reload(): Promise<void> {
@@ -88,7 +92,7 @@ export class PolicyService {
       if (err instanceof UniqueViolation) throw new GatewayError("conflict", `a policy named "${document.name}" already exists; update it (PUT /api/policies/:id) instead`);
       throw err;
     }
-    await this.changed();
+    await this.changed(id);
     return view(this.all.find((p) => p.id === id)!);
   }
 
@@ -117,18 +121,18 @@ export class PolicyService {
       throw err;
     }
     if (version === undefined) throw new GatewayError("policy_not_found", `no policy with id "${id.slice(0, 80)}"`);
-    await this.changed();
+    await this.changed(id);
     return view(this.all.find((p) => p.id === id)!);
   }
 
   async remove(id: string): Promise<void> {
     if (!(await this.o.store.deletePolicy(id))) throw new GatewayError("policy_not_found", `no policy with id "${id.slice(0, 80)}"`);
-    await this.changed();
+    await this.changed(id);
   }
 
-  private async changed(): Promise<void> {
+  private async changed(policyId: string): Promise<void> {
     await this.reload();
-    this.o.onChange?.();
+    this.o.onChange?.({ type: "policy_changed", policyId });
   }
 }
 

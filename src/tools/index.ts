@@ -25,7 +25,12 @@ export interface ToolboxOptions {
   allowList: AddressAllowList;
   httpFetchMaxBytes: number;
   httpFetchMaxRedirects: number;
+  /** Called after a generic tool was defined or removed here (other instances reload their tools). */
+  onChange?: (change: ToolChange) => void;
 }
+
+/** A generic tool defined (or replaced) or removed through this toolbox. */
+export type ToolChange = { type: "tool_defined" | "tool_removed"; tool: string };
 
 /** Unresolvable names in mock mode land on a public documentation address, served by the mock web server. */
 export function mockResolver(): Resolver {
@@ -87,6 +92,7 @@ export class Toolbox {
     this.generic = next;
     this.catalog.unregister(def.name);
     this.catalog.register(genericToolActions(def, this.directClient));
+    this.options.onChange?.({ type: "tool_defined", tool: def.name });
     return def;
   }
 
@@ -98,6 +104,7 @@ export class Toolbox {
     await this.options.store.setMeta(GENERIC_TOOLS_KEY, JSON.stringify(Object.fromEntries(next)));
     this.generic = next;
     this.catalog.unregister(name);
+    this.options.onChange?.({ type: "tool_removed", tool: name });
     return true;
   }
 

@@ -18,7 +18,12 @@ export interface CredentialVaultOptions {
   now: () => number;
   /** Called whenever the set of known secrets changes, so redaction can follow. */
   onSecretsChanged?: (secrets: readonly string[]) => void;
+  /** Called after this vault changed a credential in the store (other instances reload on `credential_activated`). */
+  onChange?: (change: CredentialChange) => void;
 }
+
+/** A credential change made through this vault. */
+export type CredentialChange = { type: "credential_stored" | "credential_activated"; tool: string; version: number };
 
 const contextOf = (tool: string, version: number) => `credential:${tool}:${version}`;
 
@@ -68,6 +73,7 @@ export class CredentialVault {
       this.o.now(),
     );
     if (options.activate !== false) await this.activate(tool, record.version);
+    else this.o.onChange?.({ type: "credential_stored", tool, version: record.version });
     return this.describe(tool);
   }
 
@@ -79,6 +85,7 @@ export class CredentialVault {
     await this.o.store.setActiveCredential(tool, version, this.o.now());
     this.active.set(tool, { version, secret });
     this.o.onSecretsChanged?.(this.knownSecrets());
+    this.o.onChange?.({ type: "credential_activated", tool, version });
     return this.describe(tool);
   }
 

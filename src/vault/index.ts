@@ -1,5 +1,5 @@
 export { seal, open } from "./envelope.js";
 export type { SealedEnvelope } from "./envelope.js";
 export { CredentialVault } from "./credential-vault.js";
-export type { CredentialMetadata, CredentialVaultOptions } from "./credential-vault.js";
+export type { CredentialMetadata, CredentialVaultOptions, CredentialChange } from "./credential-vault.js";
 export { Redactor, REDACTED } from "./redactor.js";

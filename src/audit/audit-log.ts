@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import type { AuditRecord, Store } from "../store/index.js";
+import type { AuditRecord, AuditStore } from "../store/index.js";
 
 export interface AuditLogOptions {
-  store: Store;
+  store: AuditStore;
   now: () => number;
   /** How often buffered records are written. */
   flushIntervalMs?: number;

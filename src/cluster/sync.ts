@@ -1,5 +1,5 @@
 import type { IdentityService } from "../identity/index.js";
-import type { Store } from "../store/index.js";
+import type { AgentStore, TokenStore } from "../store/index.js";
 import type { ClusterBus, ClusterMessage } from "./bus.js";
 import type { ChangeFeed } from "./changes.js";
 
@@ -26,7 +26,7 @@ export class ClusterSync {
     private readonly o: {
       bus: ClusterBus;
       changes: ChangeFeed;
-      store: Store;
+      store: Pick<AgentStore, "agentIdsUpdatedSince"> & Pick<TokenStore, "revokedTokenIdsSince">;
       identity: IdentityService;
       reload: Reloadable;
       now: () => number;

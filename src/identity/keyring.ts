@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, type JWK } from "jose";
-import type { SigningKeyRecord, Store } from "../store/index.js";
+import type { SigningKeyRecord, SigningKeyStore } from "../store/index.js";
 import { open, seal, type SealedEnvelope } from "../vault/index.js";
 
 export const TOKEN_ALGORITHM = "EdDSA";
@@ -18,7 +18,7 @@ interface LoadedKey {
 export type SigningKeyChange = { type: "signing_key_rotated"; kid: string };
 
 export interface KeyringOptions {
-  store: Store;
+  store: SigningKeyStore;
   masterKey: Buffer;
   now: () => number;
   /** How long a retired key stays valid for verification: the longest token lifetime. */

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { GatewayError } from "../errors/index.js";
-import { UniqueViolation, type Store } from "../store/index.js";
+import { UniqueViolation, type MetaStore, type PolicyStore } from "../store/index.js";
 import { parsePolicy, policyHash } from "./schema.js";
 import type { Policy, PolicyDocument } from "./types.js";
 
@@ -33,7 +33,7 @@ export class PolicyService {
   private byAgent = new Map<string, Policy[]>();
 
   /** `onChange`: called after this service changed a policy in the store (other instances reload). */
-  constructor(private readonly o: { store: Store; now: () => number; onChange?: (change: PolicyChange) => void }) {}
+  constructor(private readonly o: { store: PolicyStore; now: () => number; onChange?: (change: PolicyChange) => void }) {}
 
   /** Loads every policy (at start, and when another instance changed one). */
   async reload(): Promise<void> {
@@ -177,8 +177,8 @@ export const DEFAULT_POLICIES: PolicyDocument[] = [
  * Installs the default set once, on a store that has never had policies. Runs under the store's
  * migration lock so instances starting together install it exactly once and all see it.
  */
-export async function installDefaultPolicies(store: Store, service: PolicyService): Promise<boolean> {
-  return store.driver.withMigrationLock(async () => {
+export async function installDefaultPolicies(store: MetaStore & { exclusive<T>(fn: () => Promise<T>): Promise<T> }, service: PolicyService): Promise<boolean> {
+  return store.exclusive(async () => {
     await service.reload();
     if ((await store.getMeta("default_policies_installed")) !== undefined || service.count() > 0) return false;
     for (const doc of DEFAULT_POLICIES) await service.create(doc);

@@ -83,6 +83,7 @@ export function openSqliteDriver(file: string): SqlDriver {
   // While a transaction is open, callers outside it wait, so their statements
   // never land inside (and roll back with) someone else's transaction.
   let pendingTransaction: Promise<unknown> | undefined;
+  let lockChain: Promise<unknown> = Promise.resolve();
   // Callers loop inline (no helper call) so nothing can start between the check and the statement.
   const settled = (p: Promise<unknown>): Promise<unknown> => p.catch(() => undefined);
   const direct: Omit<SqlDriver, "transaction"> = {
@@ -106,7 +107,10 @@ export function openSqliteDriver(file: string): SqlDriver {
       }
     },
     async withMigrationLock(fn) {
-      return fn();
+      // One process owns the file: a promise chain is the lock (one-time steps never overlap).
+      const run = lockChain.then(fn, fn);
+      lockChain = run.catch(() => undefined);
+      return run;
     },
     async ping() {
       db.prepare("SELECT 1").get();

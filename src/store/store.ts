@@ -109,27 +109,61 @@ export interface StoredPolicyVersion {
   createdAt: number;
 }
 
-export interface Store {
-  readonly kind: "sqlite" | "postgres";
-  readonly driver: SqlDriver;
+/*
+ * The storage port, cut by feature: each service is handed the slice it uses, and each slice has
+ * its own contract suite run against SQLite and PostgreSQL (test/contract/store/). One SQL class
+ * implements them all (both dialects accept the same statements).
+ */
+
+/** Small named values (generic tool definitions, install markers). */
+export interface MetaStore {
   getMeta(key: string): Promise<string | undefined>;
   /** Sets `key` only if absent; returns the value that is stored afterwards (first writer wins). */
   setMetaIfAbsent(key: string, value: string): Promise<string>;
   /** Creates or replaces a value. */
   setMeta(key: string, value: string): Promise<void>;
+}
 
+/** Agents and their public keys. */
+export interface AgentStore {
   /** @throws UniqueViolation when the id or name is taken. */
   insertAgent(agent: AgentRecord): Promise<void>;
   getAgent(id: string): Promise<AgentRecord | undefined>;
   listAgents(page: Page): Promise<AgentRecord[]>;
   setAgentStatus(id: string, status: AgentStatus, at: number): Promise<AgentRecord | undefined>;
+  /** Ids of agents changed at or after `since` (for instances reconciling what they may have missed). */
+  agentIdsUpdatedSince(since: number, limit: number): Promise<string[]>;
+}
 
+/** The registry of issued access tokens, with revocation. */
+export interface TokenStore {
   insertToken(token: TokenRecord): Promise<void>;
   getToken(id: string): Promise<TokenRecord | undefined>;
   /** Marks one token revoked; returns false when it does not exist. Revoking twice keeps the first time. */
   revokeToken(id: string, at: number, reason: string): Promise<boolean>;
   /** Revokes every live token of an agent; returns the ids revoked. */
   revokeAgentTokens(agentId: string, at: number, reason: string): Promise<string[]>;
+  /** Ids of tokens revoked at or after `since` (for instances reconciling what they may have missed). */
+  revokedTokenIdsSince(since: number, limit: number): Promise<string[]>;
+}
+
+/** Assertion ids already used to get a token (replay protection). */
+export interface AssertionStore {
+  /** Records an assertion's jti; returns false when it was already used (a replay). */
+  useAssertionJti(agentId: string, jti: string, expiresAt: number): Promise<boolean>;
+  /** Forgets assertion ids that expired before `now`. */
+  pruneExpired(now: number): Promise<void>;
+}
+
+/** The gateway's token signing keys (sealed private halves). */
+export interface SigningKeyStore {
+  insertSigningKey(key: SigningKeyRecord): Promise<void>;
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  retireSigningKey(kid: string, at: number): Promise<void>;
+}
+
+/** Policy documents with their versions. */
+export interface PolicyStore {
   listPolicies(): Promise<StoredPolicy[]>;
   getPolicyVersions(id: string): Promise<StoredPolicyVersion[]>;
   /** Creates a policy at version 1. @throws UniqueViolation when the name is taken */
@@ -137,31 +171,31 @@ export interface Store {
   /** Adds a version and makes it current; returns the new version, or undefined when the policy does not exist. */
   addPolicyVersion(p: { id: string; name: string; spec: string; hash: string; at: number }): Promise<number | undefined>;
   deletePolicy(id: string): Promise<boolean>;
-  /** Ids of tokens revoked at or after `since` (for instances reconciling what they may have missed). */
-  revokedTokenIdsSince(since: number, limit: number): Promise<string[]>;
-  /** Ids of agents changed at or after `since`. */
-  agentIdsUpdatedSince(since: number, limit: number): Promise<string[]>;
-  /** Ids of tokens revoked at or after `since` that have not yet expired at `now`. */
-  listRevokedTokenIds(since: number, now: number): Promise<string[]>;
+}
 
-  /** Records an assertion's jti; returns false when it was already used (a replay). */
-  useAssertionJti(agentId: string, jti: string, expiresAt: number): Promise<boolean>;
-  pruneExpired(now: number): Promise<void>;
-
-  insertSigningKey(key: SigningKeyRecord): Promise<void>;
-  listSigningKeys(): Promise<SigningKeyRecord[]>;
-  retireSigningKey(kid: string, at: number): Promise<void>;
-
+/** Sealed tool credentials, with versions and the active one per tool. */
+export interface CredentialStore {
   /** Adds a new version of a tool's credential (version = previous max + 1) and returns it. */
   insertCredentialVersion(tool: string, sealedFor: (version: number) => string, description: string | null, at: number): Promise<CredentialVersionRecord>;
   listCredentialVersions(tool?: string): Promise<CredentialVersionRecord[]>;
   getCredentialVersion(tool: string, version: number): Promise<CredentialVersionRecord | undefined>;
   setActiveCredential(tool: string, version: number, at: number): Promise<void>;
   listActiveCredentials(): Promise<ActiveCredentialRecord[]>;
+}
 
+/** The audit trail. */
+export interface AuditStore {
   insertAuditRecords(records: readonly AuditRecord[]): Promise<void>;
   queryAudit(query: AuditQuery): Promise<AuditRecord[]>;
+}
 
+/** Every slice, plus what the composition root needs to run the store. */
+export interface Store extends MetaStore, AgentStore, TokenStore, AssertionStore, SigningKeyStore, PolicyStore, CredentialStore, AuditStore {
+  readonly kind: "sqlite" | "postgres";
+  /** For the parts that keep tables of their own (jobs, idempotency keys) and the pool gauge; services get slices, not this. */
+  readonly driver: SqlDriver;
+  /** Runs `fn` while holding a lock shared by every instance on this database (one-time setup steps). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -438,13 +472,6 @@ export class SqlStore implements Store {
     });
   }
 
-  async listRevokedTokenIds(since: number, now: number) {
-    const rows = await this.driver.all<{ id: string }>(
-      `SELECT id FROM tokens WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2`,
-      [since, now],
-    );
-    return rows.map((r) => r.id);
-  }
 
   async useAssertionJti(agentId: string, jti: string, expiresAt: number) {
     const { changes } = await this.driver.run(
@@ -564,6 +591,10 @@ export class SqlStore implements Store {
       params,
     );
     return rows.map(toAudit);
+  }
+
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.driver.withMigrationLock(fn);
   }
 
   ping() {

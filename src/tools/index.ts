@@ -2,7 +2,7 @@ import { GatewayError } from "../errors/index.js";
 import { GuardedHttpClient, systemResolver, zoneResolver, type Resolver, type Transport } from "../net/outbound.js";
 import type { AddressAllowList } from "../net/address-policy.js";
 import { ToolCatalog } from "../proxy/catalog.js";
-import type { Store } from "../store/index.js";
+import type { MetaStore } from "../store/index.js";
 import { genericToolActions, parseGenericTool, type GenericToolDefinition } from "./generic/index.js";
 import { gmailSendTool } from "./gmail-send/index.js";
 import { httpFetchTool } from "./http-fetch/index.js";
@@ -17,7 +17,7 @@ export const BUILTIN_TOOLS = ["serpapi", "http_fetch", "openai", "gmail_send"] a
 const GENERIC_TOOLS_KEY = "generic_tools";
 
 export interface ToolboxOptions {
-  store: Store;
+  store: MetaStore;
   baseUrls: { serpapi: string; openai: string; gmail: string };
   /** Where http_fetch and generic tools send judged requests (mock mode rewrites http_fetch to the mock web server). */
   fetchTransport: Transport;

@@ -1,5 +1,5 @@
 import { GatewayError } from "../errors/index.js";
-import type { CredentialVersionRecord, Store } from "../store/index.js";
+import type { CredentialStore, CredentialVersionRecord } from "../store/index.js";
 import { open, seal, type SealedEnvelope } from "./envelope.js";
 
 const TOOL_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -13,7 +13,7 @@ export interface CredentialMetadata {
 }
 
 export interface CredentialVaultOptions {
-  store: Store;
+  store: CredentialStore;
   masterKey: Buffer;
   now: () => number;
   /** Called whenever the set of known secrets changes, so redaction can follow. */

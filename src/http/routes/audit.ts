@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { GatewayError } from "../../errors/index.js";
 import type { AuditLog } from "../../audit/index.js";
-import type { AuditQuery, Store } from "../../store/index.js";
+import type { AuditQuery, AuditStore } from "../../store/index.js";
 
 const encodeCursor = (at: number, id: string) => Buffer.from(JSON.stringify([at, id])).toString("base64url");
 function decodeCursor(cursor: string): { at: number; id: string } {
@@ -21,7 +21,7 @@ function parseTime(value: string | undefined, field: string): number | undefined
 }
 
 /** `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (admin). */
-export function registerAuditRoutes(app: FastifyInstance, deps: { store: Store; audit: AuditLog; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
+export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
   app.get(
     "/api/audit",
     {

@@ -19,7 +19,7 @@ import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.
 import { AddressAllowList } from "./net/address-policy.js";
 import { systemResolver } from "./net/outbound.js";
 import { createProxyRoad, type Execution } from "./proxy/index.js";
-import { ChaosController } from "./resilience/chaos.js";
+import { ChaosController, seededRandom } from "./resilience/chaos.js";
 import { createResilience, type Resilience } from "./resilience/executor.js";
 import { MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
 import { registerChaosRoutes } from "./http/routes/chaos.js";
@@ -223,6 +223,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const resilience = createResilience({
       features: config.features,
       now,
+      ...(config.chaosSeed === undefined ? {} : { random: seededRandom(config.chaosSeed) }),
       attemptTimeoutMs: config.upstreamTimeoutMs,
       deadlineMs: config.upstreamDeadlineMs,
       retry: { ...config.retry, budgetRatio: config.retry.budgetPercent / 100, budgetMinRetries: 10 },

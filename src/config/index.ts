@@ -76,6 +76,8 @@ export interface Config {
   idempotency: { ttlSeconds: number; maxKeys: number; waitMs: number; store: "auto" | "memory" | "redis" | "sql" };
   /** Fault injection at start (`CHAOS` JSON); also settable through the admin API. */
   chaos: Record<string, ChaosSettings>;
+  /** Seeds the random source of chaos draws and retry jitter (CHAOS_SEED), so a chaos run can be replayed; unseeded by default. */
+  chaosSeed: number | undefined;
   /** When set, `/metrics` needs this bearer token. */
   metricsToken: string | undefined;
   /** When set, `/metrics` is served on this port only (on HOST), not on the API port. */
@@ -262,6 +264,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       store: readEnum(env, "IDEMPOTENCY_STORE", ["auto", "memory", "redis", "sql"] as const, "auto"),
     },
     chaos: readChaos(env),
+    chaosSeed: readString(env, "CHAOS_SEED") === undefined ? undefined : readInt(env, "CHAOS_SEED", 0, 0, 2 ** 32 - 1),
     metricsToken: readString(env, "METRICS_TOKEN"),
     metricsPort: readString(env, "METRICS_PORT") === undefined ? undefined : readInt(env, "METRICS_PORT", 9464, 0, 65_535),
   };

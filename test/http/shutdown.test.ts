@@ -25,7 +25,14 @@ describe("graceful shutdown (SIGTERM) of a real gateway process", () => {
     await client.token();
 
     const inFlight = Promise.all([client.call<any>("serpapi", "search", { q: "slow one" }), client.call<any>("serpapi", "search", { q: "slow two" })]);
-    await new Promise((r) => setTimeout(r, 300));
+    // Both calls are past authentication (and so waiting on the slow upstream) before the signal.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      if (Number(/gateway_token_validations_total\{result="valid"\} (\d+)/.exec(metrics)?.[1] ?? 0) >= 2) break;
+      if (Date.now() > deadline) throw new Error("the calls never reached the gateway");
+      await new Promise((r) => setImmediate(r));
+    }
     const exited = new Promise<number | null>((resolve) => gw!.child.once("exit", (code) => resolve(code)));
     gw.child.kill("SIGTERM");
     const answers = await inFlight;

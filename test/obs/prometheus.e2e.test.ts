@@ -56,9 +56,10 @@ describe.skipIf(!prometheusInstalled && !process.env.CI)("a real Prometheus scra
 
   it("every expression evaluates without error, and the key ones have data after traffic", async () => {
     const { client } = await newAgent(t, { scopes: ["serpapi:search", "openai:chat"] });
+    let uncached = 0;
     const drive = async () => {
       await client.call("serpapi", "search", { q: "prom" });
-      await client.call("serpapi", "search", { q: `prom ${Math.random()}` });
+      await client.call("serpapi", "search", { q: `prom ${++uncached}` });
       await client.call("gmail_send", "send", { to: "a@b.com", subject: "s", text: "t" }).catch(() => undefined); // outside the token's scopes
       await http(`${t.url}/api/proxy`, { headers: { authorization: "Bearer forged.token.value" }, body: { tool: "serpapi", action: "search", params: { q: "x" } } });
     };

@@ -183,3 +183,19 @@ describe("chaos settings", () => {
     expect(chaos.active()).toBe(false);
   });
 });
+
+describe("seeded random source (CHAOS_SEED)", () => {
+  it("replays the same sequence for the same seed, stays in [0, 1), and differs across seeds", async () => {
+    const { seededRandom } = await import("../../src/resilience/chaos.js");
+    const a = seededRandom(42);
+    const b = seededRandom(42);
+    const xs = Array.from({ length: 1000 }, () => a());
+    expect(Array.from({ length: 1000 }, () => b())).toEqual(xs);
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(Array.from({ length: 10 }, seededRandom(43))).not.toEqual(xs.slice(0, 10));
+    // Roughly uniform: a fault rate of 30 % draws close to 30 %.
+    const hits = xs.filter((x) => x < 0.3).length;
+    expect(hits).toBeGreaterThan(250);
+    expect(hits).toBeLessThan(350);
+  });
+});

@@ -219,6 +219,12 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const chaos = new ChaosController(config.chaos);
     if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
     const keys = sharedIdempotencyKeys(config, store);
+    if (keys instanceof SqlIdempotencyKeys) {
+      // Expired keys are ignored by claims; the sweep only keeps the table small.
+      const sweep = setInterval(() => void keys.sweep(now()).catch((err: unknown) => logger.warn({ err }, "idempotency key sweep failed")), 60_000);
+      sweep.unref();
+      onStop("idempotency key sweep", () => clearInterval(sweep));
+    }
     onStop("idempotency keys", () => keys.close());
     const resilience = createResilience({
       features: config.features,

@@ -120,22 +120,10 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   onStop("store", () => store.close());
   // Services publish their own typed change events here; the cluster sync puts them on the bus.
   const changes = new ChangeFeed();
-  let mockUpstreams: MockUpstreams | undefined;
-  let toolbox: Toolbox | undefined;
-  let jobs: JobService | undefined;
   const instanceId = `gw-${randomUUID().slice(0, 8)}`;
-  let counters: Counters | undefined;
-  // Gauges read from parts built below; until then they report zero.
-  const gaugeSources: { resilience?: Resilience; chaos?: ChaosController; audit?: AuditLog; toolbox?: Toolbox } = {};
-  const metrics = new GatewayMetrics({
-    cache: () => gaugeSources.resilience?.cacheStats() ?? { entries: 0, bytes: 0 },
-    breakers: () => gaugeSources.resilience?.breakerStates() ?? {},
-    chaosActive: () => gaugeSources.chaos?.active() ?? false,
-    auditBuffered: () => gaugeSources.audit?.pending ?? 0,
-    dbPool: () => store.driver.poolStats(),
-    redisDegraded: () => counters instanceof FailoverCounters && counters.isDegraded(),
-    isGenericTool: (tool) => gaugeSources.toolbox?.catalog.hasTool(tool) ?? false,
-  });
+  // Gauges are pointed at the parts once they exist (metrics.observe below); hooks are wired as parts are built.
+  const metrics = new GatewayMetrics();
+
   onStop("metrics", () => metrics.close());
   const bus: ClusterBus =
     config.redisUrl === undefined
@@ -178,13 +166,10 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     audit.start();
     onStop("audit", () => audit.close());
 
-    if (config.upstreamMode === "mock") {
-      const latency = { baseMs: config.mockLatencyMs, jitterMs: config.mockJitterMs };
-      const mocks = await startMockUpstreams({ latency: { serpapi: latency, openai: latency, gmail: latency, web: latency } });
-      mockUpstreams = mocks;
-      onStop("mock upstreams", () => mocks.close());
-    }
-    toolbox = new Toolbox({
+    const latency = { baseMs: config.mockLatencyMs, jitterMs: config.mockJitterMs };
+    const mockUpstreams = config.upstreamMode === "mock" ? await startMockUpstreams({ latency: { serpapi: latency, openai: latency, gmail: latency, web: latency } }) : undefined;
+    if (mockUpstreams !== undefined) onStop("mock upstreams", () => mockUpstreams.close());
+    const toolbox = new Toolbox({
       store,
       baseUrls: mockUpstreams ? { serpapi: mockUpstreams.url, openai: mockUpstreams.url, gmail: mockUpstreams.url } : config.upstreamBaseUrls,
       fetchTransport: mockUpstreams ? { kind: "rewrite", origin: mockUpstreams.url } : { kind: "direct" },
@@ -194,23 +179,13 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       httpFetchMaxRedirects: config.httpFetchMaxRedirects,
       onChange: (change) => changes.publish(change),
     });
-    const builtToolbox = toolbox;
-    onStop("toolbox", () => builtToolbox.close());
+    onStop("toolbox", () => toolbox.close());
     await toolbox.reload();
     if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
     const policies = new PolicyService({ store, now, onChange: (change) => changes.publish(change) });
     if (!config.policyDefaults) await policies.reload();
     else if (await installDefaultPolicies(store, policies)) logger.info("installed the default policy set (see docs/policy.md)");
-    if (config.redisUrl !== undefined) {
-      const redisCounters = new RedisCounters(config.redisUrl, `${config.redisPrefix}limits:`);
-      await redisCounters.ready();
-      counters = new FailoverCounters(redisCounters, new MemoryCounters(), config.redisFailureMode, (degraded, err) =>
-        degraded
-          ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for limits: ${config.redisFailureMode === "open" ? "falling back to per-instance counters" : "refusing limited calls"}`)
-          : logger.warn("Redis is back: limits are shared again"),
-      );
-    } else counters = new MemoryCounters();
-    const limitCounters = counters;
+    const limitCounters = await openCounters(config, logger);
     onStop("limit counters", () => limitCounters.close());
     const authorizer = config.features.policy
       ? createPolicyAuthorizer({ policies, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, events: metrics.policyEvents() })
@@ -245,7 +220,15 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         },
       },
     });
-    Object.assign(gaugeSources, { resilience, chaos, audit, toolbox });
+    metrics.observe({
+      cache: () => resilience.cacheStats(),
+      breakers: () => resilience.breakerStates(),
+      chaosActive: () => chaos.active(),
+      auditBuffered: () => audit.pending,
+      dbPool: () => store.driver.poolStats(),
+      redisDegraded: () => limitCounters instanceof FailoverCounters && limitCounters.isDegraded(),
+      isGenericTool: (tool) => toolbox.catalog.hasTool(tool),
+    });
     const road = createProxyRoad({
       catalog: toolbox.catalog,
       identity,
@@ -259,6 +242,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       onRefundError: (err) => logger.warn({ err }, "quota refund failed; the units stay counted until the window ends"),
     });
 
+    let jobs: JobService | undefined;
     if (config.features.async) {
       const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
       const client = toolbox.directClient;
@@ -278,13 +262,12 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       onStop("job worker", () => worker.stop());
     }
 
-    const tools = toolbox;
     const clusterSync = new ClusterSync({
       bus,
       changes,
       store,
       identity,
-      reload: { credentials: () => vault.load(), tools: () => tools.reload(), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
+      reload: { credentials: () => vault.load(), tools: () => toolbox.reload(), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
       now,
       reconcileMs: config.clusterReconcileMs,
       onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
@@ -413,10 +396,19 @@ function sharedIdempotencyKeys(config: Readonly<Config>, store: Store): Idempote
   // An unfinished claim must outlive any call: the whole-call deadline plus a margin.
   const times = { ttlMs: config.idempotency.ttlSeconds * 1000, inFlightTtlMs: config.upstreamDeadlineMs + 30_000 };
   const choice = config.idempotency.store === "auto" ? (config.redisUrl !== undefined ? "redis" : store.kind === "postgres" ? "sql" : "memory") : config.idempotency.store;
-  if (choice === "redis") {
-    if (config.redisUrl === undefined) throw new Error("IDEMPOTENCY_STORE=redis needs REDIS_URL");
-    return new RedisIdempotencyKeys(config.redisUrl, { ...times, prefix: config.redisPrefix });
-  }
+  if (choice === "redis") return new RedisIdempotencyKeys(config.redisUrl!, { ...times, prefix: config.redisPrefix });
   if (choice === "sql") return new SqlIdempotencyKeys(store.driver, times);
   return new MemoryIdempotencyKeys({ ...times, maxKeys: config.idempotency.maxKeys });
+}
+
+/** The quota and rate-limit counters: shared through Redis (with failover) when REDIS_URL is set, else in-process. */
+async function openCounters(config: Readonly<Config>, logger: Logger): Promise<Counters> {
+  if (config.redisUrl === undefined) return new MemoryCounters();
+  const redisCounters = new RedisCounters(config.redisUrl, `${config.redisPrefix}limits:`);
+  await redisCounters.ready();
+  return new FailoverCounters(redisCounters, new MemoryCounters(), config.redisFailureMode, (degraded, err) =>
+    degraded
+      ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for limits: ${config.redisFailureMode === "open" ? "falling back to per-instance counters" : "refusing limited calls"}`)
+      : logger.warn("Redis is back: limits are shared again"),
+  );
 }

@@ -268,5 +268,6 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     metricsToken: readString(env, "METRICS_TOKEN"),
     metricsPort: readString(env, "METRICS_PORT") === undefined ? undefined : readInt(env, "METRICS_PORT", 9464, 0, 65_535),
   };
+  if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
 }

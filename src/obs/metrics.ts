@@ -55,6 +55,8 @@ export class GatewayMetrics {
   readonly registry = new client.Registry();
   private readonly eventLoop = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private readonly isGeneric: (tool: string) => boolean;
+  /** What the gauges read at scrape time; handed over by `observe` once the parts exist. */
+  private sources: GaugeSources;
 
   readonly requests = new client.Counter({ name: "gateway_requests_total", help: "Tool calls through the road, by door, tool, action and status class.", labelNames: ["tool", "action", "status", "door"], registers: [this.registry] });
   readonly requestDuration = new client.Histogram({ name: "gateway_request_duration_ms", help: "End-to-end time of a tool call inside the gateway, in milliseconds.", labelNames: ["tool"], buckets: MS_BUCKETS, registers: [this.registry] });
@@ -79,7 +81,9 @@ export class GatewayMetrics {
   readonly idempotentReplays = new client.Counter({ name: "gateway_idempotent_replays_total", help: "Calls answered from an earlier call with the same Idempotency-Key.", registers: [this.registry] });
 
   constructor(sources: GaugeSources = {}) {
-    this.isGeneric = sources.isGenericTool ?? (() => false);
+    this.sources = sources;
+    this.isGeneric = (tool) => this.sources.isGenericTool?.(tool) ?? false;
+    const self = this;
     // Process metrics written out rather than prom-client's defaults, whose names promtool's linter rejects.
     this.eventLoop.enable();
     const loop = this.eventLoop;
@@ -109,24 +113,24 @@ export class GatewayMetrics {
         loop.reset();
       },
     });
-    new client.Gauge({ name: "gateway_cache_entries", help: "Entries in the response cache.", registers, collect() { this.set(sources.cache?.().entries ?? 0); } });
-    new client.Gauge({ name: "gateway_cache_bytes", help: "Bytes held by the response cache.", registers, collect() { this.set(sources.cache?.().bytes ?? 0); } });
-    new client.Gauge({ name: "gateway_chaos_active", help: "1 while chaos fault injection is on.", registers, collect() { this.set(sources.chaosActive?.() ? 1 : 0); } });
-    new client.Gauge({ name: "gateway_audit_buffered", help: "Audit records waiting to be written.", registers, collect() { this.set(sources.auditBuffered?.() ?? 0); } });
-    new client.Gauge({ name: "gateway_db_pool_in_use", help: "Database connections in use.", registers, collect() { this.set(sources.dbPool?.().inUse ?? 0); } });
-    new client.Gauge({ name: "gateway_db_pool_size", help: "Database connection pool size.", registers, collect() { this.set(sources.dbPool?.().size ?? 0); } });
-    new client.Gauge({ name: "gateway_redis_degraded", help: "1 while Redis is unreachable and limits run per instance.", registers, collect() { this.set(sources.redisDegraded?.() ? 1 : 0); } });
+    new client.Gauge({ name: "gateway_cache_entries", help: "Entries in the response cache.", registers, collect() { this.set(self.sources.cache?.().entries ?? 0); } });
+    new client.Gauge({ name: "gateway_cache_bytes", help: "Bytes held by the response cache.", registers, collect() { this.set(self.sources.cache?.().bytes ?? 0); } });
+    new client.Gauge({ name: "gateway_chaos_active", help: "1 while chaos fault injection is on.", registers, collect() { this.set(self.sources.chaosActive?.() ? 1 : 0); } });
+    new client.Gauge({ name: "gateway_audit_buffered", help: "Audit records waiting to be written.", registers, collect() { this.set(self.sources.auditBuffered?.() ?? 0); } });
+    new client.Gauge({ name: "gateway_db_pool_in_use", help: "Database connections in use.", registers, collect() { this.set(self.sources.dbPool?.().inUse ?? 0); } });
+    new client.Gauge({ name: "gateway_db_pool_size", help: "Database connection pool size.", registers, collect() { this.set(self.sources.dbPool?.().size ?? 0); } });
+    new client.Gauge({ name: "gateway_redis_degraded", help: "1 while Redis is unreachable and limits run per instance.", registers, collect() { this.set(self.sources.redisDegraded?.() ? 1 : 0); } });
     const breakerGauge = new client.Gauge({
       name: "gateway_breaker_state",
       help: "Circuit breaker state per tool: 0 closed, 1 half-open, 2 open.",
       labelNames: ["tool"],
       registers,
       collect() {
-        const states = sources.breakers?.() ?? {};
+        const states = self.sources.breakers?.() ?? {};
         // Generic tools share a label: report the worst state among them.
         const worst = new Map<string, number>();
         for (const [tool, state] of Object.entries(states)) {
-          const label = toolLabel(tool, sources.isGenericTool);
+          const label = toolLabel(tool, self.sources.isGenericTool);
           worst.set(label, Math.max(worst.get(label) ?? 0, BREAKER_VALUE[state]));
         }
         for (const t of LABELS.tool) breakerGauge.set({ tool: t }, worst.get(t) ?? 0);
@@ -152,6 +156,11 @@ export class GatewayMetrics {
     for (const result of LABELS.tokenResult) this.tokenValidations.labels(result).inc(0);
     for (const door of LABELS.door) for (const code of LABELS.unauthenticatedCode) this.unauthenticatedCalls.labels(door, code).inc(0);
     for (const decision of LABELS.decision) this.policyEvaluations.labels(decision).inc(0);
+  }
+
+  /** Points the gauges at the gateway's parts, once the composition root has built them. */
+  observe(sources: GaugeSources): void {
+    this.sources = sources;
   }
 
   private tool(t: string): string {

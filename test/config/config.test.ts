@@ -33,4 +33,14 @@ describe("configuration", () => {
     expect(c.features.async).toBe(true);
     expect(c.databaseUrl).toBe("postgres://u@h/db");
   });
+
+  it("reads the idempotency key store and wait, and refuses a Redis store without REDIS_URL", () => {
+    const c = loadConfig({ IDEMPOTENCY_STORE: "sql", IDEMPOTENCY_WAIT_MS: "250", CHAOS_SEED: "7" });
+    expect(c.idempotency).toMatchObject({ store: "sql", waitMs: 250 });
+    expect(c.chaosSeed).toBe(7);
+    expect(loadConfig({}).idempotency.store).toBe("auto");
+    expect(() => loadConfig({ IDEMPOTENCY_STORE: "redis" })).toThrow(/^Invalid configuration IDEMPOTENCY_STORE:/);
+    expect(() => loadConfig({ IDEMPOTENCY_STORE: "disk" })).toThrow(/^Invalid configuration IDEMPOTENCY_STORE:/);
+    expect(() => loadConfig({ CHAOS_SEED: "-1" })).toThrow(/^Invalid configuration CHAOS_SEED:/);
+  });
 });

@@ -18,7 +18,7 @@ import { CredentialVault, Redactor } from "./vault/index.js";
 import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.js";
 import { AddressAllowList } from "./net/address-policy.js";
 import { systemResolver } from "./net/outbound.js";
-import { createProxyRoad, type Execution } from "./proxy/index.js";
+import { createProxyRoad, type Execution, type ProxyRoad } from "./proxy/index.js";
 import { ChaosController, seededRandom } from "./resilience/chaos.js";
 import { createResilience, type Resilience } from "./resilience/executor.js";
 import { MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
@@ -74,6 +74,11 @@ export interface Gateway {
   /** Names this process in job leases and cluster messages. */
   readonly instanceId: string;
   readonly cluster: { bus: ClusterBus; sync: ClusterSync };
+  /**
+   * The road every door runs: `road.handle({ ...input, door })` for a live call (REST, MCP, the
+   * OpenAI-compatible endpoint), `road.accept` / `road.runAccepted` for deferred work (jobs, approvals).
+   */
+  readonly road: ProxyRoad;
   /** The typed change events services publish (agent suspended, token revoked, credential activated…). */
   readonly changes: ChangeFeed;
   /** Every HTTP route as registered (method and URL pattern). */
@@ -372,6 +377,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
         return `http://${host}:${address.port}`;
       },
+      road,
       changes,
       routes,
       close() {

@@ -119,4 +119,23 @@ describe("the road: authenticate first, bounded parameters, one audit record per
     const [record] = (await t.gateway.store.queryAudit({ limit: 1000 })).filter((x) => x.correlationId === r.meta.correlationId);
     expect(record).toMatchObject({ decision: "allow", door: "rest", agentId: expect.any(String) });
   });
+
+  it("another door (MCP) runs the same road through the same entry point, and is labelled as such", async () => {
+    const refused = await t.gateway.road.handle({ door: "mcp", tool: "serpapi", action: "search", params: { q: "x" }, rawToken: undefined, correlationId: "mcp-anon" }).catch((e) => e);
+    expect(refused.code).toBe("token_missing");
+    const out = await t.gateway.road.handle({ door: "mcp", tool: "serpapi", action: "search", params: { q: "via mcp" }, rawToken: token, correlationId: "mcp-call-1" });
+    expect(out.meta).toMatchObject({ tool: "serpapi", action: "search", correlationId: "mcp-call-1" });
+    expect(out.token.agentId).toBeTypeOf("string");
+    const deep = await t.gateway.road.handle({ door: "mcp", tool: "sink", action: "post", params: JSON.parse(nested(100)), rawToken: token, correlationId: "mcp-deep" }).catch((e) => e);
+    expect(deep.code).toBe("invalid_request");
+    await t.gateway.audit.flush();
+    // (The anonymous call may or may not be the one sampled into the audit this second: not asserted.)
+    const records = (await t.gateway.store.queryAudit({ limit: 1000 })).filter((r) => r.correlationId === "mcp-call-1" || r.correlationId === "mcp-deep");
+    expect(records.map((r) => [r.correlationId, r.door, r.decision]).sort()).toEqual([
+      ["mcp-call-1", "mcp", "allow"],
+      ["mcp-deep", "mcp", "error"],
+    ]);
+    const metrics = (await request(`${t.url}/metrics`)).text;
+    expect(metrics).toMatch(/gateway_requests_total\{tool="serpapi",action="search",status="2xx",door="mcp"\} 1/);
+  });
 });

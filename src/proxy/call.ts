@@ -47,8 +47,6 @@ export interface ToolCall {
   readonly principal?: VerifiedToken;
   readonly resolved?: ResolvedAction;
   readonly credential?: string;
-  /** Set by the breaker: a half-open probe gets one attempt. */
-  readonly probe?: boolean;
   /** Set by the retry stage: when the whole call (every attempt and backoff) must be over. */
   readonly deadlineAt?: number;
   /** Set by the attempt stage: aborts the adapter's request. */

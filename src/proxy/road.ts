@@ -94,8 +94,8 @@ export interface ProxyRoad {
  *  redact        scrubs the secret from whatever comes back
  *  idempotency   a repeated key replays the first result (across instances with a shared store)
  *  cache         response cache, single-flight, stale-if-error
- *  breaker       asked once per call; an open circuit refuses without trying
- *  retry         retries of idempotent actions within one deadline
+ *  retry         retries of idempotent actions within one deadline, outside the breaker
+ *  breaker       asked by every attempt, told every attempt's outcome; an open circuit refuses without trying
  *  attempt       chaos faults and the per-attempt timeout
  *  → invoke      the adapter
  */
@@ -110,8 +110,8 @@ export function roadStages(deps: RoadDeps): Stage[] {
     redact({ redactor: deps.redactor }),
     r.idempotency,
     r.cache,
-    r.breaker,
     r.retry,
+    r.breaker,
     r.attempt,
   ];
 }

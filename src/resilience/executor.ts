@@ -79,7 +79,7 @@ function actionOf(call: ToolCall) {
 /**
  * The resilience stages, as factories sharing this instance's state (breakers, cache, budget).
  * Their order lives in the road's one list (src/proxy/road.ts):
- * idempotency → cache → breaker → retry → attempt (chaos + per-attempt timeout) → invoke.
+ * idempotency → cache → retry → breaker → attempt (chaos + per-attempt timeout) → invoke.
  */
 export function createResilience(o: ResilienceOptions) {
   const random = o.random ?? Math.random;
@@ -181,10 +181,47 @@ export function createResilience(o: ResilienceOptions) {
   });
 
   /**
-   * The circuit breaker, asked once before the first attempt (so `circuit_open` always means
-   * "refused without trying"), told the call's final outcome once: retries are the retry budget's
-   * business, and counting every attempt would let a flaky-but-retryable upstream open the breaker
-   * while retries still rescue most calls.
+   * Retries of idempotent actions: backoff with jitter, a retry budget, one deadline for the whole
+   * call. It sits outside the breaker (cockatiel's `wrap(retry, breaker)`): every attempt asks the
+   * breaker, so a breaker that opens mid-call ends the retries at once. A retry the breaker refuses
+   * ends the call with the last upstream failure, so `circuit_open` always means "refused without
+   * trying".
+   */
+  const retry: Stage = stage("retry", async (call, next) => {
+    const action = actionOf(call);
+    const started = performance.now();
+    const deadlineAt = o.now() + o.deadlineMs;
+    const maxAttempts = o.features.retry && action.idempotent ? o.retry.maxAttempts : 1;
+    budget.request(action.tool, o.now());
+    let lastFailure: Extract<CallOutcome, { kind: "failed" }> | undefined;
+    for (let attemptNo = 1; ; attemptNo++) {
+      const outcome = await next({ ...call, deadlineAt });
+      const upstreamMs = performance.now() - started;
+      if (outcome.kind === "answered") {
+        if (attemptNo > 1) o.events?.retry?.(action.tool, "success");
+        return { kind: "answered", execution: { ...outcome.execution, attempts: attemptNo, upstreamMs } };
+      }
+      if (attemptNo > 1) o.events?.retry?.(action.tool, "failure");
+      if (outcome.kind !== "failed") return lastFailure ?? outcome;
+      const tried = attemptNo;
+      lastFailure = { kind: "failed", error: withAttempts(outcome.error, tried), attempts: tried, upstreamMs };
+      if (attemptNo >= maxAttempts || !isRetryable(outcome.error)) return lastFailure;
+      const retryAfterMs = outcome.error.retryAfterSeconds !== undefined ? outcome.error.retryAfterSeconds * 1000 : 0;
+      const delay = Math.max(retryAfterMs, backoffDelayMs(attemptNo, { baseMs: o.retry.baseMs, maxMs: o.retry.maxDelayMs }, random));
+      if (o.now() + delay >= deadlineAt) return lastFailure;
+      if (!budget.tryRetry(action.tool, o.now())) {
+        o.events?.retry?.(action.tool, "budget_exhausted");
+        return lastFailure;
+      }
+      await sleep(delay);
+    }
+  });
+
+  /**
+   * The circuit breaker, asked by every attempt and told every attempt's outcome: each attempt is
+   * an observation of the upstream's health (counting only final outcomes kept breakers closed under
+   * 55 % injected faults while retries multiplied the load on the failing upstream). A half-open
+   * breaker lets a probe through; if it fails the breaker opens again and refuses the retry.
    */
   const breaker: Stage = stage("breaker", async (call, next) => {
     const action = actionOf(call);
@@ -201,43 +238,11 @@ export function createResilience(o: ResilienceOptions) {
         "breaker",
       );
     }
-    const outcome = await next({ ...call, probe: admission.probe });
+    const outcome = await next(call);
     if (outcome.kind === "answered") b.record(o.now(), false, admission.probe);
     else if (outcome.kind === "failed" && isUpstreamFailure(outcome.error)) b.record(o.now(), true, admission.probe);
     else b.release(admission.probe);
     return outcome;
-  });
-
-  /** Retries of idempotent actions: backoff with jitter, a retry budget, one deadline for the whole call. */
-  const retry: Stage = stage("retry", async (call, next) => {
-    const action = actionOf(call);
-    const started = performance.now();
-    const deadlineAt = o.now() + o.deadlineMs;
-    // A half-open probe gets one attempt: it is there to test the upstream, not to insist.
-    const maxAttempts = o.features.retry && action.idempotent && call.probe !== true ? o.retry.maxAttempts : 1;
-    budget.request(action.tool, o.now());
-    for (let attemptNo = 1; ; attemptNo++) {
-      const outcome = await next({ ...call, deadlineAt });
-      const upstreamMs = performance.now() - started;
-      if (outcome.kind === "answered") {
-        if (attemptNo > 1) o.events?.retry?.(action.tool, "success");
-        return { kind: "answered", execution: { ...outcome.execution, attempts: attemptNo, upstreamMs } };
-      }
-      if (attemptNo > 1) o.events?.retry?.(action.tool, "failure");
-      if (outcome.kind !== "failed") return outcome;
-      const giveUp = (): CallOutcome => ({ kind: "failed", error: withAttempts(outcome.error, attemptNo), attempts: attemptNo, upstreamMs });
-      if (attemptNo >= maxAttempts || !isRetryable(outcome.error)) return giveUp();
-      // Other calls may have opened the breaker meanwhile: stop hammering.
-      if (o.features.breakers && breakerFor(action.tool).current(o.now()) === "open") return giveUp();
-      const retryAfterMs = outcome.error.retryAfterSeconds !== undefined ? outcome.error.retryAfterSeconds * 1000 : 0;
-      const delay = Math.max(retryAfterMs, backoffDelayMs(attemptNo, { baseMs: o.retry.baseMs, maxMs: o.retry.maxDelayMs }, random));
-      if (o.now() + delay >= deadlineAt) return giveUp();
-      if (!budget.tryRetry(action.tool, o.now())) {
-        o.events?.retry?.(action.tool, "budget_exhausted");
-        return giveUp();
-      }
-      await sleep(delay);
-    }
   });
 
   /** One upstream attempt: injected faults (chaos), then the adapter under its own timeout. */
@@ -285,7 +290,7 @@ export function createResilience(o: ResilienceOptions) {
   }
 
   return {
-    stages: { idempotency, cache: cached, breaker, retry, attempt },
+    stages: { idempotency, cache: cached, retry, breaker, attempt },
     chaos: o.chaos,
     idempotencyKeys: o.idempotency.keys,
     breakerStates(): Record<string, BreakerState> {

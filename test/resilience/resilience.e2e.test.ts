@@ -28,6 +28,10 @@ describe("retries and cache keep an idempotent tool answering under 30 % timeout
       RETRY_MAX_DELAY_MS: "40",
       RETRY_BUDGET_PERCENT: "300",
       BREAKER_FAILURE_PERCENT: "90",
+      // The breaker counts every attempt (55 % of them fail here): with a handful of calls, an early
+      // streak of failures could open it and half-open probes (all must pass) rarely close it again.
+      // This test is about retries and the cache, so the breaker needs a real sample first.
+      BREAKER_MIN_CALLS: "100",
       POLICY_DEFAULTS: "off",
     });
     await allowEverything(t);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayClientError, type AgentClient } from "../../src/client/index.js";
-import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { http, startTestGateway, TestClock, type TestGateway } from "../helpers/gateway.js";
 import { allowEverything, newAgent, storeBuiltinCredentials } from "../helpers/agents.js";
 
 async function outcome(p: Promise<{ meta: Record<string, unknown> }>) {
@@ -67,11 +67,13 @@ describe("retries and cache keep an idempotent tool answering under 30 % timeout
 describe("circuit breaker under a dead upstream", () => {
   let t: TestGateway;
   let client: AgentClient;
+  // The breaker's cool-down runs on this clock, so a slow machine cannot end it mid-test.
+  const clock = new TestClock(Date.now());
 
   beforeAll(async () => {
-    t = await startTestGateway({ FF_CACHE: "off", BREAKER_MIN_CALLS: "5", BREAKER_COOLDOWN_MS: "400", BREAKER_HALF_OPEN_PROBES: "2", RETRY_MAX_ATTEMPTS: "2", RETRY_BASE_MS: "1" });
+    t = await startTestGateway({ FF_CACHE: "off", BREAKER_MIN_CALLS: "5", BREAKER_COOLDOWN_MS: "400", BREAKER_HALF_OPEN_PROBES: "2", RETRY_MAX_ATTEMPTS: "2", RETRY_BASE_MS: "1" }, { now: clock.now });
     await storeBuiltinCredentials(t);
-    ({ client } = await newAgent(t));
+    ({ client } = await newAgent(t, { now: clock.now }));
   });
   afterAll(async () => t.close());
 
@@ -98,12 +100,9 @@ describe("circuit breaker under a dead upstream", () => {
     expect((await http(`${t.url}/health`)).json.breakers.openai).toBe("open");
 
     mock.setFault("openai", undefined);
-    // Wait for the cool-down to end (the breaker turns half-open), not for a fixed time.
-    const deadline = Date.now() + 10_000;
-    while ((await http(`${t.url}/health`)).json.breakers.openai === "open") {
-      if (Date.now() > deadline) throw new Error("the breaker never left open");
-      await new Promise((r) => setImmediate(r));
-    }
+    clock.advance(399);
+    expect((await http(`${t.url}/health`)).json.breakers.openai).toBe("open");
+    clock.advance(2); // the cool-down is over: the next calls are half-open probes
     const probes = await Promise.all([outcome(chat()), outcome(chat())]);
     expect(probes.every((p) => p.ok)).toBe(true);
     expect((await outcome(chat())).ok).toBe(true);

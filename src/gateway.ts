@@ -43,6 +43,8 @@ import { FailoverCounters, RedisCounters } from "./limits/redis-counters.js";
 import { allowAllAuthorizer, createPolicyAuthorizer } from "./policy/authorizer.js";
 import { installDefaultPolicies, PolicyService } from "./policy/service.js";
 import { registerPolicyRoutes } from "./http/routes/policies.js";
+import { createTracing } from "./obs/tracing.js";
+import { packageVersion } from "./config/version.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -234,7 +236,10 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       redisDegraded: () => limitCounters instanceof FailoverCounters && limitCounters.isDegraded(),
       isGenericTool: (tool) => toolbox.catalog.hasTool(tool),
     });
+    const tracing = config.tracing === undefined ? undefined : createTracing(config.tracing, packageVersion());
+    if (tracing !== undefined) onStop("tracing", () => tracing.shutdown());
     const road = createProxyRoad({
+      ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
       catalog: toolbox.catalog,
       identity,
       vault,

@@ -82,9 +82,23 @@ export interface Config {
   metricsToken: string | undefined;
   /** When set, `/metrics` is served on this port only (on HOST), not on the API port. */
   metricsPort: number | undefined;
+  /** OpenTelemetry traces over OTLP/HTTP; undefined (off, and free) unless an OTLP endpoint is set. */
+  tracing: TracingConfig | undefined;
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
+/** From the standard `OTEL_*` variables (https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/). */
+export interface TracingConfig {
+  /** Where spans are POSTed (OTLP/HTTP JSON): OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  endpoint: string;
+  headers: Record<string, string>;
+  serviceName: string;
+  /** Share of new traces recorded (a caller's sampled flag is followed). */
+  sampleRatio: number;
+  /** How long spans wait in the batch before export (OTEL_BSP_SCHEDULE_DELAY). */
+  exportDelayMs: number;
+}
+
 export class ConfigError extends Error {
   constructor(
     readonly key: string,
@@ -138,6 +152,35 @@ function readUrl(env: Env, key: string, fallback: string): string {
 function readString(env: Env, key: string): string | undefined {
   const raw = env[key];
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+const SAMPLERS: Record<string, number | "arg"> = { always_on: 1, parentbased_always_on: 1, always_off: 0, parentbased_always_off: 0, traceidratio: "arg", parentbased_traceidratio: "arg" };
+
+function readTracing(env: Env): TracingConfig | undefined {
+  if (readString(env, "OTEL_SDK_DISABLED")?.toLowerCase() === "true" || readString(env, "OTEL_TRACES_EXPORTER")?.toLowerCase() === "none") return undefined;
+  const tracesEndpoint = readString(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const base = readString(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  const endpoint = tracesEndpoint ?? (base === undefined ? undefined : `${base.replace(/\/+$/, "")}/v1/traces`);
+  if (endpoint === undefined) return undefined;
+  const key = tracesEndpoint !== undefined ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT";
+  if (!/^https?:\/\/[^\s]+$/.test(endpoint) || !URL.canParse(endpoint)) throw new ConfigError(key, "expected an http:// or https:// URL of an OTLP/HTTP receiver");
+  const headerKey = readString(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS") !== undefined ? "OTEL_EXPORTER_OTLP_TRACES_HEADERS" : "OTEL_EXPORTER_OTLP_HEADERS";
+  const headers: Record<string, string> = {};
+  for (const pair of (readString(env, headerKey) ?? "").split(",").filter((p) => p.trim() !== "")) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new ConfigError(headerKey, `expected key=value pairs separated by commas, got "${pair.slice(0, 40)}"`);
+    headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  const samplerName = (readString(env, "OTEL_TRACES_SAMPLER") ?? "parentbased_always_on").toLowerCase();
+  const sampler = SAMPLERS[samplerName];
+  if (sampler === undefined) throw new ConfigError("OTEL_TRACES_SAMPLER", `one of ${Object.keys(SAMPLERS).join(", ")}`);
+  let sampleRatio = sampler === "arg" ? 1 : sampler;
+  if (sampler === "arg") {
+    const arg = Number(readString(env, "OTEL_TRACES_SAMPLER_ARG") ?? "1");
+    if (!(arg >= 0 && arg <= 1)) throw new ConfigError("OTEL_TRACES_SAMPLER_ARG", "a ratio between 0 and 1");
+    sampleRatio = arg;
+  }
+  return { endpoint, headers, serviceName: readString(env, "OTEL_SERVICE_NAME") ?? "4runr-gateway", sampleRatio, exportDelayMs: readInt(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0, 600_000) };
 }
 
 function readAllowList(env: Env): string[] {
@@ -267,6 +310,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     chaosSeed: readString(env, "CHAOS_SEED") === undefined ? undefined : readInt(env, "CHAOS_SEED", 0, 0, 2 ** 32 - 1),
     metricsToken: readString(env, "METRICS_TOKEN"),
     metricsPort: readString(env, "METRICS_PORT") === undefined ? undefined : readInt(env, "METRICS_PORT", 9464, 0, 65_535),
+    tracing: readTracing(env),
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });

@@ -1,4 +1,6 @@
+import type { Tracer } from "@opentelemetry/api";
 import { GatewayError, isGatewayError } from "../errors/index.js";
+import { traceStages } from "../obs/tracing.js";
 import type { IdentityService, VerifiedToken } from "../identity/index.js";
 import type { Resilience } from "../resilience/executor.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
@@ -56,6 +58,8 @@ export interface AcceptedCall {
 }
 
 export interface RoadDeps {
+  /** OpenTelemetry: with a tracer every stage runs in its own span (src/obs/tracing.ts); without, nothing is wrapped. */
+  tracer?: Tracer;
   catalog: ToolCatalog;
   identity: IdentityService;
   vault: CredentialVault;
@@ -120,7 +124,7 @@ export function roadStages(deps: RoadDeps): Stage[] {
 export const ACCEPTANCE_ENDS_AFTER = "credential";
 
 export function createProxyRoad(deps: RoadDeps): ProxyRoad {
-  const stages = roadStages(deps);
+  const stages = deps.tracer === undefined ? roadStages(deps) : traceStages(roadStages(deps), deps.tracer);
   const whole = compose(stages, invoke);
   const acceptance = stages.slice(0, stages.findIndex((s) => s.name === ACCEPTANCE_ENDS_AFTER) + 1);
 

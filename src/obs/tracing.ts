@@ -1,0 +1,110 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, defaultTextMapSetter, trace, type Attributes, type Context, type Span, type Tracer } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type SpanExporter } from "@opentelemetry/sdk-trace";
+import type { TracingConfig } from "../config/index.js";
+import { stage, type CallOutcome, type Next, type Stage, type ToolCall } from "../proxy/call.js";
+
+/** The tracer and how to flush it; absent when tracing is off (then nothing is wrapped: it costs nothing). */
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** Exports what is buffered and stops. */
+  shutdown(): Promise<void>;
+}
+
+/** OTLP/HTTP export as the standard `OTEL_*` variables say (see loadConfig); `exporter` replaces it in tests. */
+export function createTracing(config: TracingConfig, version: string, exporter?: SpanExporter): Tracing {
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ "service.name": config.serviceName, "service.version": version }),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
+    // Bounded: a receiver that is down costs at most maxQueueSize spans of memory, then spans are dropped.
+    spanProcessors: [new BatchSpanProcessor({ exporter: exporter ?? new OTLPTraceExporter({ url: config.endpoint, headers: config.headers }), scheduledDelayMillis: config.exportDelayMs, maxQueueSize: 8192 })],
+  });
+  return { tracer: provider.getTracer("4runr-gateway", version), shutdown: () => provider.shutdown() };
+}
+
+const w3c = new W3CTraceContextPropagator();
+
+/** The context a W3C `traceparent` names (the root context when there is none). */
+export function contextOf(traceparent: string | undefined): Context {
+  return traceparent === undefined ? ROOT_CONTEXT : w3c.extract(ROOT_CONTEXT, { traceparent }, defaultTextMapGetter);
+}
+
+/** The W3C `traceparent` of a span, as sent to the next hop. */
+export function traceparentOf(span: Span): string | undefined {
+  const carrier: Record<string, string> = {};
+  w3c.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, defaultTextMapSetter);
+  return carrier.traceparent;
+}
+
+/**
+ * Wraps every stage of the road in a span: the first (observe) is the call's span, continuing the
+ * client's `traceparent`; each stage's span is the child of the one around it, so the onion shows as
+ * it runs, and a stage that calls `next` more than once (retry) gets one child per call, numbered.
+ * The innermost span's `traceparent` is what the adapter sends upstream.
+ */
+export function traceStages(stages: readonly Stage[], tracer: Tracer): Stage[] {
+  // Which call of `next` produced a call object: retries show as attempt 1, 2, 3 under the retry span.
+  const invocation = new WeakMap<ToolCall, number>();
+  return stages.map((s, index) =>
+    stage(s.name, async (call, next) => {
+      const first = index === 0;
+      const attributes: Attributes = first ? callAttributes(call) : { "gateway.stage": s.name };
+      const n = invocation.get(call);
+      if (n !== undefined) attributes[s.name === "attempt" ? "gateway.attempt" : "gateway.invocation"] = n;
+      const span = tracer.startSpan(first ? `${call.door} ${call.tool}:${call.action}` : s.name === "attempt" ? `attempt ${call.tool}:${call.action}` : `stage ${s.name}`, { kind: first ? SpanKind.SERVER : s.name === "attempt" ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes }, contextOf(call.traceparent));
+      const here = traceparentOf(span);
+      let calls = 0;
+      const traced: Next = (inner) => {
+        const forwarded: ToolCall = here === undefined ? inner : { ...inner, traceparent: here };
+        invocation.set(forwarded, ++calls);
+        return next(forwarded);
+      };
+      try {
+        const outcome = await s.run(call, traced);
+        describeOutcome(span, outcome, first ? call : undefined);
+        return outcome;
+      } catch (err) {
+        span.recordException(err instanceof Error ? err : String(err));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    }),
+  );
+}
+
+function callAttributes(call: ToolCall): Attributes {
+  const a: Attributes = { "gateway.door": call.door, "gateway.tool": call.tool, "gateway.action": call.action, "gateway.correlation_id": call.correlationId, "gateway.phase": call.phase };
+  // GenAI semantic conventions for model calls.
+  if (call.tool === "openai") {
+    a["gen_ai.system"] = "openai";
+    a["gen_ai.operation.name"] = call.action;
+    if (typeof call.params.model === "string") a["gen_ai.request.model"] = call.params.model;
+    if (typeof call.params.max_tokens === "number") a["gen_ai.request.max_tokens"] = call.params.max_tokens;
+  }
+  return a;
+}
+
+function describeOutcome(span: Span, outcome: CallOutcome, call: ToolCall | undefined): void {
+  span.setAttribute("gateway.outcome", outcome.kind);
+  if (outcome.principal !== undefined && call !== undefined) span.setAttribute("gateway.agent_id", outcome.principal.agentId);
+  if (outcome.kind === "answered") {
+    const { execution } = outcome;
+    span.setAttribute("http.response.status_code", execution.reply.status);
+    if (call === undefined) return;
+    span.setAttributes({ "gateway.cache": execution.cache, "gateway.attempts": execution.attempts });
+    const usage = (execution.reply.body as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown }; model?: unknown } | undefined) ?? {};
+    if (call.tool === "openai") {
+      if (typeof usage.model === "string") span.setAttribute("gen_ai.response.model", usage.model);
+      if (typeof usage.usage?.prompt_tokens === "number") span.setAttribute("gen_ai.usage.input_tokens", usage.usage.prompt_tokens);
+      if (typeof usage.usage?.completion_tokens === "number") span.setAttribute("gen_ai.usage.output_tokens", usage.usage.completion_tokens);
+    }
+    return;
+  }
+  if (outcome.kind === "queued") return;
+  span.setAttributes({ "gateway.error_code": outcome.error.code, "http.response.status_code": outcome.error.status });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.code });
+}

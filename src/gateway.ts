@@ -44,6 +44,8 @@ import { allowAllAuthorizer, createPolicyAuthorizer } from "./policy/authorizer.
 import { installDefaultPolicies, PolicyService } from "./policy/service.js";
 import { registerPolicyRoutes } from "./http/routes/policies.js";
 import { createTracing } from "./obs/tracing.js";
+import { chatPermission } from "./openai-compat/index.js";
+import { registerOpenAICompatRoutes } from "./http/routes/openai-compat.js";
 import { packageVersion } from "./config/version.js";
 
 export interface GatewayDeps {
@@ -336,6 +338,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       },
     });
     registerToolAdminRoutes(app, { toolbox, requireAdmin });
+    registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
     registerChaosRoutes(app, { chaos, requireAdmin });
     let metricsApp: ReturnType<typeof Fastify> | undefined;
     if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });

@@ -144,6 +144,9 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
       // The real API echoes (part of) the key it was given: the gateway must scrub it.
       return sendJson(res, 401, { error: { message: `Incorrect API key provided: ${key ?? ""}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: "invalid_request_error", param: null, code: "invalid_api_key" } });
     }
+    if (url.pathname === "/v1/models" && req.method === "GET") {
+      return sendJson(res, 200, { object: "list", data: OPENAI_MODELS.map((id) => ({ id, object: "model", created: 1_715_367_049, owned_by: "system" })) });
+    }
     if (url.pathname !== "/v1/chat/completions" || req.method !== "POST") {
       return sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${url.pathname})`, type: "invalid_request_error", param: null, code: null } });
     }

@@ -24,6 +24,7 @@ export const LABELS = {
   cacheResult: ["hit", "miss", "bypass", "stale"],
   fault: ["timeout", "error500", "reset", "latency"],
   unauthenticatedCode: ["token_missing", "token_invalid", "token_too_large", "other"],
+  llmTokenKind: ["input", "output"],
 } as const;
 
 const BUILTIN_TOOLS = new Set<string>(["serpapi", "http_fetch", "openai", "gmail_send"]);
@@ -71,6 +72,7 @@ export class GatewayMetrics {
   readonly provenanceMismatches = new client.Counter({ name: "gateway_provenance_mismatches_total", help: "Tokens whose signature verified but whose payload does not match what was issued (forgery with the signing key).", registers: [this.registry] });
   readonly policyEvaluations = new client.Counter({ name: "gateway_policy_evaluations_total", help: "Policy decisions, by decision.", labelNames: ["decision"], registers: [this.registry] });
   readonly policyDenials = new client.Counter({ name: "gateway_policy_denials_total", help: "Policy denials, by reason, tool and action.", labelNames: ["reason", "tool", "action"], registers: [this.registry] });
+  readonly llmTokens = new client.Counter({ name: "gateway_llm_tokens_total", help: "Model tokens used by answered calls, from the upstream's usage (input = prompt, output = completion).", labelNames: ["tool", "kind"], registers: [this.registry] });
   readonly quotaExceeded = new client.Counter({ name: "gateway_quota_exceeded_total", help: "Calls refused because a quota was used up.", registers: [this.registry] });
   readonly rateLimited = new client.Counter({ name: "gateway_rate_limited_total", help: "Calls refused by a rate limit.", registers: [this.registry] });
   readonly retries = new client.Counter({ name: "gateway_retries_total", help: "Upstream retries, by tool and outcome.", labelNames: ["tool", "outcome"], registers: [this.registry] });
@@ -149,6 +151,7 @@ export class GatewayMetrics {
       this.breakerFastFails.labels(tool).inc(0);
       for (const result of LABELS.cacheResult) this.cacheRequests.labels(tool, result).inc(0);
       for (const fault of LABELS.fault) this.chaosInjected.labels(tool, fault).inc(0);
+      for (const kind of LABELS.llmTokenKind) this.llmTokens.labels(tool, kind).inc(0);
       this.requestDuration.zero({ tool });
       this.overhead.zero({ tool });
       this.upstreamDuration.zero({ tool });
@@ -174,6 +177,10 @@ export class GatewayMetrics {
         this.requests.labels(tool, clamp(e.action, LABELS.action), statusClass(e.status), clamp(e.door, LABELS.door)).inc();
         this.requestDuration.labels(tool).observe(e.durationMs);
         if (e.status < 400) this.overhead.labels(tool).observe(Math.max(0, e.durationMs - e.upstreamMs));
+        if (e.usage !== undefined) {
+          this.llmTokens.labels(tool, "input").inc(e.usage.input);
+          this.llmTokens.labels(tool, "output").inc(e.usage.output);
+        }
       },
       unauthenticated: (e) => this.unauthenticatedCalls.labels(clamp(e.door, LABELS.door), clamp(e.code, LABELS.unauthenticatedCode)).inc(),
     };

@@ -5,6 +5,7 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type SpanExporter } from "@opentelemetry/sdk-trace";
 import type { TracingConfig } from "../config/index.js";
 import { stage, type CallOutcome, type Next, type Stage, type ToolCall } from "../proxy/call.js";
+import { modelUsageOf } from "../proxy/stages.js";
 
 /** The tracer and how to flush it; absent when tracing is off (then nothing is wrapped: it costs nothing). */
 export interface Tracing {
@@ -96,11 +97,11 @@ function describeOutcome(span: Span, outcome: CallOutcome, call: ToolCall | unde
     span.setAttribute("http.response.status_code", execution.reply.status);
     if (call === undefined) return;
     span.setAttributes({ "gateway.cache": execution.cache, "gateway.attempts": execution.attempts });
-    const usage = (execution.reply.body as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown }; model?: unknown } | undefined) ?? {};
     if (call.tool === "openai") {
-      if (typeof usage.model === "string") span.setAttribute("gen_ai.response.model", usage.model);
-      if (typeof usage.usage?.prompt_tokens === "number") span.setAttribute("gen_ai.usage.input_tokens", usage.usage.prompt_tokens);
-      if (typeof usage.usage?.completion_tokens === "number") span.setAttribute("gen_ai.usage.output_tokens", usage.usage.completion_tokens);
+      const model = (execution.reply.body as { model?: unknown } | null)?.model;
+      if (typeof model === "string") span.setAttribute("gen_ai.response.model", model);
+      const usage = modelUsageOf(execution.reply.body);
+      if (usage !== undefined) span.setAttributes({ "gen_ai.usage.input_tokens": usage.input, "gen_ai.usage.output_tokens": usage.output });
     }
     return;
   }

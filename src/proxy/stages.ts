@@ -27,7 +27,7 @@ export interface Authorizer {
 
 /** Hooks for metrics; every label they receive is bounded (door, tool, action, status, reason). */
 export interface RoadEvents {
-  callFinished?(e: { door: Door; tool: string; action: string; status: number; durationMs: number; upstreamMs: number; cache: CacheStatus; attempts: number; errorCode?: string }): void;
+  callFinished?(e: { door: Door; tool: string; action: string; status: number; durationMs: number; upstreamMs: number; cache: CacheStatus; attempts: number; errorCode?: string; /** Model tokens, when the answer reports OpenAI-style usage. */ usage?: { input: number; output: number } }): void;
   denied?(e: { door: Door; tool: string; action: string; reason: string }): void;
   /** A call refused before a valid token: counted, not audited one by one. */
   unauthenticated?(e: { door: Door; code: string }): void;
@@ -105,6 +105,8 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
       attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : 0),
     };
     if (error !== undefined) finished.errorCode = error.code;
+    const usage = execution !== undefined && execution.cache !== "hit" && !execution.replayed ? modelUsageOf(execution.reply.body) : undefined;
+    if (usage !== undefined) finished.usage = usage;
     deps.events?.callFinished?.(finished);
     return outcome;
   });
@@ -224,6 +226,15 @@ export const invoke: Next = async (call) => {
     return refused(err, "invoke");
   }
 };
+
+/** Tokens an OpenAI-style answer reports (`usage.prompt_tokens` / `completion_tokens`); undefined otherwise. */
+export function modelUsageOf(body: unknown): { input: number; output: number } | undefined {
+  const usage = (body as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
+  const input = usage?.prompt_tokens;
+  const output = usage?.completion_tokens;
+  if (typeof input !== "number" || typeof output !== "number" || !(input >= 0) || !(output >= 0)) return undefined;
+  return { input, output };
+}
 
 function principalOf(call: ToolCall): VerifiedToken {
   if (call.principal === undefined) throw new Error("stage placed before authenticate");

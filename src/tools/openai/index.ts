@@ -21,15 +21,32 @@ export function openaiTool(deps: { baseUrl: string; api: ApiClient }): RoadActio
             items: {
               type: "object",
               additionalProperties: false,
-              required: ["role", "content"],
+              required: ["role"],
               properties: {
                 role: { type: "string", enum: ["system", "developer", "user", "assistant", "tool"] },
-                content: { type: "string", maxLength: 200_000 },
+                // Text, or content parts (text, image_url…); null for an assistant turn that only calls tools.
+                content: { anyOf: [{ type: "string", maxLength: 200_000 }, { type: "null" }, { type: "array", maxItems: 64, items: { type: "object" } }] },
                 name: { type: "string", maxLength: 64 },
+                tool_calls: { type: "array", maxItems: 128, items: { type: "object" } },
+                tool_call_id: { type: "string", maxLength: 128 },
+                refusal: { anyOf: [{ type: "string", maxLength: 10_000 }, { type: "null" }] },
               },
             },
           },
           max_tokens: { type: "integer", minimum: 1, maximum: 131_072 },
+          max_completion_tokens: { type: "integer", minimum: 1, maximum: 131_072 },
+          n: { type: "integer", minimum: 1, maximum: 8 },
+          presence_penalty: { type: "number", minimum: -2, maximum: 2 },
+          frequency_penalty: { type: "number", minimum: -2, maximum: 2 },
+          logprobs: { type: "boolean" },
+          top_logprobs: { type: "integer", minimum: 0, maximum: 20 },
+          response_format: { type: "object" },
+          tools: { type: "array", maxItems: 128, items: { type: "object" } },
+          tool_choice: { anyOf: [{ type: "string", maxLength: 64 }, { type: "object" }] },
+          parallel_tool_calls: { type: "boolean" },
+          user: { type: "string", maxLength: 256 },
+          // Streaming answers are not passed through yet (the OpenAI-compatible door refuses stream: true).
+          stream: { const: false },
           temperature: { type: "number", minimum: 0, maximum: 2 },
           top_p: { type: "number", minimum: 0, maximum: 1 },
           stop: { anyOf: [{ type: "string", maxLength: 256 }, { type: "array", maxItems: 4, items: { type: "string", maxLength: 256 } }] },
@@ -43,6 +60,19 @@ export function openaiTool(deps: { baseUrl: string; api: ApiClient }): RoadActio
       needsCredential: true,
       invoke(params, ctx) {
         return deps.api.json("openai", new URL("/v1/chat/completions", deps.baseUrl), { method: "POST", bearer: true, body: params }, ctx);
+      },
+    },
+    {
+      tool: "openai",
+      action: "models",
+      description: "The models the upstream offers (OpenAI /v1/models); the OpenAI-compatible GET /v1/models shows those policy lets the agent chat with.",
+      paramsSchema: { type: "object", additionalProperties: false, properties: {} },
+      idempotent: true,
+      cacheable: true,
+      timeoutMs: 15_000,
+      needsCredential: true,
+      invoke(_params, ctx) {
+        return deps.api.json("openai", new URL("/v1/models", deps.baseUrl), { method: "GET", bearer: true }, ctx);
       },
     },
   ];

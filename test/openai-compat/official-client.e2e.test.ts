@@ -1,0 +1,136 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startGatewayProcess, type ChildService } from "../../bench/harness/processes.js";
+import { AdminClient, AgentClient } from "../../src/client/index.js";
+import { generateAgentKeyPair } from "../../src/identity/index.js";
+import { startMockUpstreams, type MockUpstreams } from "../../src/mock-upstreams/server.js";
+
+/**
+ * The official `openai` npm client, pointed at a real gateway process (live mode, its OpenAI base URL
+ * on a mock OpenAI server in this test so faults can be switched on), with an agent's gateway token as
+ * its API key.
+ */
+describe("the OpenAI-compatible endpoint, driven by the official openai client", () => {
+  let mock: MockUpstreams;
+  let gateway: ChildService;
+  let admin: AdminClient;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-openai-compat-"));
+  const adminKey = `openai-compat-${"k".repeat(20)}`;
+
+  async function agentToken(role: string, scopes: string[]) {
+    const pair = generateAgentKeyPair("EdDSA");
+    const agent = await admin.createAgent({ name: `${role}-${Math.random().toString(36).slice(2, 8)}`, role, publicKey: pair.publicKeyPem });
+    const client = new AgentClient({ baseUrl: gateway.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes });
+    return { agent, token: await client.token(), issue: () => client.issueToken() };
+  }
+  const openai = (apiKey: string) => new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+  const ask = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "Say hi" }] };
+
+  beforeAll(async () => {
+    mock = await startMockUpstreams({ host: "127.0.0.1" });
+    gateway = await startGatewayProcess({ DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", OPENAI_BASE_URL: mock.url, SERPAPI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", RETRY_BASE_MS: "1" });
+    admin = new AdminClient({ baseUrl: gateway.url, adminKey });
+    await admin.putCredential("openai", "sk-compat-test-0001");
+    // Writers may chat with one model only; budget agents get one call a day.
+    await admin.raw("POST", "/api/policies", { name: "writers", subject: { role: "writer" }, rules: [{ effect: "allow", scopes: ["openai:chat", "openai:models"] }, { effect: "allow", scopes: ["openai:chat"], guards: { model: { oneOf: ["gpt-4o-mini"] } } }] });
+    await admin.raw("POST", "/api/policies", { name: "budget", subject: { role: "budget" }, rules: [{ effect: "allow", scopes: ["openai:chat"] }, { effect: "allow", scopes: ["openai:chat"], quota: { limit: 1, per: "day" } }] });
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    await mock?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("chats through the road: the upstream's body as is, the gateway's correlation id and Server-Timing in headers", async () => {
+    const { agent, token } = await agentToken("writer", ["openai:chat", "openai:models"]);
+    const { data, response } = await openai(token).chat.completions.create(ask).withResponse();
+    expect(data.object).toBe("chat.completion");
+    expect(data.choices[0]!.message.content).toContain("Say hi");
+    expect(data.usage!.total_tokens).toBeGreaterThan(0);
+    const correlationId = response.headers.get("x-correlation-id")!;
+    expect(response.headers.get("server-timing")).toMatch(/gateway;dur=[\d.]+, upstream;dur=[\d.]+/);
+    const audit = await admin.raw<{ records: { correlationId: string; tool: string; action: string; decision: string; door?: string }[] }>("GET", `/api/audit?agentId=${agent.id}`);
+    expect(audit.records.find((r) => r.correlationId === correlationId)).toMatchObject({ tool: "openai", action: "chat", decision: "allow", door: "openai" });
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/^gateway_llm_tokens_total\{tool="openai",kind="input"\} [1-9]/m);
+    expect(metrics).toMatch(/^gateway_llm_tokens_total\{tool="openai",kind="output"\} [1-9]/m);
+  });
+
+  it("lists only the models policy lets this agent chat with", async () => {
+    const { token } = await agentToken("writer", ["openai:chat", "openai:models"]);
+    const models = [];
+    for await (const m of openai(token).models.list()) models.push(m.id);
+    expect(models).toEqual(["gpt-4o-mini"]);
+  });
+
+  it("a model refused by policy is the client's PermissionDeniedError with the gateway code", async () => {
+    const { token } = await agentToken("writer", ["openai:chat"]);
+    const before = mock.stats().openai;
+    const err = await openai(token).chat.completions.create({ ...ask, model: "gpt-4o" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(err).toMatchObject({ status: 403, code: "guard_failed", type: "permission_error" });
+    expect(mock.stats().openai).toBe(before);
+  });
+
+  it("a used-up quota is a RateLimitError the client is told not to retry", async () => {
+    const { token } = await agentToken("budget", ["openai:chat"]);
+    await openai(token).chat.completions.create(ask);
+    const retrying = new OpenAI({ apiKey: token, baseURL: `${gateway.url}/v1`, maxRetries: 2 });
+    const before = mock.stats().openai;
+    const { response, error } = await retrying.chat.completions
+      .create(ask)
+      .withResponse()
+      .then(() => ({ response: undefined, error: undefined }), (e: InstanceType<typeof OpenAI.APIError>) => ({ response: e.headers, error: e }));
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(error).toMatchObject({ status: 429, code: "quota_exceeded" });
+    expect(response!.get("x-should-retry")).toBe("false");
+    expect(mock.stats().openai).toBe(before);
+  });
+
+  it("an upstream 500 is retried by the gateway and the client gets the answer", async () => {
+    const { token } = await agentToken("writer", ["openai:chat"]);
+    mock.setFault("openai", { mode: "status", status: 500, remaining: 1 });
+    const before = mock.stats().openai;
+    const data = await openai(token).chat.completions.create(ask);
+    expect(data.choices).toHaveLength(1);
+    expect(mock.stats().openai - before).toBe(2);
+  });
+
+  it("an upstream that keeps answering 429 ends as a 503 the client may retry later", async () => {
+    const { token } = await agentToken("writer", ["openai:chat"]);
+    mock.setFault("openai", { mode: "status", status: 429, retryAfterSeconds: 0, remaining: 3 });
+    const err = await openai(token).chat.completions.create(ask).catch((e: unknown) => e);
+    mock.setFault("openai", undefined);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err).toMatchObject({ status: 503, code: "upstream_error", type: "api_error" });
+  });
+
+  it("a revoked token is the client's AuthenticationError; no token at all too", async () => {
+    const { token, issue } = await agentToken("writer", ["openai:chat"]);
+    const second = await issue();
+    await admin.revokeToken(second.tokenId);
+    const err = await openai(second.token).chat.completions.create(ask).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(err).toMatchObject({ status: 401, code: "token_revoked", type: "authentication_error" });
+    await expect(openai(token).chat.completions.create(ask)).resolves.toMatchObject({ object: "chat.completion" });
+    await expect(openai("not-a-gateway-token").models.list()).rejects.toMatchObject({ status: 401, code: "token_invalid" });
+  });
+
+  it("bad input gets the OpenAI shape too: stream: true is refused for now, a malformed body names the field", async () => {
+    const { token } = await agentToken("writer", ["openai:chat"]);
+    const streamed = await openai(token).chat.completions.create({ ...ask, stream: true }).catch((e: unknown) => e);
+    expect(streamed).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(streamed).toMatchObject({ status: 400, code: "invalid_request", param: "stream" });
+    const r = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-4o-mini", messages: "hi" }) });
+    expect(r.status).toBe(400);
+    const body = (await r.json()) as { error: { type: string; code: string; param: string | null; correlation_id: string } };
+    expect(body.error).toMatchObject({ type: "invalid_request_error", code: "invalid_request" });
+    expect(body.error.correlation_id).toBe(r.headers.get("x-correlation-id"));
+    const notJson = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{not json" });
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { error: { type: string } }).error.type).toBe("invalid_request_error");
+  });
+});

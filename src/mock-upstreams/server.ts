@@ -40,7 +40,7 @@ export interface MockUpstreamOptions {
 export interface MockUpstreams {
   url: string;
   /** Requests received per API (everything the server saw, faults included). */
-  stats(): Record<MockApi, number> & { gmailSent: number };
+  stats(): Record<MockApi, number> & { gmailSent: number; openaiStreamsOpen: number; openaiStreamsAborted: number };
   setFault(api: MockApi, fault: MockFault | undefined): void;
   setLatency(api: MockApi, latency: MockLatency): void;
   close(): Promise<void>;
@@ -60,7 +60,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const digest = (text: string) => createHash("sha256").update(text).digest("hex");
 
 export async function startMockUpstreams(options: MockUpstreamOptions = {}): Promise<MockUpstreams> {
-  const counts: Record<MockApi, number> & { gmailSent: number } = { serpapi: 0, openai: 0, gmail: 0, web: 0, gmailSent: 0 };
+  const counts: Record<MockApi, number> & { gmailSent: number; openaiStreamsOpen: number; openaiStreamsAborted: number } = { serpapi: 0, openai: 0, gmail: 0, web: 0, gmailSent: 0, openaiStreamsOpen: 0, openaiStreamsAborted: 0 };
   const faults = new Map<MockApi, MockFault>();
   const latency = new Map<MockApi, MockLatency>(Object.entries(options.latency ?? {}) as [MockApi, MockLatency][]);
   const sockets = new Set<import("node:net").Socket>();
@@ -150,7 +150,7 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
     if (url.pathname !== "/v1/chat/completions" || req.method !== "POST") {
       return sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${url.pathname})`, type: "invalid_request_error", param: null, code: null } });
     }
-    let parsed: { model?: unknown; messages?: unknown; max_tokens?: unknown };
+    let parsed: { model?: unknown; messages?: unknown; max_tokens?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } };
     try {
       parsed = JSON.parse(body) as typeof parsed;
     } catch {
@@ -168,6 +168,7 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
     const maxTokens = typeof parsed.max_tokens === "number" ? parsed.max_tokens : 256;
     const words = `This is a mock answer to: ${prompt}`.split(/\s+/).slice(0, Math.max(1, maxTokens));
     const promptTokens = Math.ceil(JSON.stringify(parsed.messages).length / 4);
+    if (parsed.stream === true) return void streamChat(res, parsed.model, words, maxTokens, promptTokens, parsed.stream_options?.include_usage === true);
     sendJson(res, 200, {
       id: `chatcmpl-${randomBytes(12).toString("base64url")}`,
       object: "chat.completion",
@@ -177,6 +178,34 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
       usage: { prompt_tokens: promptTokens, completion_tokens: words.length, total_tokens: promptTokens + words.length },
       system_fingerprint: "fp_mock",
     });
+  }
+
+  /** OpenAI's streamed chat: one `chat.completion.chunk` event per word, a pause between each (the mock's latency), then usage if asked and `[DONE]`. */
+  async function streamChat(res: http.ServerResponse, model: string, words: string[], maxTokens: number, promptTokens: number, includeUsage: boolean) {
+    const id = `chatcmpl-${randomBytes(12).toString("base64url")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_mock", choices, ...extra })}\n\n`;
+    const lat = latency.get("openai");
+    const pauseMs = Math.max(5, lat ? lat.baseMs / 4 : 5);
+    counts.openaiStreamsOpen += 1;
+    let closed = false;
+    res.on("close", () => {
+      counts.openaiStreamsOpen -= 1;
+      if (!res.writableFinished) counts.openaiStreamsAborted += 1;
+      closed = true;
+    });
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+    res.write(chunk([{ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]));
+    for (const [i, word] of words.entries()) {
+      await sleep(pauseMs);
+      if (closed) return;
+      res.write(chunk([{ index: 0, delta: { content: i === 0 ? word : ` ${word}` }, logprobs: null, finish_reason: null }]));
+    }
+    await sleep(pauseMs);
+    if (closed) return;
+    res.write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: words.length >= maxTokens ? "length" : "stop" }]));
+    if (includeUsage) res.write(chunk([], { usage: { prompt_tokens: promptTokens, completion_tokens: words.length, total_tokens: promptTokens + words.length } }));
+    res.end("data: [DONE]\n\n");
   }
 
   function gmail(req: http.IncomingMessage, url: URL, body: string, res: http.ServerResponse) {

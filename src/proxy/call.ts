@@ -37,6 +37,8 @@ export interface ToolCall {
   readonly idempotencyKey?: string;
   readonly cacheMode: "default" | "bypass";
   readonly traceparent?: string;
+  /** The door pipes the answer to the client as it arrives (the OpenAI-compatible door's `stream: true`). */
+  readonly streaming?: boolean;
   /**
    * `now` for a live call; `accept` when a deferred door (jobs, approvals) accepts work to run
    * later; `run` when that work runs. The road checks every phase; the authorize stage counts rate

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { GatewayError } from "../errors/index.js";
@@ -25,12 +26,16 @@ export interface InvokeContext {
   signal: AbortSignal;
   correlationId: string;
   traceparent?: string;
+  /** The door asked for the answer as it arrives (server-sent events): an adapter that can stream returns `stream`. */
+  stream?: boolean;
 }
 
 export interface UpstreamReply {
   status: number;
   body: unknown;
   bytes: number;
+  /** A body still arriving (server-sent events): stages pass it through untouched but for redaction, the door pipes it to the client. */
+  stream?: Readable;
   headers?: Record<string, string>;
 }
 

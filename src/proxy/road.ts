@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { Tracer } from "@opentelemetry/api";
 import { GatewayError, isGatewayError } from "../errors/index.js";
 import { traceStages } from "../obs/tracing.js";
@@ -21,6 +22,8 @@ export interface ProxyInput {
   /** `bypass` skips the response cache for this call. */
   cacheMode?: "default" | "bypass";
   traceparent?: string;
+  /** Answer as it arrives (only adapters that can stream do; the answer then has `stream`). */
+  stream?: boolean;
 }
 
 export interface ProxyMeta {
@@ -39,6 +42,8 @@ export interface ProxyOutput {
   data: unknown;
   meta: ProxyMeta;
   token: VerifiedToken;
+  /** The answer still arriving, when the call asked to stream: the door must pipe it (or destroy it). */
+  stream?: Readable;
 }
 
 /**
@@ -139,6 +144,7 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     cacheMode: input.cacheMode ?? "default",
     ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
     ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),
+    ...(input.stream === true ? { streaming: true } : {}),
   });
 
   async function answer(call: ToolCall, run: Next) {
@@ -156,15 +162,15 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
       gatewayMs: round(Math.max(0, performance.now() - startedMs - execution.upstreamMs)),
       ...(execution.replayed ? { replayed: true } : {}),
     };
-    return { data: execution.reply.body, meta, principal: outcome.principal };
+    return { data: execution.reply.body, meta, principal: outcome.principal, ...(execution.reply.stream === undefined ? {} : { stream: execution.reply.stream }) };
   }
 
   return {
     stageNames: [...stages.map((s) => s.name), "invoke"],
 
     async handle(input) {
-      const { data, meta, principal } = await answer(callOf(input, "now"), whole);
-      return { data, meta, token: principal! };
+      const { data, meta, principal, stream } = await answer(callOf(input, "now"), whole);
+      return { data, meta, token: principal!, ...(stream === undefined ? {} : { stream }) };
     },
 
     async accept(input, enqueue) {

@@ -1,3 +1,4 @@
+import { Transform, type Readable } from "node:stream";
 import type { AuditEntry } from "../audit/index.js";
 import { GatewayError, isGatewayError } from "../errors/index.js";
 import type { IdentityService, VerifiedToken } from "../identity/index.js";
@@ -64,52 +65,108 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
     } catch (err) {
       outcome = { kind: "failed", error: isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err }), attempts: 0, upstreamMs: 0 };
     }
-    const durationMs = performance.now() - startedMs;
-    const status = statusOf(outcome);
-    const execution = outcome.kind === "answered" ? outcome.execution : undefined;
-    const error = outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
     const anonymous = outcome.kind === "denied" && outcome.anonymous === true;
-    if (anonymous) deps.events?.unauthenticated?.({ door: call.door, code: error!.code });
-    else if (outcome.kind === "denied") deps.events?.denied?.({ door: call.door, tool: call.tool, action: call.action, reason: String(outcome.error.details?.reason ?? outcome.error.code) });
-
-    const sampled = anonymous && deps.now() - lastAnonymousRecord >= (deps.anonymousSampleMs ?? 1000);
-    if (!anonymous || sampled) {
-      if (anonymous) lastAnonymousRecord = deps.now();
-      // Built only from values already computed and a fingerprint that cannot throw: the record is
-      // written whatever the call did.
-      await deps.audit.record({
-        correlationId: call.correlationId,
-        agentId: outcome.principal?.agentId ?? (call.proof.kind === "accepted" ? call.proof.agentId : null),
-        tool: call.tool.slice(0, 64),
-        action: call.action.slice(0, 64),
-        decision: outcome.kind === "answered" || outcome.kind === "queued" ? "allow" : outcome.kind === "denied" ? "deny" : "error",
-        reason: error?.code ?? null,
-        status,
-        latencyMs: round(durationMs),
-        upstreamMs: execution === undefined ? (outcome.kind === "failed" ? round(outcome.upstreamMs) : null) : round(execution.upstreamMs),
-        cache: execution?.cache ?? null,
-        attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : null),
-        // An anonymous caller's parameters are not worth hashing (nor walking).
-        paramsHash: anonymous ? null : paramsFingerprint(call.params),
-        door: call.door,
-      });
+    if (outcome.kind === "denied") {
+      if (anonymous) deps.events?.unauthenticated?.({ door: call.door, code: outcome.error.code });
+      else deps.events?.denied?.({ door: call.door, tool: call.tool, action: call.action, reason: String(outcome.error.details?.reason ?? outcome.error.code) });
     }
-    const finished: Parameters<NonNullable<RoadEvents["callFinished"]>>[0] = {
-      door: call.door,
-      tool: call.tool,
-      action: call.action,
-      status,
-      durationMs,
-      upstreamMs: execution?.upstreamMs ?? (outcome.kind === "failed" ? outcome.upstreamMs : 0),
-      cache: execution?.cache ?? "none",
-      attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : 0),
+    const sampled = anonymous && deps.now() - lastAnonymousRecord >= (deps.anonymousSampleMs ?? 1000);
+    if (sampled) lastAnonymousRecord = deps.now();
+
+    /** The audit record and the metrics event of the call; for a stream, written when it ends. */
+    const finish = async (usage: { input: number; output: number } | undefined, streamError?: string) => {
+      const durationMs = performance.now() - startedMs;
+      const status = statusOf(outcome);
+      const execution = outcome.kind === "answered" ? outcome.execution : undefined;
+      const error = outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
+      if (!anonymous || sampled) {
+        // Built only from values already computed and a fingerprint that cannot throw: the record is
+        // written whatever the call did.
+        await deps.audit.record({
+          correlationId: call.correlationId,
+          agentId: outcome.principal?.agentId ?? (call.proof.kind === "accepted" ? call.proof.agentId : null),
+          tool: call.tool.slice(0, 64),
+          action: call.action.slice(0, 64),
+          decision: outcome.kind === "answered" || outcome.kind === "queued" ? "allow" : outcome.kind === "denied" ? "deny" : "error",
+          reason: error?.code ?? streamError ?? null,
+          status,
+          latencyMs: round(durationMs),
+          upstreamMs: execution === undefined ? (outcome.kind === "failed" ? round(outcome.upstreamMs) : null) : round(execution.upstreamMs),
+          cache: execution?.cache ?? null,
+          attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : null),
+          // An anonymous caller's parameters are not worth hashing (nor walking).
+          paramsHash: anonymous ? null : paramsFingerprint(call.params),
+          door: call.door,
+        });
+      }
+      const finished: Parameters<NonNullable<RoadEvents["callFinished"]>>[0] = {
+        door: call.door,
+        tool: call.tool,
+        action: call.action,
+        status,
+        durationMs,
+        upstreamMs: execution?.upstreamMs ?? (outcome.kind === "failed" ? outcome.upstreamMs : 0),
+        cache: execution?.cache ?? "none",
+        attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : 0),
+      };
+      if (error !== undefined) finished.errorCode = error.code;
+      if (usage !== undefined) finished.usage = usage;
+      deps.events?.callFinished?.(finished);
     };
-    if (error !== undefined) finished.errorCode = error.code;
-    const usage = execution !== undefined && execution.cache !== "hit" && !execution.replayed ? modelUsageOf(execution.reply.body) : undefined;
-    if (usage !== undefined) finished.usage = usage;
-    deps.events?.callFinished?.(finished);
+
+    if (outcome.kind === "answered" && outcome.execution.reply.stream !== undefined) {
+      // A stream is audited and metered when it ends, with the usage its last events report.
+      const stream = meteredStream(outcome.execution.reply.stream, finish);
+      return { ...outcome, execution: { ...outcome.execution, reply: { ...outcome.execution.reply, stream } } };
+    }
+    const execution = outcome.kind === "answered" ? outcome.execution : undefined;
+    await finish(execution !== undefined && execution.cache !== "hit" && !execution.replayed ? modelUsageOf(execution.reply.body) : undefined);
     return outcome;
   });
+}
+
+/**
+ * Passes a server-sent-event stream through unchanged while noting the `usage` its events report,
+ * and calls `finish` once: before the last byte goes out when the stream ends (so the audit record is
+ * written before the client sees the end), or when it breaks or the client goes away.
+ */
+function meteredStream(source: Readable, finish: (usage: { input: number; output: number } | undefined, streamError?: string) => Promise<void>): Readable {
+  let usage: { input: number; output: number } | undefined;
+  let pending = "";
+  let finished = false;
+  const once = (why?: string) => {
+    if (finished) return Promise.resolve();
+    finished = true;
+    return finish(usage, why).catch(() => undefined);
+  };
+  const note = (line: string) => {
+    if (!line.startsWith("data:") || !line.includes('"usage"')) return;
+    try {
+      usage = modelUsageOf(JSON.parse(line.slice(5))) ?? usage;
+    } catch {
+      // not JSON ([DONE], a partial line): nothing to note
+    }
+  };
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      const lines = (pending + chunk.toString("utf8")).split("\n");
+      pending = lines.pop() ?? "";
+      if (pending.length > 1_048_576) pending = "";
+      for (const line of lines) note(line);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      note(pending);
+      void once().then(() => callback());
+    },
+  });
+  source.on("error", (err) => tap.destroy(err));
+  tap.on("close", () => {
+    if (!finished) void once(tap.errored ? "upstream_stream_broken" : "client_closed");
+    // The client went away: stop reading from (and so cancel) the upstream.
+    if (!source.destroyed) source.destroy();
+  });
+  return source.pipe(tap);
 }
 
 /**
@@ -195,7 +252,9 @@ export function redact(deps: { redactor: Redactor }): Stage {
     const outcome = await next(call);
     if (outcome.kind === "answered") {
       if (!resolvedOf(call).needsCredential) return outcome;
-      return { kind: "answered", execution: { ...outcome.execution, reply: { ...outcome.execution.reply, body: deps.redactor.redactValue(outcome.execution.reply.body) } } };
+      const { reply } = outcome.execution;
+      const redacted = reply.stream === undefined ? { ...reply, body: deps.redactor.redactValue(reply.body) } : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
+      return { kind: "answered", execution: { ...outcome.execution, reply: redacted } };
     }
     if (outcome.kind === "queued") return outcome;
     const error = scrubbed(outcome.error, deps.redactor);
@@ -214,6 +273,7 @@ export const invoke: Next = async (call) => {
   try {
     const ctx: Parameters<typeof action.invoke>[1] = { credential: call.credential, signal: call.signal ?? new AbortController().signal, correlationId: call.correlationId };
     if (call.traceparent !== undefined) ctx.traceparent = call.traceparent;
+    if (call.streaming === true) ctx.stream = true;
     const reply = await action.invoke(call.params, ctx);
     return { kind: "answered", execution: { reply, attempts: 1, cache: "none", upstreamMs: 0 } };
   } catch (err) {

@@ -104,7 +104,8 @@ export function createResilience(o: ResilienceOptions) {
    * `waitMs`), then gets 409 `idempotency_in_flight`.
    */
   const idempotency: Stage = stage("idempotency", async (call, next) => {
-    if (call.idempotencyKey === undefined) return next(call);
+    // A stream cannot be stored and replayed: streamed calls are not deduplicated (docs/resilience.md).
+    if (call.idempotencyKey === undefined || call.streaming === true) return next(call);
     const action = actionOf(call);
     const key = `${call.principal?.agentId ?? "-"}\n${action.tool}:${action.action}\n${call.idempotencyKey}`;
     const fingerprint = paramsFingerprint(call.params);

@@ -101,6 +101,36 @@ export class ApiClient {
     return { status: response.statusCode, body, bytes: buffer.length, headers: responseHeaders };
   }
 
+  /**
+   * Like `json`, but a 2xx answer is returned as it arrives (`reply.stream`, e.g. server-sent events)
+   * instead of being read whole; non-2xx is read and mapped like any failure. Destroying the stream
+   * (the client went away) aborts the upstream request.
+   */
+  async stream(tool: string, url: URL, init: { method: "POST"; body: unknown; bearer?: boolean }, ctx: InvokeContext): Promise<UpstreamReply> {
+    const headers: Record<string, string> = { accept: "text/event-stream", "content-type": "application/json", "x-correlation-id": ctx.correlationId };
+    if (ctx.traceparent !== undefined) headers.traceparent = ctx.traceparent;
+    if (init.bearer) headers.authorization = `Bearer ${ctx.credential ?? ""}`;
+    let response;
+    try {
+      response = await request(url, { method: init.method, headers, signal: ctx.signal, dispatcher: this.agent, body: JSON.stringify(init.body) });
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      throw connectionFailure(url.host, err);
+    }
+    const responseHeaders = flattenHeaders(response.headers);
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      const { buffer } = await readCapped(response.body, MAX_API_RESPONSE_BYTES);
+      let body: unknown = buffer.toString("utf8");
+      try {
+        body = JSON.parse(body as string);
+      } catch {
+        // not JSON: kept as text for the error message
+      }
+      throw upstreamFailure(tool, response.statusCode, body, responseHeaders);
+    }
+    return { status: response.statusCode, body: null, bytes: 0, headers: responseHeaders, stream: response.body };
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
   }

@@ -1,4 +1,7 @@
+import { Transform, type Readable } from "node:stream";
+
 const MIN_SECRET_LENGTH = 4;
+const MAX_HELD_LINE = 1_048_576;
 export const REDACTED = "[REDACTED]";
 
 /**
@@ -15,6 +18,34 @@ export class Redactor {
 
   addSecret(secret: string): void {
     this.setSecrets([...this.secrets, secret]);
+  }
+
+  /**
+   * A text stream (server-sent events) with every known secret scrubbed, line by line: each line is
+   * held until it is complete so a secret split across two chunks is still found. A line longer than
+   * 1 MiB is scrubbed and let through in parts (no event of the APIs we front comes near that).
+   */
+  redactLines(source: Readable): Readable {
+    let pending = "";
+    const scrub = new Transform({
+      transform: (chunk: Buffer, _enc, callback) => {
+        const text = pending + chunk.toString("utf8");
+        const cut = text.lastIndexOf("\n") + 1;
+        if (cut === 0 && text.length <= MAX_HELD_LINE) {
+          pending = text;
+          return callback();
+        }
+        const ready = cut === 0 ? text : text.slice(0, cut);
+        pending = cut === 0 ? "" : text.slice(cut);
+        callback(null, this.redact(ready));
+      },
+      flush: (callback) => callback(null, pending === "" ? undefined : this.redact(pending)),
+    });
+    source.on("error", (err) => scrub.destroy(err));
+    scrub.on("close", () => {
+      if (!source.destroyed) source.destroy();
+    });
+    return source.pipe(scrub);
   }
 
   /** Returns `text` with every known secret (and its URL-encoded form) replaced by [REDACTED]. */

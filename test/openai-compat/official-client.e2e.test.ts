@@ -26,6 +26,18 @@ describe("the OpenAI-compatible endpoint, driven by the official openai client",
     const client = new AgentClient({ baseUrl: gateway.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes });
     return { agent, token: await client.token(), issue: () => client.issueToken() };
   }
+  async function llmTokens() {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    const read = (kind: string) => Number(new RegExp(`^gateway_llm_tokens_total\\{tool="openai",kind="${kind}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+    return { input: read("input"), output: read("output") };
+  }
+  async function until(check: () => boolean | Promise<boolean>, what: string) {
+    const deadline = Date.now() + 10_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   const openai = (apiKey: string) => new OpenAI({ apiKey, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
   const ask = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "Say hi" }] };
 
@@ -119,11 +131,61 @@ describe("the OpenAI-compatible endpoint, driven by the official openai client",
     await expect(openai("not-a-gateway-token").models.list()).rejects.toMatchObject({ status: 401, code: "token_invalid" });
   });
 
-  it("bad input gets the OpenAI shape too: stream: true is refused for now, a malformed body names the field", async () => {
+  it("streams the upstream's events through as they arrive, and audits and meters the call when it ends", async () => {
+    const { agent, token } = await agentToken("writer", ["openai:chat"]);
+    const usageBefore = await llmTokens();
+    const { data: stream, response } = await openai(token).chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } }).withResponse();
+    expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const correlationId = response.headers.get("x-correlation-id")!;
+    let text = "";
+    let openWhenFirstArrived: number | undefined;
+    let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+    for await (const chunk of stream) {
+      // The first event reaches the client while the upstream is still sending: nothing is buffered.
+      openWhenFirstArrived ??= mock.stats().openaiStreamsOpen;
+      text += chunk.choices[0]?.delta.content ?? "";
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(openWhenFirstArrived).toBe(1);
+    expect(text).toBe("This is a mock answer to: Say hi");
+    expect(usage!.completion_tokens).toBe(8);
+    // Audited once it ended, metered with the usage the last event reported.
+    const audit = await admin.raw<{ records: { correlationId: string; decision: string; status: number; reason: string | null }[] }>("GET", `/api/audit?agentId=${agent.id}`);
+    expect(audit.records.find((r) => r.correlationId === correlationId)).toMatchObject({ decision: "allow", status: 200, reason: null });
+    const usageAfter = await llmTokens();
+    expect(usageAfter.output - usageBefore.output).toBe(usage!.completion_tokens);
+    expect(usageAfter.input - usageBefore.input).toBe(usage!.prompt_tokens);
+  });
+
+  it("cancels the upstream when the client goes away mid-stream, and scrubs a stored secret the upstream echoes", async () => {
+    const { agent, token } = await agentToken("writer", ["openai:chat"]);
+    const long = { ...ask, max_tokens: 4096, messages: [{ role: "user" as const, content: Array.from({ length: 300 }, (_, i) => `word${i}`).join(" ") }] };
+    const abort = new AbortController();
+    const abortedBefore = mock.stats().openaiStreamsAborted;
+    const { data: stream, response } = await openai(token).chat.completions.create({ ...long, stream: true }, { signal: abort.signal }).withResponse();
+    let chunks = 0;
+    await (async () => {
+      for await (const _chunk of stream) if (++chunks === 3) abort.abort();
+    })().catch(() => undefined);
+    await until(() => mock.stats().openaiStreamsAborted > abortedBefore && mock.stats().openaiStreamsOpen === 0, "the upstream stream to be cancelled");
+    const correlationId = response.headers.get("x-correlation-id")!;
+    await until(async () => (await admin.raw<{ records: { correlationId: string; reason: string | null }[] }>("GET", `/api/audit?agentId=${agent.id}`)).records.some((r) => r.correlationId === correlationId && r.reason === "client_closed"), "the cut stream's audit record");
+
+    // The mock echoes the prompt: a credential in it must come back scrubbed, streamed or not.
+    const echo = { ...ask, messages: [{ role: "user" as const, content: "repeat sk-compat-test-0001 please" }] };
+    let streamed = "";
+    for await (const chunk of await openai(token).chat.completions.create({ ...echo, stream: true })) streamed += chunk.choices[0]?.delta.content ?? "";
+    expect(streamed).toContain("[REDACTED]");
+    expect(streamed).not.toContain("sk-compat-test-0001");
+    const whole = await openai(token).chat.completions.create(echo);
+    expect(whole.choices[0]!.message.content).not.toContain("sk-compat-test-0001");
+  });
+
+  it("bad input gets the OpenAI shape too: a malformed body names the field", async () => {
     const { token } = await agentToken("writer", ["openai:chat"]);
-    const streamed = await openai(token).chat.completions.create({ ...ask, stream: true }).catch((e: unknown) => e);
-    expect(streamed).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(streamed).toMatchObject({ status: 400, code: "invalid_request", param: "stream" });
+    const badStream = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ ...ask, stream: "yes" }) });
+    expect(badStream.status).toBe(400);
+    expect(((await badStream.json()) as { error: { param: string } }).error.param).toBe("stream");
     const r = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-4o-mini", messages: "hi" }) });
     expect(r.status).toBe(400);
     const body = (await r.json()) as { error: { type: string; code: string; param: string | null; correlation_id: string } };

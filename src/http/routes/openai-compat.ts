@@ -47,9 +47,20 @@ export function registerOpenAICompatRoutes(app: FastifyInstance, deps: { handle:
     const body = request.body;
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new GatewayError("invalid_request", "the body must be a JSON object: {model, messages, …}");
     const { stream, ...params } = body as Record<string, unknown>;
-    if (stream === true) throw new GatewayError("invalid_request", "stream: true is not supported by this gateway yet: send the request without stream", { details: { field: "stream" } });
-    const out = await deps.handle(inputOf(request, "chat", params));
+    if (stream !== undefined && typeof stream !== "boolean") throw new GatewayError("invalid_request", "stream must be true or false", { details: { field: "stream" } });
+    const input = inputOf(request, "chat", params);
+    if (stream === true) {
+      input.stream = true;
+      // A stream cannot be replayed, so it is not deduplicated either.
+      delete input.idempotencyKey;
+    }
+    const out = await deps.handle(input);
     answered(request, reply, out);
+    if (out.stream !== undefined) {
+      // Piped as it arrives; if the client goes away Fastify destroys the stream, which cancels the upstream request.
+      reply.header("content-type", "text/event-stream; charset=utf-8").header("cache-control", "no-cache").header("x-accel-buffering", "no");
+      return reply.send(out.stream);
+    }
     return out.data;
   });
 

@@ -45,8 +45,9 @@ export function openaiTool(deps: { baseUrl: string; api: ApiClient }): RoadActio
           tool_choice: { anyOf: [{ type: "string", maxLength: 64 }, { type: "object" }] },
           parallel_tool_calls: { type: "boolean" },
           user: { type: "string", maxLength: 256 },
-          // Streaming answers are not passed through yet (the OpenAI-compatible door refuses stream: true).
+          // Streaming is the OpenAI-compatible door's to ask for (it pipes the events through); a call's params never stream.
           stream: { const: false },
+          stream_options: { type: "object", additionalProperties: false, properties: { include_usage: { type: "boolean" } } },
           temperature: { type: "number", minimum: 0, maximum: 2 },
           top_p: { type: "number", minimum: 0, maximum: 1 },
           stop: { anyOf: [{ type: "string", maxLength: 256 }, { type: "array", maxItems: 4, items: { type: "string", maxLength: 256 } }] },
@@ -59,7 +60,9 @@ export function openaiTool(deps: { baseUrl: string; api: ApiClient }): RoadActio
       timeoutMs: 60_000,
       needsCredential: true,
       invoke(params, ctx) {
-        return deps.api.json("openai", new URL("/v1/chat/completions", deps.baseUrl), { method: "POST", bearer: true, body: params }, ctx);
+        const url = new URL("/v1/chat/completions", deps.baseUrl);
+        if (ctx.stream) return deps.api.stream("openai", url, { method: "POST", bearer: true, body: { ...params, stream: true } }, ctx);
+        return deps.api.json("openai", url, { method: "POST", bearer: true, body: params }, ctx);
       },
     },
     {

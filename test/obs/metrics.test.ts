@@ -30,6 +30,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   fault: LABELS.fault,
   door: LABELS.door,
   code: LABELS.unauthenticatedCode,
+  kind: LABELS.llmTokenKind,
 };
 
 describe("GET /metrics", () => {

@@ -46,20 +46,23 @@ export function traceparentOf(span: Span): string | undefined {
  * The innermost span's `traceparent` is what the adapter sends upstream.
  */
 export function traceStages(stages: readonly Stage[], tracer: Tracer): Stage[] {
-  // Which call of `next` produced a call object: retries show as attempt 1, 2, 3 under the retry span.
-  const invocation = new WeakMap<ToolCall, number>();
+  // Which attempt a call object belongs to: the retry stage's n-th call of `next` is attempt n, and
+  // every stage inside it (breaker, attempt) carries that number on its span.
+  const attemptOf = new WeakMap<ToolCall, number>();
   return stages.map((s, index) =>
     stage(s.name, async (call, next) => {
       const first = index === 0;
       const attributes: Attributes = first ? callAttributes(call) : { "gateway.stage": s.name };
-      const n = invocation.get(call);
-      if (n !== undefined) attributes[s.name === "attempt" ? "gateway.attempt" : "gateway.invocation"] = n;
+      const attemptNo = attemptOf.get(call);
+      if (attemptNo !== undefined) attributes["gateway.attempt"] = attemptNo;
       const span = tracer.startSpan(first ? `${call.door} ${call.tool}:${call.action}` : s.name === "attempt" ? `attempt ${call.tool}:${call.action}` : `stage ${s.name}`, { kind: first ? SpanKind.SERVER : s.name === "attempt" ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes }, contextOf(call.traceparent));
       const here = traceparentOf(span);
       let calls = 0;
       const traced: Next = (inner) => {
-        const forwarded: ToolCall = here === undefined ? inner : { ...inner, traceparent: here };
-        invocation.set(forwarded, ++calls);
+        const forwarded: ToolCall = here === undefined ? { ...inner } : { ...inner, traceparent: here };
+        calls++;
+        const n = s.name === "retry" ? calls : attemptNo;
+        if (n !== undefined) attemptOf.set(forwarded, n);
         return next(forwarded);
       };
       try {

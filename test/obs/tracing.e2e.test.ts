@@ -99,14 +99,20 @@ describe("OpenTelemetry traces", () => {
     const byId = new Map(mine.map((s) => [s.spanId, s]));
     const chain: string[] = [];
     for (let s = byId.get(mine.find((x) => x.name === "stage retry")!.spanId); s !== undefined; s = s.parentSpanId ? byId.get(s.parentSpanId) : undefined) chain.unshift(s.name);
-    expect(chain).toEqual(["rest crm:lookup", "stage authenticate", "stage resolve", "stage authorize", "stage credential", "stage redact", "stage idempotency", "stage cache", "stage breaker", "stage retry"]);
+    expect(chain).toEqual(["rest crm:lookup", "stage authenticate", "stage resolve", "stage authorize", "stage credential", "stage redact", "stage idempotency", "stage cache", "stage retry"]);
 
-    // Retries are visible: two attempts under the retry span, the first failed.
+    // Retries are visible: under the retry span, each attempt asks the breaker, then goes upstream; the first failed.
     const retrySpan = mine.find((s) => s.name === "stage retry")!;
-    const attempts = mine.filter((s) => s.name === "attempt crm:lookup").sort((a, b) => Number(attr(a, "gateway.attempt")) - Number(attr(b, "gateway.attempt")));
+    const byAttempt = (a: OtlpSpan, b: OtlpSpan) => Number(attr(a, "gateway.attempt")) - Number(attr(b, "gateway.attempt"));
+    const breakers = mine.filter((s) => s.name === "stage breaker").sort(byAttempt);
+    expect(breakers.map((s) => [s.parentSpanId, attr(s, "gateway.attempt")])).toEqual([
+      [retrySpan.spanId, 1],
+      [retrySpan.spanId, 2],
+    ]);
+    const attempts = mine.filter((s) => s.name === "attempt crm:lookup").sort(byAttempt);
     expect(attempts.map((s) => [s.parentSpanId, attr(s, "gateway.attempt"), s.kind])).toEqual([
-      [retrySpan.spanId, 1, 3],
-      [retrySpan.spanId, 2, 3],
+      [breakers[0]!.spanId, 1, 3],
+      [breakers[1]!.spanId, 2, 3],
     ]);
     expect(attempts[0]!.status?.code).toBe(2); // ERROR
     expect(attr(attempts[0]!, "http.response.status_code")).toBe(502);

@@ -4,6 +4,7 @@
  * data and the report, and stop everything it started. `cli.ts` is the command-line face of it;
  * tests call `runBench` directly.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -62,6 +63,14 @@ export const activeServices = new Set<Stoppable>();
 const log = (quiet: boolean | undefined, line: string) => {
   if (!quiet) process.stderr.write(`${line}\n`);
 };
+
+/** The commit being measured, so a committed report says what code it proves. */
+function gitCommitOf(dir: string): { gitCommit?: string } {
+  const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: dir, encoding: "utf8" });
+  if (head.status !== 0) return {};
+  const dirty = spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: dir, encoding: "utf8" }).stdout.trim() !== "";
+  return { gitCommit: `${head.stdout.trim()}${dirty ? "+dirty" : ""}` };
+}
 
 /** Runs one scenario and writes `report.md`, `report.html`, `results.json` and the raw data to the run directory. */
 export async function runBench(o: BenchOptions) {
@@ -242,6 +251,7 @@ export async function runBench(o: BenchOptions) {
         config,
         machine: { cpuModel: cpus[0]?.model.trim() ?? "unknown", cores: cpus.length, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, platform: `${os.platform()} ${os.release()}`, loadAvg: { start: loadAtStart, end: os.loadavg()[0]! } },
         gatewayVersion: (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version,
+        ...gitCommitOf(ROOT),
         gatewayMode: mode,
         generatorLagP99Ms: lagP99,
         generatorLagMaxMs: lagMax,

@@ -17,6 +17,8 @@ export interface RunData {
     config: Record<string, string>;
     machine: { cpuModel: string; cores: number; memoryGb: number; node: string; platform: string; /** 1-minute load average at the start and end of the run: above `cores`, other processes competed for the CPU. */ loadAvg?: { start: number; end: number } };
     gatewayVersion: string;
+    /** The commit the run measured (`git rev-parse HEAD`), `+dirty` when the work tree had changes; absent outside a git checkout. */
+    gitCommit?: string;
     /** How the gateway ran: its own OS process (default), inside the harness process, or someone else's. */
     gatewayMode?: "separate processes" | "in-process" | "external";
     generatorLagP99Ms: number;

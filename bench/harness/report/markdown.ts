@@ -103,7 +103,7 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "",
     `**Date:** ${d.run.startedAt.slice(0, 10)}  `,
     `**Test Duration:** ${human(d.run.durationS)} (scenario \`${d.run.scenario}\`: ${d.run.description}; scale ${d.run.scale})  `,
-    `**Gateway Version:** ${d.run.gatewayVersion}  `,
+    `**Gateway Version:** ${d.run.gatewayVersion}${d.run.gitCommit ? ` (commit ${d.run.gitCommit})` : ""}  `,
     `**Test Environment:** ${env}`,
     "",
     "## Executive Summary",

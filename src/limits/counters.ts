@@ -10,8 +10,10 @@ export type LimitOutcome = { ok: true } | { ok: false; index: number; retryAfter
 export interface Counters {
   readonly kind: "memory" | "redis";
   consume(checks: readonly LimitCheck[], now: number): Promise<LimitOutcome>;
-  /** Gives back one call of each quota check (its upstream failed and failures do not count). */
+  /** Gives back one call of each quota check (its upstream failed and failures do not count); token budgets took nothing to give back. */
   refund(checks: readonly LimitCheck[], now: number): Promise<void>;
+  /** Counts `amount` model tokens against each token-budget check (after the answer reported its usage). */
+  addUsage(checks: readonly LimitCheck[], amount: number, now: number): Promise<void>;
   /** Units left in each check, without taking any (for explain). */
   peek(checks: readonly LimitCheck[], now: number): Promise<number[]>;
   close(): Promise<void>;
@@ -57,7 +59,8 @@ export class MemoryCounters implements Counters {
     }
     if (this.counts.size + this.buckets.size > this.maxEntries) this.sweep(now);
     checks.forEach((check, i) => {
-      if (check.kind === "quota") this.counts.set(check.key, { count: levels[i]! + 1, expiresAt: check.windowEndMs ?? now + 86_400_000 });
+      // A token budget is only checked on the way in: its tokens are counted when the answer says how many.
+      if (check.kind === "quota") this.counts.set(check.key, { count: levels[i]! + (check.unit === "tokens" ? 0 : 1), expiresAt: check.windowEndMs ?? now + 86_400_000 });
       else this.buckets.set(check.key, { tokens: levels[i]! - 1, at: now });
     });
     return { ok: true };
@@ -65,9 +68,18 @@ export class MemoryCounters implements Counters {
 
   async refund(checks: readonly LimitCheck[], now: number): Promise<void> {
     for (const check of checks) {
-      if (check.kind !== "quota") continue;
+      if (check.kind !== "quota" || check.unit === "tokens") continue;
       const c = this.counts.get(check.key);
       if (c !== undefined && c.expiresAt > now && c.count > 0) c.count -= 1;
+    }
+  }
+
+  async addUsage(checks: readonly LimitCheck[], amount: number, now: number): Promise<void> {
+    for (const check of checks) {
+      if (check.kind !== "quota" || check.unit !== "tokens" || !(amount > 0)) continue;
+      const c = this.counts.get(check.key);
+      if (c === undefined || c.expiresAt <= now) this.counts.set(check.key, { count: amount, expiresAt: check.windowEndMs ?? now + 86_400_000 });
+      else c.count += amount;
     }
   }
 

@@ -19,7 +19,7 @@ for i = 1, n do
   local limit = tonumber(ARGV[b + 2])
   local rate = tonumber(ARGV[b + 3])
   local horizon = tonumber(ARGV[b + 4])
-  if kind == 'q' then
+  if kind == 'q' or kind == 't' then
     local used = tonumber(redis.call('GET', KEYS[i]) or '0')
     if used >= limit then return {i, horizon - now} end
     levels[i] = used
@@ -38,7 +38,9 @@ for i = 1, n do
   local limit = tonumber(ARGV[b + 2])
   local rate = tonumber(ARGV[b + 3])
   local horizon = tonumber(ARGV[b + 4])
-  if ARGV[b + 1] == 'q' then
+  if ARGV[b + 1] == 't' then
+    -- A token budget is only checked here; its tokens are counted when the answer reports them (ADD_USAGE).
+  elseif ARGV[b + 1] == 'q' then
     redis.call('INCR', KEYS[i])
     -- Relative to the caller's clock, so a skew between gateway and Redis clocks cannot expire a live window.
     redis.call('PEXPIRE', KEYS[i], math.max(1, horizon - now) + 60000)
@@ -65,7 +67,7 @@ for i = 1, #KEYS do
   local b = 1 + (i - 1) * 4
   local limit = tonumber(ARGV[b + 2])
   local rate = tonumber(ARGV[b + 3])
-  if ARGV[b + 1] == 'q' then
+  if ARGV[b + 1] == 'q' or ARGV[b + 1] == 't' then
     out[i] = limit - tonumber(redis.call('GET', KEYS[i]) or '0')
   else
     local h = redis.call('HMGET', KEYS[i], 't', 'at')
@@ -76,7 +78,19 @@ end
 return out
 `;
 
+/** Adds ARGV[1] tokens to each budget key, keeping (or setting) its expiry relative to the caller's clock. */
+const ADD_USAGE = `
+local amount = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], amount)
+  redis.call('PEXPIRE', KEYS[i], math.max(1, tonumber(ARGV[2 + i]) - now) + 60000)
+end
+return 0
+`;
+
 type ScriptClient = Redis & {
+  limitsAddUsage(...args: (string | number)[]): Promise<number>;
   limitsConsume(...args: (string | number)[]): Promise<[number, number]>;
   limitsRefund(...args: (string | number)[]): Promise<number>;
   limitsPeek(...args: (string | number)[]): Promise<number[]>;
@@ -92,6 +106,7 @@ export class RedisCounters implements Counters {
     redis.defineCommand("limitsConsume", { lua: CONSUME });
     redis.defineCommand("limitsRefund", { lua: REFUND });
     redis.defineCommand("limitsPeek", { lua: PEEK });
+    redis.defineCommand("limitsAddUsage", { lua: ADD_USAGE });
     this.redis = redis as ScriptClient;
   }
 
@@ -104,7 +119,7 @@ export class RedisCounters implements Counters {
   private args(checks: readonly LimitCheck[], now: number): (string | number)[] {
     const keys = checks.map((c) => `${this.prefix}${c.key}`);
     const argv: (string | number)[] = [now];
-    for (const c of checks) argv.push(c.kind === "quota" ? "q" : "r", c.limit, c.perSecond ?? 1, c.windowEndMs ?? now + 86_400_000);
+    for (const c of checks) argv.push(c.kind === "quota" ? (c.unit === "tokens" ? "t" : "q") : "r", c.limit, c.perSecond ?? 1, c.windowEndMs ?? now + 86_400_000);
     return [keys.length, ...keys, ...argv];
   }
 
@@ -115,9 +130,15 @@ export class RedisCounters implements Counters {
   }
 
   async refund(checks: readonly LimitCheck[]): Promise<void> {
-    const quotas = checks.filter((c) => c.kind === "quota");
+    const quotas = checks.filter((c) => c.kind === "quota" && c.unit !== "tokens");
     if (quotas.length === 0) return;
     await this.redis.limitsRefund(quotas.length, ...quotas.map((c) => `${this.prefix}${c.key}`));
+  }
+
+  async addUsage(checks: readonly LimitCheck[], amount: number, now: number): Promise<void> {
+    const budgets = checks.filter((c) => c.kind === "quota" && c.unit === "tokens");
+    if (budgets.length === 0 || !(amount > 0)) return;
+    await this.redis.limitsAddUsage(budgets.length, ...budgets.map((c) => `${this.prefix}${c.key}`), Math.round(amount), now, ...budgets.map((c) => c.windowEndMs ?? now + 86_400_000));
   }
 
   async peek(checks: readonly LimitCheck[], now: number): Promise<number[]> {
@@ -176,6 +197,9 @@ export class FailoverCounters implements Counters {
   }
   peek(checks: readonly LimitCheck[], now: number) {
     return this.attempt((c) => c.peek(checks, now));
+  }
+  addUsage(checks: readonly LimitCheck[], amount: number, now: number) {
+    return this.attempt((c) => c.addUsage(checks, amount, now));
   }
   isDegraded(): boolean {
     return this.degraded;

@@ -42,13 +42,16 @@ export function createPolicyAuthorizer(o: { policies: PolicyService; counters: C
           const reason: DenialReason = check.kind === "quota" ? "quota_exceeded" : "rate_limited";
           const message =
             check.kind === "quota"
-              ? `quota of ${check.limit} calls per window reached (policy "${check.ref.policyName}"); it resets in ${outcome.retryAfterSeconds} s`
+              ? `quota of ${check.limit} ${check.unit === "tokens" ? "model tokens" : "calls"} per window reached (policy "${check.ref.policyName}"); it resets in ${outcome.retryAfterSeconds} s`
               : `rate limit of ${check.perSecond}/s with bursts of ${check.limit} reached (policy "${check.ref.policyName}")`;
           throw deny(reason, message, call, o.events, check.ref, outcome.retryAfterSeconds);
         }
       }
       o.events?.decision?.("allow");
       return { quotas: limits.filter((l: LimitCheck) => l.kind === "quota") };
+    },
+    async recordUsage(charge, tokens) {
+      await o.counters.addUsage(charge.quotas, tokens, o.now());
     },
     async refund(charge, why) {
       // A call that never left is not counted at all; a failed one only by quotas that say failures do not count.

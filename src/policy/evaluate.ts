@@ -133,7 +133,9 @@ export function evaluate(input: EvaluationInput): Decision {
       const { startMs, endMs } = calendarWindow(input.now, rule.quota.per, rule.quota.timeZone);
       const subject = policy.document.subject;
       const who = rule.quota.shared ? ("role" in subject ? `r:${subject.role}` : "agentId" in subject ? `a:${subject.agentId}` : "all") : `a:${input.agent.id}`;
-      limits.push({ kind: "quota", key: `quota:${ruleKey}:${who}:${startMs}`, ref, limit: rule.quota.limit, windowEndMs: endMs, countFailures: rule.quota.countFailures ?? input.countFailedCalls ?? true });
+      const tokens = rule.quota.unit === "tokens";
+      // A token budget keeps its own count: switching a rule's unit never mixes calls and tokens.
+      limits.push({ kind: "quota", key: `quota:${ruleKey}:${who}:${startMs}${tokens ? ":tokens" : ""}`, ref, limit: rule.quota.limit, windowEndMs: endMs, countFailures: rule.quota.countFailures ?? input.countFailedCalls ?? true, ...(tokens ? { unit: "tokens" as const } : {}) });
     }
   }
   for (const { ref, rule } of constraints) if (rule.quota === undefined && rule.rateLimit === undefined) resolve(ref, "passed", "intents, guards and schedule pass");

@@ -64,7 +64,7 @@ const policySchema = {
             type: "object",
             additionalProperties: false,
             required: ["limit", "per"],
-            properties: { limit: { type: "integer", minimum: 1, maximum: 1_000_000_000 }, per: { enum: ["minute", "hour", "day"] }, timeZone: TIME_ZONE, shared: { type: "boolean" }, countFailures: { type: "boolean" } },
+            properties: { limit: { type: "integer", minimum: 1, maximum: 1_000_000_000 }, per: { enum: ["minute", "hour", "day"] }, timeZone: TIME_ZONE, shared: { type: "boolean" }, countFailures: { type: "boolean" }, unit: { enum: ["calls", "tokens"] } },
           },
           schedule: {
             type: "object",

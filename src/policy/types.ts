@@ -29,6 +29,12 @@ export interface Quota {
   shared?: boolean;
   /** Whether a call whose upstream failed still counts (default: the gateway's POLICY_COUNT_FAILED_CALLS). */
   countFailures?: boolean;
+  /**
+   * `calls` (default): each call takes one unit. `tokens`: a budget of model tokens (input + output,
+   * from the answer's usage): a call is let in while the window has tokens left, and what it used is
+   * counted when it answers, so the last call may overshoot the budget by its own size.
+   */
+  unit?: "calls" | "tokens";
 }
 
 export interface Schedule {
@@ -104,6 +110,8 @@ export interface LimitCheck {
   /** quota: window end (ms since epoch), for Retry-After and key expiry. */
   windowEndMs?: number;
   countFailures?: boolean;
+  /** quota: counted in model tokens after the answer instead of one per call (see Quota.unit). */
+  unit?: "tokens";
 }
 
 export type Decision =

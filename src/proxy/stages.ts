@@ -24,6 +24,8 @@ export interface Authorizer {
   charge(token: VerifiedToken, call: CallToAuthorize, counted: "all" | "rate" | "quota"): Promise<QuotaCharge>;
   /** `not_sent`: the call never left (every quota gives back); `upstream_failed`: only quotas that do not count failures. */
   refund(charge: QuotaCharge, why: "not_sent" | "upstream_failed"): Promise<void>;
+  /** Counts the model tokens an answer reported against the charge's token budgets. */
+  recordUsage?(charge: QuotaCharge, tokens: number): Promise<void>;
 }
 
 /** Hooks for metrics; every label they receive is bounded (door, tool, action, status, reason). */
@@ -116,7 +118,7 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
 
     if (outcome.kind === "answered" && outcome.execution.reply.stream !== undefined) {
       // A stream is audited and metered when it ends, with the usage its last events report.
-      const stream = meteredStream(outcome.execution.reply.stream, finish);
+      const stream = whenStreamEnds(outcome.execution.reply.stream, finish);
       return { ...outcome, execution: { ...outcome.execution, reply: { ...outcome.execution.reply, stream } } };
     }
     const execution = outcome.kind === "answered" ? outcome.execution : undefined;
@@ -130,7 +132,7 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
  * and calls `finish` once: before the last byte goes out when the stream ends (so the audit record is
  * written before the client sees the end), or when it breaks or the client goes away.
  */
-function meteredStream(source: Readable, finish: (usage: { input: number; output: number } | undefined, streamError?: string) => Promise<void>): Readable {
+export function whenStreamEnds(source: Readable, finish: (usage: { input: number; output: number } | undefined, streamError?: string) => Promise<void>): Readable {
   let usage: { input: number; output: number } | undefined;
   let pending = "";
   let finished = false;
@@ -230,7 +232,16 @@ export function authorize(deps: { authorizer: Authorizer; onRefundError?: (err: 
     const outcome = await next(call);
     const refund = outcome.kind === "refused" || outcome.kind === "denied" ? "not_sent" : outcome.kind === "failed" ? "upstream_failed" : undefined;
     if (refund !== undefined && charge.quotas.length > 0) await deps.authorizer.refund(charge, refund).catch((err: unknown) => deps.onRefundError?.(err));
-    return outcome;
+    const budgets = charge.quotas.some((q) => q.unit === "tokens");
+    if (outcome.kind !== "answered" || !budgets || deps.authorizer.recordUsage === undefined || outcome.execution.replayed || outcome.execution.cache === "hit") return outcome;
+    const count = (usage: { input: number; output: number } | undefined) => (usage === undefined ? Promise.resolve() : deps.authorizer.recordUsage!(charge, usage.input + usage.output).catch((err: unknown) => deps.onRefundError?.(err)));
+    const { reply } = outcome.execution;
+    if (reply.stream === undefined) {
+      await count(modelUsageOf(reply.body));
+      return outcome;
+    }
+    // A streamed answer reports its usage in its last events: counted when it ends.
+    return { ...outcome, execution: { ...outcome.execution, reply: { ...reply, stream: whenStreamEnds(reply.stream, (usage) => count(usage)) } } };
   });
 }
 

@@ -33,6 +33,26 @@ function contract(name: string, make: () => Promise<Counters>) {
       expect(await c.peek([q], T0 + 10)).toEqual([0]);
     });
 
+    it("a token budget lets calls in while tokens are left, counts what each used afterwards, and is never refunded", async () => {
+      fresh();
+      const budget: LimitCheck = { ...quota(k("tok"), 100), unit: "tokens" };
+      const calls = quota(k("tok-calls"), 10);
+      // Admission takes nothing from the budget (the tokens are not known yet), but the call quota beside it counts.
+      expect(await c.consume([budget, calls], T0)).toEqual({ ok: true });
+      expect(await c.peek([budget, calls], T0)).toEqual([100, 9]);
+      await c.addUsage([budget, calls], 60, T0 + 1);
+      expect(await c.peek([budget, calls], T0 + 1)).toEqual([40, 9]); // only the budget counts tokens
+      expect((await c.consume([budget], T0 + 2)).ok).toBe(true);
+      await c.addUsage([budget], 55, T0 + 3); // the last call may overshoot by its own size
+      await c.refund([budget], T0 + 4); // a failed call gives nothing back: it took nothing
+      expect(await c.peek([budget], T0 + 4)).toEqual([-15]);
+      expect(await c.consume([budget], T0 + 5)).toEqual({ ok: false, index: 0, retryAfterSeconds: 60 });
+      // Usage for a budget whose window has no count yet starts it.
+      const fresh2: LimitCheck = { ...quota(k("tok2"), 10), unit: "tokens" };
+      await c.addUsage([fresh2], 12, T0);
+      expect((await c.consume([fresh2], T0 + 1)).ok).toBe(false);
+    });
+
     it("a new window (a new key) starts from zero", async () => {
       fresh();
       const first = quota(k("w1"), 1);

@@ -49,6 +49,8 @@ describe("the OpenAI-compatible endpoint, driven by the official openai client",
     // Writers may chat with one model only; budget agents get one call a day.
     await admin.raw("POST", "/api/policies", { name: "writers", subject: { role: "writer" }, rules: [{ effect: "allow", scopes: ["openai:chat", "openai:models"] }, { effect: "allow", scopes: ["openai:chat"], guards: { model: { oneOf: ["gpt-4o-mini"] } } }] });
     await admin.raw("POST", "/api/policies", { name: "budget", subject: { role: "budget" }, rules: [{ effect: "allow", scopes: ["openai:chat"] }, { effect: "allow", scopes: ["openai:chat"], quota: { limit: 1, per: "day" } }] });
+    // A budget of model tokens per day, counted from the answers' usage.
+    await admin.raw("POST", "/api/policies", { name: "token-budget", subject: { role: "tokens" }, rules: [{ effect: "allow", scopes: ["openai:chat"] }, { effect: "allow", scopes: ["openai:chat"], quota: { limit: 60, per: "day", unit: "tokens" } }] });
   }, 60_000);
   afterAll(async () => {
     await gateway?.stop();
@@ -100,6 +102,27 @@ describe("the OpenAI-compatible endpoint, driven by the official openai client",
     expect(error).toMatchObject({ status: 429, code: "quota_exceeded" });
     expect(response!.get("x-should-retry")).toBe("false");
     expect(mock.stats().openai).toBe(before);
+  });
+
+  it("a token budget counts the tokens answers used, streamed ones included, and refuses once it is spent", async () => {
+    const { token } = await agentToken("tokens", ["openai:chat"]);
+    const used: number[] = [];
+    const first = await openai(token).chat.completions.create(ask);
+    used.push(first.usage!.total_tokens);
+    let streamedUsage = 0;
+    for await (const chunk of await openai(token).chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } })) if (chunk.usage) streamedUsage = chunk.usage.total_tokens;
+    used.push(streamedUsage);
+    expect(used.every((n) => n > 0)).toBe(true);
+    // Let in while tokens are left (the last call may overshoot by its own size), then refused.
+    let answered = 2;
+    let refusal: unknown;
+    while (refusal === undefined && answered < 20) {
+      await openai(token).chat.completions.create(ask).then(() => answered++, (e: unknown) => (refusal = e));
+    }
+    expect(refusal).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(refusal).toMatchObject({ status: 429, code: "quota_exceeded", message: expect.stringContaining("model tokens") });
+    // 60 tokens at ~20 a call: three answers fit (the third overshoots), the fourth is refused.
+    expect(answered).toBe(Math.ceil(60 / used[0]!));
   });
 
   it("an upstream 500 is retried by the gateway and the client gets the answer", async () => {

@@ -27,6 +27,7 @@ const MUTATING_ROUTES: Record<string, { publishes: ChangeEvent["type"] } | { pub
   "POST /api/tokens": { publishesNothing: "issuing a token adds a registry row other instances read the first time they see the token" },
   "POST /api/proxy": { publishesNothing: "an agent's call: shared counters live in Redis, the audit in the store" },
   "POST /api/jobs": { publishesNothing: "an agent's job: queued in the store, where every instance's worker claims it" },
+  "POST /v1/chat/completions": { publishesNothing: "an agent's model call through the OpenAI-compatible door: the same road as /api/proxy" },
   "PUT /api/admin/chaos": { publishesNothing: "chaos is per instance by design (docs/resilience.md)" },
   "PUT /api/admin/chaos/:tool": { publishesNothing: "chaos is per instance by design" },
   "DELETE /api/admin/chaos": { publishesNothing: "chaos is per instance by design" },

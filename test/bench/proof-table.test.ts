@@ -22,7 +22,7 @@ describe("the README's proof table", () => {
     writeRun(root, "baseline", "READY", []);
     const table = renderProofTable(root, "docs/reports/");
     const rows = table.split("\n").slice(2);
-    expect(rows[0]).toMatch(/^\| \[baseline\]\(docs\/reports\/baseline\/report\.md\) \| 2026-11-30 \| 10\.0 min \| \*\*READY\*\* \| 15000 requests; success 99\.95 %; client-observed overhead p50\/p99 1\.50\/4\.25 ms \(self-reported p99 0\.60 ms\); e2e p99 ×1\.04 the bare proxy; 450\/450 probes refused as expected; 0 secrets exposed \| none \|$/);
+    expect(rows[0]).toMatch(/^\| \[baseline\]\(docs\/reports\/baseline\/report\.md\) \| 2026-11-30 \| 10\.0 min \| n\/a \| \*\*READY\*\* \| 15000 requests; success 99\.95 %; client-observed overhead p50\/p99 1\.50\/4\.25 ms \(self-reported p99 0\.60 ms\); e2e p99 ×1\.04 the bare proxy; 450\/450 probes refused as expected; 0 secrets exposed \| none \|$/);
     expect(rows[1]).toContain("| **NOT READY** |");
     expect(rows[1]).toContain("Breaker serpapi closed after faults (still open at the end; target ≤ 30 s)");
     expect(withTable(`a\n${BEGIN}\nold\n${END}\nb`, "new")).toBe(`a\n${BEGIN}\nnew\n${END}\nb`);

@@ -14,7 +14,7 @@ export const END = "<!-- proof-table:end -->";
 const ORDER = ["baseline", "spike", "soak", "chaos", "cache", "big", "capacity"];
 
 interface RunSummary {
-  run: { scenario: string; startedAt: string; durationS: number; scale: number; command: string };
+  run: { scenario: string; startedAt: string; durationS: number; scale: number; command: string; machine?: { cores: number; loadAvg?: { start: number; end: number } } };
 }
 interface ResultSummary {
   verdict: string;
@@ -51,9 +51,12 @@ export function renderProofTable(reportsDir: string, linkPrefix: string): string
         ...(r.capacity?.searched ? [`max sustained ${fixed(r.capacity.maxSustainedRps, 0)} RPS`] : []),
       ].join("; ");
       const missed = r.missed.length ? r.missed.map((m) => `${m.name} (${m.value}; target ${m.target})`).join("; ") : "none";
-      return `| [${run.scenario}](${linkPrefix}${dir}/report.md) | ${run.startedAt.slice(0, 10)} | ${human(run.durationS)}${run.scale === 1 ? "" : ` (scale ${run.scale})`} | **${r.verdict}** | ${headline} | ${missed} |`;
+      const load = run.machine?.loadAvg;
+      // Above the core count, other processes competed with the run for the CPU: its latency tails show it.
+      const loadText = load === undefined ? "n/a" : `${fixed(load.start, 1)} / ${fixed(load.end, 1)}${Math.max(load.start, load.end) > (run.machine?.cores ?? Infinity) ? ` (busy: ${run.machine!.cores} cores)` : ""}`;
+      return `| [${run.scenario}](${linkPrefix}${dir}/report.md) | ${run.startedAt.slice(0, 10)} | ${human(run.durationS)}${run.scale === 1 ? "" : ` (scale ${run.scale})`} | ${loadText} | **${r.verdict}** | ${headline} | ${missed} |`;
     });
-  return ["| Scenario | Date | Length | Verdict | Headline figures | Targets missed |", "|---|---|---|---|---|---|", ...rows].join("\n");
+  return ["| Scenario | Date | Length | Machine load (start / end) | Verdict | Headline figures | Targets missed |", "|---|---|---|---|---|---|---|", ...rows].join("\n");
 }
 
 /** Replaces what stands between the markers with `table`; throws when the markers are missing. */

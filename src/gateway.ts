@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { type Config } from "./config/index.js";
 import { ensureLocalSecret, generateAdminKey, generateMasterKey } from "./config/local-secrets.js";
 import { IdentityService, Keyring, type IdentityEvents } from "./identity/index.js";
-import { bearerOf, createAdminGuard } from "./http/auth.js";
+import { bearerOf } from "./http/auth.js";
 import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
@@ -47,6 +47,11 @@ import { createTracing } from "./obs/tracing.js";
 import { chatPermission } from "./openai-compat/index.js";
 import { registerOpenAICompatRoutes } from "./http/routes/openai-compat.js";
 import { packageVersion } from "./config/version.js";
+import { OperatorService } from "./operators/index.js";
+import { installOperatorAuth, type DeclaredRoute } from "./http/operator-auth.js";
+import { registerOperatorRoutes } from "./http/routes/operators.js";
+import { registerConsoleApiRoutes } from "./http/routes/console.js";
+import { defaultConsoleDir, registerConsoleAssets } from "./http/console-assets.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -54,6 +59,8 @@ export interface GatewayDeps {
   identityEvents?: IdentityEvents;
   /** Shared with the logger's output stream so secrets are scrubbed from every line. */
   redactor?: Redactor;
+  /** Where the built console is served from (default: dist/console at the repository root). */
+  consoleDir?: string;
 }
 
 export interface Gateway {
@@ -85,12 +92,14 @@ export interface Gateway {
   readonly road: ProxyRoad;
   /** The typed change events services publish (agent suspended, token revoked, credential activated…). */
   readonly changes: ChangeFeed;
-  /** Every HTTP route as registered (method and URL pattern). */
-  readonly routes: readonly { method: string; url: string }[];
   /** The built-in mock upstreams, in `UPSTREAM_MODE=mock`. */
   readonly mockUpstreams: MockUpstreams | undefined;
   /** The admin key in force, and whether this start generated it (so it can be printed once). */
   readonly adminKey: { value: string; generated: boolean; file: string | undefined };
+  /** Named operators with roles, and console sessions. */
+  readonly operators: OperatorService;
+  /** Every HTTP route as registered (method, URL pattern, and the operator role it declares; none: public, or an agent's). */
+  readonly routes: readonly DeclaredRoute[];
   /** Listens on the configured host and port; resolves with the URL actually bound. */
   listen(): Promise<string>;
   /** Stops taking requests, lets in-flight ones finish (bounded by shutdownGraceMs), then closes the store. */
@@ -288,18 +297,16 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     onStop("cluster sync", () => clusterSync.stop());
 
     const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
-    // Every route, as registered: the change-event test walks the mutating ones.
-    const routes: { method: string; url: string }[] = [];
-    app.addHook("onRoute", (route) => {
-      for (const method of [route.method].flat()) routes.push({ method, url: route.url });
-    });
+    const operators = new OperatorService({ driver: store.driver, bootstrapAdminKey: admin.value, now, session: config.consoleSession });
+    // Before any route is registered: it records every route with the role it declares (the
+    // route x role and change-event tests walk that list).
+    const operatorAuth = installOperatorAuth(app, { operators, audit });
     onStop("http server", async () => {
       // Stop taking requests and let in-flight ones finish, bounded by the grace period.
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([app.close(), grace]);
       app.server.closeAllConnections?.();
     });
-    const requireAdmin = createAdminGuard(admin.value);
     let closingStarted = false;
     registerHealthRoutes(app, {
       checks: [
@@ -321,25 +328,25 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         ...(config.features.policy ? {} : { warning: "policy enforcement is OFF (FF_POLICY=off)" }),
       }),
     });
-    registerAgentRoutes(app, { identity, requireAdmin });
-    registerTokenRoutes(app, { identity, keyring, requireAdmin });
-    registerCredentialRoutes(app, { vault, requireAdmin });
-    registerAuditRoutes(app, { store, audit, requireAdmin });
+    registerAgentRoutes(app, { identity });
+    registerTokenRoutes(app, { identity, keyring });
+    registerCredentialRoutes(app, { vault });
+    registerAuditRoutes(app, { store, audit });
+    registerOperatorRoutes(app, { operators });
+    registerConsoleApiRoutes(app, { operators, audit, metrics, now });
+    registerConsoleAssets(app, { dir: deps.consoleDir ?? defaultConsoleDir() });
     registerProxyRoutes(app, {
       handle: road.handle,
       catalog: toolbox.catalog,
       policyEnforced: config.features.policy,
+      // Any operator (a viewer included) or an agent with a valid token.
       requireCaller: async (request) => {
-        try {
-          await requireAdmin(request);
-        } catch {
-          await identity.verifyAccessToken(bearerOf(request));
-        }
+        if ((await operatorAuth.operatorOf(request)) === undefined) await identity.verifyAccessToken(bearerOf(request));
       },
     });
-    registerToolAdminRoutes(app, { toolbox, requireAdmin });
+    registerToolAdminRoutes(app, { toolbox });
     registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
-    registerChaosRoutes(app, { chaos, requireAdmin });
+    registerChaosRoutes(app, { chaos });
     let metricsApp: ReturnType<typeof Fastify> | undefined;
     if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });
     else {
@@ -348,9 +355,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       registerMetricsRoute(separate, { metrics, token: config.metricsToken });
       onStop("metrics listener", () => separate.close());
     }
-    registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, requireAdmin });
+    registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls });
     const judge = toolbox.directClient;
-    registerJobRoutes(app, { jobs, identity, requireAdmin, judgeCallback: (host) => judge.resolveJudged(host) });
+    registerJobRoutes(app, { jobs, identity, operatorOf: operatorAuth.operatorOf, judgeCallback: (host) => judge.resolveJudged(host) });
     await app.ready();
 
     let closing: Promise<void> | undefined;
@@ -378,6 +385,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       instanceId,
       cluster: { bus, sync: clusterSync },
       adminKey: admin,
+      operators,
+      routes: operatorAuth.routes,
       async listen() {
         await app.listen({ port: config.port, host: config.host });
         if (metricsApp !== undefined) await metricsApp.listen({ port: config.metricsPort!, host: config.host });
@@ -387,7 +396,6 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       },
       road,
       changes,
-      routes,
       close() {
         closing ??= (async () => {
           closingStarted = true;

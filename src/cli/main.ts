@@ -72,6 +72,7 @@ program
     const lines = [
       "",
       `4Runr Gateway listening on ${url}`,
+      `  console:        ${url}/console/ (sign in with the admin key or an operator key)`,
       `  data directory: ${config.dataDir}`,
       `  store:          ${where}`,
       `  upstream mode:  ${config.upstreamMode}${placeholders.length ? ` (placeholder credentials stored for ${placeholders.join(", ")})` : ""}`,

@@ -84,6 +84,8 @@ export interface Config {
   metricsPort: number | undefined;
   /** OpenTelemetry traces over OTLP/HTTP; undefined (off, and free) unless an OTLP endpoint is set. */
   tracing: TracingConfig | undefined;
+  /** Console sessions: absolute lifetime and idle timeout, in seconds. */
+  consoleSession: { ttlSeconds: number; idleSeconds: number };
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -311,6 +313,10 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     metricsToken: readString(env, "METRICS_TOKEN"),
     metricsPort: readString(env, "METRICS_PORT") === undefined ? undefined : readInt(env, "METRICS_PORT", 9464, 0, 65_535),
     tracing: readTracing(env),
+    consoleSession: {
+      ttlSeconds: readInt(env, "CONSOLE_SESSION_TTL_SECONDS", 8 * 3600, 60, 7 * 86_400),
+      idleSeconds: readInt(env, "CONSOLE_SESSION_IDLE_SECONDS", 30 * 60, 60, 7 * 86_400),
+    },
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });

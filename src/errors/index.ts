@@ -11,8 +11,12 @@ export const statusOf = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
-  // admin auth
+  // admin auth (operators: bootstrap admin key, operator keys, console sessions)
   admin_unauthorized: 401,
+  session_expired: 401,
+  operator_forbidden: 403,
+  csrf_invalid: 403,
+  operator_not_found: 404,
   // identity
   token_missing: 401,
   token_invalid: 401,

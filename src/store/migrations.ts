@@ -153,6 +153,34 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)`,
     ],
   },
+  {
+    version: 6,
+    name: "operators",
+    sql: [
+      `CREATE TABLE operators (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        status TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        key_rotated_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE operator_sessions (
+        id_hash TEXT PRIMARY KEY,
+        operator_id TEXT NOT NULL,
+        csrf_token TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      `CREATE INDEX operator_sessions_operator ON operator_sessions (operator_id)`,
+      // Who made an admin change or decided an approval (null for agents' calls).
+      `ALTER TABLE audit_log ADD COLUMN operator TEXT`,
+      `CREATE INDEX audit_correlation ON audit_log (correlation_id)`,
+    ],
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. */

@@ -73,12 +73,18 @@ export interface AuditRecord {
   paramsHash: string | null;
   /** The door the call came in by (`rest`, `job`, `approval`, `mcp`, `openai`); absent on older records. */
   door?: string | null;
+  /** The operator who made an admin change or decided an approval; absent for agents' calls. */
+  operator?: string | null;
 }
 
 export interface AuditQuery {
   agentId?: string;
   tool?: string;
   decision?: AuditRecord["decision"];
+  correlationId?: string;
+  operator?: string;
+  /** `call`: agents' tool calls; `admin`: operators' changes. */
+  kind?: "call" | "admin";
   from?: number;
   to?: number;
   /** Return records strictly older than this cursor (`at` and `id` of the last record seen). */
@@ -266,6 +272,7 @@ interface AuditRow {
   attempts: number | null;
   params_hash: string | null;
   door: string | null;
+  operator: string | null;
 }
 interface SigningKeyRow {
   kid: string;
@@ -329,9 +336,10 @@ const toAudit = (r: AuditRow): AuditRecord => ({
   attempts: r.attempts === null ? null : Number(r.attempts),
   paramsHash: r.params_hash,
   door: r.door ?? null,
+  operator: r.operator ?? null,
 });
 
-const AUDIT_COLUMNS = 15;
+const AUDIT_COLUMNS = 16;
 
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {
@@ -556,12 +564,12 @@ export class SqlStore implements Store {
         const chunk = records.slice(i, i + chunkSize);
         const values: (string | number | null)[] = [];
         const rows = chunk.map((r, j) => {
-          values.push(r.id, r.at, r.correlationId, r.agentId, r.tool, r.action, r.decision, r.reason, r.status, r.latencyMs, r.upstreamMs, r.cache, r.attempts, r.paramsHash, r.door ?? null);
+          values.push(r.id, r.at, r.correlationId, r.agentId, r.tool, r.action, r.decision, r.reason, r.status, r.latencyMs, r.upstreamMs, r.cache, r.attempts, r.paramsHash, r.door ?? null, r.operator ?? null);
           const base = j * AUDIT_COLUMNS;
           return `(${Array.from({ length: AUDIT_COLUMNS }, (_, k) => `$${base + k + 1}`).join(", ")})`;
         });
         await tx.run(
-          `INSERT INTO audit_log (id, at, correlation_id, agent_id, tool, action, decision, reason, status, latency_ms, upstream_ms, cache, attempts, params_hash, door)
+          `INSERT INTO audit_log (id, at, correlation_id, agent_id, tool, action, decision, reason, status, latency_ms, upstream_ms, cache, attempts, params_hash, door, operator)
            VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`,
           values,
         );
@@ -579,6 +587,10 @@ export class SqlStore implements Store {
     if (q.agentId !== undefined) add("agent_id = ?", q.agentId);
     if (q.tool !== undefined) add("tool = ?", q.tool);
     if (q.decision !== undefined) add("decision = ?", q.decision);
+    if (q.correlationId !== undefined) add("correlation_id = ?", q.correlationId);
+    if (q.operator !== undefined) add("operator = ?", q.operator);
+    if (q.kind === "call") where.push("operator IS NULL");
+    if (q.kind === "admin") where.push("operator IS NOT NULL");
     if (q.from !== undefined) add("at >= ?", q.from);
     if (q.to !== undefined) add("at < ?", q.to);
     if (q.before !== undefined) {

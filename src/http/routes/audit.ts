@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { GatewayError } from "../../errors/index.js";
 import type { AuditLog } from "../../audit/index.js";
 import type { AuditQuery, AuditStore } from "../../store/index.js";
@@ -20,12 +20,12 @@ function parseTime(value: string | undefined, field: string): number | undefined
   return ms;
 }
 
-/** `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (admin). */
-export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
+/** `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (viewer). */
+export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog }) {
   app.get(
     "/api/audit",
     {
-      preHandler: deps.requireAdmin,
+      config: { role: "viewer" },
       schema: {
         querystring: {
           type: "object",
@@ -34,6 +34,9 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
             agentId: { type: "string", maxLength: 128 },
             tool: { type: "string", maxLength: 64 },
             decision: { type: "string", enum: ["allow", "deny", "error"] },
+            correlationId: { type: "string", minLength: 1, maxLength: 128 },
+            operator: { type: "string", minLength: 1, maxLength: 64 },
+            kind: { type: "string", enum: ["call", "admin"] },
             from: { type: "string", maxLength: 40 },
             to: { type: "string", maxLength: 40 },
             limit: { type: "string", pattern: "^(?:[1-9]\\d{0,2}|1000)$" },
@@ -51,6 +54,9 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
       if (q.agentId !== undefined) query.agentId = q.agentId;
       if (q.tool !== undefined) query.tool = q.tool;
       if (q.decision !== undefined) query.decision = q.decision as AuditQuery["decision"] & string;
+      if (q.correlationId !== undefined) query.correlationId = q.correlationId;
+      if (q.operator !== undefined) query.operator = q.operator;
+      if (q.kind !== undefined) query.kind = q.kind as "call" | "admin";
       const from = parseTime(q.from, "from");
       const to = parseTime(q.to, "to");
       if (from !== undefined) query.from = from;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { CredentialMetadata, CredentialVault } from "../../vault/index.js";
 
 const view = (m: CredentialMetadata) => ({
@@ -8,15 +8,14 @@ const view = (m: CredentialMetadata) => ({
 });
 
 /** Admin routes for tool credentials. No route ever returns a secret. */
-export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: CredentialVault; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
+export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: CredentialVault }) {
   const { vault } = deps;
-  const preHandler = deps.requireAdmin;
   const toolParams = { type: "object", properties: { tool: { type: "string", minLength: 1, maxLength: 64 } } } as const;
 
   app.post(
     "/api/credentials",
     {
-      preHandler,
+      config: { role: "admin" },
       schema: {
         body: {
           type: "object",
@@ -41,16 +40,16 @@ export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: Cr
     },
   );
 
-  app.get("/api/credentials", { preHandler }, async () => ({ credentials: (await vault.list()).map(view) }));
+  app.get("/api/credentials", { config: { role: "viewer" } }, async () => ({ credentials: (await vault.list()).map(view) }));
 
-  app.get("/api/credentials/:tool", { preHandler, schema: { params: toolParams } }, async (request) =>
+  app.get("/api/credentials/:tool", { config: { role: "viewer" }, schema: { params: toolParams } }, async (request) =>
     view(await vault.describe((request.params as { tool: string }).tool)),
   );
 
   app.post(
     "/api/credentials/:tool/versions/:version/activate",
     {
-      preHandler,
+      config: { role: "admin" },
       schema: {
         params: {
           type: "object",

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { GatewayError, isGatewayError } from "../../errors/index.js";
+import { GatewayError } from "../../errors/index.js";
 import type { IdentityService } from "../../identity/index.js";
 import type { JobService } from "../../jobs/service.js";
 import { checkUrlShape } from "../../net/address-policy.js";
@@ -12,7 +12,8 @@ export function registerJobRoutes(
   deps: {
     jobs: JobService | undefined;
     identity: IdentityService;
-    requireAdmin: (r: FastifyRequest) => Promise<void>;
+    /** The operator a request's credentials name, if any (operators see every job). */
+    operatorOf: (r: FastifyRequest) => Promise<unknown>;
     /** Judges a callback URL with the SSRF guard before the job is accepted. */
     judgeCallback: (hostname: string) => Promise<unknown>;
   },
@@ -52,14 +53,8 @@ export function registerJobRoutes(
     async (request) => {
       const jobs = enabled();
       const { id } = request.params as { id: string };
-      // The admin sees every job; an agent only its own (someone else's reads as not found).
-      let agentId: string | undefined;
-      try {
-        await deps.requireAdmin(request);
-      } catch (err) {
-        if (!isGatewayError(err)) throw err;
-        agentId = (await deps.identity.verifyAccessToken(bearerOf(request))).agentId;
-      }
+      // Operators see every job; an agent only its own (someone else's reads as not found).
+      const agentId = (await deps.operatorOf(request)) === undefined ? (await deps.identity.verifyAccessToken(bearerOf(request))).agentId : undefined;
       return jobs.get(id, agentId);
     },
   );

@@ -1,14 +1,13 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { IdentityService, Keyring } from "../../identity/index.js";
 import { bearerOf } from "../auth.js";
 
 /** Token issue (proof of possession), revocation, introspection of one's own token, and the JWKS. */
 export function registerTokenRoutes(
   app: FastifyInstance,
-  deps: { identity: IdentityService; keyring: Keyring; requireAdmin: (r: FastifyRequest) => Promise<void> },
+  deps: { identity: IdentityService; keyring: Keyring },
 ) {
   const { identity, keyring } = deps;
-  const preHandler = deps.requireAdmin;
 
   app.post(
     "/api/tokens",
@@ -44,7 +43,7 @@ export function registerTokenRoutes(
 
   app.post(
     "/api/tokens/:tokenId/revoke",
-    { preHandler, schema: { params: { type: "object", properties: { tokenId: { type: "string", minLength: 1, maxLength: 128 } } } } },
+    { config: { role: "admin" }, schema: { params: { type: "object", properties: { tokenId: { type: "string", minLength: 1, maxLength: 128 } } } } },
     async (request) => {
       const tokenId = (request.params as { tokenId: string }).tokenId;
       await identity.revokeToken(tokenId);
@@ -74,9 +73,9 @@ export function registerTokenRoutes(
     return keyring.jwks();
   });
 
-  app.get("/api/admin/keys", { preHandler }, async () => ({
+  app.get("/api/admin/keys", { config: { role: "viewer" } }, async () => ({
     keys: keyring.list().map((k) => ({ ...k, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt === null ? null : new Date(k.retiredAt).toISOString() })),
   }));
 
-  app.post("/api/admin/keys/rotate", { preHandler }, async () => ({ kid: await keyring.rotate() }));
+  app.post("/api/admin/keys/rotate", { config: { role: "admin" } }, async () => ({ kid: await keyring.rotate() }));
 }

@@ -1,0 +1,324 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { http, startTestGateway, TestClock, type TestGateway } from "../helpers/gateway.js";
+import { generateAgentKeyPair } from "../../src/identity/index.js";
+import { newAgent } from "../helpers/agents.js";
+import type { OperatorRole } from "../../src/operators/index.js";
+
+let counter = 0;
+const unique = (prefix: string) => `${prefix}-${process.pid}-${++counter}`;
+
+/** Routes anyone may call, or that authenticate agents (with their token) rather than operators. */
+const PUBLIC_ROUTES = new Set([
+  "GET /health",
+  "GET /ready",
+  "GET /metrics",
+  "GET /.well-known/jwks.json",
+  "POST /api/proxy",
+  "GET /api/tools",
+  "POST /api/tokens",
+  "GET /api/tokens/self",
+  "POST /api/jobs",
+  "GET /api/jobs/:id", // an agent's own job, or any job for an operator (checked in the handler)
+  "POST /api/console/session", // the sign-in itself
+  "GET /console",
+  "GET /console/*",
+]);
+
+interface Fixture {
+  url: string;
+  body?: unknown;
+  /** The status an allowed caller gets. */
+  ok: number;
+}
+
+describe("operators and roles", () => {
+  const clock = new TestClock(Date.now());
+  let t: TestGateway;
+  const keys = {} as Record<OperatorRole, string>;
+  let agentId: string;
+  let policyId: string;
+
+  const as = (key: string | undefined, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
+    http(`${t.url}${url}`, { method, headers: { ...(key === undefined ? {} : { authorization: `Bearer ${key}` }), ...headers }, ...(body === undefined ? {} : { body }) });
+
+  beforeAll(async () => {
+    t = await startTestGateway({ UPSTREAM_MODE: "mock", SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", CONSOLE_SESSION_TTL_SECONDS: "3600", CONSOLE_SESSION_IDLE_SECONDS: "600" }, { now: clock.now });
+    for (const role of ["viewer", "approver", "admin"] as const) {
+      const created = await as(t.adminKey, "POST", "/api/operators", { name: `the-${role}`, role });
+      expect(created.status).toBe(201);
+      keys[role] = created.json.key;
+    }
+    const agent = await t.admin.createAgent({ name: unique("op-agent"), role: "researcher", publicKey: generateAgentKeyPair("EdDSA").publicKeyPem });
+    agentId = agent.id;
+    const policy = await as(t.adminKey, "POST", "/api/policies", { name: unique("policy"), subject: { all: true }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }] });
+    policyId = policy.json.id;
+    await t.admin.putCredential("serpapi", "serp-secret-000001");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** A fresh, valid request for each declared route, so an allowed caller gets a 2xx every time. */
+  async function fixture(route: string): Promise<Fixture> {
+    const admin = (method: string, url: string, body?: unknown) => as(t.adminKey, method, url, body);
+    switch (route) {
+      case "POST /api/agents":
+        return { url: "/api/agents", body: { name: unique("op-agent"), role: "researcher", publicKey: generateAgentKeyPair("EdDSA").publicKeyPem }, ok: 201 };
+      case "GET /api/agents":
+        return { url: "/api/agents", ok: 200 };
+      case "GET /api/agents/:id":
+        return { url: `/api/agents/${agentId}`, ok: 200 };
+      case "POST /api/agents/:id/suspend":
+        return { url: `/api/agents/${agentId}/suspend`, ok: 200 };
+      case "POST /api/agents/:id/activate":
+        return { url: `/api/agents/${agentId}/activate`, ok: 200 };
+      case "POST /api/agents/:id/revoke-tokens":
+        return { url: `/api/agents/${agentId}/revoke-tokens`, ok: 200 };
+      case "POST /api/tokens/:tokenId/revoke": {
+        const { client } = await newAgent(t, { scopes: ["serpapi:search"] });
+        return { url: `/api/tokens/${(await client.issueToken()).tokenId}/revoke`, ok: 200 };
+      }
+      case "GET /api/admin/keys":
+        return { url: "/api/admin/keys", ok: 200 };
+      case "POST /api/admin/keys/rotate":
+        return { url: "/api/admin/keys/rotate", ok: 200 };
+      case "POST /api/credentials":
+        return { url: "/api/credentials", body: { tool: "serpapi", secret: `serp-secret-${unique("v")}`, activate: false }, ok: 201 };
+      case "GET /api/credentials":
+        return { url: "/api/credentials", ok: 200 };
+      case "GET /api/credentials/:tool":
+        return { url: "/api/credentials/serpapi", ok: 200 };
+      case "POST /api/credentials/:tool/versions/:version/activate":
+        return { url: "/api/credentials/serpapi/versions/1/activate", ok: 200 };
+      case "GET /api/audit":
+        return { url: "/api/audit?limit=5", ok: 200 };
+      case "POST /api/tools": {
+        return { url: "/api/tools", body: { name: unique("tool").replaceAll("-", "_"), baseUrl: "http://127.0.0.1:9", auth: { in: "none" }, actions: { ping: { method: "GET", path: "/ping", params: { type: "object" } } } }, ok: 201 };
+      }
+      case "GET /api/tools/generic":
+        return { url: "/api/tools/generic", ok: 200 };
+      case "DELETE /api/tools/:name": {
+        const name = unique("tool").replaceAll("-", "_");
+        expect((await admin("POST", "/api/tools", { name, baseUrl: "http://127.0.0.1:9", auth: { in: "none" }, actions: { ping: { method: "GET", path: "/ping", params: { type: "object" } } } })).status).toBe(201);
+        return { url: `/api/tools/${name}`, ok: 204 };
+      }
+      case "GET /api/admin/chaos":
+        return { url: "/api/admin/chaos", ok: 200 };
+      case "PUT /api/admin/chaos":
+        return { url: "/api/admin/chaos", body: {}, ok: 200 };
+      case "PUT /api/admin/chaos/:tool":
+        return { url: "/api/admin/chaos/serpapi", body: { error500: 0 }, ok: 200 };
+      case "DELETE /api/admin/chaos":
+        return { url: "/api/admin/chaos", ok: 200 };
+      case "DELETE /api/admin/chaos/:tool":
+        return { url: "/api/admin/chaos/serpapi", ok: 200 };
+      case "POST /api/policies":
+        return { url: "/api/policies", body: { name: unique("policy"), subject: { role: "nobody" }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }] }, ok: 201 };
+      case "GET /api/policies":
+        return { url: "/api/policies", ok: 200 };
+      case "GET /api/policies/:id":
+        return { url: `/api/policies/${policyId}`, ok: 200 };
+      case "PUT /api/policies/:id":
+        return { url: `/api/policies/${policyId}`, body: { name: (await admin("GET", `/api/policies/${policyId}`)).json.name, subject: { all: true }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }], description: unique("d") }, ok: 200 };
+      case "PATCH /api/policies/:id":
+        return { url: `/api/policies/${policyId}`, body: { description: unique("d") }, ok: 200 };
+      case "DELETE /api/policies/:id": {
+        const created = await admin("POST", "/api/policies", { name: unique("policy"), subject: { role: "nobody" }, rules: [{ effect: "deny", scopes: ["*"] }] });
+        return { url: `/api/policies/${created.json.id}`, ok: 204 };
+      }
+      case "POST /api/policies/explain":
+        return { url: "/api/policies/explain", body: { agentId, tool: "serpapi", action: "search", params: { q: "x" } }, ok: 200 };
+      case "POST /api/operators":
+        return { url: "/api/operators", body: { name: unique("op"), role: "viewer" }, ok: 201 };
+      case "GET /api/operators":
+        return { url: "/api/operators", ok: 200 };
+      case "POST /api/operators/:id/disable":
+      case "POST /api/operators/:id/enable":
+      case "POST /api/operators/:id/rotate": {
+        const created = await admin("POST", "/api/operators", { name: unique("op"), role: "viewer" });
+        return { url: `/api/operators/${created.json.id}/${route.split("/").at(-1)}`, ok: 200 };
+      }
+      case "GET /api/console/session":
+        return { url: "/api/console/session", ok: 200 };
+      case "DELETE /api/console/session":
+        return { url: "/api/console/session", ok: 204 };
+      case "GET /api/console/metrics":
+        return { url: "/api/console/metrics", ok: 200 };
+      default:
+        throw new Error(`no fixture for ${route}: add one (and decide its role)`);
+    }
+  }
+
+  it("every route declares the role it needs, unless it is public or an agent's", () => {
+    const undeclared = t.gateway.routes.filter((r) => r.role === undefined && !PUBLIC_ROUTES.has(`${r.method} ${r.url}`)).map((r) => `${r.method} ${r.url}`);
+    expect(undeclared).toEqual([]);
+  });
+
+  it("walks every declared route × role: 401 without or with a wrong key, 403 below the role, 2xx at or above it", async () => {
+    const rank = { viewer: 1, approver: 2, admin: 3 } as const;
+    const seen: string[] = [];
+    for (const route of t.gateway.routes.filter((r) => r.role !== undefined)) {
+      const name = `${route.method} ${route.url}`;
+      seen.push(name);
+      const { url, body } = await fixture(name);
+      const none = await as(undefined, route.method, url, body);
+      expect([name, none.status, none.json?.error?.code]).toEqual([name, 401, "admin_unauthorized"]);
+      expect(none.json.error.correlationId).toBe(none.headers.get("x-correlation-id"));
+      const wrong = await as("op_not-a-real-key-at-all-000000000000000000", route.method, url, body);
+      expect([name, wrong.status]).toEqual([name, 401]);
+      for (const role of ["viewer", "approver", "admin"] as const) {
+        const f = await fixture(name);
+        const r = await as(keys[role], route.method, f.url, f.body);
+        if (rank[role] >= rank[route.role!]) expect([name, role, r.status, r.text.slice(0, 300)]).toEqual([name, role, f.ok, r.text.slice(0, 300)]);
+        else {
+          expect([name, role, r.status, r.json?.error?.code]).toEqual([name, role, 403, "operator_forbidden"]);
+          expect(r.json.error.details).toEqual({ role, needed: route.role });
+        }
+      }
+      // The bootstrap admin key is an admin.
+      const f = await fixture(name);
+      expect([name, (await as(t.adminKey, route.method, f.url, f.body)).status]).toEqual([name, f.ok]);
+    }
+    expect(seen.length).toBeGreaterThan(30);
+  });
+
+  it("shows an operator's key once, stores only its hash, and lists operators without keys", async () => {
+    const created = await as(t.adminKey, "POST", "/api/operators", { name: unique("op"), role: "approver" });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("cache-control")).toBe("no-store");
+    expect(created.json.key).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
+    const listed = await as(keys.viewer, "GET", "/api/operators");
+    expect(listed.text).not.toContain(created.json.key);
+    expect(listed.json.operators.find((o: { id: string }) => o.id === created.json.id)).toMatchObject({ role: "approver", status: "active" });
+    const rows = await t.gateway.store.driver.all<Record<string, unknown>>(`SELECT * FROM operators`);
+    expect(JSON.stringify(rows)).not.toContain(created.json.key);
+  });
+
+  it("refuses bad operator input with a stable code and names the field", async () => {
+    const badRole = await as(t.adminKey, "POST", "/api/operators", { name: "x", role: "root" });
+    expect([badRole.status, badRole.json.error.code]).toEqual([400, "invalid_request"]);
+    const badName = await as(t.adminKey, "POST", "/api/operators", { name: "Has Spaces", role: "viewer" });
+    expect([badName.status, badName.json.error.code, badName.json.error.details.field]).toEqual([400, "invalid_request", "name"]);
+    const dup = await as(t.adminKey, "POST", "/api/operators", { name: "the-viewer", role: "viewer" });
+    expect([dup.status, dup.json.error.code]).toEqual([409, "conflict"]);
+    const missing = await as(t.adminKey, "POST", "/api/operators/op_nope/disable");
+    expect([missing.status, missing.json.error.code]).toEqual([404, "operator_not_found"]);
+  });
+
+  it("a disabled operator's key stops at once and works again when enabled; a rotated key replaces the old one", async () => {
+    const created = await as(t.adminKey, "POST", "/api/operators", { name: unique("op"), role: "viewer" });
+    expect((await as(created.json.key, "GET", "/api/agents")).status).toBe(200);
+    await as(t.adminKey, "POST", `/api/operators/${created.json.id}/disable`);
+    expect((await as(created.json.key, "GET", "/api/agents")).status).toBe(401);
+    await as(t.adminKey, "POST", `/api/operators/${created.json.id}/enable`);
+    expect((await as(created.json.key, "GET", "/api/agents")).status).toBe(200);
+    const rotated = await as(t.adminKey, "POST", `/api/operators/${created.json.id}/rotate`);
+    expect(rotated.json.key).not.toBe(created.json.key);
+    expect((await as(created.json.key, "GET", "/api/agents")).status).toBe(401);
+    expect((await as(rotated.json.key, "GET", "/api/agents")).status).toBe(200);
+  });
+
+  it("records which operator made each admin change, and refused attempts too", async () => {
+    const name = unique("audited");
+    const made = await as(keys.admin, "POST", "/api/agents", { name, role: "researcher", publicKey: generateAgentKeyPair("EdDSA").publicKeyPem });
+    const refused = await as(keys.viewer, "POST", `/api/agents/${made.json.id}/suspend`);
+    expect(refused.status).toBe(403);
+    const byAdmin = await as(t.adminKey, "GET", `/api/audit?correlationId=${made.headers.get("x-correlation-id")}`);
+    expect(byAdmin.json.records).toEqual([expect.objectContaining({ operator: "the-admin", action: "POST /api/agents", decision: "allow", status: 201, tool: null })]);
+    const byViewer = await as(t.adminKey, "GET", `/api/audit?kind=admin&operator=the-viewer&agentId=${made.json.id}`);
+    expect(byViewer.json.records).toEqual([expect.objectContaining({ action: "POST /api/agents/:id/suspend", decision: "deny", reason: "operator_forbidden", status: 403 })]);
+    const bootstrap = await as(t.adminKey, "POST", `/api/agents/${made.json.id}/suspend`);
+    const record = await as(t.adminKey, "GET", `/api/audit?correlationId=${bootstrap.headers.get("x-correlation-id")}`);
+    expect(record.json.records[0].operator).toBe("bootstrap-admin");
+    // Agents' calls stay apart from operators' changes.
+    const calls = await as(t.adminKey, "GET", "/api/audit?kind=call");
+    expect(calls.json.records.every((r: { operator: string | null }) => r.operator === null)).toBe(true);
+  });
+
+  describe("console sessions", () => {
+    const signIn = async (key: string, headers: Record<string, string> = {}) => {
+      const r = await http(`${t.url}/api/console/session`, { body: { key }, headers });
+      const cookie = r.headers.get("set-cookie") ?? "";
+      return { r, cookie, session: cookie.split(";")[0]!, csrf: r.json?.csrfToken as string };
+    };
+
+    it("exchanges a key for an HttpOnly, SameSite=Strict cookie (Secure behind HTTPS) and a CSRF token", async () => {
+      const { r, cookie, csrf } = await signIn(keys.approver);
+      expect(r.status).toBe(200);
+      expect(r.json.operator).toEqual({ id: expect.any(String), name: "the-approver", role: "approver" });
+      expect(cookie).toMatch(/^4runr_console=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=3600$/);
+      expect(r.text).not.toContain(keys.approver);
+      expect(csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect((await signIn(keys.viewer, { "x-forwarded-proto": "https" })).cookie).toMatch(/; Secure$/);
+    });
+
+    it("refuses a wrong key, and audits the attempt", async () => {
+      const { r, cookie } = await signIn("op_wrong-key-000000000000000000000000000000000");
+      expect([r.status, r.json.error.code, cookie]).toEqual([401, "admin_unauthorized", ""]);
+      const audit = await as(t.adminKey, "GET", `/api/audit?correlationId=${r.headers.get("x-correlation-id")}`);
+      expect(audit.json.records).toEqual([expect.objectContaining({ action: "console sign-in", decision: "deny", status: 401 })]);
+    });
+
+    it("reads with the cookie alone, but every change needs the session's CSRF token", async () => {
+      const { session, csrf } = await signIn(keys.admin);
+      const read = await http(`${t.url}/api/console/session`, { headers: { cookie: session } });
+      expect([read.status, read.json.operator.name, read.json.csrfToken]).toEqual([200, "the-admin", csrf]);
+      const body = { name: unique("op"), role: "viewer" };
+      const missing = await http(`${t.url}/api/operators`, { body, headers: { cookie: session } });
+      expect([missing.status, missing.json.error.code]).toEqual([403, "csrf_invalid"]);
+      const wrong = await http(`${t.url}/api/operators`, { body, headers: { cookie: session, "x-csrf-token": `${csrf.slice(0, -1)}A` } });
+      expect([wrong.status, wrong.json.error.code]).toEqual([403, "csrf_invalid"]);
+      const right = await http(`${t.url}/api/operators`, { body, headers: { cookie: session, "x-csrf-token": csrf } });
+      expect(right.status).toBe(201);
+      // Another session's token does not do either.
+      const other = await signIn(keys.admin);
+      expect((await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": other.csrf } })).status).toBe(403);
+    });
+
+    it("a viewer's session cannot change anything, even with its CSRF token", async () => {
+      const { session, csrf } = await signIn(keys.viewer);
+      const r = await http(`${t.url}/api/agents/${agentId}/suspend`, { method: "POST", headers: { cookie: session, "x-csrf-token": csrf } });
+      expect([r.status, r.json.error.code]).toEqual([403, "operator_forbidden"]);
+      expect((await http(`${t.url}/api/agents`, { headers: { cookie: session } })).status).toBe(200);
+    });
+
+    it("expires on the server after the idle timeout and after its lifetime", async () => {
+      const idle = await signIn(keys.viewer);
+      clock.advance(601_000);
+      const r = await http(`${t.url}/api/agents`, { headers: { cookie: idle.session } });
+      expect([r.status, r.json.error.code]).toEqual([401, "session_expired"]);
+      // Kept alive by use, a session still ends at its absolute expiry.
+      const busy = await signIn(keys.viewer);
+      for (let i = 0; i < 6; i++) {
+        clock.advance(590_000);
+        expect((await http(`${t.url}/api/agents`, { headers: { cookie: busy.session } })).status).toBe(200);
+      }
+      clock.advance(590_000);
+      const late = await http(`${t.url}/api/agents`, { headers: { cookie: busy.session } });
+      expect([late.status, late.json.error.code]).toEqual([401, "session_expired"]);
+    });
+
+    it("signs out on the server: the cookie is cleared and the session no longer works", async () => {
+      const { session, csrf } = await signIn(keys.viewer);
+      const out = await http(`${t.url}/api/console/session`, { method: "DELETE", headers: { cookie: session, "x-csrf-token": csrf } });
+      expect(out.status).toBe(204);
+      expect(out.headers.get("set-cookie")).toMatch(/^4runr_console=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0/);
+      const after = await http(`${t.url}/api/agents`, { headers: { cookie: session } });
+      expect([after.status, after.json.error.code]).toEqual([401, "admin_unauthorized"]);
+    });
+
+    it("disabling an operator ends its sessions", async () => {
+      const created = await as(t.adminKey, "POST", "/api/operators", { name: unique("op"), role: "viewer" });
+      const { session } = await signIn(created.json.key);
+      expect((await http(`${t.url}/api/agents`, { headers: { cookie: session } })).status).toBe(200);
+      await as(t.adminKey, "POST", `/api/operators/${created.json.id}/disable`);
+      expect((await http(`${t.url}/api/agents`, { headers: { cookie: session } })).status).toBe(401);
+    });
+
+    it("a bearer key wins over a cookie, and a wrong bearer is not rescued by a valid cookie", async () => {
+      const { session } = await signIn(keys.admin);
+      const r = await http(`${t.url}/api/agents`, { headers: { cookie: session, authorization: "Bearer op_wrong" } });
+      expect(r.status).toBe(401);
+    });
+  });
+});

@@ -1,7 +1,7 @@
 import { createPublicKey, randomUUID, type KeyObject } from "node:crypto";
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { GatewayError } from "../errors/index.js";
-import { UniqueViolation, type AgentRecord, type AgentStatus, type KeyAlgorithm, type Page, type AgentStore, type TokenStore, type AssertionStore, type TokenRecord } from "../store/index.js";
+import { UniqueViolation, type AgentPage, type AgentRecord, type AgentStatus, type KeyAlgorithm, type AgentStore, type TokenStore, type AssertionStore, type TokenRecord } from "../store/index.js";
 import { generateAgentKeyPair, parseAgentPublicKey } from "./agent-keys.js";
 import { TOKEN_ALGORITHM, type Keyring } from "./keyring.js";
 import { buildAccessClaims, constantTimeEqual, normalizeScopes, payloadFingerprint, shouldRefresh } from "./token-claims.js";
@@ -187,7 +187,7 @@ export class IdentityService {
     return agent;
   }
 
-  listAgents(page: Page): Promise<AgentRecord[]> {
+  listAgents(page: AgentPage): Promise<AgentRecord[]> {
     return this.o.store.listAgents(page);
   }
 

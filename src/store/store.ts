@@ -97,6 +97,11 @@ export interface Page {
   offset: number;
 }
 
+export interface AgentPage extends Page {
+  /** Case-insensitive part of the name, id or role. */
+  search?: string;
+}
+
 /** The storage port. Both backends (embedded SQLite and PostgreSQL) pass the same contract suite. */
 export interface StoredPolicy {
   id: string;
@@ -135,7 +140,7 @@ export interface AgentStore {
   /** @throws UniqueViolation when the id or name is taken. */
   insertAgent(agent: AgentRecord): Promise<void>;
   getAgent(id: string): Promise<AgentRecord | undefined>;
-  listAgents(page: Page): Promise<AgentRecord[]>;
+  listAgents(page: AgentPage): Promise<AgentRecord[]>;
   setAgentStatus(id: string, status: AgentStatus, at: number): Promise<AgentRecord | undefined>;
   /** Ids of agents changed at or after `since` (for instances reconciling what they may have missed). */
   agentIdsUpdatedSince(since: number, limit: number): Promise<string[]>;
@@ -378,11 +383,17 @@ export class SqlStore implements Store {
     return row && toAgent(row);
   }
 
-  async listAgents(page: Page) {
-    const rows = await this.driver.all<AgentRow>(`SELECT * FROM agents ORDER BY created_at, id LIMIT $1 OFFSET $2`, [
-      page.limit,
-      page.offset,
-    ]);
+  async listAgents(page: AgentPage) {
+    if (page.search === undefined || page.search === "") {
+      const rows = await this.driver.all<AgentRow>(`SELECT * FROM agents ORDER BY created_at, id LIMIT $1 OFFSET $2`, [page.limit, page.offset]);
+      return rows.map(toAgent);
+    }
+    // LIKE wildcards in the search text are matched literally.
+    const pattern = `%${page.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.driver.all<AgentRow>(
+      `SELECT * FROM agents WHERE LOWER(name) LIKE $1 ESCAPE '\\' OR LOWER(id) LIKE $1 ESCAPE '\\' OR LOWER(role) LIKE $1 ESCAPE '\\' ORDER BY created_at, id LIMIT $2 OFFSET $3`,
+      [pattern, page.limit, page.offset],
+    );
     return rows.map(toAgent);
   }
 

@@ -14,6 +14,7 @@ const pageQuery = {
   properties: {
     limit: { type: "string", pattern: "^(?:[1-9]\\d{0,2}|1000)$" },
     offset: { type: "string", pattern: "^\\d{1,9}$" },
+    search: { type: "string", maxLength: 64 },
   },
 } as const;
 
@@ -68,10 +69,10 @@ export function registerAgentRoutes(app: FastifyInstance, deps: { identity: Iden
   );
 
   app.get("/api/agents", { config: { role: "viewer" }, schema: { querystring: pageQuery } }, async (request) => {
-    const q = request.query as { limit?: string; offset?: string };
+    const q = request.query as { limit?: string; offset?: string; search?: string };
     const limit = Number(q.limit ?? 100);
     const offset = Number(q.offset ?? 0);
-    const agents = await identity.listAgents({ limit, offset });
+    const agents = await identity.listAgents({ limit, offset, ...(q.search === undefined ? {} : { search: q.search }) });
     return { agents: agents.map(agentView), limit, offset };
   });
 

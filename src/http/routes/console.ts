@@ -18,7 +18,7 @@ function setSessionCookie(request: FastifyRequest, reply: FastifyReply, value: s
 }
 
 /** The metric families the console's charts are drawn from. */
-const CONSOLE_METRICS = new Set(["gateway_requests_total", "gateway_request_duration_ms", "gateway_breaker_state"]);
+const CONSOLE_METRICS = new Set(["gateway_requests_total", "gateway_request_duration_ms"]);
 
 /**
  * The console's sign-in (an operator key exchanged for an HttpOnly session cookie and a CSRF token

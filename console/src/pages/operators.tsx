@@ -1,0 +1,120 @@
+import { useState } from "preact/hooks";
+import { can, get, post, type Role, type Session } from "../api";
+import { Badge, ErrorNotice, Field, PageHead, ShownOnce, time, useAsync, useConfirm } from "../ui";
+
+interface OperatorView {
+  id: string;
+  name: string;
+  role: Role;
+  status: "active" | "disabled";
+  createdAt: string;
+  keyRotatedAt: string;
+}
+
+/** Named operator keys: create (key shown once), disable or enable, rotate. */
+export function Operators({ session }: { session: Session }) {
+  const list = useAsync(() => get<{ operators: OperatorView[] }>("/api/operators"), []);
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const [key, setKey] = useState<{ label: string; value: string }>();
+  const [error, setError] = useState<unknown>();
+  const [dialog, confirm] = useConfirm();
+  const admin = can(session, "admin");
+  const act = async (o: OperatorView, what: "disable" | "enable" | "rotate") => {
+    const titles = { disable: `Disable ${o.name}? Its key and sessions stop working at once.`, enable: `Enable ${o.name}?`, rotate: `Rotate ${o.name}'s key? The old key and its sessions stop working at once.` };
+    if (!(await confirm({ title: titles[what], confirmLabel: what[0]!.toUpperCase() + what.slice(1), danger: what !== "enable" })).ok) return;
+    setError(undefined);
+    try {
+      const r = await post<OperatorView & { key?: string }>(`/api/operators/${encodeURIComponent(o.id)}/${what}`);
+      if (r.key) setKey({ label: `${o.name}'s new key: ${r.key}`, value: r.key });
+      list.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <>
+      <PageHead title="Operators" />
+      {dialog}
+      <p class="muted">
+        You are <strong>{session.operator.name}</strong> ({session.operator.role}). Viewers read everything and change nothing; approvers also decide approvals; admins do everything.
+      </p>
+      {key ? <ShownOnce label={key.label} value={key.value} onDone={() => setKey(undefined)} /> : null}
+      {admin ? (
+        <form
+          class="panel"
+          aria-labelledby="new-operator-title"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setError(undefined);
+            try {
+              const created = await post<OperatorView & { key: string }>("/api/operators", { name, role });
+              setKey({ label: `${created.name}'s key: ${created.key}`, value: created.key });
+              setName("");
+              list.reload();
+            } catch (err) {
+              setError(err);
+            }
+          }}
+        >
+          <h2 id="new-operator-title">New operator</h2>
+          <div class="row">
+            <Field label="Name" id="op-name" hint="Lower-case letters, digits, '.', '_' or '-'.">
+              <input id="op-name" required maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+            </Field>
+            <Field label="Role" id="op-role">
+              <select id="op-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+                <option value="viewer">viewer</option>
+                <option value="approver">approver</option>
+                <option value="admin">admin</option>
+              </select>
+            </Field>
+          </div>
+          <button type="submit" class="primary">
+            Create operator
+          </button>
+        </form>
+      ) : null}
+      <ErrorNotice error={list.error ?? error} />
+      <div class="table-wrap">
+        <table>
+          <caption class="sr-only">Operators</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Role</th>
+              <th scope="col">Status</th>
+              <th scope="col">Key rotated</th>
+              <th scope="col"><span class="sr-only">Actions</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            <tr>
+              <td>bootstrap-admin <div class="muted small">the admin key (GATEWAY_ADMIN_KEY or DATA_DIR/admin.key)</div></td>
+              <td><Badge value="admin" /></td>
+              <td><Badge value="active" /></td>
+              <td>—</td>
+              <td />
+            </tr>
+            {(list.data?.operators ?? []).map((o) => (
+              <tr key={o.id}>
+                <td>{o.name}<div class="muted small">{o.id}</div></td>
+                <td><Badge value={o.role} /></td>
+                <td><Badge value={o.status} /></td>
+                <td>{time(o.keyRotatedAt)}</td>
+                <td>
+                  {admin ? (
+                    <div class="actions">
+                      {o.status === "active" ? <button type="button" class="danger" onClick={() => act(o, "disable")}>Disable</button> : <button type="button" onClick={() => act(o, "enable")}>Enable</button>}
+                      <button type="button" onClick={() => act(o, "rotate")}>Rotate key</button>
+                    </div>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}

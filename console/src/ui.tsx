@@ -126,7 +126,7 @@ export function Pager({ offset, limit, count, onChange }: { offset: number; limi
         ← Previous
       </button>
       <span class="muted">
-        {count === 0 ? "none" : `${offset + 1}–${offset + count}`}
+        {count === 0 ? (offset === 0 ? "" : "no more") : `${offset + 1}–${offset + count}`}
       </span>
       <button type="button" disabled={count < limit} onClick={() => onChange(offset + limit)}>
         Next →

@@ -185,6 +185,25 @@ token
   .description("revoke one token (admin)")
   .action(async (tokenId: string) => print(await adminClient().revokeToken(tokenId)));
 
+const operator = program.command("operator").description("named operator keys with a role: viewer, approver, admin (admin)");
+operator
+  .command("create")
+  .description("create an operator; its key is printed once")
+  .requiredOption("--name <name>", "operator name")
+  .addOption(new Option("--role <role>", "what the operator may do").choices(["viewer", "approver", "admin"]).makeOptionMandatory())
+  .action(async (o: { name: string; role: string }) => print(await adminClient().raw("POST", "/api/operators", { name: o.name, role: o.role })));
+operator.command("list").description("list operators (never their keys)").action(async () => print(await adminClient().raw("GET", "/api/operators")));
+for (const [verb, description] of [
+  ["disable", "disable an operator: its key and console sessions stop working at once"],
+  ["enable", "enable a disabled operator"],
+  ["rotate", "replace an operator's key (printed once); the old key and its sessions stop working"],
+] as const) {
+  operator
+    .command(`${verb} <id>`)
+    .description(description)
+    .action(async (id: string) => print(await adminClient().raw("POST", `/api/operators/${encodeURIComponent(id)}/${verb}`)));
+}
+
 const keys = program.command("keys").description("the gateway's token-signing keys (admin)");
 keys.command("list").description("list signing keys").action(async () => print(await adminClient().listKeys()));
 keys

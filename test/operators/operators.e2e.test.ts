@@ -1,3 +1,6 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, startTestGateway, TestClock, type TestGateway } from "../helpers/gateway.js";
 import { generateAgentKeyPair } from "../../src/identity/index.js";
@@ -315,10 +318,58 @@ describe("operators and roles", () => {
       expect((await http(`${t.url}/api/agents`, { headers: { cookie: session } })).status).toBe(401);
     });
 
+    it("takes a key only as JSON, so a cross-site form cannot sign anyone in", async () => {
+      const form = await http(`${t.url}/api/console/session`, { method: "POST", rawBody: `key=${keys.admin}`, headers: { "content-type": "application/x-www-form-urlencoded" } });
+      expect([form.status, form.json.error.code, form.headers.get("set-cookie")]).toEqual([415, "unsupported_media_type", null]);
+      const plain = await http(`${t.url}/api/console/session`, { method: "POST", rawBody: JSON.stringify({ key: keys.admin }), headers: { "content-type": "text/plain" } });
+      expect([plain.status, plain.json.error.code, plain.headers.get("set-cookie")]).toEqual([400, "invalid_request", null]);
+    });
+
     it("a bearer key wins over a cookie, and a wrong bearer is not rescued by a valid cookie", async () => {
       const { session } = await signIn(keys.admin);
       const r = await http(`${t.url}/api/agents`, { headers: { cookie: session, authorization: "Bearer op_wrong" } });
       expect(r.status).toBe(401);
+    });
+  });
+
+  describe("console assets", () => {
+    let assets: TestGateway;
+    let dir: string;
+    beforeAll(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-console-assets-"));
+      fs.mkdirSync(path.join(dir, "assets"));
+      fs.writeFileSync(path.join(dir, "index.html"), "<!doctype html><title>console</title>");
+      fs.writeFileSync(path.join(dir, "assets", "app-1234.js"), "export {};");
+      fs.writeFileSync(path.join(path.dirname(dir), `${path.basename(dir)}-secret.txt`), "outside");
+      assets = await startTestGateway({}, { consoleDir: dir });
+    });
+    afterAll(async () => {
+      await assets?.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(path.join(path.dirname(dir), `${path.basename(dir)}-secret.txt`), { force: true });
+    });
+
+    it("serves the page and its hashed assets with strict headers, and never a file outside its folder", async () => {
+      const redirect = await fetch(`${assets.url}/console`, { redirect: "manual" });
+      expect([redirect.status, redirect.headers.get("location")]).toEqual([302, "/console/"]);
+      const page = await http(`${assets.url}/console/`);
+      expect([page.status, page.headers.get("content-type"), page.headers.get("cache-control")]).toEqual([200, "text/html; charset=utf-8", "no-cache"]);
+      expect(page.headers.get("content-security-policy")).toContain("default-src 'none'; script-src 'self'");
+      expect(page.headers.get("x-frame-options")).toBe("DENY");
+      const script = await http(`${assets.url}/console/assets/app-1234.js`);
+      expect([script.headers.get("content-type"), script.headers.get("cache-control")]).toEqual(["text/javascript; charset=utf-8", "public, max-age=31536000, immutable"]);
+      // Any console address is the page (hash routes and reloads), including attempts to climb out.
+      // (fetch resolves a literal or %2e-encoded ../ before sending; an encoded slash reaches the gateway.)
+      for (const sneaky of [`..%2f${path.basename(dir)}-secret.txt`, `%2e%2e%2f${path.basename(dir)}-secret.txt`, "assets%2f..%2f..%2f..%2fetc%2fpasswd", "agents/123"]) {
+        const r = await http(`${assets.url}/console/${sneaky}`);
+        expect([sneaky, r.status, r.text]).toEqual([sneaky, 200, "<!doctype html><title>console</title>"]);
+      }
+    });
+
+    it("says how to build the console when it is missing", async () => {
+      fs.rmSync(path.join(dir, "index.html"));
+      const r = await http(`${assets.url}/console/`);
+      expect([r.status, r.json.error.code, r.json.error.message]).toEqual([404, "not_found", "the console is not built: run `npm run build`"]);
     });
   });
 });

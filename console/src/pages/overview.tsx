@@ -119,10 +119,10 @@ export function Overview() {
       <section aria-label="live charts" class="charts">
         <h2 class="sr-only">Live charts</h2>
         {tools.length === 0 ? <p class="muted">No tool calls in the last {Math.round((POINTS * POLL_MS) / 60000)} minutes: charts appear with the first calls.</p> : null}
-        <LineChart title="Calls per second" unit="calls/s" times={history.times} series={seriesOf((r) => r.callsPerSecond)} />
-        <LineChart title="Errors (5xx share)" unit="%" times={history.times} series={seriesOf((r) => r.errorPercent)} />
-        <LineChart title="p50 latency in the gateway" unit="ms" times={history.times} series={seriesOf((r) => r.p50Ms)} />
-        <LineChart title="p99 latency in the gateway" unit="ms" times={history.times} series={seriesOf((r) => r.p99Ms)} />
+        <LineChart title="Calls per second" unit="calls/s" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.callsPerSecond)} />
+        <LineChart title="Errors (5xx share)" unit="%" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.errorPercent)} />
+        <LineChart title="p50 latency in the gateway" unit="ms" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.p50Ms)} />
+        <LineChart title="p99 latency in the gateway" unit="ms" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.p99Ms)} />
       </section>
     </>
   );

@@ -90,7 +90,7 @@ function PolicyEditor({ initial, onSave, saveLabel, readOnly }: { initial: Polic
         {field ? (
           <div class="field-error" id="policy-field-error" role="alert" data-testid="policy-field-error">
             <code>{field}</code>
-            {line ? ` (line ${line})` : ""}: {(error as ApiError).message.replace(/^invalid policy: /, "")}
+            {line ? ` (line ${line})` : ""}: {(error as ApiError).message.replace(/^invalid policy: /, "").replace(`${field} `, "")}
           </div>
         ) : null}
       </div>

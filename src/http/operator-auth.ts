@@ -34,6 +34,14 @@ export const SESSION_COOKIE = "4runr_console";
 export const CSRF_HEADER = "x-csrf-token";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads one cookie's value from the Cookie header. */
 export function cookieOf(request: FastifyRequest, name: string): string | undefined {
   const header = request.headers.cookie;
@@ -87,6 +95,14 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
     request.operator = operator;
     request.logFields.operator = operator.name;
     if (operator.session !== undefined && !SAFE_METHODS.has(request.method)) {
+      // Defence in depth beside the token: a browser names the page that sent a change. Behind a
+      // proxy that rewrites Host, the public host arrives as X-Forwarded-Host (a header a cross-site
+      // page cannot add without a preflight this gateway never grants).
+      const origin = request.headers.origin;
+      const hosts = [request.headers.host, request.headers["x-forwarded-host"]].flat().map((h) => h?.split(",")[0]?.trim()).filter((h): h is string => h !== undefined && h !== "");
+      if (typeof origin === "string" && origin !== "null" && !hosts.includes(hostOf(origin) ?? "")) {
+        throw new GatewayError("csrf_invalid", "a change made with a console session must come from the console's own origin");
+      }
       const sent = request.headers[CSRF_HEADER];
       // The cookie rides along with any request the browser makes; only the page itself knows the token.
       if (typeof sent !== "string" || !sameSecret(sent, operator.session.csrfToken)) {

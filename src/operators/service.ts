@@ -65,6 +65,8 @@ const toOperator = (r: OperatorRow): OperatorRecord => ({
  */
 export class OperatorService {
   private readonly bootstrapKeyHash: Buffer;
+  /** Owner of the bootstrap key's sessions: names the key itself, so a changed admin key ends them. */
+  private readonly bootstrapSessionOwner: string;
 
   constructor(
     private readonly o: {
@@ -75,6 +77,7 @@ export class OperatorService {
     },
   ) {
     this.bootstrapKeyHash = Buffer.from(digest(o.bootstrapAdminKey), "hex");
+    this.bootstrapSessionOwner = `${BOOTSTRAP_OPERATOR.id}:${digest(this.bootstrapKeyHash.toString("hex")).slice(0, 16)}`;
   }
 
   /** Creates an operator; the key is returned here only. @throws GatewayError invalid_request | conflict */
@@ -146,7 +149,7 @@ export class OperatorService {
     const expiresAt = at + this.o.session.ttlSeconds * 1000;
     await this.o.driver.run(
       `INSERT INTO operator_sessions (id_hash, operator_id, csrf_token, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)`,
-      [digest(sessionId), operator.id, csrfToken, at, expiresAt],
+      [digest(sessionId), operator.id === BOOTSTRAP_OPERATOR.id ? this.bootstrapSessionOwner : operator.id, csrfToken, at, expiresAt],
     );
     await this.o.driver.run(`DELETE FROM operator_sessions WHERE expires_at < $1`, [at]);
     return { sessionId, session: { operator, csrfToken, expiresAt } };
@@ -171,7 +174,11 @@ export class OperatorService {
       await this.o.driver.run(`DELETE FROM operator_sessions WHERE id_hash = $1`, [idHash]);
       return "expired";
     }
-    const operator = row.operator_id === BOOTSTRAP_OPERATOR.id ? BOOTSTRAP_OPERATOR : await this.activeIdentity(row.operator_id);
+    const operator = row.operator_id.startsWith(`${BOOTSTRAP_OPERATOR.id}:`)
+      ? row.operator_id === this.bootstrapSessionOwner
+        ? BOOTSTRAP_OPERATOR
+        : undefined
+      : await this.activeIdentity(row.operator_id);
     if (operator === undefined) return undefined;
     // Refreshing last_seen on every request would write on every read; once a minute is enough for the idle timeout.
     if (at - Number(row.last_seen_at) > 60_000) await this.o.driver.run(`UPDATE operator_sessions SET last_seen_at = $1 WHERE id_hash = $2`, [at, idHash]);

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { build } from "vite";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { AgentClient, GatewayClientError } from "../../src/client/index.js";
@@ -82,6 +82,11 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     });
     page.on("pageerror", (error) => consoleErrors.push(error.message));
   }, 180_000);
+
+  // Every test leaves a screenshot of where it ended (passed or failed) in the artifacts folder.
+  afterEach(async (test) => {
+    if (page && !page.isClosed()) await shot(`end-${test.task.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 60)}`);
+  });
 
   afterAll(async () => {
     await context?.close();
@@ -261,6 +266,9 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await page.getByRole("link", { name: "Agents" }).click();
     await page.getByRole("link", { name: state.agentName! }).waitFor();
     await shot("phone-agents");
+    await go("audit", "Audit");
+    await page.locator("tbody tr").first().waitFor();
+    await shot("phone-audit");
     await page.setViewportSize({ width: 1280, height: 800 });
   }, 60_000);
 
@@ -279,7 +287,17 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     const created = await fetch(`${gateway.url}/api/operators`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ name: "console-viewer", role: "viewer" }) });
     const viewerKey = ((await created.json()) as { key: string }).key;
     await page.goto(`${gateway.url}/console/#/agents`);
-    await signIn(viewerKey);
+    // By keyboard alone: the key field is the first stop, Enter signs in, the skip link leads to the page.
+    await page.getByLabel("Operator key").waitFor();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate("document.activeElement.id")).toBe("operator-key");
+    await page.keyboard.type(viewerKey);
+    await page.keyboard.press("Enter");
+    await page.getByTestId("who").waitFor();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate("document.activeElement.textContent")).toBe("Skip to content");
+    await page.keyboard.press("Enter");
+    expect(await page.evaluate("document.activeElement.id")).toBe("main");
     await page.getByRole("link", { name: state.agentName! }).waitFor();
     expect(await page.getByTestId("who").textContent()).toContain("viewer");
     expect(await page.getByRole("button", { name: "New agent" }).count()).toBe(0);

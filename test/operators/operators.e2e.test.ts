@@ -273,6 +273,13 @@ describe("operators and roles", () => {
       expect([wrong.status, wrong.json.error.code]).toEqual([403, "csrf_invalid"]);
       const right = await http(`${t.url}/api/operators`, { body, headers: { cookie: session, "x-csrf-token": csrf } });
       expect(right.status).toBe(201);
+      // Nor does the right token sent from another origin.
+      const elsewhere = await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": csrf, origin: "https://evil.example" } });
+      expect([elsewhere.status, elsewhere.json.error.code]).toEqual([403, "csrf_invalid"]);
+      const garbled = await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": csrf, origin: "not a url" } });
+      expect(garbled.status).toBe(403);
+      const sameOrigin = await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": csrf, origin: t.url } });
+      expect(sameOrigin.status).toBe(201);
       // Another session's token does not do either.
       const other = await signIn(keys.admin);
       expect((await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": other.csrf } })).status).toBe(403);
@@ -308,6 +315,15 @@ describe("operators and roles", () => {
       expect(out.headers.get("set-cookie")).toMatch(/^4runr_console=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0/);
       const after = await http(`${t.url}/api/agents`, { headers: { cookie: session } });
       expect([after.status, after.json.error.code]).toEqual([401, "admin_unauthorized"]);
+    });
+
+    it("a bootstrap admin session ends when the admin key changes", async () => {
+      const { session } = await signIn(t.adminKey);
+      const sessionId = session.split("=")[1]!;
+      expect(await t.gateway.operators.resolveSession(sessionId)).toMatchObject({ operator: { name: "bootstrap-admin", role: "admin" } });
+      const { OperatorService } = await import("../../src/operators/index.js");
+      const restartedWithAnotherKey = new OperatorService({ driver: t.gateway.store.driver, bootstrapAdminKey: "another-admin-key-0000000", now: clock.now, session: { ttlSeconds: 3600, idleSeconds: 600 } });
+      expect(await restartedWithAnotherKey.resolveSession(sessionId)).toBeUndefined();
     });
 
     it("disabling an operator ends its sessions", async () => {

@@ -120,7 +120,7 @@ export function Agents({ session }: { session: Session }) {
       </div>
       <ErrorNotice error={list.error} />
       <div class="table-wrap">
-        <table>
+        <table class="stack">
           <caption class="sr-only">Agents</caption>
           <thead>
             <tr>
@@ -134,16 +134,16 @@ export function Agents({ session }: { session: Session }) {
           <tbody>
             {(list.data?.agents ?? []).map((a) => (
               <tr key={a.id}>
-                <td>
+                <td data-label="Name">
                   <a href={`#/agents/${encodeURIComponent(a.id)}`}>{a.name}</a>
                   <div class="muted small">{a.id}</div>
                 </td>
-                <td>{a.role}</td>
-                <td>
+                <td data-label="Role">{a.role}</td>
+                <td data-label="Status">
                   <Badge value={a.status} />
                 </td>
-                <td>{a.keyAlgorithm}</td>
-                <td>{time(a.createdAt)}</td>
+                <td data-label="Key">{a.keyAlgorithm}</td>
+                <td data-label="Created">{time(a.createdAt)}</td>
               </tr>
             ))}
           </tbody>

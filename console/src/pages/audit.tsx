@@ -33,7 +33,7 @@ export function AuditTable({ records }: { records: AuditRecord[] }) {
   if (records.length === 0) return <p class="muted">No records.</p>;
   return (
     <div class="table-wrap">
-      <table class="audit">
+      <table class="stack audit">
         <caption class="sr-only">Audit records</caption>
         <thead>
           <tr>
@@ -49,8 +49,8 @@ export function AuditTable({ records }: { records: AuditRecord[] }) {
         <tbody>
           {records.map((r) => (
             <tr key={r.id} data-decision={r.decision}>
-              <td>{time(r.at)}</td>
-              <td>
+              <td data-label="Time">{time(r.at)}</td>
+              <td data-label="Who">
                 {r.operator ? <span class="operator-name">operator {r.operator}</span> : null}
                 {r.agentId ? (
                   <div>
@@ -58,18 +58,18 @@ export function AuditTable({ records }: { records: AuditRecord[] }) {
                   </div>
                 ) : null}
               </td>
-              <td>
+              <td data-label="Tool / action">
                 {r.tool ? <strong>{r.tool}</strong> : null} {r.action}
               </td>
-              <td>
+              <td data-label="Decision">
                 <Badge value={r.decision} />
                 {r.reason ? <div class="small muted">{r.reason}</div> : null}
               </td>
-              <td>{r.status}</td>
-              <td>
+              <td data-label="Status">{r.status}</td>
+              <td data-label="Latency">
                 {r.latencyMs.toFixed(1)} ms{r.cache && r.cache !== "miss" ? <div class="small muted">cache {r.cache}</div> : null}
               </td>
-              <td>
+              <td data-label="Correlation id">
                 <a href={`#/audit?correlationId=${encodeURIComponent(r.correlationId)}`} class="cid" title="every record with this correlation id">
                   {r.correlationId}
                 </a>

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { parse as parseYaml } from "yaml";
-import { AdminClient, AgentClient, GatewayClientError } from "../client/index.js";
+import { AdminClient, AgentClient, GatewayClientError, type OperatorRole } from "../client/index.js";
 import { ConfigError, loadConfig } from "../config/index.js";
 import { createGateway } from "../gateway.js";
 import { generateAgentKeyPair } from "../identity/index.js";
@@ -191,18 +191,17 @@ operator
   .description("create an operator; its key is printed once")
   .requiredOption("--name <name>", "operator name")
   .addOption(new Option("--role <role>", "what the operator may do").choices(["viewer", "approver", "admin"]).makeOptionMandatory())
-  .action(async (o: { name: string; role: string }) => print(await adminClient().raw("POST", "/api/operators", { name: o.name, role: o.role })));
-operator.command("list").description("list operators (never their keys)").action(async () => print(await adminClient().raw("GET", "/api/operators")));
-for (const [verb, description] of [
-  ["disable", "disable an operator: its key and console sessions stop working at once"],
-  ["enable", "enable a disabled operator"],
-  ["rotate", "replace an operator's key (printed once); the old key and its sessions stop working"],
-] as const) {
-  operator
-    .command(`${verb} <id>`)
-    .description(description)
-    .action(async (id: string) => print(await adminClient().raw("POST", `/api/operators/${encodeURIComponent(id)}/${verb}`)));
-}
+  .action(async (o: { name: string; role: OperatorRole }) => print(await adminClient().createOperator(o)));
+operator.command("list").description("list operators (never their keys)").action(async () => print(await adminClient().listOperators()));
+operator
+  .command("disable <id>")
+  .description("disable an operator: its key and console sessions stop working at once")
+  .action(async (id: string) => print(await adminClient().disableOperator(id)));
+operator.command("enable <id>").description("enable a disabled operator").action(async (id: string) => print(await adminClient().enableOperator(id)));
+operator
+  .command("rotate <id>")
+  .description("replace an operator's key (printed once); the old key and its sessions stop working")
+  .action(async (id: string) => print(await adminClient().rotateOperatorKey(id)));
 
 const keys = program.command("keys").description("the gateway's token-signing keys (admin)");
 keys.command("list").description("list signing keys").action(async () => print(await adminClient().listKeys()));

@@ -1,10 +1,14 @@
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, startTestGateway, TestClock, type TestGateway } from "../helpers/gateway.js";
 import { generateAgentKeyPair } from "../../src/identity/index.js";
 import { newAgent } from "../helpers/agents.js";
+import { ROOT } from "../helpers/promtool.js";
+import { AdminClient } from "../../src/client/index.js";
 import type { OperatorRole } from "../../src/operators/index.js";
 
 let counter = 0;
@@ -219,6 +223,24 @@ describe("operators and roles", () => {
     expect(rotated.json.key).not.toBe(created.json.key);
     expect((await as(created.json.key, "GET", "/api/agents")).status).toBe(401);
     expect((await as(rotated.json.key, "GET", "/api/agents")).status).toBe(200);
+  });
+
+  it("the SDK's admin client and the CLI manage operators", async () => {
+    const sdk = new AdminClient({ baseUrl: t.url, adminKey: t.adminKey });
+    const created = await sdk.createOperator({ name: unique("sdk-op"), role: "approver" });
+    expect((await sdk.listOperators()).find((o) => o.id === created.id)).toMatchObject({ role: "approver", status: "active" });
+    expect((await sdk.disableOperator(created.id)).status).toBe("disabled");
+    expect((await sdk.enableOperator(created.id)).status).toBe("active");
+    const rotated = await sdk.rotateOperatorKey(created.id);
+    // An operator key works in the SDK too, within its role.
+    const asApprover = new AdminClient({ baseUrl: t.url, adminKey: rotated.key });
+    expect(await asApprover.listOperators()).not.toHaveLength(0);
+    await expect(asApprover.createOperator({ name: unique("nope"), role: "viewer" })).rejects.toMatchObject({ code: "operator_forbidden", status: 403 });
+    const name = unique("cli-op");
+    const cli = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--url", t.url, "--admin-key", t.adminKey, "operator", "create", "--name", name, "--role", "viewer"], { cwd: ROOT });
+    const printed = JSON.parse(cli.stdout) as { name: string; role: string; key: string };
+    expect([printed.name, printed.role]).toEqual([name, "viewer"]);
+    expect((await as(printed.key, "GET", "/api/agents")).status).toBe(200);
   });
 
   it("records which operator made each admin change, and refused attempts too", async () => {

@@ -46,10 +46,29 @@ export interface AuditQuery {
   agentId?: string;
   tool?: string;
   decision?: string;
+  correlationId?: string;
+  /** Only the changes this operator made (or tried). */
+  operator?: string;
+  /** `call`: agents' tool calls; `admin`: operators' changes. */
+  kind?: "call" | "admin";
   from?: string;
   to?: string;
   limit?: number;
   cursor?: string;
+}
+
+export type OperatorRole = "viewer" | "approver" | "admin";
+
+export interface OperatorView {
+  id: string;
+  name: string;
+  role: OperatorRole;
+  status: "active" | "disabled";
+  createdAt: string;
+  updatedAt: string;
+  keyRotatedAt: string;
+  /** Only when the operator was created or its key rotated, and only in that one answer. */
+  key?: string;
 }
 
 const query = (q: object) => {
@@ -135,6 +154,24 @@ export class AdminClient {
   }
   clearChaos() {
     return this.call<Record<string, unknown>>("DELETE", "/api/admin/chaos");
+  }
+  /** Creates a named operator with a role; the answer's `key` is shown this once. */
+  createOperator(input: { name: string; role: OperatorRole }) {
+    return this.call<OperatorView & { key: string }>("POST", "/api/operators", input);
+  }
+  listOperators() {
+    return this.call<{ operators: OperatorView[] }>("GET", "/api/operators").then((r) => r.operators);
+  }
+  /** Disables an operator: its key and console sessions stop working at once. */
+  disableOperator(id: string) {
+    return this.call<OperatorView>("POST", `/api/operators/${segment(id)}/disable`);
+  }
+  enableOperator(id: string) {
+    return this.call<OperatorView>("POST", `/api/operators/${segment(id)}/enable`);
+  }
+  /** Replaces an operator's key (returned this once); the old key and its sessions stop working. */
+  rotateOperatorKey(id: string) {
+    return this.call<OperatorView & { key: string }>("POST", `/api/operators/${segment(id)}/rotate`);
   }
   /** Any other admin route, for features this client has no helper for yet. */
   raw<T>(method: string, path: string, body?: unknown) {

@@ -333,7 +333,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerCredentialRoutes(app, { vault });
     registerAuditRoutes(app, { store, audit });
     registerOperatorRoutes(app, { operators });
-    registerConsoleApiRoutes(app, { operators, audit, metrics, now });
+    registerConsoleApiRoutes(app, { operators, audit, metrics, now, whoIs: operatorAuth.whoIs });
     registerConsoleAssets(app, { dir: deps.consoleDir ?? defaultConsoleDir() });
     registerProxyRoutes(app, {
       handle: road.handle,

@@ -118,10 +118,17 @@ function App() {
       signedIn(null);
     });
     // After a reload the HttpOnly cookie may still hold a session: ask the server who we are.
-    get<Session>("/api/console/session").then(signedIn, (err: unknown) => {
-      if (err instanceof ApiError && err.body.code === "session_expired") setNotice("Your session expired: sign in again.");
-      signedIn(null);
-    });
+    get<Session | { operator: null; reason?: string }>("/api/console/session").then(
+      (answer) => {
+        if (answer.operator !== null) return signedIn(answer as Session);
+        if ("reason" in answer && answer.reason === "session_expired") setNotice("Your session expired: sign in again.");
+        signedIn(null);
+      },
+      (err: unknown) => {
+        setNotice(err instanceof ApiError ? `${err.body.message} (${err.body.code})` : "The gateway cannot be reached.");
+        signedIn(null);
+      },
+    );
   }, []);
   useEffect(() => setMenuOpen(false), [parts.join("/")]);
 

@@ -140,10 +140,16 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
     routes: routes as readonly DeclaredRoute[],
     /** The operator a request's credentials name, without refusing (for routes agents may also use). */
     async operatorOf(request: FastifyRequest): Promise<AuthenticatedOperator | undefined> {
+      return (await this.whoIs(request)).operator;
+    },
+    /** The operator a request's credentials name, or why they name nobody. */
+    async whoIs(request: FastifyRequest): Promise<{ operator?: AuthenticatedOperator; refusal?: GatewayError }> {
       try {
-        return await identify(request);
-      } catch {
-        return undefined;
+        const operator = await identify(request);
+        return operator === undefined ? {} : { operator };
+      } catch (err) {
+        if (err instanceof GatewayError) return { refusal: err };
+        throw err;
       }
     },
   };

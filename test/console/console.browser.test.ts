@@ -328,12 +328,11 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
 
   it("logged no console error and asked nothing of any other origin during the whole run", () => {
     // Chromium logs every 4xx answer as a console error; these are the refusals this run provokes
-    // (no session yet, the wrong key, the policy with an error, the viewer's change) and the probes
+    // (the wrong key, the policy with an error, the viewer's change) and the probes
     // for features this gateway does not have. Any other refusal, or any other error, fails.
     expect(consoleErrors.filter((e) => !/^Failed to load resource: the server responded with a status of 4\d\d /.test(e))).toEqual([]);
     expect([...refusedRequests].sort()).toEqual([
       "400 POST /api/policies",
-      "401 GET /api/console/session",
       "401 POST /api/console/session",
       "403 POST /api/agents/" + state.agentId + "/suspend",
       "404 GET /api/approvals",

@@ -27,6 +27,7 @@ const PUBLIC_ROUTES = new Set([
   "POST /api/jobs",
   "GET /api/jobs/:id", // an agent's own job, or any job for an operator (checked in the handler)
   "POST /api/console/session", // the sign-in itself
+  "GET /api/console/session", // who is signed in: nobody is an answer too
   "GET /console",
   "GET /console/*",
 ]);
@@ -145,8 +146,6 @@ describe("operators and roles", () => {
         const created = await admin("POST", "/api/operators", { name: unique("op"), role: "viewer" });
         return { url: `/api/operators/${created.json.id}/${route.split("/").at(-1)}`, ok: 200 };
       }
-      case "GET /api/console/session":
-        return { url: "/api/console/session", ok: 200 };
       case "DELETE /api/console/session":
         return { url: "/api/console/session", ok: 204 };
       case "GET /api/console/metrics":
@@ -275,6 +274,15 @@ describe("operators and roles", () => {
       expect(r.text).not.toContain(keys.approver);
       expect(csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect((await signIn(keys.viewer, { "x-forwarded-proto": "https" })).cookie).toMatch(/; Secure$/);
+    });
+
+    it("says who is signed in, nobody included, and why a session no longer counts", async () => {
+      const none = await http(`${t.url}/api/console/session`);
+      expect([none.status, none.json]).toEqual([200, { operator: null, csrfToken: null, expiresAt: null }]);
+      const bogus = await http(`${t.url}/api/console/session`, { headers: { cookie: "4runr_console=bogus" } });
+      expect(bogus.json).toEqual({ operator: null, csrfToken: null, expiresAt: null, reason: "admin_unauthorized" });
+      const bearer = await as(keys.viewer, "GET", "/api/console/session");
+      expect(bearer.json).toEqual({ operator: { id: expect.any(String), name: "the-viewer", role: "viewer" }, csrfToken: null, expiresAt: null });
     });
 
     it("refuses a wrong key, and audits the attempt", async () => {

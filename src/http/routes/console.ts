@@ -3,7 +3,7 @@ import type { AuditLog } from "../../audit/index.js";
 import { GatewayError } from "../../errors/index.js";
 import type { GatewayMetrics } from "../../obs/metrics.js";
 import type { OperatorService } from "../../operators/index.js";
-import { cookieOf, SESSION_COOKIE } from "../operator-auth.js";
+import { cookieOf, SESSION_COOKIE, type AuthenticatedOperator } from "../operator-auth.js";
 
 /** Whether the browser reached us over HTTPS (directly, or through a proxy that says so). */
 function overHttps(request: FastifyRequest): boolean {
@@ -26,7 +26,13 @@ const CONSOLE_METRICS = new Set(["gateway_requests_total", "gateway_request_dura
  */
 export function registerConsoleApiRoutes(
   app: FastifyInstance,
-  deps: { operators: OperatorService; audit: AuditLog; metrics: GatewayMetrics; now: () => number },
+  deps: {
+    operators: OperatorService;
+    audit: AuditLog;
+    metrics: GatewayMetrics;
+    now: () => number;
+    whoIs: (request: FastifyRequest) => Promise<{ operator?: AuthenticatedOperator; refusal?: GatewayError }>;
+  },
 ) {
   const { operators } = deps;
 
@@ -53,10 +59,14 @@ export function registerConsoleApiRoutes(
     },
   );
 
-  /** Who is signed in; the page keeps the CSRF token in memory and asks again after a reload. */
-  app.get("/api/console/session", { config: { role: "viewer" } }, async (request, reply) => {
-    const operator = request.operator!;
+  /**
+   * Who is signed in (nobody is an answer, not an error: the page asks before it knows); the page
+   * keeps the CSRF token in memory and asks again after a reload.
+   */
+  app.get("/api/console/session", async (request, reply) => {
+    const { operator, refusal } = await deps.whoIs(request);
     reply.header("cache-control", "no-store");
+    if (operator === undefined) return { operator: null, csrfToken: null, expiresAt: null, ...(refusal === undefined ? {} : { reason: refusal.code }) };
     return {
       operator: { id: operator.id, name: operator.name, role: operator.role },
       csrfToken: operator.session?.csrfToken ?? null,

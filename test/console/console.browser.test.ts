@@ -155,6 +155,22 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     const issued = await agentClient(["serpapi:search"]).issueToken();
     expect(issued.tokenId).toBeTruthy();
     await shot("agents");
+    // Revoke its tokens, suspend it, activate it again: each asks first.
+    await page.getByRole("link", { name: state.agentName }).click();
+    await page.getByRole("heading", { level: 1, name: `Agent ${state.agentName}` }).waitFor();
+    await page.getByRole("button", { name: "Revoke tokens" }).click();
+    await confirmDialog("Revoke tokens");
+    await page.getByText("1 token(s) revoked.").waitFor();
+    await page.getByRole("button", { name: "Suspend" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    expect(await page.locator(".facts .badge").textContent()).toBe("active");
+    await page.getByRole("button", { name: "Suspend" }).click();
+    await confirmDialog("Suspend");
+    await page.locator(".facts .badge", { hasText: "suspended" }).waitFor();
+    await expect(agentClient(["serpapi:search"]).issueToken()).rejects.toMatchObject({ code: "agent_suspended" });
+    await page.getByRole("button", { name: "Activate" }).click();
+    await confirmDialog("Activate");
+    await page.locator(".facts .badge", { hasText: "active" }).waitFor();
   }, 60_000);
 
   it("shows a policy's error at the field, then applies the fixed policy", async () => {
@@ -284,8 +300,18 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
   }, 60_000);
 
   it("a viewer sees everything, finds no button to change anything, and the API refuses a change", async () => {
-    const created = await fetch(`${gateway.url}/api/operators`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ name: "console-viewer", role: "viewer" }) });
-    const viewerKey = ((await created.json()) as { key: string }).key;
+    // An admin creates the viewer in the console; its key is shown once.
+    await page.goto(`${gateway.url}/console/#/operators`);
+    await signIn(ADMIN_KEY);
+    await page.getByRole("heading", { level: 1, name: "Operators" }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("console-viewer");
+    await page.getByLabel("Role", { exact: true }).selectOption("viewer");
+    await page.getByRole("button", { name: "Create operator" }).click();
+    const shown = await page.locator(".once").textContent();
+    const viewerKey = /(op_[A-Za-z0-9_-]{43})/.exec(shown ?? "")![1]!;
+    await page.getByRole("button", { name: "Done" }).click();
+    expect(await page.content()).not.toContain(viewerKey);
+    await page.getByRole("button", { name: "Sign out" }).click();
     await page.goto(`${gateway.url}/console/#/agents`);
     // By keyboard alone: the key field is the first stop, Enter signs in, the skip link leads to the page.
     await page.getByLabel("Operator key").waitFor();

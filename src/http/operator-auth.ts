@@ -110,7 +110,7 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
       }
     }
     if (!roleAllows(operator.role, needed)) {
-      throw new GatewayError("operator_forbidden", `operator "${operator.name}" is a ${operator.role}; this needs ${needed === "admin" ? "an admin" : `an ${needed}`}`, { details: { role: operator.role, needed } });
+      throw new GatewayError("operator_forbidden", `operator "${operator.name}" is a ${operator.role}; this needs ${needed === "viewer" ? "a viewer" : `an ${needed}`}`, { details: { role: operator.role, needed } });
     }
   });
 
@@ -136,21 +136,21 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
     });
   });
 
+  /** The operator a request's credentials name, or why they name nobody. */
+  async function whoIs(request: FastifyRequest): Promise<{ operator?: AuthenticatedOperator; refusal?: GatewayError }> {
+    try {
+      const operator = await identify(request);
+      return operator === undefined ? {} : { operator };
+    } catch (err) {
+      if (err instanceof GatewayError) return { refusal: err };
+      throw err;
+    }
+  }
+
   return {
     routes: routes as readonly DeclaredRoute[],
+    whoIs,
     /** The operator a request's credentials name, without refusing (for routes agents may also use). */
-    async operatorOf(request: FastifyRequest): Promise<AuthenticatedOperator | undefined> {
-      return (await this.whoIs(request)).operator;
-    },
-    /** The operator a request's credentials name, or why they name nobody. */
-    async whoIs(request: FastifyRequest): Promise<{ operator?: AuthenticatedOperator; refusal?: GatewayError }> {
-      try {
-        const operator = await identify(request);
-        return operator === undefined ? {} : { operator };
-      } catch (err) {
-        if (err instanceof GatewayError) return { refusal: err };
-        throw err;
-      }
-    },
+    operatorOf: async (request: FastifyRequest): Promise<AuthenticatedOperator | undefined> => (await whoIs(request)).operator,
   };
 }

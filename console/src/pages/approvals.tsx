@@ -2,29 +2,41 @@ import { useState } from "preact/hooks";
 import { api, can, get, query, type Session } from "../api";
 import { Badge, ErrorNotice, PageHead, time, useAsync, useConfirm } from "../ui";
 
+/** An approval as `GET /api/approvals` shows it (the call's parameters already masked by the gateway). */
 interface Approval {
   id: string;
-  status: string;
+  status: "pending" | "approved" | "denied" | "expired" | "executed" | "failed";
   agentId: string;
   tool: string;
   action: string;
-  /** The call as the gateway shows it: secrets already redacted. */
   params?: unknown;
-  reason?: string | null;
-  decidedBy?: string | null;
-  createdAt: string;
-  decidedAt?: string | null;
+  /** Why the call was held. */
+  reason?: string;
+  rule?: { policyName: string; version: number; rule: number; ruleId?: string };
   correlationId?: string;
+  requestedAt: string;
+  expiresAt?: string;
+  decidedAt?: string | null;
+  decidedBy?: string | null;
+  decisionReason?: string | null;
 }
 
-/** The pending queue and its history; shows that the feature is off when the gateway has no approvals API. */
+const PAGE = 50;
+
+/** The pending queue and its history; says the feature is off when the gateway has no approvals API. */
 export function Approvals({ session }: { session: Session }) {
-  const [status, setStatus] = useState<"pending" | "decided">("pending");
-  const list = useAsync(() => get<{ approvals: Approval[] } | { error: { code: string } }>(`/api/approvals${query({ status: status === "pending" ? "pending" : undefined })}`, { accept: [404] }), [status]);
+  const [tab, setTab] = useState<"pending" | "history">("pending");
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const cursor = cursors.at(-1) ?? null;
+  const list = useAsync(
+    () => get<{ approvals: Approval[]; nextCursor: string | null } | { error: { code: string } }>(`/api/approvals${query({ status: tab === "pending" ? "pending" : undefined, limit: PAGE, cursor })}`, { accept: [404] }),
+    [tab, cursor],
+  );
   const [dialog, confirm] = useConfirm();
   const [error, setError] = useState<unknown>();
   const approver = can(session, "approver");
   const off = list.data !== undefined && !("approvals" in list.data);
+  const shown = list.data && "approvals" in list.data ? list.data.approvals.filter((a) => tab === "pending" || a.status !== "pending") : [];
   const decide = async (a: Approval, decision: "approve" | "deny") => {
     const answer = await confirm({ title: `${decision === "approve" ? "Approve" : "Deny"} ${a.tool}:${a.action} for ${a.agentId}?`, confirmLabel: decision === "approve" ? "Approve" : "Deny", danger: decision === "deny", reason: true });
     if (!answer.ok) return;
@@ -35,6 +47,10 @@ export function Approvals({ session }: { session: Session }) {
     } catch (err) {
       setError(err);
     }
+  };
+  const switchTo = (next: "pending" | "history") => {
+    setTab(next);
+    setCursors([null]);
   };
   return (
     <>
@@ -47,32 +63,37 @@ export function Approvals({ session }: { session: Session }) {
       ) : (
         <>
           <span role="radiogroup" aria-label="show" class="seg">
-            <button type="button" role="radio" aria-checked={status === "pending"} class={status === "pending" ? "on" : ""} onClick={() => setStatus("pending")}>Pending</button>
-            <button type="button" role="radio" aria-checked={status === "decided"} class={status === "decided" ? "on" : ""} onClick={() => setStatus("decided")}>History</button>
+            <button type="button" role="radio" aria-checked={tab === "pending"} class={tab === "pending" ? "on" : ""} onClick={() => switchTo("pending")}>Pending</button>
+            <button type="button" role="radio" aria-checked={tab === "history"} class={tab === "history" ? "on" : ""} onClick={() => switchTo("history")}>History</button>
           </span>
           <ErrorNotice error={list.error ?? error} />
-          {list.data && "approvals" in list.data
-            ? list.data.approvals.map((a) => (
-                <section class="panel" key={a.id}>
-                  <h2>
-                    {a.tool}:{a.action} <Badge value={a.status} />
-                  </h2>
-                  <p class="muted">
-                    agent <a href={`#/agents/${encodeURIComponent(a.agentId)}`}>{a.agentId}</a> · {time(a.createdAt)}
-                    {a.correlationId ? <> · <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.correlationId)}`}>{a.correlationId}</a></> : null}
-                  </p>
-                  {a.params !== undefined ? <pre class="small">{JSON.stringify(a.params, null, 2)}</pre> : null}
-                  {a.decidedBy ? <p>Decided by {a.decidedBy} {time(a.decidedAt)}{a.reason ? `: ${a.reason}` : ""}</p> : null}
-                  {approver && a.status === "pending" ? (
-                    <div class="actions">
-                      <button type="button" class="primary" onClick={() => decide(a, "approve")}>Approve</button>
-                      <button type="button" class="danger" onClick={() => decide(a, "deny")}>Deny</button>
-                    </div>
-                  ) : null}
-                </section>
-              ))
-            : null}
-          {list.data && "approvals" in list.data && list.data.approvals.length === 0 ? <p class="muted">Nothing {status === "pending" ? "waiting" : "decided yet"}.</p> : null}
+          {shown.map((a) => (
+            <section class="panel" key={a.id} aria-label={`${a.tool}:${a.action} for ${a.agentId}`}>
+              <h2>
+                {a.tool}:{a.action} <Badge value={a.status} />
+              </h2>
+              <p class="muted">
+                agent <a href={`#/agents/${encodeURIComponent(a.agentId)}`}>{a.agentId}</a> · asked {time(a.requestedAt)}
+                {a.status === "pending" && a.expiresAt ? ` · expires ${time(a.expiresAt)}` : ""}
+                {a.correlationId ? <> · <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.correlationId)}`}>{a.correlationId}</a></> : null}
+              </p>
+              {a.reason ? <p>Held because: {a.reason}{a.rule ? ` (${a.rule.policyName} v${a.rule.version}, rule ${a.rule.ruleId ?? `#${a.rule.rule + 1}`})` : ""}</p> : null}
+              {a.params !== undefined ? <pre class="small" aria-label="the call, with secrets masked">{JSON.stringify(a.params, null, 2)}</pre> : null}
+              {a.decidedBy ? <p>Decided by <strong>{a.decidedBy}</strong> {time(a.decidedAt)}{a.decisionReason ? `: ${a.decisionReason}` : ""}</p> : null}
+              {approver && a.status === "pending" ? (
+                <div class="actions">
+                  <button type="button" class="primary" onClick={() => decide(a, "approve")}>Approve</button>
+                  <button type="button" class="danger" onClick={() => decide(a, "deny")}>Deny</button>
+                </div>
+              ) : null}
+            </section>
+          ))}
+          {list.data && !off && shown.length === 0 ? <p class="muted">Nothing {tab === "pending" ? "waiting" : "decided yet"}.</p> : null}
+          <nav class="pager" aria-label="pages">
+            <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors(cursors.slice(0, -1))}>← Newer</button>
+            <span class="muted">page {cursors.length}</span>
+            <button type="button" disabled={!(list.data && "nextCursor" in list.data && list.data.nextCursor)} onClick={() => list.data && "nextCursor" in list.data && list.data.nextCursor && setCursors([...cursors, list.data.nextCursor])}>Older →</button>
+          </nav>
         </>
       )}
     </>

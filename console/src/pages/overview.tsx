@@ -28,7 +28,7 @@ export function Overview() {
   const [error, setError] = useState<unknown>();
   const [history, setHistory] = useState<{ times: number[]; rates: Map<string, ToolRates>[] }>({ times: [], rates: [] });
   const last = useRef<MetricsSample>();
-  const approvals = useAsync(() => get<{ approvals?: unknown[] } | { error: unknown }>("/api/approvals?status=pending", { accept: [404] }), []);
+  const approvals = useAsync(() => get<{ approvals?: unknown[]; nextCursor?: string | null } | { error: unknown }>("/api/approvals?status=pending&limit=500", { accept: [404] }), []);
 
   useEffect(() => {
     let live = true;
@@ -59,7 +59,7 @@ export function Overview() {
 
   const tools = [...new Set(history.rates.flatMap((r) => [...r.keys()]))].filter((tool) => history.rates.some((r) => (r.get(tool)?.callsPerSecond ?? 0) > 0)).sort();
   const seriesOf = (pick: (r: ToolRates) => number | null) => tools.map((tool) => ({ label: tool, values: history.rates.map((r) => { const v = r.get(tool); return v === undefined ? null : pick(v); }) }));
-  const pending = approvals.data && "approvals" in approvals.data ? approvals.data.approvals?.length ?? 0 : undefined;
+  const pending = approvals.data && "approvals" in approvals.data ? `${approvals.data.approvals?.length ?? 0}${approvals.data.nextCursor ? "+" : ""}` : undefined;
 
   return (
     <>

@@ -4,7 +4,7 @@
  */
 export const GATEWAY_ERROR_CODES = [
   "invalid_request", "payload_too_large", "unsupported_media_type", "not_found", "method_not_allowed", "conflict",
-  "admin_unauthorized",
+  "admin_unauthorized", "session_expired", "operator_forbidden", "csrf_invalid", "operator_not_found",
   "token_missing", "token_invalid", "token_expired", "token_not_yet_valid", "token_revoked", "token_provenance_mismatch", "token_too_large", "token_scope_exceeded",
   "agent_suspended", "agent_not_found", "agent_exists",
   "assertion_invalid", "assertion_expired", "assertion_replayed", "assertion_lifetime_too_long", "key_invalid",

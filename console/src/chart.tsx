@@ -32,7 +32,6 @@ export function LineChart({ title, unit, times, windowSeconds, series }: { title
       plot.current = null;
     };
     // Rebuilt only when the set of series changes; data updates go through setData below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape, unit]);
 
   useEffect(() => {

@@ -16,7 +16,6 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): { data: T 
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
   return { ...state, reload: useCallback(() => setTick((n) => n + 1), []) };
 }

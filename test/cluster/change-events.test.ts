@@ -32,6 +32,12 @@ const MUTATING_ROUTES: Record<string, { publishes: ChangeEvent["type"] } | { pub
   "PUT /api/admin/chaos/:tool": { publishesNothing: "chaos is per instance by design" },
   "DELETE /api/admin/chaos": { publishesNothing: "chaos is per instance by design" },
   "DELETE /api/admin/chaos/:tool": { publishesNothing: "chaos is per instance by design" },
+  "POST /api/operators": { publishesNothing: "operators are read from the store on every request, never cached" },
+  "POST /api/operators/:id/disable": { publishesNothing: "operators and their sessions are read from the store on every request" },
+  "POST /api/operators/:id/enable": { publishesNothing: "operators are read from the store on every request" },
+  "POST /api/operators/:id/rotate": { publishesNothing: "keys are looked up in the store on every request" },
+  "POST /api/console/session": { publishesNothing: "console sessions live in the store, which every instance reads" },
+  "DELETE /api/console/session": { publishesNothing: "console sessions live in the store, which every instance reads" },
 };
 
 describe("change events are explicit: every mutating route is accounted for", () => {

@@ -25,6 +25,8 @@ const PUBLIC_ROUTES = new Set([
   "POST /api/tokens",
   "GET /api/tokens/self",
   "POST /api/jobs",
+  "POST /v1/chat/completions", // the OpenAI-compatible door: an agent's token
+  "GET /v1/models",
   "GET /api/jobs/:id", // an agent's own job, or any job for an operator (checked in the handler)
   "POST /api/console/session", // the sign-in itself
   "GET /api/console/session", // who is signed in: nobody is an answer too

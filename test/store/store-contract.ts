@@ -101,6 +101,13 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
         expect(new Set(await store.agentIdsUpdatedSince(0, 10))).toEqual(new Set(["a1", "a2"]));
         expect(await store.agentIdsUpdatedSince(0, 1)).toHaveLength(1);
         expect(await store.agentIdsUpdatedSince(5_001, 10)).toEqual([]);
+        // Search: part of the name, id or role, any case; LIKE wildcards in the text match literally.
+        await store.insertAgent({ ...agent("a4", "Mail_Bot%1"), role: "assistant", createdAt: 3_000 });
+        expect((await store.listAgents({ limit: 10, offset: 0, search: "ASSIST" })).map((a) => a.id)).toEqual(["a4"]);
+        expect((await store.listAgents({ limit: 10, offset: 0, search: "_bot%" })).map((a) => a.id)).toEqual(["a4"]);
+        expect((await store.listAgents({ limit: 10, offset: 0, search: "%" })).map((a) => a.id)).toEqual(["a4"]);
+        expect((await store.listAgents({ limit: 10, offset: 0, search: "a_" })).map((a) => a.id)).toEqual([]);
+        expect((await store.listAgents({ limit: 1, offset: 1, search: "research" })).map((a) => a.id)).toEqual(["a2"]);
       } finally {
         await store.close();
       }
@@ -224,6 +231,18 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
         const window = await store.queryAudit({ limit: 1000, from: 1_100, to: 1_110, tool: "serpapi" });
         expect(window).toHaveLength(10);
         expect(window[0]).toMatchObject({ latencyMs: 1.5, upstreamMs: null, attempts: 1, status: 200, door: "rest" });
+        // Operators' changes sit beside agents' calls, apart by kind, and a correlation id finds its records.
+        await store.insertAuditRecords([
+          { ...records[0]!, id: "op1", at: 5_000, correlationId: "shared", agentId: "a1", tool: null, action: "POST /api/agents/:id/suspend", door: null, operator: "alice" },
+          { ...records[0]!, id: "op2", at: 5_001, correlationId: "other", tool: null, action: "POST /api/credentials", door: null, operator: "bob" },
+          { ...records[0]!, id: "call1", at: 5_002, correlationId: "shared" },
+        ]);
+        expect((await store.queryAudit({ limit: 10, correlationId: "shared" })).map((r) => r.id)).toEqual(["call1", "op1"]);
+        expect((await store.queryAudit({ limit: 10, kind: "admin" })).map((r) => [r.id, r.operator])).toEqual([["op2", "bob"], ["op1", "alice"]]);
+        expect((await store.queryAudit({ limit: 10, operator: "alice" })).map((r) => r.id)).toEqual(["op1"]);
+        const calls = await store.queryAudit({ limit: 2000, kind: "call" });
+        expect(calls).toHaveLength(1204);
+        expect(calls.every((r) => r.operator === null)).toBe(true);
       } finally {
         await store.close();
       }

@@ -230,6 +230,13 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     const csv = fs.readFileSync((await (await downloading).path())!, "utf8");
     expect(csv.split("\r\n")[0]).toBe("at,correlationId,operator,agentId,tool,action,decision,reason,status,latencyMs,upstreamMs,cache,attempts,paramsHash");
     expect(csv).toContain(correlationId);
+    // Live: a new call shows up on the newest page without touching anything.
+    const liveBox = page.getByRole("checkbox", { name: /Live/ });
+    await liveBox.click();
+    expect(await liveBox.isChecked()).toBe(true);
+    const fresh = await client.call("serpapi", "search", { q: "live" }, { headers: { "cache-control": "no-cache" } });
+    await page.getByRole("link", { name: String(fresh.meta.correlationId) }).waitFor();
+    await liveBox.click();
   }, 60_000);
 
   it("adds and activates a credential version, then rolls back, never showing the secret", async () => {

@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { get, query } from "../api";
 import { Badge, ErrorNotice, Field, PageHead, time, useAsync } from "../ui";
 
@@ -24,6 +24,7 @@ const FILTERS = ["agentId", "tool", "decision", "kind", "operator", "from", "to"
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 const PAGE = 50;
 const CSV_MAX = 10_000;
+const LIVE_MS = 3000;
 
 const toIso = (local: string | undefined) => (local ? new Date(local).toISOString() : undefined);
 const filterQuery = (f: Filters) => ({ ...f, from: toIso(f.from), to: toIso(f.to) });
@@ -128,11 +129,21 @@ function AuditView({ initial }: { initial: Filters }) {
   const [exportError, setExportError] = useState<unknown>();
   const cursor = cursors.at(-1) ?? null;
   const page = useAsync(() => get<{ records: AuditRecord[]; nextCursor: string | null }>(`/api/audit${query({ ...filterQuery(filters), limit: PAGE, cursor })}`), [JSON.stringify(filters), cursor]);
+  const [live, setLive] = useState(false);
+  // Live: the newest page reloads every few seconds, to watch calls as they come.
+  useEffect(() => {
+    if (!live || cursors.length > 1) return;
+    const timer = setInterval(page.reload, LIVE_MS);
+    return () => clearInterval(timer);
+  }, [live, cursors.length, page.reload]);
   const set = (k: keyof Filters) => (e: { currentTarget: { value: string } }) => setDraft({ ...draft, [k]: e.currentTarget.value });
 
   return (
     <>
       <PageHead title="Audit">
+        <label class="inline">
+          <input type="checkbox" checked={live} onChange={(e) => setLive(e.currentTarget.checked)} /> Live (newest page, every {LIVE_MS / 1000} s)
+        </label>
         <button
           type="button"
           onClick={async () => {

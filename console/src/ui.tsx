@@ -134,11 +134,11 @@ export function Pager({ offset, limit, count, onChange }: { offset: number; limi
   );
 }
 
-/** A secret the gateway shows once: copy or download it now, it is never shown again. */
+/** A secret the gateway hands over once: copy or download it now. It is never drawn on the page. */
 export function ShownOnce({ label, value, filename, onDone }: { label: string; value: string; filename?: string; onDone: () => void }) {
   const [copied, setCopied] = useState(false);
   const download = () => {
-    const url = URL.createObjectURL(new Blob([value], { type: "application/json" }));
+    const url = URL.createObjectURL(new Blob([value], { type: filename?.endsWith(".json") ? "application/json" : "text/plain" }));
     const a = document.createElement("a");
     a.href = url;
     a.download = filename ?? "secret.txt";

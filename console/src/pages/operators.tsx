@@ -16,7 +16,7 @@ export function Operators({ session }: { session: Session }) {
   const list = useAsync(() => get<{ operators: OperatorView[] }>("/api/operators"), []);
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("viewer");
-  const [key, setKey] = useState<{ label: string; value: string }>();
+  const [key, setKey] = useState<{ label: string; value: string; filename: string }>();
   const [error, setError] = useState<unknown>();
   const [dialog, confirm] = useConfirm();
   const admin = can(session, "admin");
@@ -26,7 +26,7 @@ export function Operators({ session }: { session: Session }) {
     setError(undefined);
     try {
       const r = await post<OperatorView & { key?: string }>(`/api/operators/${encodeURIComponent(o.id)}/${what}`);
-      if (r.key) setKey({ label: `${o.name}'s new key: ${r.key}`, value: r.key });
+      if (r.key) setKey({ label: `${o.name}'s new key is ready: copy it or download it now.`, value: r.key, filename: `${o.name}.operator-key.txt` });
       list.reload();
     } catch (err) {
       setError(err);
@@ -39,7 +39,7 @@ export function Operators({ session }: { session: Session }) {
       <p class="muted">
         You are <strong>{session.operator.name}</strong> ({session.operator.role}). Viewers read everything and change nothing; approvers also decide approvals; admins do everything.
       </p>
-      {key ? <ShownOnce label={key.label} value={key.value} onDone={() => setKey(undefined)} /> : null}
+      {key ? <ShownOnce label={key.label} value={key.value} filename={key.filename} onDone={() => setKey(undefined)} /> : null}
       {admin ? (
         <form
           class="panel"
@@ -49,7 +49,7 @@ export function Operators({ session }: { session: Session }) {
             setError(undefined);
             try {
               const created = await post<OperatorView & { key: string }>("/api/operators", { name, role });
-              setKey({ label: `${created.name}'s key: ${created.key}`, value: created.key });
+              setKey({ label: `${created.name}'s key is ready: copy it or download it now.`, value: created.key, filename: `${created.name}.operator-key.txt` });
               setName("");
               list.reload();
             } catch (err) {

@@ -2,3 +2,4 @@ export { OperatorService, BOOTSTRAP_OPERATOR, sameSecret } from "./service.js";
 export type { OperatorRecord, OperatorIdentity, OperatorStatus, ConsoleSession } from "./service.js";
 export { OPERATOR_ROLES, roleAllows, isOperatorRole } from "./roles.js";
 export type { OperatorRole } from "./roles.js";
+export { SignInThrottle } from "./sign-in-throttle.js";

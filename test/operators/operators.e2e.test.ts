@@ -366,6 +366,19 @@ describe("operators and roles", () => {
       expect((await http(`${t.url}/api/agents`, { headers: { cookie: session } })).status).toBe(401);
     });
 
+    it("refuses sign-in from an address after ten wrong keys, right key included, until the window passes", async () => {
+      expect((await signIn(keys.viewer)).r.status).toBe(200); // starts from a clean slate whatever ran before
+      for (let i = 0; i < 9; i++) expect((await signIn(`op_wrong-${i}`)).r.status).toBe(401);
+      // A success before the limit forgets the failures.
+      expect((await signIn(keys.viewer)).r.status).toBe(200);
+      for (let i = 0; i < 10; i++) expect((await signIn(`op_wrong-${i}`)).r.status).toBe(401);
+      const blocked = await signIn(keys.viewer);
+      expect([blocked.r.status, blocked.r.json.error.code, blocked.cookie]).toEqual([429, "rate_limited", ""]);
+      expect(Number(blocked.r.headers.get("retry-after"))).toBeGreaterThan(0);
+      clock.advance(5 * 60_000);
+      expect((await signIn(keys.viewer)).r.status).toBe(200);
+    });
+
     it("takes a key only as JSON, so a cross-site form cannot sign anyone in", async () => {
       const form = await http(`${t.url}/api/console/session`, { method: "POST", rawBody: `key=${keys.admin}`, headers: { "content-type": "application/x-www-form-urlencoded" } });
       expect([form.status, form.json.error.code, form.headers.get("set-cookie")]).toEqual([415, "unsupported_media_type", null]);

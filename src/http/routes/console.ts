@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AuditLog } from "../../audit/index.js";
 import { GatewayError } from "../../errors/index.js";
 import type { GatewayMetrics } from "../../obs/metrics.js";
-import type { OperatorService } from "../../operators/index.js";
+import { SignInThrottle, type OperatorService } from "../../operators/index.js";
 import { cookieOf, SESSION_COOKIE, type AuthenticatedOperator } from "../operator-auth.js";
 
 /** Whether the browser reached us over HTTPS (directly, or through a proxy that says so). */
@@ -35,6 +35,7 @@ export function registerConsoleApiRoutes(
   },
 ) {
   const { operators } = deps;
+  const throttle = new SignInThrottle({ now: deps.now });
 
   app.post(
     "/api/console/session",
@@ -44,15 +45,22 @@ export function registerConsoleApiRoutes(
       },
     },
     async (request, reply) => {
+      const signIn = (decision: "allow" | "deny", status: number, reason: string | null, name: string) =>
+        deps.audit.record({ correlationId: request.id, agentId: null, tool: null, action: "console sign-in", decision, reason, status, latencyMs: 0, upstreamMs: null, cache: null, attempts: null, paramsHash: null, operator: name });
+      const waitSeconds = throttle.retryAfterSeconds(request.ip);
+      if (waitSeconds > 0) {
+        signIn("deny", 429, "rate_limited", "(throttled)");
+        throw new GatewayError("rate_limited", "too many wrong keys from this address: wait before trying again", { retryAfterSeconds: waitSeconds });
+      }
       const operator = await operators.authenticateKey((request.body as { key: string }).key);
-      const signIn = (decision: "allow" | "deny", status: number, name: string | null) =>
-        deps.audit.record({ correlationId: request.id, agentId: null, tool: null, action: "console sign-in", decision, reason: decision === "deny" ? "admin_unauthorized" : null, status, latencyMs: 0, upstreamMs: null, cache: null, attempts: null, paramsHash: null, operator: name });
       if (operator === undefined) {
-        signIn("deny", 401, "(unknown key)");
+        throttle.failed(request.ip);
+        signIn("deny", 401, "admin_unauthorized", "(unknown key)");
         throw new GatewayError("admin_unauthorized", "this key is not the admin key nor an active operator's key");
       }
+      throttle.succeeded(request.ip);
       const { sessionId, session } = await operators.openSession(operator);
-      signIn("allow", 200, operator.name);
+      signIn("allow", 200, null, operator.name);
       setSessionCookie(request, reply, sessionId, Math.max(1, Math.floor((session.expiresAt - deps.now()) / 1000)));
       reply.header("cache-control", "no-store");
       return { operator: session.operator, csrfToken: session.csrfToken, expiresAt: new Date(session.expiresAt).toISOString() };

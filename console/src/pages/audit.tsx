@@ -189,7 +189,7 @@ function AuditView({ initial }: { initial: Filters }) {
         </Field>
         <Field label="Kind" id="f-kind">
           <select id="f-kind" value={draft.kind ?? ""} onChange={set("kind")}>
-            <option value="">calls and changes</option>
+            <option value="">all</option>
             <option value="call">agents' calls</option>
             <option value="admin">operators' changes</option>
           </select>

@@ -2,7 +2,7 @@ import { useMemo, useState } from "preact/hooks";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { api, ApiError, can, get, type Session } from "../api";
 import { diffLines } from "../diff";
-import { Badge, ErrorNotice, Field, PageHead, time, useAsync, useConfirm } from "../ui";
+import { Badge, ErrorNotice, Field, PageHead, Pager, time, useAsync, useConfirm } from "../ui";
 
 interface PolicyDocument {
   name: string;
@@ -25,6 +25,7 @@ interface PolicyDetailView extends PolicyView {
 }
 
 type Format = "yaml" | "json";
+const PAGE = 25;
 const render = (doc: unknown, format: Format) => (format === "yaml" ? toYaml(doc) : JSON.stringify(doc, null, 2) + "\n");
 const subjectText = (s: PolicyDocument["subject"]) => ("all" in s ? "every agent" : "role" in s ? `role ${s.role}` : `agent ${s.agentId}`);
 
@@ -111,7 +112,9 @@ const sendPolicy = (method: string, path: string, text: string, format: Format) 
 export function Policies({ session }: { session: Session }) {
   const list = useAsync(() => get<{ policies: PolicyView[] }>("/api/policies"), []);
   const [creating, setCreating] = useState(false);
+  const [offset, setOffset] = useState(0);
   const admin = can(session, "admin");
+  const shown = (list.data?.policies ?? []).slice(offset, offset + PAGE);
   return (
     <>
       <PageHead title="Policies">
@@ -149,7 +152,7 @@ export function Policies({ session }: { session: Session }) {
             </tr>
           </thead>
           <tbody>
-            {(list.data?.policies ?? []).map((p) => (
+            {shown.map((p) => (
               <tr key={p.id}>
                 <td>
                   <a href={`#/policies/${encodeURIComponent(p.id)}`}>{p.name}</a> {p.policy.enabled === false ? <Badge value="disabled" /> : null}
@@ -164,6 +167,7 @@ export function Policies({ session }: { session: Session }) {
           </tbody>
         </table>
       </div>
+      <Pager offset={offset} limit={PAGE} count={shown.length} onChange={setOffset} />
       <Explain />
     </>
   );

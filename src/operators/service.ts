@@ -28,6 +28,18 @@ export interface ConsoleSession {
   expiresAt: number;
 }
 
+/** A live console session as operators see it: a short handle, never the id or its hash. */
+export interface SessionSummary {
+  /** The first 12 hex digits of the session id's hash: enough to name it, useless to sign in. */
+  handle: string;
+  operator: { id: string; name: string };
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+}
+
+const HANDLE = /^[0-9a-f]{12}$/;
+
 /** The bootstrap admin key acts as this operator. */
 export const BOOTSTRAP_OPERATOR: OperatorIdentity = Object.freeze({ id: "bootstrap", name: "bootstrap-admin", role: "admin" });
 
@@ -187,6 +199,38 @@ export class OperatorService {
 
   async closeSession(sessionId: string): Promise<void> {
     await this.o.driver.run(`DELETE FROM operator_sessions WHERE id_hash = $1`, [digest(sessionId)]);
+  }
+
+  /** The handle of a session id (to mark the caller's own session in a list). */
+  handleOf(sessionId: string): string {
+    return digest(sessionId).slice(0, 12);
+  }
+
+  /** Sessions that are still live (neither expired nor idle too long), newest first. */
+  async listSessions(): Promise<SessionSummary[]> {
+    const at = this.o.now();
+    const rows = await this.o.driver.all<{ id_hash: string; operator_id: string; created_at: number; last_seen_at: number; expires_at: number; name: string | null }>(
+      `SELECT s.id_hash, s.operator_id, s.created_at, s.last_seen_at, s.expires_at, o.name
+       FROM operator_sessions s LEFT JOIN operators o ON o.id = s.operator_id
+       WHERE s.expires_at > $1 AND s.last_seen_at > $2 ORDER BY s.created_at DESC, s.id_hash`,
+      [at, at - this.o.session.idleSeconds * 1000],
+    );
+    return rows
+      .filter((r) => r.name !== null || r.operator_id === this.bootstrapSessionOwner)
+      .map((r) => ({
+        handle: r.id_hash.slice(0, 12),
+        operator: r.name === null ? { id: BOOTSTRAP_OPERATOR.id, name: BOOTSTRAP_OPERATOR.name } : { id: r.operator_id, name: r.name },
+        createdAt: Number(r.created_at),
+        lastSeenAt: Number(r.last_seen_at),
+        expiresAt: Number(r.expires_at),
+      }));
+  }
+
+  /** Ends the session with this handle. @throws GatewayError invalid_request | not_found */
+  async endSession(handle: string): Promise<void> {
+    if (!HANDLE.test(handle)) throw new GatewayError("invalid_request", "handle: 12 hex digits, as GET /api/operators/sessions lists them", { details: { field: "handle" } });
+    const { changes } = await this.o.driver.run(`DELETE FROM operator_sessions WHERE id_hash LIKE $1`, [`${handle}%`]);
+    if (changes === 0) throw new GatewayError("not_found", `no live session with handle ${handle}`);
   }
 
   private async find(id: string): Promise<OperatorRecord | undefined> {

@@ -36,6 +36,7 @@ const MUTATING_ROUTES: Record<string, { publishes: ChangeEvent["type"] } | { pub
   "POST /api/operators/:id/disable": { publishesNothing: "operators and their sessions are read from the store on every request" },
   "POST /api/operators/:id/enable": { publishesNothing: "operators are read from the store on every request" },
   "POST /api/operators/:id/rotate": { publishesNothing: "keys are looked up in the store on every request" },
+  "DELETE /api/operators/sessions/:handle": { publishesNothing: "console sessions live in the store, which every instance reads" },
   "POST /api/console/session": { publishesNothing: "console sessions live in the store, which every instance reads" },
   "DELETE /api/console/session": { publishesNothing: "console sessions live in the store, which every instance reads" },
 };

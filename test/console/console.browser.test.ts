@@ -354,7 +354,9 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     expect(await page.getByRole("button", { name: /Add version|Activate|Roll back/ }).count()).toBe(0);
     await go("operators", "Operators");
     await page.getByText("console-viewer").first().waitFor();
-    expect(await page.getByRole("button", { name: /Create operator|Disable|Rotate key/ }).count()).toBe(0);
+    // The viewer sees who is signed in, itself marked.
+    await page.locator("tr", { hasText: "console-viewer" }).filter({ hasText: "you" }).waitFor();
+    expect(await page.getByRole("button", { name: /Create operator|Disable|Rotate key|End session/ }).count()).toBe(0);
     await shot("viewer-operators");
     // The page's own session, with its CSRF token, is refused by the gateway all the same.
     const refused = await page.evaluate(async (agentId) => {

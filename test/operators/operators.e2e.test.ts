@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -147,6 +148,13 @@ describe("operators and roles", () => {
       case "POST /api/operators/:id/rotate": {
         const created = await admin("POST", "/api/operators", { name: unique("op"), role: "viewer" });
         return { url: `/api/operators/${created.json.id}/${route.split("/").at(-1)}`, ok: 200 };
+      }
+      case "GET /api/operators/sessions":
+        return { url: "/api/operators/sessions", ok: 200 };
+      case "DELETE /api/operators/sessions/:handle": {
+        const signedIn = await http(`${t.url}/api/console/session`, { body: { key: keys.viewer } });
+        const sessionId = (signedIn.headers.get("set-cookie") ?? "").split(";")[0]!.split("=")[1]!;
+        return { url: `/api/operators/sessions/${createHash("sha256").update(sessionId).digest("hex").slice(0, 12)}`, ok: 204 };
       }
       case "DELETE /api/console/session":
         return { url: "/api/console/session", ok: 204 };
@@ -356,6 +364,24 @@ describe("operators and roles", () => {
       const { OperatorService } = await import("../../src/operators/index.js");
       const restartedWithAnotherKey = new OperatorService({ driver: t.gateway.store.driver, bootstrapAdminKey: "another-admin-key-0000000", now: clock.now, session: { ttlSeconds: 3600, idleSeconds: 600 } });
       expect(await restartedWithAnotherKey.resolveSession(sessionId)).toBeUndefined();
+    });
+
+    it("lists who is signed in (never a session id), and an admin can end someone's session", async () => {
+      const mine = await signIn(keys.admin);
+      const theirs = await signIn(keys.approver);
+      const listed = await http(`${t.url}/api/operators/sessions`, { headers: { cookie: mine.session } });
+      expect(listed.text).not.toContain(theirs.session.split("=")[1]!);
+      const own = listed.json.sessions.filter((s: { current: boolean }) => s.current);
+      expect(own).toEqual([expect.objectContaining({ operator: { id: expect.any(String), name: "the-admin" }, handle: expect.stringMatching(/^[0-9a-f]{12}$/) })]);
+      const handle = createHash("sha256").update(theirs.session.split("=")[1]!).digest("hex").slice(0, 12);
+      expect(listed.json.sessions.find((s: { handle: string }) => s.handle === handle)).toMatchObject({ operator: { name: "the-approver" }, current: false });
+      const ended = await http(`${t.url}/api/operators/sessions/${handle}`, { method: "DELETE", headers: { cookie: mine.session, "x-csrf-token": mine.csrf } });
+      expect(ended.status).toBe(204);
+      expect((await http(`${t.url}/api/agents`, { headers: { cookie: theirs.session } })).status).toBe(401);
+      const again = await http(`${t.url}/api/operators/sessions/${handle}`, { method: "DELETE", headers: { cookie: mine.session, "x-csrf-token": mine.csrf } });
+      expect([again.status, again.json.error.code]).toEqual([404, "not_found"]);
+      const bad = await http(`${t.url}/api/operators/sessions/not-a-handle`, { method: "DELETE", headers: { cookie: mine.session, "x-csrf-token": mine.csrf } });
+      expect([bad.status, bad.json.error.code]).toEqual([400, "invalid_request"]);
     });
 
     it("disabling an operator ends its sessions", async () => {

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { can, get, post, type Role, type Session } from "../api";
+import { api, can, get, post, type Role, type Session } from "../api";
 import { Badge, ErrorNotice, Field, PageHead, ShownOnce, time, useAsync, useConfirm } from "../ui";
 
 interface OperatorView {
@@ -11,9 +11,19 @@ interface OperatorView {
   keyRotatedAt: string;
 }
 
-/** Named operator keys: create (key shown once), disable or enable, rotate. */
+interface SessionView {
+  handle: string;
+  operator: { id: string; name: string };
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+  current: boolean;
+}
+
+/** Named operator keys: create (key handed over once), disable or enable, rotate; who is signed in. */
 export function Operators({ session }: { session: Session }) {
   const list = useAsync(() => get<{ operators: OperatorView[] }>("/api/operators"), []);
+  const sessions = useAsync(() => get<{ sessions: SessionView[] }>("/api/operators/sessions"), []);
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("viewer");
   const [key, setKey] = useState<{ label: string; value: string; filename: string }>();
@@ -26,6 +36,7 @@ export function Operators({ session }: { session: Session }) {
     setError(undefined);
     try {
       const r = await post<OperatorView & { key?: string }>(`/api/operators/${encodeURIComponent(o.id)}/${what}`);
+      sessions.reload();
       if (r.key) setKey({ label: `${o.name}'s new key is ready: copy it or download it now.`, value: r.key, filename: `${o.name}.operator-key.txt` });
       list.reload();
     } catch (err) {
@@ -108,6 +119,52 @@ export function Operators({ session }: { session: Session }) {
                       {o.status === "active" ? <button type="button" class="danger" onClick={() => act(o, "disable")}>Disable</button> : <button type="button" onClick={() => act(o, "enable")}>Enable</button>}
                       <button type="button" onClick={() => act(o, "rotate")}>Rotate key</button>
                     </div>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <h2>Signed in now</h2>
+      <ErrorNotice error={sessions.error} />
+      <div class="table-wrap">
+        <table class="stack">
+          <caption class="sr-only">Console sessions</caption>
+          <thead>
+            <tr>
+              <th scope="col">Operator</th>
+              <th scope="col">Signed in</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">Expires</th>
+              <th scope="col"><span class="sr-only">Actions</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            {(sessions.data?.sessions ?? []).map((s) => (
+              <tr key={s.handle}>
+                <td data-label="Operator">{s.operator.name} {s.current ? <Badge value="you" /> : null}<div class="muted small">session {s.handle}</div></td>
+                <td data-label="Signed in">{time(s.createdAt)}</td>
+                <td data-label="Last seen">{time(s.lastSeenAt)}</td>
+                <td data-label="Expires">{time(s.expiresAt)}</td>
+                <td data-label="">
+                  {admin && !s.current ? (
+                    <button
+                      type="button"
+                      class="danger"
+                      onClick={async () => {
+                        if (!(await confirm({ title: `End ${s.operator.name}'s session ${s.handle}?`, confirmLabel: "End session", danger: true })).ok) return;
+                        setError(undefined);
+                        try {
+                          await api("DELETE", `/api/operators/sessions/${s.handle}`);
+                          sessions.reload();
+                        } catch (err) {
+                          setError(err);
+                        }
+                      }}
+                    >
+                      End session
+                    </button>
                   ) : null}
                 </td>
               </tr>

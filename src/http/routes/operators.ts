@@ -52,6 +52,31 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: { operators: 
     operatorView(await operators.setStatus((request.params as { id: string }).id, "active")),
   );
 
+  /** Who is signed in to the console right now; the caller's own session is marked. */
+  app.get("/api/operators/sessions", { config: { role: "viewer" } }, async (request) => {
+    const own = request.operator?.session === undefined ? undefined : operators.handleOf(request.operator.session.id);
+    return {
+      sessions: (await operators.listSessions()).map((s) => ({
+        handle: s.handle,
+        operator: s.operator,
+        createdAt: new Date(s.createdAt).toISOString(),
+        lastSeenAt: new Date(s.lastSeenAt).toISOString(),
+        expiresAt: new Date(s.expiresAt).toISOString(),
+        current: s.handle === own,
+      })),
+    };
+  });
+
+  app.delete(
+    "/api/operators/sessions/:handle",
+    { config: { role: "admin" }, schema: { params: { type: "object", required: ["handle"], properties: { handle: { type: "string", minLength: 1, maxLength: 64 } } } } },
+    async (request, reply) => {
+      await operators.endSession((request.params as { handle: string }).handle);
+      reply.code(204);
+      return null;
+    },
+  );
+
   app.post("/api/operators/:id/rotate", { config: { role: "admin" }, schema: { params: idParams } }, async (request, reply) => {
     const rotated = await operators.rotateKey((request.params as { id: string }).id);
     reply.header("cache-control", "no-store");

@@ -245,6 +245,12 @@ describe("operators and roles", () => {
     const asApprover = new AdminClient({ baseUrl: t.url, adminKey: rotated.key });
     expect(await asApprover.listOperators()).not.toHaveLength(0);
     await expect(asApprover.createOperator({ name: unique("nope"), role: "viewer" })).rejects.toMatchObject({ code: "operator_forbidden", status: 403 });
+    const signedIn = await http(`${t.url}/api/console/session`, { body: { key: rotated.key } });
+    const session = (signedIn.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const listed = (await sdk.listConsoleSessions()).find((s) => s.operator.id === created.id)!;
+    expect(listed).toMatchObject({ current: false, handle: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    await sdk.endConsoleSession(listed.handle);
+    expect((await http(`${t.url}/api/agents`, { headers: { cookie: session } })).status).toBe(401);
     const name = unique("cli-op");
     const cli = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--url", t.url, "--admin-key", t.adminKey, "operator", "create", "--name", name, "--role", "viewer"], { cwd: ROOT });
     const printed = JSON.parse(cli.stdout) as { name: string; role: string; key: string };

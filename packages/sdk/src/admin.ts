@@ -173,6 +173,14 @@ export class AdminClient {
   rotateOperatorKey(id: string) {
     return this.call<OperatorView & { key: string }>("POST", `/api/operators/${segment(id)}/rotate`);
   }
+  /** Who is signed in to the console: one handle per session (never its id). */
+  listConsoleSessions() {
+    return this.call<{ sessions: { handle: string; operator: { id: string; name: string }; createdAt: string; lastSeenAt: string; expiresAt: string; current: boolean }[] }>("GET", "/api/operators/sessions").then((r) => r.sessions);
+  }
+  /** Ends one console session (admin). */
+  endConsoleSession(handle: string) {
+    return this.call<void>("DELETE", `/api/operators/sessions/${segment(handle)}`);
+  }
   /** Any other admin route, for features this client has no helper for yet. */
   raw<T>(method: string, path: string, body?: unknown) {
     return this.call<T>(method, path, body);

@@ -1,8 +1,38 @@
+import { domainToASCII } from "node:url";
+import { RE2JS } from "re2js";
 import type { Guard } from "./types.js";
 
+/** Derived fields whose values are host names: compared after `normaliseHost` on both sides. */
+const HOST_FIELDS = new Set(["url.host", "recipients.domain"]);
+/** Derived fields whose values are e-mail addresses: the domain part is normalised like a host. */
+const ADDRESS_FIELDS = new Set(["recipients"]);
+
 /**
- * Values a guard can address: any parameter by dotted path, plus fields derived from the
- * parameters of the built-in tools (`url.host`, `method`, `recipients`, `recipients.domain`, …).
+ * The one spelling of a host name that guards compare: lower-case, IDNA to ASCII (punycode), one
+ * trailing dot stripped (`evil.test.` is the same host as `evil.test` to DNS, so it must be to a
+ * guard). A leading `*.` wildcard survives. IP literals lose their brackets.
+ */
+export function normaliseHost(host: string): string {
+  let name = host.toLowerCase();
+  if (name.startsWith("[") && name.endsWith("]")) return name.slice(1, -1);
+  if (name.endsWith(".")) name = name.slice(0, -1);
+  const wildcard = name.startsWith("*.");
+  const ascii = domainToASCII(wildcard ? name.slice(2) : name);
+  // domainToASCII answers "" for what is not a valid domain: keep the lower-cased text then, so it
+  // still compares unequal to every real entry instead of equal to an empty one.
+  const normalised = ascii === "" ? (wildcard ? name.slice(2) : name) : ascii;
+  return wildcard ? `*.${normalised}` : normalised;
+}
+
+function normaliseAddress(address: string): string {
+  const at = address.lastIndexOf("@");
+  return at < 0 ? address.toLowerCase() : `${address.slice(0, at).toLowerCase()}@${normaliseHost(address.slice(at + 1))}`;
+}
+
+/**
+ * Values a guard can address: any parameter by dotted path (own properties only: `constructor` or
+ * `__proto__` are missing, not inherited), plus fields derived from the parameters of the built-in
+ * tools (`url.host`, `method`, `recipients`, `recipients.domain`, …).
  */
 export function guardValue(path: string, tool: string, action: string, params: Record<string, unknown>): unknown {
   if (path.startsWith("url.") && typeof params.url === "string") {
@@ -14,7 +44,7 @@ export function guardValue(path: string, tool: string, action: string, params: R
     }
     switch (path) {
       case "url.host":
-        return url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
+        return normaliseHost(url.hostname);
       case "url.scheme":
         return url.protocol.slice(0, -1);
       case "url.port":
@@ -25,14 +55,17 @@ export function guardValue(path: string, tool: string, action: string, params: R
   }
   if (path === "method" && tool === "http_fetch") return action.toUpperCase();
   if (path === "recipients" || path === "recipients.domain" || path === "recipients.count") {
-    const list = ["to", "cc", "bcc"].flatMap((k) => (params[k] === undefined ? [] : Array.isArray(params[k]) ? (params[k] as unknown[]).map(String) : [String(params[k])]));
+    const list = ["to", "cc", "bcc"].flatMap((k) => {
+      const v = Object.hasOwn(params, k) ? params[k] : undefined;
+      return v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+    });
     if (path === "recipients.count") return list.length;
-    if (path === "recipients.domain") return list.map((r) => r.slice(r.lastIndexOf("@") + 1).toLowerCase());
-    return list.map((r) => r.toLowerCase());
+    if (path === "recipients.domain") return list.map((r) => normaliseHost(r.slice(r.lastIndexOf("@") + 1)));
+    return list.map(normaliseAddress);
   }
   let value: unknown = params;
   for (const part of path.split(".")) {
-    if (value === null || typeof value !== "object") return undefined;
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, part)) return undefined;
     value = (value as Record<string, unknown>)[part];
   }
   return value;
@@ -49,11 +82,33 @@ export function matchesEntry(value: unknown, entry: string | number | boolean): 
   return value === entry;
 }
 
-const compiledPatterns = new Map<string, RegExp>();
-function regex(pattern: string): RegExp {
+/** Policy entries are few and fixed: their normalised spellings are kept, not recomputed per call. */
+const normalisedEntries = new Map<string, string>();
+function normalisedEntry(entry: string | number | boolean, path: string): string | number | boolean {
+  if (typeof entry !== "string") return entry;
+  const host = HOST_FIELDS.has(path);
+  if (!host && !ADDRESS_FIELDS.has(path)) return entry;
+  const key = `${host ? "h" : "a"}\n${entry}`;
+  let normalised = normalisedEntries.get(key);
+  if (normalised === undefined) {
+    normalised = host ? normaliseHost(entry) : normaliseAddress(entry);
+    if (normalisedEntries.size > 10_000) normalisedEntries.clear();
+    normalisedEntries.set(key, normalised);
+  }
+  return normalised;
+}
+
+const compiledPatterns = new Map<string, RE2JS>();
+/**
+ * Compiles a guard's pattern with RE2 (re2js): matching is linear in the input, so no pattern an
+ * admin writes lets an agent pin the event loop with a crafted value. RE2 refuses what cannot be run
+ * in linear time (backreferences, lookaround).
+ * @throws Error (RE2JSSyntaxException) when the pattern is not valid RE2 syntax
+ */
+export function compileGuardPattern(pattern: string): RE2JS {
   let r = compiledPatterns.get(pattern);
   if (r === undefined) {
-    r = new RegExp(pattern, "u");
+    r = RE2JS.compile(pattern);
     if (compiledPatterns.size > 10_000) compiledPatterns.clear();
     compiledPatterns.set(pattern, r);
   }
@@ -61,28 +116,39 @@ function regex(pattern: string): RegExp {
 }
 
 /** Checks one scalar against a guard; returns why it fails, or undefined when it passes. */
-function checkScalar(value: unknown, g: Guard): string | undefined {
-  if (g.equals !== undefined && !matchesEntry(value, g.equals)) return `must equal ${JSON.stringify(g.equals)}`;
-  if (g.oneOf !== undefined && !g.oneOf.some((e) => matchesEntry(value, e))) return `must be one of ${JSON.stringify(g.oneOf)}`;
-  if (g.notOneOf !== undefined && g.notOneOf.some((e) => matchesEntry(value, e))) return `must not be one of ${JSON.stringify(g.notOneOf)}`;
-  if (g.pattern !== undefined && (typeof value !== "string" || !regex(g.pattern).test(value))) return `must match /${g.pattern}/`;
+function checkScalar(path: string, value: unknown, g: Guard): string | undefined {
+  const entry = (e: string | number | boolean) => normalisedEntry(e, path);
+  if (g.equals !== undefined && !matchesEntry(value, entry(g.equals))) return `must equal ${JSON.stringify(g.equals)}`;
+  if (g.oneOf !== undefined && !g.oneOf.some((e) => matchesEntry(value, entry(e)))) return `must be one of ${JSON.stringify(g.oneOf)}`;
+  if (g.notOneOf !== undefined && g.notOneOf.some((e) => matchesEntry(value, entry(e)))) return `must not be one of ${JSON.stringify(g.notOneOf)}`;
+  if (g.pattern !== undefined && (typeof value !== "string" || !compileGuardPattern(g.pattern).matcher(value).find())) return `must match /${g.pattern}/`;
   if (g.maxLength !== undefined && (typeof value !== "string" || value.length > g.maxLength)) return `must be at most ${g.maxLength} characters`;
   if (g.min !== undefined && (typeof value !== "number" || value < g.min)) return `must be at least ${g.min}`;
   if (g.max !== undefined && (typeof value !== "number" || value > g.max)) return `must be at most ${g.max}`;
   return undefined;
 }
 
-/** Returns why `value` fails the guard (naming the path), or undefined when it passes. Arrays: every item must pass. */
-export function checkGuard(path: string, value: unknown, g: Guard): string | undefined {
+/** A value as it is quoted in a denial: bounded, and never undefined (functions, symbols). */
+const quoted = (value: unknown) => (JSON.stringify(value) ?? String(value)).slice(0, 100);
+
+/**
+ * Returns why `value` fails the guard (naming the path), or undefined when it passes. On an array,
+ * `every` item must pass (an allow rule's constraint), or for a deny rule's condition `some` item
+ * must: one outside recipient among innocent ones still trips `recipients.domain` of a deny rule.
+ */
+export function checkGuard(path: string, value: unknown, g: Guard, items: "every" | "some" = "every"): string | undefined {
   if (value === undefined || value === null) return g.optional ? undefined : `${path} is required by policy`;
   if (Array.isArray(value)) {
     if (g.maxItems !== undefined && value.length > g.maxItems) return `${path} has ${value.length} items; at most ${g.maxItems} allowed`;
+    let firstFailure: string | undefined;
     for (const item of value) {
-      const why = checkScalar(item, g);
-      if (why !== undefined) return `${path} ${JSON.stringify(item).slice(0, 100)} ${why}`;
+      const why = checkScalar(path, item, g);
+      if (why === undefined && items === "some") return undefined;
+      if (why !== undefined) firstFailure ??= `${path} ${quoted(item)} ${why}`;
+      if (why !== undefined && items === "every") return firstFailure;
     }
-    return undefined;
+    return items === "some" && value.length === 0 ? `${path} is empty` : firstFailure;
   }
-  const why = checkScalar(value, g);
-  return why === undefined ? undefined : `${path} ${JSON.stringify(value).slice(0, 100)} ${why}`;
+  const why = checkScalar(path, value, g);
+  return why === undefined ? undefined : `${path} ${quoted(value)} ${why}`;
 }

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { evaluate } from "../../src/policy/evaluate.js";
+import { compileGuardPattern } from "../../src/policy/guards.js";
+import { parsePolicy, policyHash } from "../../src/policy/schema.js";
+import type { Policy, PolicyDocument } from "../../src/policy/types.js";
+
+let n = 0;
+const policy = (doc: PolicyDocument): Policy => {
+  const document = parsePolicy(doc);
+  return { id: `h${++n}`, version: 1, hash: policyHash(document), document };
+};
+const grantAll = policy({ name: "grant", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] });
+const decide = (policies: Policy[], tool: string, action: string, params: Record<string, unknown>) =>
+  evaluate({ agent: { id: "a1", role: "r" }, token: { scopes: ["*"] }, policies, now: Date.UTC(2026, 10, 24, 12), call: { tool, action, params } });
+const outcome = (d: ReturnType<typeof decide>) => (d.allow ? "allow" : d.reason);
+
+describe("host guards compare normalised host names (trailing dot, IDNA, case)", () => {
+  const denyEvil = policy({ name: "deny-evil", subject: { all: true }, rules: [{ effect: "deny", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["evil.test", "*.evil.test"] } } }] });
+  const notOneOfEvil = policy({ name: "not-evil", subject: { all: true }, rules: [{ effect: "allow", scopes: ["http_fetch:*"], guards: { "url.host": { notOneOf: ["EVIL.test.", "*.evil.test"] } } }] });
+  const onlyBuecher = policy({ name: "only-buecher", subject: { all: true }, rules: [{ effect: "allow", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["Bücher.example."] } } }] });
+
+  it.each(["http://evil.test./", "http://evil.test%2E/", "http://a.evil.test./", "http://A.EVIL.TEST/", "http://a.evil.test%2e/x"])("a deny rule and notOneOf both catch %s", (url) => {
+    expect(outcome(decide([grantAll, denyEvil], "http_fetch", "get", { url }))).toBe("scope_denied");
+    expect(outcome(decide([grantAll, notOneOfEvil], "http_fetch", "get", { url }))).toBe("guard_failed");
+  });
+
+  it("an ordinary host still passes, and a Unicode entry matches its punycode form", () => {
+    expect(outcome(decide([grantAll, denyEvil, notOneOfEvil], "http_fetch", "get", { url: "http://good.test./" }))).toBe("allow");
+    expect(outcome(decide([grantAll, onlyBuecher], "http_fetch", "get", { url: "http://xn--bcher-kva.example/" }))).toBe("allow");
+    expect(outcome(decide([grantAll, onlyBuecher], "http_fetch", "get", { url: "http://BÜCHER.example./" }))).toBe("allow");
+    expect(outcome(decide([grantAll, onlyBuecher], "http_fetch", "get", { url: "http://buecher.example/" }))).toBe("guard_failed");
+  });
+
+  it("only one trailing dot is stripped: two dots is not the same host", () => {
+    expect(outcome(decide([grantAll, notOneOfEvil], "http_fetch", "get", { url: "http://evil.test%2e%2e/" }))).toBe("allow");
+  });
+
+  it("recipient domains and addresses are normalised the same way", () => {
+    const denyDomain = policy({ name: "no-rival", subject: { all: true }, rules: [{ effect: "deny", scopes: ["gmail_send:*"], guards: { "recipients.domain": { oneOf: ["rival.example"] } } }] });
+    const notAddress = policy({ name: "not-boss", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:*"], guards: { recipients: { notOneOf: ["boss@corp.example"] } } }] });
+    expect(outcome(decide([grantAll, denyDomain], "gmail_send", "send", { to: ["a@corp.example", "spy@Rival.Example."] }))).toBe("scope_denied");
+    expect(outcome(decide([grantAll, notAddress], "gmail_send", "send", { to: "boss@CORP.example." }))).toBe("guard_failed");
+    expect(outcome(decide([grantAll, denyDomain, notAddress], "gmail_send", "send", { to: "a@corp.example" }))).toBe("allow");
+  });
+});
+
+describe("a deny rule's guard on an array matches when any item matches", () => {
+  const denyRival = policy({ name: "deny-rival", subject: { all: true }, rules: [{ effect: "deny", scopes: ["gmail_send:*"], guards: { "recipients.domain": { oneOf: ["rival.example"] } } }] });
+
+  it("one rival recipient hidden among colleagues is still denied", () => {
+    expect(outcome(decide([grantAll, denyRival], "gmail_send", "send", { to: ["a@corp.example", "b@corp.example"], bcc: "spy@rival.example" }))).toBe("scope_denied");
+    expect(outcome(decide([grantAll, denyRival], "gmail_send", "send", { to: ["a@corp.example", "b@corp.example"] }))).toBe("allow");
+  });
+
+  it("an allow rule's guard still needs every item to pass", () => {
+    const onlyCorp = policy({ name: "only-corp", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:*"], guards: { "recipients.domain": { oneOf: ["corp.example"] } } }] });
+    expect(outcome(decide([grantAll, onlyCorp], "gmail_send", "send", { to: ["a@corp.example", "x@rival.example"] }))).toBe("guard_failed");
+  });
+});
+
+describe("guard paths read the parameters' own properties only", () => {
+  it.each(["constructor", "__proto__", "toString", "hasOwnProperty", "q.constructor", "q.length"])("a guard on %s sees a missing value", (path) => {
+    const required = policy({ name: `own-${n}`, subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], guards: { [path]: { maxLength: 1000 } } }] });
+    // Were inherited properties read, `constructor` (a function) or `q.length` (a number) would be "present".
+    const d = decide([grantAll, required], "serpapi", "search", { q: "x" });
+    expect(outcome(d)).toBe("guard_failed");
+    expect(d.allow ? "" : d.message).toContain("is required by policy");
+  });
+
+  it("an own property with an inherited name is still read", () => {
+    const p = policy({ name: `own-${n}`, subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], guards: { constructor: { equals: "x" } } }] });
+    expect(outcome(decide([grantAll, p], "serpapi", "search", JSON.parse('{"constructor":"x"}') as Record<string, unknown>))).toBe("allow");
+  });
+});
+
+describe("pattern guards run on a linear-time engine", () => {
+  it("the classic catastrophic pattern ^(a+)+$ is decided at once on a long hostile input", () => {
+    // With backtracking (JS RegExp) 30 a's and a bang already take seconds, 5000 never finish:
+    // this test would time out, not pass.
+    const p = policy({ name: "redos", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], guards: { q: { pattern: "^(a+)+$" } } }] });
+    expect(outcome(decide([grantAll, p], "serpapi", "search", { q: `${"a".repeat(5000)}!` }))).toBe("guard_failed");
+    expect(outcome(decide([grantAll, p], "serpapi", "search", { q: "a".repeat(5000) }))).toBe("allow");
+  });
+
+  it("evaluation uses the RE2 engine, not JS RegExp", () => {
+    expect(compileGuardPattern("^(a+)+$")).not.toBeInstanceOf(RegExp);
+    expect(compileGuardPattern("^[a-z]+$").constructor.name).toBe("RE2JS");
+  });
+
+  it.each([
+    ["(a)\\1", "backreference"],
+    ["(?=a)b", "lookahead"],
+    ["(?<!a)b", "lookbehind"],
+  ])("a pattern RE2 cannot run in linear time (%s, %s) is refused at load, naming the field", (pattern) => {
+    expect(() => parsePolicy({ name: "x", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], guards: { q: { pattern } } }] })).toThrow(/rules\[0\]\.guards\.q\.pattern/);
+  });
+});

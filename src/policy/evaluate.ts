@@ -147,7 +147,7 @@ export function evaluate(input: EvaluationInput): Decision {
 function denyConditionUnmet(rule: Rule, input: EvaluationInput, tool: string, action: string, params: Record<string, unknown>): string | undefined {
   if (rule.intents !== undefined && (input.token.intent === undefined || !rule.intents.includes(input.token.intent))) return "intent is not one the rule denies";
   for (const [path, guard] of Object.entries(rule.guards ?? {})) {
-    if (checkGuard(path, guardValue(path, tool, action, params), guard, "some") !== undefined) return `${path} does not match the rule's condition`;
+    if (checkGuard(path, guardValue(path, tool, action, params), guard, "condition") !== undefined) return `${path} does not match the rule's condition`;
   }
   if (rule.schedule !== undefined && !inSchedule(input.now, rule.schedule)) return `outside ${describeSchedule(rule.schedule)}`;
   return undefined;

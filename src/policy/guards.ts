@@ -115,13 +115,32 @@ export function compileGuardPattern(pattern: string): RE2JS {
   return r;
 }
 
+/**
+ * Longest string a pattern is matched against. RE2 is linear, but linear in a megabyte times every
+ * pattern guard of every rule is still a cost an agent chooses; past this a value is not matched:
+ * it fails an allow rule's pattern and trips a deny rule's (fails closed both ways).
+ */
+export const MAX_PATTERN_INPUT_CHARS = 16_384;
+
+/**
+ * How a guard is read. `constraint` (an allow rule's): every item of an array must pass. `condition`
+ * (a deny rule's): the rule applies when some item matches, so one outside recipient among innocent
+ * ones still trips `recipients.domain`.
+ */
+export type GuardMode = "constraint" | "condition";
+
 /** Checks one scalar against a guard; returns why it fails, or undefined when it passes. */
-function checkScalar(path: string, value: unknown, g: Guard): string | undefined {
+function checkScalar(path: string, value: unknown, g: Guard, mode: GuardMode): string | undefined {
   const entry = (e: string | number | boolean) => normalisedEntry(e, path);
   if (g.equals !== undefined && !matchesEntry(value, entry(g.equals))) return `must equal ${JSON.stringify(g.equals)}`;
   if (g.oneOf !== undefined && !g.oneOf.some((e) => matchesEntry(value, entry(e)))) return `must be one of ${JSON.stringify(g.oneOf)}`;
   if (g.notOneOf !== undefined && g.notOneOf.some((e) => matchesEntry(value, entry(e)))) return `must not be one of ${JSON.stringify(g.notOneOf)}`;
-  if (g.pattern !== undefined && (typeof value !== "string" || !compileGuardPattern(g.pattern).matcher(value).find())) return `must match /${g.pattern}/`;
+  if (g.pattern !== undefined) {
+    if (typeof value !== "string") return `must match /${g.pattern}/`;
+    if (value.length > MAX_PATTERN_INPUT_CHARS) {
+      if (mode === "constraint") return `is longer than the ${MAX_PATTERN_INPUT_CHARS} characters a pattern is matched against`;
+    } else if (!compileGuardPattern(g.pattern).matcher(value).find()) return `must match /${g.pattern}/`;
+  }
   if (g.maxLength !== undefined && (typeof value !== "string" || value.length > g.maxLength)) return `must be at most ${g.maxLength} characters`;
   if (g.min !== undefined && (typeof value !== "number" || value < g.min)) return `must be at least ${g.min}`;
   if (g.max !== undefined && (typeof value !== "number" || value > g.max)) return `must be at most ${g.max}`;
@@ -131,24 +150,20 @@ function checkScalar(path: string, value: unknown, g: Guard): string | undefined
 /** A value as it is quoted in a denial: bounded, and never undefined (functions, symbols). */
 const quoted = (value: unknown) => (JSON.stringify(value) ?? String(value)).slice(0, 100);
 
-/**
- * Returns why `value` fails the guard (naming the path), or undefined when it passes. On an array,
- * `every` item must pass (an allow rule's constraint), or for a deny rule's condition `some` item
- * must: one outside recipient among innocent ones still trips `recipients.domain` of a deny rule.
- */
-export function checkGuard(path: string, value: unknown, g: Guard, items: "every" | "some" = "every"): string | undefined {
+/** Returns why `value` fails the guard (naming the path), or undefined when it passes (see `GuardMode` for arrays). */
+export function checkGuard(path: string, value: unknown, g: Guard, mode: GuardMode = "constraint"): string | undefined {
   if (value === undefined || value === null) return g.optional ? undefined : `${path} is required by policy`;
   if (Array.isArray(value)) {
     if (g.maxItems !== undefined && value.length > g.maxItems) return `${path} has ${value.length} items; at most ${g.maxItems} allowed`;
     let firstFailure: string | undefined;
     for (const item of value) {
-      const why = checkScalar(path, item, g);
-      if (why === undefined && items === "some") return undefined;
+      const why = checkScalar(path, item, g, mode);
+      if (why === undefined && mode === "condition") return undefined;
       if (why !== undefined) firstFailure ??= `${path} ${quoted(item)} ${why}`;
-      if (why !== undefined && items === "every") return firstFailure;
+      if (why !== undefined && mode === "constraint") return firstFailure;
     }
-    return items === "some" && value.length === 0 ? `${path} is empty` : firstFailure;
+    return mode === "condition" && value.length === 0 ? `${path} is empty` : firstFailure;
   }
-  const why = checkScalar(path, value, g);
+  const why = checkScalar(path, value, g, mode);
   return why === undefined ? undefined : `${path} ${quoted(value)} ${why}`;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { evaluate } from "../../src/policy/evaluate.js";
-import { compileGuardPattern } from "../../src/policy/guards.js";
+import { compileGuardPattern, MAX_PATTERN_INPUT_CHARS } from "../../src/policy/guards.js";
 import { parsePolicy, policyHash } from "../../src/policy/schema.js";
 import type { Policy, PolicyDocument } from "../../src/policy/types.js";
 
@@ -80,6 +80,15 @@ describe("pattern guards run on a linear-time engine", () => {
     const p = policy({ name: "redos", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], guards: { q: { pattern: "^(a+)+$" } } }] });
     expect(outcome(decide([grantAll, p], "serpapi", "search", { q: `${"a".repeat(5000)}!` }))).toBe("guard_failed");
     expect(outcome(decide([grantAll, p], "serpapi", "search", { q: "a".repeat(5000) }))).toBe("allow");
+  });
+
+  it("a value longer than the pattern input bound fails an allow rule's pattern and trips a deny rule's", () => {
+    const huge = "a".repeat(MAX_PATTERN_INPUT_CHARS + 1);
+    const allowOnlyA = policy({ name: "only-a", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], guards: { q: { pattern: "^a+$" } } }] });
+    const denyB = policy({ name: "deny-b", subject: { all: true }, rules: [{ effect: "deny", scopes: ["*"], guards: { q: { pattern: "b" } } }] });
+    expect(outcome(decide([grantAll, allowOnlyA], "serpapi", "search", { q: huge }))).toBe("guard_failed");
+    expect(outcome(decide([grantAll, denyB], "serpapi", "search", { q: huge }))).toBe("scope_denied");
+    expect(outcome(decide([grantAll, allowOnlyA, denyB], "serpapi", "search", { q: "a".repeat(MAX_PATTERN_INPUT_CHARS) }))).toBe("allow");
   });
 
   it("evaluation uses the RE2 engine, not JS RegExp", () => {

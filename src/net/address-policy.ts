@@ -99,6 +99,13 @@ export function judgeAddress(ip: string, allowList: AddressAllowList): AddressVe
   return PUBLIC_RANGES.has(range) ? { allowed: true } : { allowed: false, range };
 }
 
+/** Exactly this machine's loopback address (127.0.0.1 or ::1, as written or IPv4-mapped): what mock mode may reach. */
+export function isLocalLoopback(ip: string): boolean {
+  if (!ipaddr.isValid(ip)) return false;
+  const parsed = ipaddr.process(ip);
+  return parsed.toString() === "127.0.0.1" || parsed.toString() === "::1";
+}
+
 export function isIpLiteral(hostname: string): boolean {
   return ipaddr.isValid(stripBrackets(hostname));
 }

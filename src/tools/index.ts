@@ -1,5 +1,5 @@
 import { GatewayError } from "../errors/index.js";
-import { GuardedHttpClient, systemResolver, zoneResolver, type Resolver, type Transport } from "../net/outbound.js";
+import { GuardedHttpClient, zoneResolver, type Resolver, type Transport } from "../net/outbound.js";
 import type { AddressAllowList } from "../net/address-policy.js";
 import { ToolCatalog } from "../proxy/catalog.js";
 import type { MetaStore } from "../store/index.js";
@@ -32,15 +32,13 @@ export interface ToolboxOptions {
 /** A generic tool defined (or replaced) or removed through this toolbox. */
 export type ToolChange = { type: "tool_defined" | "tool_removed"; tool: string };
 
-/** Unresolvable names in mock mode land on a public documentation address, served by the mock web server. */
+/**
+ * Mock mode asks no DNS server anything: `localhost` is 127.0.0.1, the metadata name keeps its
+ * hostile address (so the SSRF judge is exercised), and every other name lands on a public
+ * documentation address, which the mock web server answers for.
+ */
 export function mockResolver(): Resolver {
-  return zoneResolver({ localhost: ["127.0.0.1"], "metadata.google.internal": ["169.254.169.254"] }, async (name) => {
-    try {
-      return await systemResolver(name);
-    } catch {
-      return ["93.184.215.14"];
-    }
-  });
+  return zoneResolver({ localhost: ["127.0.0.1"], "metadata.google.internal": ["169.254.169.254"] }, async () => ["93.184.215.14"]);
 }
 
 /** The tools the gateway serves: built-ins plus generic HTTP tools defined through the admin API. */
@@ -48,14 +46,15 @@ export class Toolbox {
   readonly catalog = new ToolCatalog();
   private readonly api = new ApiClient();
   private readonly fetchClient: GuardedHttpClient;
-  /** Judged requests sent straight to the address judged: generic tools, job callbacks. */
+  /** Judged requests sent straight to the address judged: generic tools, job callbacks. In mock mode sealed to 127.0.0.1. */
   readonly directClient: GuardedHttpClient;
   private generic = new Map<string, GenericToolDefinition>();
 
   constructor(private readonly options: ToolboxOptions) {
     this.fetchClient = new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: options.fetchTransport });
+    // When http_fetch is rewritten to the mock web server, nothing else may leave the machine either.
     this.directClient =
-      options.fetchTransport.kind === "direct" ? this.fetchClient : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct" } });
+      options.fetchTransport.kind === "direct" ? this.fetchClient : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct", sealed: true } });
     this.catalog.register([
       ...serpapiTool({ baseUrl: options.baseUrls.serpapi, api: this.api }),
       ...openaiTool({ baseUrl: options.baseUrls.openai, api: this.api }),

@@ -36,6 +36,8 @@ export interface OutboundRequest {
   /** Bytes of body kept; the rest is dropped and `truncated` set. */
   maxBytes: number;
   maxRedirects: number;
+  /** Runs before each redirect is followed, with the absolute target URL; throwing refuses the hop. */
+  beforeRedirect?: (target: string) => void;
 }
 
 export interface OutboundResponse {
@@ -132,6 +134,7 @@ export class GuardedHttpClient {
           throw new GatewayError("upstream_error", `more than ${init.maxRedirects} redirects`, { details: { reason: "too_many_redirects", retryable: false } });
         }
         url = checkUrlShape(new URL(String(location), url).toString());
+        init.beforeRedirect?.(url.toString());
         if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method === "POST")) {
           method = "GET";
           body = undefined;

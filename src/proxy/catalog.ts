@@ -28,6 +28,8 @@ export interface InvokeContext {
   traceparent?: string;
   /** The door asked for the answer as it arrives (server-sent events): an adapter that can stream returns `stream`. */
   stream?: boolean;
+  /** Throws (GatewayError guard_failed) when policy refuses a redirect target; a tool calls it before following one. */
+  checkRedirect?: (target: string) => void;
 }
 
 export interface UpstreamReply {

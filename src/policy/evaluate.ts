@@ -49,6 +49,16 @@ export function evaluate(input: EvaluationInput): Decision {
     return { allow: false, reason: "scope_denied", message: `the token's scopes do not include ${call}`, trace };
   }
 
+  // Every applicable policy that lists claimable intents must list the token's: the agent chose its
+  // intent when it asked for the token, so without this `intents` rules would be its own say-so.
+  if (input.token.intent !== undefined) {
+    for (const policy of input.policies) {
+      const claimable = policy.document.claimableIntents;
+      if (policy.document.enabled === false || claimable === undefined || claimable.includes(input.token.intent)) continue;
+      return { allow: false, reason: "intent_required", message: `policy "${policy.document.name}" (version ${policy.version}) does not let this agent claim the intent "${input.token.intent}" (claimable: ${claimable.join(", ") || "none"})`, trace };
+    }
+  }
+
   let granted: RuleRef | undefined;
   const denials: RuleRef[] = [];
   const constraints: { ref: RuleRef; rule: Rule; policy: Policy }[] = [];

@@ -35,6 +35,7 @@ const policySchema = {
     name: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" },
     description: { type: "string", maxLength: 1000 },
     enabled: { type: "boolean" },
+    claimableIntents: { type: "array", maxItems: 50, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
     subject: {
       type: "object",
       minProperties: 1,

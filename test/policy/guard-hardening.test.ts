@@ -104,3 +104,34 @@ describe("pattern guards run on a linear-time engine", () => {
     expect(() => parsePolicy({ name: "x", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], guards: { q: { pattern } } }] })).toThrow(/rules\[0\]\.guards\.q\.pattern/);
   });
 });
+
+describe("policy binds which intents an agent may claim", () => {
+  const withIntent = (policies: Policy[], intent: string | undefined) =>
+    evaluate({ agent: { id: "a1", role: "r" }, token: { scopes: ["*"], intent }, policies, now: Date.UTC(2026, 10, 24, 12), call: { tool: "openai", action: "chat", params: {} } });
+  // The rule an agent would like to satisfy by naming the intent itself.
+  const billingOnly = policy({ name: "billing-chat", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }, { effect: "allow", scopes: ["openai:*"], intents: ["billing"] }] });
+  const researcherIntents = policy({ name: "researcher-intents", subject: { role: "r" }, claimableIntents: ["research"], rules: [{ effect: "allow", scopes: ["serpapi:*"] }] });
+
+  it("without claimableIntents any intent the token names counts (intents rules are not a boundary)", () => {
+    expect(outcome(withIntent([billingOnly], "billing"))).toBe("allow");
+  });
+
+  it("with claimableIntents, an intent the policy does not list is refused, whatever the token says", () => {
+    const d = withIntent([billingOnly, researcherIntents], "billing");
+    expect(outcome(d)).toBe("intent_required");
+    expect(d.allow ? "" : d.message).toContain('claim the intent "billing"');
+    expect(outcome(withIntent([billingOnly, researcherIntents], "research"))).toBe("intent_required"); // claimable, but the rule wants billing
+  });
+
+  it("a disabled policy binds nothing, and every applicable policy that lists intents must list the token's", () => {
+    const disabled = policy({ ...researcherIntents.document, name: "disabled-intents", enabled: false });
+    expect(outcome(withIntent([billingOnly, disabled], "billing"))).toBe("allow");
+    const both = policy({ name: "both", subject: { all: true }, claimableIntents: ["billing", "research"], rules: [{ effect: "allow", scopes: ["serpapi:*"] }] });
+    expect(outcome(withIntent([billingOnly, both], "billing"))).toBe("allow");
+    expect(outcome(withIntent([billingOnly, both, researcherIntents], "billing"))).toBe("intent_required");
+  });
+
+  it("the field is validated", () => {
+    expect(() => parsePolicy({ name: "x", subject: { all: true }, claimableIntents: [""], rules: [{ effect: "allow", scopes: ["*"] }] })).toThrow(/claimableIntents/);
+  });
+});

@@ -24,6 +24,17 @@ export function normaliseHost(host: string): string {
   return wildcard ? `*.${normalised}` : normalised;
 }
 
+/**
+ * A URL path as servers read it: percent-encoded unreserved characters decoded (RFC 3986 §6.2.2.2),
+ * so `/%61dmin` meets a guard on `/admin`. Dot segments are already resolved by the URL parser.
+ */
+export function normalisePath(pathname: string): string {
+  return pathname.replace(/%([0-9a-f]{2})/gi, (escape, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return /[A-Za-z0-9\-._~]/.test(char) ? char : escape.toUpperCase();
+  });
+}
+
 function normaliseAddress(address: string): string {
   const at = address.lastIndexOf("@");
   return at < 0 ? address.toLowerCase() : `${address.slice(0, at).toLowerCase()}@${normaliseHost(address.slice(at + 1))}`;
@@ -50,7 +61,7 @@ export function guardValue(path: string, tool: string, action: string, params: R
       case "url.port":
         return url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
       case "url.path":
-        return url.pathname;
+        return normalisePath(url.pathname);
     }
   }
   if (path === "method" && tool === "http_fetch") return action.toUpperCase();

@@ -44,6 +44,16 @@ describe("host guards compare normalised host names (trailing dot, IDNA, case)",
   });
 });
 
+describe("url.path is compared as servers read it", () => {
+  const denyAdmin = policy({ name: "deny-admin", subject: { all: true }, rules: [{ effect: "deny", scopes: ["http_fetch:*"], guards: { "url.path": { oneOf: ["/admin"] } } }] });
+  it.each(["http://ok.example/admin", "http://ok.example/%61dmin", "http://ok.example/adm%69n", "http://ok.example/x/%2e%2e/admin", "http://ok.example/ADMIN"])("%s is /admin", (url) => {
+    expect(outcome(decide([grantAll, denyAdmin], "http_fetch", "get", { url }))).toBe("scope_denied");
+  });
+  it("an encoded slash stays encoded (it is not a path separator to most servers)", () => {
+    expect(outcome(decide([grantAll, denyAdmin], "http_fetch", "get", { url: "http://ok.example/%2Fadmin" }))).toBe("allow");
+  });
+});
+
 describe("a deny rule's guard on an array matches when any item matches", () => {
   const denyRival = policy({ name: "deny-rival", subject: { all: true }, rules: [{ effect: "deny", scopes: ["gmail_send:*"], guards: { "recipients.domain": { oneOf: ["rival.example"] } } }] });
 

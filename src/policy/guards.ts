@@ -109,29 +109,37 @@ function normalisedEntry(entry: string | number | boolean, path: string): string
   return normalised;
 }
 
+/**
+ * Largest compiled RE2 program a pattern may have. Matching is linear in the input but also in the
+ * program when RE2 falls back from its DFA to the NFA (`(a|b)*a[ab]{200}` does): counted repetition
+ * such as `{1000}` would make each character cost a thousand steps. Ordinary patterns are far below.
+ */
+export const MAX_PATTERN_PROGRAM_SIZE = 300;
+
+/**
+ * Longest string a pattern is matched against (URLs are at most 4096 too). With the program bound
+ * this caps one match at a few milliseconds; past it a value is not matched: it fails an allow
+ * rule's pattern and trips a deny rule's (fails closed both ways).
+ */
+export const MAX_PATTERN_INPUT_CHARS = 4096;
+
 const compiledPatterns = new Map<string, RE2JS>();
 /**
  * Compiles a guard's pattern with RE2 (re2js): matching is linear in the input, so no pattern an
  * admin writes lets an agent pin the event loop with a crafted value. RE2 refuses what cannot be run
- * in linear time (backreferences, lookaround).
- * @throws Error (RE2JSSyntaxException) when the pattern is not valid RE2 syntax
+ * in linear time (backreferences, lookaround); programs over MAX_PATTERN_PROGRAM_SIZE are refused here.
+ * @throws Error when the pattern is not valid RE2 syntax or is too large
  */
 export function compileGuardPattern(pattern: string): RE2JS {
   let r = compiledPatterns.get(pattern);
   if (r === undefined) {
     r = RE2JS.compile(pattern);
+    if (r.programSize() > MAX_PATTERN_PROGRAM_SIZE) throw new Error(`the pattern compiles to ${r.programSize()} RE2 instructions; at most ${MAX_PATTERN_PROGRAM_SIZE} are allowed (large counted repetitions such as {1000} cost that much per character)`);
     if (compiledPatterns.size > 10_000) compiledPatterns.clear();
     compiledPatterns.set(pattern, r);
   }
   return r;
 }
-
-/**
- * Longest string a pattern is matched against. RE2 is linear, but linear in a megabyte times every
- * pattern guard of every rule is still a cost an agent chooses; past this a value is not matched:
- * it fails an allow rule's pattern and trips a deny rule's (fails closed both ways).
- */
-export const MAX_PATTERN_INPUT_CHARS = 16_384;
 
 /**
  * How a guard is read. `constraint` (an allow rule's): every item of an array must pass. `condition`
@@ -150,7 +158,7 @@ function checkScalar(path: string, value: unknown, g: Guard, mode: GuardMode): s
     if (typeof value !== "string") return `must match /${g.pattern}/`;
     if (value.length > MAX_PATTERN_INPUT_CHARS) {
       if (mode === "constraint") return `is longer than the ${MAX_PATTERN_INPUT_CHARS} characters a pattern is matched against`;
-    } else if (!compileGuardPattern(g.pattern).matcher(value).find()) return `must match /${g.pattern}/`;
+    } else if (!compileGuardPattern(g.pattern).test(value)) return `must match /${g.pattern}/`;
   }
   if (g.maxLength !== undefined && (typeof value !== "string" || value.length > g.maxLength)) return `must be at most ${g.maxLength} characters`;
   if (g.min !== undefined && (typeof value !== "number" || value < g.min)) return `must be at least ${g.min}`;

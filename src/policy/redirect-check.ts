@@ -1,6 +1,6 @@
 import { GatewayError } from "../errors/index.js";
 import type { VerifiedToken } from "../identity/index.js";
-import type { CallToAuthorize } from "../proxy/stages.js";
+import type { CallToAuthorize, RedirectCheck } from "../proxy/stages.js";
 import { evaluate } from "./evaluate.js";
 import type { PolicyService } from "./service.js";
 
@@ -10,11 +10,17 @@ import type { PolicyService } from "./service.js";
  * and an allowed host cannot bounce the call to a denied one. Limits are not taken again (the call
  * already has them). Calls without a `url` parameter get no check (there is nothing to redirect).
  * The check throws GatewayError `guard_failed` (403) naming the rule and the refused target.
+ *
+ * Its cache scope: agents of one role share policies unless one has policies of its own, and a
+ * token's intent can change which rules apply, so answers are shared per role and intent, or per
+ * agent and intent for an agent with its own policies.
  */
-export function createRedirectCheck(o: { policies: PolicyService; now: () => number }): (who: Pick<VerifiedToken, "agentId" | "role" | "intent">, call: CallToAuthorize) => ((target: string) => void) | undefined {
+export function createRedirectCheck(o: { policies: PolicyService; now: () => number }): (who: Pick<VerifiedToken, "agentId" | "role" | "intent">, call: CallToAuthorize) => RedirectCheck | undefined {
   return (who, call) => {
     if (typeof call.params.url !== "string") return undefined;
-    return (target) => {
+    const personal = o.policies.applicable(who.agentId, who.role).some((p) => "agentId" in p.document.subject);
+    const cacheScope = `${personal ? `agent:${who.agentId}` : `role:${who.role}`}\nintent:${who.intent ?? ""}`;
+    const check = (target: string) => {
       const decision = evaluate({
         agent: { id: who.agentId, role: who.role },
         // The call was admitted with a scope covering it; only its parameters change here.
@@ -29,5 +35,6 @@ export function createRedirectCheck(o: { policies: PolicyService; now: () => num
         details: { reason: "guard_failed", redirect: shown, ...(decision.rule === undefined ? {} : { rule: decision.rule }) },
       });
     };
+    return { check, cacheScope };
   };
 }

@@ -26,11 +26,18 @@ export interface Authorizer {
   refund(charge: QuotaCharge, why: "not_sent" | "upstream_failed"): Promise<void>;
   /** Counts the model tokens an answer reported against the charge's token budgets. */
   recordUsage?(charge: QuotaCharge, tokens: number): Promise<void>;
-  /**
-   * For a call an adapter may redirect (it has a `url`): the check to run before following each
-   * redirect, throwing a GatewayError when policy refuses the target. Absent when policy is off.
-   */
-  redirectCheck?(token: VerifiedToken, call: CallToAuthorize): ((target: string) => void) | undefined;
+  /** For a call an adapter may redirect (it has a `url`): policy on every hop. Absent when policy is off. */
+  redirectCheck?(token: VerifiedToken, call: CallToAuthorize): RedirectCheck | undefined;
+}
+
+/**
+ * `check` runs before each redirect is followed and throws a GatewayError when policy refuses the
+ * target; `cacheScope` names everyone whose policies would judge the same hops alike, the widest an
+ * answer that followed them may be shared through the cache.
+ */
+export interface RedirectCheck {
+  check(target: string): void;
+  cacheScope: string;
 }
 
 /** Hooks for metrics; every label they receive is bounded (door, tool, action, status, reason). */
@@ -234,9 +241,9 @@ export function authorize(deps: { authorizer: Authorizer; onRefundError?: (err: 
       if (!isGatewayError(err)) throw err;
       return denied(err, "authorize");
     }
-    const checkRedirect = deps.authorizer.redirectCheck?.(principal, { tool: call.tool, action: call.action, params: call.params });
-    // An answer that followed redirects was judged by this agent's policies: share it with no one else.
-    const outcome = await next(checkRedirect === undefined ? call : { ...call, checkRedirect, cacheScope: `${principal.role}\n${principal.agentId}` });
+    const redirects = deps.authorizer.redirectCheck?.(principal, { tool: call.tool, action: call.action, params: call.params });
+    // An answer that followed redirects was judged by these policies: share it only with those they bind alike.
+    const outcome = await next(redirects === undefined ? call : { ...call, checkRedirect: redirects.check, cacheScope: redirects.cacheScope });
     const refund = outcome.kind === "refused" || outcome.kind === "denied" ? "not_sent" : outcome.kind === "failed" ? "upstream_failed" : undefined;
     if (refund !== undefined && charge.quotas.length > 0) await deps.authorizer.refund(charge, refund).catch((err: unknown) => deps.onRefundError?.(err));
     const budgets = charge.quotas.some((q) => q.unit === "tokens");

@@ -101,7 +101,7 @@ describe("http_fetch re-applies policy to every redirect", () => {
   });
 });
 
-describe("a followed redirect is not shared through the cache with an agent whose policy refuses it", () => {
+describe("a followed redirect is shared through the cache only with agents bound by the same policies", () => {
   let t: TestGateway;
 
   beforeAll(async () => {
@@ -122,7 +122,10 @@ describe("a followed redirect is not shared through the cache with an agent whos
     expect(first.data).toMatchObject({ status: 200, url: "http://evil.test/cached" });
     const err = await failure(strict.call("http_fetch", "get", { url }));
     expect(err?.code, "the cached answer was served").toBe("guard_failed");
-    // The permissive agent's own repeat is still a cache hit.
+    // The permissive agent's own repeat is still a cache hit, and so is a third agent's of the same
+    // role without policies of its own: they share every policy that judged the redirect.
     expect((await permissive.call("http_fetch", "get", { url })).meta.cache).toBe("hit");
+    const { client: colleague } = await newAgent(t, { role: "fetchers", scopes: ["http_fetch:*"] });
+    expect((await colleague.call("http_fetch", "get", { url })).meta.cache).toBe("hit");
   });
 });

@@ -1,5 +1,6 @@
 import { domainToASCII } from "node:url";
-import { RE2JS } from "re2js";
+import type { RE2JS } from "re2js";
+import { compileLinearRegExp } from "../util/linear-regexp.js";
 import type { Guard } from "./types.js";
 
 /** Derived fields whose values are host names: compared after `normaliseHost` on both sides. */
@@ -110,13 +111,6 @@ function normalisedEntry(entry: string | number | boolean, path: string): string
 }
 
 /**
- * Largest compiled RE2 program a pattern may have. Matching is linear in the input but also in the
- * program when RE2 falls back from its DFA to the NFA (`(a|b)*a[ab]{200}` does): counted repetition
- * such as `{1000}` would make each character cost a thousand steps. Ordinary patterns are far below.
- */
-export const MAX_PATTERN_PROGRAM_SIZE = 300;
-
-/**
  * Longest string a pattern is matched against (URLs are at most 4096 too). With the program bound
  * this caps one match at a few milliseconds; past it a value is not matched: it fails an allow
  * rule's pattern and trips a deny rule's (fails closed both ways).
@@ -125,16 +119,13 @@ export const MAX_PATTERN_INPUT_CHARS = 4096;
 
 const compiledPatterns = new Map<string, RE2JS>();
 /**
- * Compiles a guard's pattern with RE2 (re2js): matching is linear in the input, so no pattern an
- * admin writes lets an agent pin the event loop with a crafted value. RE2 refuses what cannot be run
- * in linear time (backreferences, lookaround); programs over MAX_PATTERN_PROGRAM_SIZE are refused here.
+ * A guard's pattern compiled once with RE2 (`compileLinearRegExp`): linear-time matching.
  * @throws Error when the pattern is not valid RE2 syntax or is too large
  */
 export function compileGuardPattern(pattern: string): RE2JS {
   let r = compiledPatterns.get(pattern);
   if (r === undefined) {
-    r = RE2JS.compile(pattern);
-    if (r.programSize() > MAX_PATTERN_PROGRAM_SIZE) throw new Error(`the pattern compiles to ${r.programSize()} RE2 instructions; at most ${MAX_PATTERN_PROGRAM_SIZE} are allowed (large counted repetitions such as {1000} cost that much per character)`);
+    r = compileLinearRegExp(pattern);
     if (compiledPatterns.size > 10_000) compiledPatterns.clear();
     compiledPatterns.set(pattern, r);
   }

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { GatewayError } from "../errors/index.js";
+import { linearRegExpEngine } from "../util/linear-regexp.js";
 
 /** What the road needs to know about one tool action; adapters are turned into these. */
 export interface RoadAction {
@@ -60,7 +61,8 @@ export class ToolCatalog {
   private actions = new Map<string, ResolvedAction>();
 
   constructor() {
-    this.ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
+    // `pattern`s (generic tools' are admin-written) run on RE2: an agent's value cannot pin the event loop.
+    this.ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true, code: { regExp: linearRegExpEngine } });
     addFormats(this.ajv);
   }
 

@@ -74,6 +74,46 @@ describe("generic tools: a path parameter cannot climb out of its template", () 
   });
 });
 
+describe("generic tools: parameter schema patterns run on RE2 (linear time)", () => {
+  let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
+  let t: TestGateway;
+  let client: AgentClient;
+  const admin = () => ({ authorization: `Bearer ${t.adminKey}` });
+  const tool = (name: string, pattern: string) => ({
+    name,
+    baseUrl: upstream.base,
+    actions: { lookup: { method: "GET", path: "/lookup/{code}", params: { type: "object", additionalProperties: false, required: ["code"], properties: { code: { type: "string", maxLength: 5000, pattern } } } } },
+  });
+
+  beforeAll(async () => {
+    upstream = await recordingUpstream("127.0.0.1");
+    t = await startTestGateway({ UPSTREAM_MODE: "live", SSRF_ALLOW: "127.0.0.1/32" });
+    ({ client } = await newAgent(t, { scopes: ["codes:*"] }));
+    await t.admin.raw("POST", "/api/policies", { name: "codes-users", subject: { all: true }, rules: [{ effect: "allow", scopes: ["codes:*"] }] });
+  });
+  afterAll(async () => {
+    await t.close();
+    await upstream.close();
+  });
+
+  it("a pattern RE2 cannot run (lookahead) is refused when the tool is defined, naming the field", async () => {
+    const r = await request(`${t.url}/api/tools`, { headers: admin(), body: tool("lookahead", "^(?=a)a+$") });
+    expect(r.status).toBe(400);
+    expect(r.json.error.code).toBe("invalid_request");
+    expect(r.json.error.message).toContain("tool.actions.lookup.params");
+  });
+
+  it("^(a+)+$ is accepted, and a hostile value is refused at once instead of pinning the event loop", async () => {
+    expect((await request(`${t.url}/api/tools`, { headers: admin(), body: tool("codes", "^(a+)+$") })).status).toBe(201);
+    const before = upstream.paths.length;
+    const err = await failure(client.call("codes", "lookup", { code: `${"a".repeat(4000)}!` }));
+    expect(err?.status).toBe(400);
+    expect(err?.code).toBe("invalid_request");
+    expect(upstream.paths.length).toBe(before);
+    expect((await client.call<any>("codes", "lookup", { code: "aaa" })).data.data.path).toBe("/lookup/aaa");
+  });
+});
+
 describe("mock mode is sealed: nothing leaves 127.0.0.1", () => {
   let elsewhere: Awaited<ReturnType<typeof recordingUpstream>>;
   let t: TestGateway;

@@ -2,6 +2,7 @@ import { Ajv } from "ajv";
 import { GatewayError } from "../../errors/index.js";
 import type { GuardedHttpClient } from "../../net/outbound.js";
 import type { RoadAction, UpstreamReply } from "../../proxy/catalog.js";
+import { linearRegExpEngine } from "../../util/linear-regexp.js";
 import { upstreamFailure } from "../upstream.js";
 
 /** A tool defined by configuration: an HTTP API described as data, no code. */
@@ -74,7 +75,8 @@ const definitionSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// Parameter schemas are written by admins and matched against agents' values: RE2, as in the catalog.
+const ajv = new Ajv({ allErrors: true, strict: false, code: { regExp: linearRegExpEngine } });
 const validateDefinition = ajv.compile(definitionSchema);
 
 /** @throws GatewayError invalid_request naming the bad field */

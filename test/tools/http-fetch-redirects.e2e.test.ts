@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayClientError, type AgentClient } from "../../src/client/index.js";
 import { http as request, startTestGateway, type TestGateway } from "../helpers/gateway.js";
@@ -127,5 +129,47 @@ describe("a followed redirect is shared through the cache only with agents bound
     expect((await permissive.call("http_fetch", "get", { url })).meta.cache).toBe("hit");
     const { client: colleague } = await newAgent(t, { role: "fetchers", scopes: ["http_fetch:*"] });
     expect((await colleague.call("http_fetch", "get", { url })).meta.cache).toBe("hit");
+  });
+});
+
+describe("live mode: the refused hop is never sent", () => {
+  let t: TestGateway;
+  let upstream: http.Server;
+  let port: number;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      seen.push(`${req.headers.host}${req.url}`);
+      const to = new URL(req.url ?? "/", "http://x").searchParams.get("to");
+      if (to !== null) res.writeHead(302, { location: to });
+      res.end("ok");
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    port = (upstream.address() as AddressInfo).port;
+    t = await startTestGateway({ UPSTREAM_MODE: "live", SSRF_ALLOW: "127.0.0.1/32" });
+  });
+  afterAll(async () => {
+    await t.close();
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+
+  it("a redirect from 127.0.0.1 to localhost (denied by name) stops at the first hop", async () => {
+    const { client } = await newAgent(t, { role: "live-fetch", scopes: ["http_fetch:*"] });
+    await t.admin.raw("POST", "/api/policies", {
+      name: "no-localhost",
+      subject: { role: "live-fetch" },
+      rules: [
+        { effect: "allow", scopes: ["http_fetch:*"] },
+        { effect: "deny", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["localhost"] } } },
+      ],
+    });
+    const err = await failure(client.call("http_fetch", "get", { url: `http://127.0.0.1:${port}/start?to=${encodeURIComponent(`http://localhost:${port}/secret`)}` }));
+    expect(err?.code).toBe("guard_failed");
+    expect(seen.filter((s) => s.includes("/secret"))).toEqual([]);
+    expect(seen.some((s) => s.includes("/start"))).toBe(true);
+    // The same chain to an allowed name is followed.
+    const ok = await client.call<any>("http_fetch", "get", { url: `http://127.0.0.1:${port}/start?to=${encodeURIComponent(`http://127.0.0.1:${port}/public`)}` });
+    expect(ok.data).toMatchObject({ status: 200, redirects: 1 });
   });
 });

@@ -1,6 +1,6 @@
 import { GatewayError } from "../errors/index.js";
 import { GuardedHttpClient, zoneResolver, type Resolver, type Transport } from "../net/outbound.js";
-import type { AddressAllowList } from "../net/address-policy.js";
+import { checkUrlShape, type AddressAllowList } from "../net/address-policy.js";
 import { ToolCatalog } from "../proxy/catalog.js";
 import type { MetaStore } from "../store/index.js";
 import { genericToolActions, parseGenericTool, type GenericToolDefinition } from "./generic/index.js";
@@ -82,7 +82,8 @@ export class Toolbox {
   /** Validates, checks the base URL against the SSRF guard, stores and registers a generic tool (replacing one of that name). */
   async defineGeneric(input: unknown): Promise<GenericToolDefinition> {
     const def = parseGenericTool(input, BUILTIN_TOOLS);
-    await this.directClient.resolveJudged(new URL(def.baseUrl).hostname).catch((err: unknown) => {
+    // The URL's shape (scheme, no user:password@) is refused now, not on the first call.
+    await this.directClient.resolveJudged(checkUrlShape(def.baseUrl).hostname).catch((err: unknown) => {
       if (err instanceof GatewayError && err.code === "ssrf_blocked") throw err;
       // An unresolvable host may resolve later; it is judged again on every call.
     });

@@ -68,6 +68,16 @@ describe("generic tools: a path parameter cannot climb out of its template", () 
     expect(upstream.paths.length).toBe(before);
   });
 
+  it.each([
+    ["http://[bad", 400, "invalid_request"],
+    ["http://user:secret@127.0.0.1:1/", 403, "ssrf_blocked"],
+  ])("a base URL %s is refused with %i %s when the tool is defined, never a 500", async (baseUrl, status, code) => {
+    const r = await request(`${t.url}/api/tools`, { headers: { authorization: `Bearer ${t.adminKey}` }, body: { name: "broken", baseUrl, actions: { ping: { method: "GET", path: "/ping" } } } });
+    expect(r.status).toBe(status);
+    expect(r.json.error.code).toBe(code);
+    expect(r.json.error.correlationId ?? r.headers.get("x-correlation-id")).toBeTruthy();
+  });
+
   it("dots inside a segment are data, not navigation", async () => {
     const got = await client.call<any>("inventory", "get_item", { id: "..." });
     expect(got.data.data.path).toBe("/api/v2/items/...");

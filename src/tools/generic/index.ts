@@ -87,6 +87,7 @@ export function parseGenericTool(input: unknown, reservedNames: readonly string[
     throw new GatewayError("invalid_request", `invalid tool definition: ${where} ${e?.message ?? "is invalid"}`, { details: { path: where } });
   }
   const def = input as unknown as GenericToolDefinition;
+  if (!URL.canParse(def.baseUrl)) throw new GatewayError("invalid_request", "invalid tool definition: tool.baseUrl is not an absolute URL", { details: { path: "tool.baseUrl" } });
   if (reservedNames.includes(def.name)) throw new GatewayError("conflict", `"${def.name}" is a built-in tool; pick another name`);
   for (const [actionName, action] of Object.entries(def.actions)) {
     const schema = action.params ?? { type: "object", additionalProperties: false, properties: {} };

@@ -110,6 +110,19 @@ function normalisedEntry(entry: string | number | boolean, path: string): string
   return normalised;
 }
 
+/** The compiled pattern, or undefined for one RE2 refuses (only policies stored before patterns were RE2 can hold one). */
+const refusedPatterns = new Set<string>();
+function usablePattern(pattern: string): RE2JS | undefined {
+  if (refusedPatterns.has(pattern)) return undefined;
+  try {
+    return compileGuardPattern(pattern);
+  } catch {
+    if (refusedPatterns.size > 10_000) refusedPatterns.clear();
+    refusedPatterns.add(pattern);
+    return undefined;
+  }
+}
+
 /**
  * Longest string a pattern is matched against (URLs are at most 4096 too). With the program bound
  * this caps one match at a few milliseconds; past it a value is not matched: it fails an allow
@@ -147,9 +160,11 @@ function checkScalar(path: string, value: unknown, g: Guard, mode: GuardMode): s
   if (g.notOneOf !== undefined && g.notOneOf.some((e) => matchesEntry(value, entry(e)))) return `must not be one of ${JSON.stringify(g.notOneOf)}`;
   if (g.pattern !== undefined) {
     if (typeof value !== "string") return `must match /${g.pattern}/`;
-    if (value.length > MAX_PATTERN_INPUT_CHARS) {
-      if (mode === "constraint") return `is longer than the ${MAX_PATTERN_INPUT_CHARS} characters a pattern is matched against`;
-    } else if (!compileGuardPattern(g.pattern).test(value)) return `must match /${g.pattern}/`;
+    const pattern = usablePattern(g.pattern);
+    // Undecidable (too long, or a pattern stored before RE2 that RE2 cannot run): fail closed both ways.
+    if (value.length > MAX_PATTERN_INPUT_CHARS || pattern === undefined) {
+      if (mode === "constraint") return pattern === undefined ? `cannot be matched: the policy's pattern /${g.pattern}/ is not one RE2 can run (fix the policy)` : `is longer than the ${MAX_PATTERN_INPUT_CHARS} characters a pattern is matched against`;
+    } else if (!pattern.test(value)) return `must match /${g.pattern}/`;
   }
   if (g.maxLength !== undefined && (typeof value !== "string" || value.length > g.maxLength)) return `must be at most ${g.maxLength} characters`;
   if (g.min !== undefined && (typeof value !== "number" || value < g.min)) return `must be at least ${g.min}`;

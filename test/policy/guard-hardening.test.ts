@@ -101,6 +101,15 @@ describe("pattern guards run on a linear-time engine", () => {
     expect(outcome(decide([grantAll, allowOnlyA, denyB], "serpapi", "search", { q: "a".repeat(MAX_PATTERN_INPUT_CHARS) }))).toBe("allow");
   });
 
+  it("a pattern stored before RE2 that RE2 cannot run fails closed instead of failing the call (500)", () => {
+    // Stored documents are not parsed again on load, so build the policies as the store hands them over.
+    const stored = (name: string, effect: "allow" | "deny"): Policy => ({ id: name, version: 1, hash: "h", document: { name, subject: { all: true }, rules: [{ effect, scopes: ["*"], guards: { q: { pattern: "^(?=a)a+$" } } }] } });
+    const allowD = decide([grantAll, stored("legacy-allow", "allow")], "serpapi", "search", { q: "aaa" });
+    expect(outcome(allowD)).toBe("guard_failed");
+    expect(allowD.allow ? "" : allowD.message).toContain("not one RE2 can run");
+    expect(outcome(decide([grantAll, stored("legacy-deny", "deny")], "serpapi", "search", { q: "zzz" }))).toBe("scope_denied");
+  });
+
   it("evaluation uses the RE2 engine, not JS RegExp", () => {
     expect(compileGuardPattern("^(a+)+$")).not.toBeInstanceOf(RegExp);
     expect(compileGuardPattern("^[a-z]+$").constructor.name).toBe("RE2JS");

@@ -187,6 +187,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       httpFetchMaxBytes: config.httpFetchMaxBytes,
       httpFetchMaxRedirects: config.httpFetchMaxRedirects,
       onChange: (change) => changes.publish(change),
+      onUnusableTool: (name, reason) => logger.error({ tool: name, reason }, `generic tool ${name} cannot be loaded and is unavailable: define it again`),
     });
     onStop("toolbox", () => toolbox.close());
     await toolbox.reload();

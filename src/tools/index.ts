@@ -27,6 +27,8 @@ export interface ToolboxOptions {
   httpFetchMaxRedirects: number;
   /** Called after a generic tool was defined or removed here (other instances reload their tools). */
   onChange?: (change: ToolChange) => void;
+  /** A stored generic tool that can no longer be loaded (e.g. a schema pattern RE2 refuses): it is left out, the others load. */
+  onUnusableTool?: (name: string, reason: string) => void;
 }
 
 /** A generic tool defined (or replaced) or removed through this toolbox. */
@@ -71,7 +73,12 @@ export class Toolbox {
     this.generic = new Map(Object.entries(defs));
     for (const def of this.generic.values()) {
       this.catalog.unregister(def.name);
-      this.catalog.register(genericToolActions(def, this.directClient));
+      try {
+        this.catalog.register(genericToolActions(def, this.directClient));
+      } catch (err) {
+        // Stored by an older version under looser rules: one bad tool must not stop the gateway starting.
+        this.options.onUnusableTool?.(def.name, (err as Error).message);
+      }
     }
   }
 

@@ -124,6 +124,27 @@ describe("generic tools: parameter schema patterns run on RE2 (linear time)", ()
   });
 });
 
+describe("generic tools stored before patterns were RE2", () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ UPSTREAM_MODE: "mock", SSRF_ALLOW: "127.0.0.1/32" });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("one whose schema RE2 cannot run is left out and logged; the others still load", async () => {
+    const schema = (pattern: string) => ({ type: "object", additionalProperties: false, required: ["code"], properties: { code: { type: "string", pattern } } });
+    const tool = (name: string, pattern: string) => ({ name, baseUrl: "http://127.0.0.1:9", actions: { lookup: { method: "GET", path: "/lookup/{code}", params: schema(pattern) } } });
+    // As an older version stored them: straight into the store, without today's checks.
+    await t.gateway.store.setMeta("generic_tools", JSON.stringify({ legacy: tool("legacy", "^(?=a)a+$"), fine: tool("fine", "^[a-z]+$") }));
+    await t.gateway.toolbox.reload();
+    expect(t.gateway.toolbox.catalog.hasTool("fine")).toBe(true);
+    expect(t.gateway.toolbox.catalog.hasTool("legacy")).toBe(false);
+    expect(t.logs.some((line) => line.includes("legacy") && line.includes("generic tool"))).toBe(true);
+  });
+});
+
 describe("mock mode is sealed: nothing leaves 127.0.0.1", () => {
   let elsewhere: Awaited<ReturnType<typeof recordingUpstream>>;
   let t: TestGateway;

@@ -96,6 +96,36 @@ interface RegistryEntry {
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ROLE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 const JTI_MAX = 128;
+const JTI_PATTERN = new RegExp(`^[\\x20-\\x7e]{1,${JTI_MAX}}$`);
+
+/** The one public answer for every assertion that does not verify; the reason goes to the server log. */
+const ASSERTION_INVALID_MESSAGE =
+  "the assertion could not be verified for this agent: sign a JWT with the agent's registered private key, with iss = sub = agentId, aud = the gateway's issuer, iat, exp and a fresh jti";
+const assertionInvalid = (reason: string) => new GatewayError("assertion_invalid", ASSERTION_INVALID_MESSAGE, { logDetail: `assertion: ${reason}` });
+
+/**
+ * Keys no one holds, one per algorithm an agent may use: an unknown agent's assertion is verified
+ * against one of them, so it costs about what a known agent's does and always fails the same way.
+ */
+const DECOY_ALGORITHMS = ["EdDSA", "ES256", "RS256"] as const;
+type DecoyAlgorithm = (typeof DECOY_ALGORITHMS)[number];
+const decoyKeys = new Map<DecoyAlgorithm, KeyObject>();
+function decoyKeyFor(assertion: string): KeyObject {
+  let alg: DecoyAlgorithm = "EdDSA";
+  try {
+    const claimed = decodeProtectedHeader(assertion).alg;
+    if (DECOY_ALGORITHMS.includes(claimed as DecoyAlgorithm)) alg = claimed as DecoyAlgorithm;
+  } catch {
+    // malformed: verified (and refused) against the default decoy
+  }
+  let key = decoyKeys.get(alg);
+  if (key === undefined) {
+    // Made on first use (an RSA pair takes a while); the private halves are dropped at once.
+    key = createPublicKey(generateAgentKeyPair(alg).publicKeyPem);
+    decoyKeys.set(alg, key);
+  }
+  return key;
+}
 
 /**
  * Agents and their tokens: registration, proof-of-possession token issue, verification with
@@ -241,37 +271,36 @@ export class IdentityService {
         details: { field: "ttlSeconds" },
       });
     }
+    // Proof of possession comes first: until the assertion verifies, every answer is the same
+    // (an unknown id, a suspended agent, a wrong key or a malformed assertion all read alike).
     const agent = await this.lookupAgent(request.agentId);
-    if (agent === undefined) {
-      // Same answer as a bad signature: an unknown id must not be told apart from a wrong key.
-      throw new GatewayError("assertion_invalid", "the assertion could not be verified for this agent");
-    }
-    if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
-
     let payload;
     try {
-      ({ payload } = await jwtVerify(request.assertion, this.agentKey(agent), {
-        algorithms: [agent.keyAlgorithm],
-        issuer: agent.id,
-        subject: agent.id,
+      ({ payload } = await jwtVerify(request.assertion, agent === undefined ? decoyKeyFor(request.assertion) : this.agentKey(agent), {
+        algorithms: agent === undefined ? [...DECOY_ALGORITHMS] : [agent.keyAlgorithm],
+        issuer: request.agentId,
+        subject: request.agentId,
         audience: this.o.issuer,
         currentDate: new Date(now),
         clockTolerance: this.o.clockSkewSeconds,
         requiredClaims: ["jti", "exp", "iat"],
       }));
     } catch (err) {
+      // Only the key's holder can reach an expiry check: the signature is verified first.
       if (err instanceof joseErrors.JWTExpired) throw new GatewayError("assertion_expired", "the assertion has expired: sign a fresh one");
-      throw new GatewayError("assertion_invalid", `the assertion could not be verified for this agent (${describeJoseError(err)})`);
+      throw assertionInvalid(agent === undefined ? "unknown agent id" : describeJoseError(err));
     }
+    if (agent === undefined) throw assertionInvalid("unknown agent id"); // unreachable: the decoy key signs nothing
+    if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
     const exp = Number(payload.exp) * 1000;
     const iat = Number(payload.iat) * 1000;
     const skewMs = this.o.clockSkewSeconds * 1000;
     if (exp - now > this.o.assertionMaxLifetimeSeconds * 1000 + skewMs) {
       throw new GatewayError("assertion_lifetime_too_long", `assertion exp must be at most ${this.o.assertionMaxLifetimeSeconds} seconds ahead`);
     }
-    if (iat > now + skewMs) throw new GatewayError("assertion_invalid", "assertion iat is in the future");
+    if (iat > now + skewMs) throw assertionInvalid("iat is in the future");
     const jti = String(payload.jti);
-    if (jti.length === 0 || jti.length > JTI_MAX) throw new GatewayError("assertion_invalid", `assertion jti must be 1-${JTI_MAX} characters`);
+    if (!JTI_PATTERN.test(jti)) throw assertionInvalid(`jti must be 1-${JTI_MAX} printable characters`);
     if (!(await this.o.store.useAssertionJti(agent.id, jti, exp + skewMs))) {
       throw new GatewayError("assertion_replayed", "this assertion was already used: sign a new one with a fresh jti");
     }

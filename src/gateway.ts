@@ -4,7 +4,6 @@ import type { Logger } from "pino";
 import { type Config } from "./config/index.js";
 import { ensureLocalSecret, generateAdminKey, generateMasterKey } from "./config/local-secrets.js";
 import { IdentityService, Keyring, type IdentityEvents } from "./identity/index.js";
-import { bearerOf, createAdminGuard } from "./http/auth.js";
 import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
@@ -27,7 +26,8 @@ import { GatewayMetrics } from "./obs/metrics.js";
 import { registerMetricsRoute } from "./http/routes/metrics.js";
 import Fastify from "fastify";
 import { registerProxyRoutes } from "./http/routes/proxy.js";
-import { registerToolAdminRoutes } from "./http/routes/tools.js";
+import { registerToolRoutes } from "./http/routes/tools.js";
+import { PreAuthLimiter } from "./limits/pre-auth.js";
 import { mockResolver, Toolbox } from "./tools/index.js";
 import { hkdfSync, randomUUID } from "node:crypto";
 import { CallbackSender } from "./jobs/callbacks.js";
@@ -288,7 +288,13 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     clusterSync.start();
     onStop("cluster sync", () => clusterSync.stop());
 
-    const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
+    const app = createHttpServer({
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      trustProxy: config.trustProxy,
+      auth: { adminKey: admin.value, verifyAgentToken: (raw) => identity.verifyAccessToken(raw) },
+      preAuthLimiter: new PreAuthLimiter({ counters: limitCounters, now, rates: config.preAuthRates }),
+    });
     // Every route, as registered: the change-event test walks the mutating ones.
     const routes: { method: string; url: string }[] = [];
     app.addHook("onRoute", (route) => {
@@ -300,7 +306,6 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       await Promise.race([app.close(), grace]);
       app.server.closeAllConnections?.();
     });
-    const requireAdmin = createAdminGuard(admin.value);
     let closingStarted = false;
     registerHealthRoutes(app, {
       checks: [
@@ -322,25 +327,14 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         ...(config.features.policy ? {} : { warning: "policy enforcement is OFF (FF_POLICY=off)" }),
       }),
     });
-    registerAgentRoutes(app, { identity, requireAdmin });
-    registerTokenRoutes(app, { identity, keyring, requireAdmin });
-    registerCredentialRoutes(app, { vault, requireAdmin });
-    registerAuditRoutes(app, { store, audit, requireAdmin });
-    registerProxyRoutes(app, {
-      handle: road.handle,
-      catalog: toolbox.catalog,
-      policyEnforced: config.features.policy,
-      requireCaller: async (request) => {
-        try {
-          await requireAdmin(request);
-        } catch {
-          await identity.verifyAccessToken(bearerOf(request));
-        }
-      },
-    });
-    registerToolAdminRoutes(app, { toolbox, requireAdmin });
+    registerAgentRoutes(app, { identity });
+    registerTokenRoutes(app, { identity, keyring });
+    registerCredentialRoutes(app, { vault });
+    registerAuditRoutes(app, { store, audit });
+    registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy });
+    registerToolRoutes(app, { toolbox, policies: config.features.policy ? policies : undefined, now });
     registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
-    registerChaosRoutes(app, { chaos, requireAdmin });
+    registerChaosRoutes(app, { chaos });
     let metricsApp: ReturnType<typeof Fastify> | undefined;
     if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });
     else {
@@ -349,9 +343,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       registerMetricsRoute(separate, { metrics, token: config.metricsToken });
       onStop("metrics listener", () => separate.close());
     }
-    registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls, requireAdmin });
+    registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls });
     const judge = toolbox.directClient;
-    registerJobRoutes(app, { jobs, identity, requireAdmin, judgeCallback: (host) => judge.resolveJudged(host) });
+    registerJobRoutes(app, { jobs, judgeCallback: (host) => judge.resolveJudged(host) });
     await app.ready();
 
     let closing: Promise<void> | undefined;

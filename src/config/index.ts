@@ -84,6 +84,10 @@ export interface Config {
   metricsPort: number | undefined;
   /** OpenTelemetry traces over OTLP/HTTP; undefined (off, and free) unless an OTLP endpoint is set. */
   tracing: TracingConfig | undefined;
+  /** Limits for callers not yet authenticated, in requests per minute (0 = off). */
+  preAuthRates: { tokenRequestsPerMinutePerAddress: number; tokenRequestsPerMinutePerAgent: number; anonymousCallsPerMinutePerAddress: number };
+  /** Whose X-Forwarded-For decides the client address: nobody's (false), N proxy hops, or these IPs/CIDRs. */
+  trustProxy: false | number | string[];
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -201,6 +205,19 @@ function readChaos(env: Env): Record<string, ChaosSettings> {
   }
 }
 
+function readTrustProxy(env: Env): false | number | string[] {
+  const raw = readString(env, "TRUST_PROXY");
+  if (raw === undefined || ["false", "off", "0", "no"].includes(raw.toLowerCase())) return false;
+  if (/^\d+$/.test(raw)) return readInt(env, "TRUST_PROXY", 0, 0, 10);
+  const entries = raw.split(",").map((e) => e.trim()).filter(Boolean);
+  try {
+    AddressAllowList.parse(entries.join(","));
+  } catch (err) {
+    throw new ConfigError("TRUST_PROXY", `${(err as Error).message} (expected a hop count or comma-separated proxy IPs/CIDRs)`);
+  }
+  return entries;
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** Builds the configuration from environment variables; throws `ConfigError` naming the bad key. */
@@ -311,7 +328,13 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     metricsToken: readString(env, "METRICS_TOKEN"),
     metricsPort: readString(env, "METRICS_PORT") === undefined ? undefined : readInt(env, "METRICS_PORT", 9464, 0, 65_535),
     tracing: readTracing(env),
+    preAuthRates: {
+      tokenRequestsPerMinutePerAddress: readInt(env, "TOKEN_REQUESTS_PER_MINUTE_PER_ADDRESS", 300, 0, 1_000_000),
+      tokenRequestsPerMinutePerAgent: readInt(env, "TOKEN_REQUESTS_PER_MINUTE_PER_AGENT", 60, 0, 1_000_000),
+      anonymousCallsPerMinutePerAddress: readInt(env, "ANONYMOUS_CALLS_PER_MINUTE_PER_ADDRESS", 300, 0, 1_000_000),
+    },
+    trustProxy: readTrustProxy(env),
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
-  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
+  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[], preAuthRates: Object.freeze(config.preAuthRates) });
 }

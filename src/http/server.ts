@@ -2,13 +2,28 @@ import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors/index.js";
-import { sendError, toGatewayError } from "./errors.js";
+import type { PreAuthLimiter } from "../limits/pre-auth.js";
+import { installRouteAuth, type RouteAuthDeps } from "./auth.js";
+import { installPreAuthLimits } from "./pre-auth-limits.js";
+import { clientErrorResponder, fromFrameworkError, refuseControlCharacters, sendError, toGatewayError } from "./errors.js";
 
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * Longest path parameter the router passes on. Well above every path schema's maxLength (128), even
+ * percent-encoded, so the schema decides and names the field; beyond it the router's 414 answers.
+ */
+export const MAX_PATH_PARAM_CHARS = 1024;
 
 export interface HttpServerOptions {
   logger: Logger;
   bodyLimitBytes: number;
+  /** Credentials for routes that declare `config: { auth: [...] }`. */
+  auth: RouteAuthDeps;
+  /** Limits for callers not yet authenticated (token requests, calls without a credential). */
+  preAuthLimiter?: PreAuthLimiter;
+  /** Fastify's `trustProxy`: whose X-Forwarded-For to believe for the client address (default: nobody's). */
+  trustProxy?: boolean | number | string[];
 }
 
 declare module "fastify" {
@@ -36,6 +51,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     forceCloseConnections: "idle",
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+    // The router's own refusals (bad percent-encoding, a parameter too long) in the one error shape.
+    frameworkErrors: (err, request, reply) => {
+      reply.header("x-correlation-id", request.id);
+      return sendError(request, reply, fromFrameworkError(err));
+    },
+    // Node's parser refusals (header overflow, bare CR, CL+TE, bad method) likewise, on the raw socket.
+    clientErrorHandler: clientErrorResponder(() => randomUUID()),
   });
 
   app.decorateRequest("logFields", null as never);
@@ -43,13 +67,19 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     request.logFields = {};
     reply.header("x-correlation-id", request.id);
   });
+  if (options.preAuthLimiter !== undefined) installPreAuthLimits(app, options.preAuthLimiter);
+  // Credentials first: nothing of the request is read for a caller who may not use the route.
+  installRouteAuth(app, options.auth);
+  app.addHook("preValidation", async (request) => refuseControlCharacters(request));
 
   app.setErrorHandler((err, request, reply) => {
     const error = toGatewayError(err);
     if (error.code === "internal_error") {
       request.log.error({ err: error.cause, correlationId: request.id }, "unhandled error");
     }
+    request.logFields ??= {};
     request.logFields.errorCode = error.code;
+    if (error.logDetail !== undefined) request.logFields.errorDetail = error.logDetail;
     return sendError(request, reply, error);
   });
 
@@ -73,6 +103,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   return app;
 }
+
+/** Trusts the nearest `hops` proxies in X-Forwarded-For (the client is the address before them). */
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
 
 /** The route pattern (bounded), never the raw URL with its ids and query. */
 export function routeOf(request: FastifyRequest): string {

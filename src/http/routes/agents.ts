@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
+import { ADMIN_ONLY } from "../auth.js";
 import type { IdentityService } from "../../identity/index.js";
 import type { AgentRecord } from "../../store/index.js";
 
@@ -32,14 +33,13 @@ export function agentView(agent: AgentRecord) {
 }
 
 /** Admin routes to register, list, suspend and re-activate agents. */
-export function registerAgentRoutes(app: FastifyInstance, deps: { identity: IdentityService; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
+export function registerAgentRoutes(app: FastifyInstance, deps: { identity: IdentityService }) {
   const { identity } = deps;
-  const preHandler = deps.requireAdmin;
 
   app.post(
     "/api/agents",
     {
-      preHandler,
+      config: ADMIN_ONLY,
       schema: {
         body: {
           type: "object",
@@ -68,7 +68,7 @@ export function registerAgentRoutes(app: FastifyInstance, deps: { identity: Iden
     },
   );
 
-  app.get("/api/agents", { preHandler, schema: { querystring: pageQuery } }, async (request) => {
+  app.get("/api/agents", { config: ADMIN_ONLY, schema: { querystring: pageQuery } }, async (request) => {
     const q = request.query as { limit?: string; offset?: string };
     const limit = Number(q.limit ?? 100);
     const offset = Number(q.offset ?? 0);
@@ -76,19 +76,19 @@ export function registerAgentRoutes(app: FastifyInstance, deps: { identity: Iden
     return { agents: agents.map(agentView), limit, offset };
   });
 
-  app.get("/api/agents/:id", { preHandler, schema: { params: idParams } }, async (request) => {
+  app.get("/api/agents/:id", { config: ADMIN_ONLY, schema: { params: idParams } }, async (request) => {
     return agentView(await identity.getAgent((request.params as { id: string }).id));
   });
 
-  app.post("/api/agents/:id/suspend", { preHandler, schema: { params: idParams } }, async (request) => {
+  app.post("/api/agents/:id/suspend", { config: ADMIN_ONLY, schema: { params: idParams } }, async (request) => {
     return agentView(await identity.setAgentStatus((request.params as { id: string }).id, "suspended"));
   });
 
-  app.post("/api/agents/:id/activate", { preHandler, schema: { params: idParams } }, async (request) => {
+  app.post("/api/agents/:id/activate", { config: ADMIN_ONLY, schema: { params: idParams } }, async (request) => {
     return agentView(await identity.setAgentStatus((request.params as { id: string }).id, "active"));
   });
 
-  app.post("/api/agents/:id/revoke-tokens", { preHandler, schema: { params: idParams } }, async (request) => {
+  app.post("/api/agents/:id/revoke-tokens", { config: ADMIN_ONLY, schema: { params: idParams } }, async (request) => {
     const id = (request.params as { id: string }).id;
     return { agentId: id, revoked: await identity.revokeAgentTokens(id) };
   });

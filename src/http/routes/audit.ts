@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
+import { ADMIN_ONLY } from "../auth.js";
 import { GatewayError } from "../../errors/index.js";
 import type { AuditLog } from "../../audit/index.js";
 import type { AuditQuery, AuditStore } from "../../store/index.js";
@@ -21,11 +22,11 @@ function parseTime(value: string | undefined, field: string): number | undefined
 }
 
 /** `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (admin). */
-export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
+export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog }) {
   app.get(
     "/api/audit",
     {
-      preHandler: deps.requireAdmin,
+      config: ADMIN_ONLY,
       schema: {
         querystring: {
           type: "object",

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
+import { ADMIN_ONLY } from "../auth.js";
 import type { CredentialMetadata, CredentialVault } from "../../vault/index.js";
 
 const view = (m: CredentialMetadata) => ({
@@ -8,15 +9,14 @@ const view = (m: CredentialMetadata) => ({
 });
 
 /** Admin routes for tool credentials. No route ever returns a secret. */
-export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: CredentialVault; requireAdmin: (r: FastifyRequest) => Promise<void> }) {
+export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: CredentialVault }) {
   const { vault } = deps;
-  const preHandler = deps.requireAdmin;
   const toolParams = { type: "object", properties: { tool: { type: "string", minLength: 1, maxLength: 64 } } } as const;
 
   app.post(
     "/api/credentials",
     {
-      preHandler,
+      config: ADMIN_ONLY,
       schema: {
         body: {
           type: "object",
@@ -41,16 +41,16 @@ export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: Cr
     },
   );
 
-  app.get("/api/credentials", { preHandler }, async () => ({ credentials: (await vault.list()).map(view) }));
+  app.get("/api/credentials", { config: ADMIN_ONLY }, async () => ({ credentials: (await vault.list()).map(view) }));
 
-  app.get("/api/credentials/:tool", { preHandler, schema: { params: toolParams } }, async (request) =>
+  app.get("/api/credentials/:tool", { config: ADMIN_ONLY, schema: { params: toolParams } }, async (request) =>
     view(await vault.describe((request.params as { tool: string }).tool)),
   );
 
   app.post(
     "/api/credentials/:tool/versions/:version/activate",
     {
-      preHandler,
+      config: ADMIN_ONLY,
       schema: {
         params: {
           type: "object",

@@ -1,9 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
-import { GatewayError, isGatewayError } from "../../errors/index.js";
-import type { IdentityService } from "../../identity/index.js";
+import type { FastifyInstance } from "fastify";
+import { GatewayError } from "../../errors/index.js";
 import type { JobService } from "../../jobs/service.js";
 import { checkUrlShape } from "../../net/address-policy.js";
-import { bearerOf } from "../auth.js";
+import { AGENT_OR_ADMIN, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
+import { PRINTABLE_ID } from "../schemas.js";
 import { CALL_BODY_PROPERTIES, CALL_HEADERS_SCHEMA, toProxyInput } from "./proxy.js";
 
 /** `POST /api/jobs` (a tool call run asynchronously) and `GET /api/jobs/:id`. */
@@ -11,8 +11,6 @@ export function registerJobRoutes(
   app: FastifyInstance,
   deps: {
     jobs: JobService | undefined;
-    identity: IdentityService;
-    requireAdmin: (r: FastifyRequest) => Promise<void>;
     /** Judges a callback URL with the SSRF guard before the job is accepted. */
     judgeCallback: (hostname: string) => Promise<unknown>;
   },
@@ -25,6 +23,7 @@ export function registerJobRoutes(
   app.post(
     "/api/jobs",
     {
+      config: { ...AUTHENTICATED_BY_HANDLER, preAuthLimit: "anonymous_call" },
       schema: {
         body: {
           type: "object",
@@ -48,18 +47,12 @@ export function registerJobRoutes(
 
   app.get(
     "/api/jobs/:id",
-    { schema: { params: { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64 } } } } },
+    { config: AGENT_OR_ADMIN, schema: { params: { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64, pattern: PRINTABLE_ID } } } } },
     async (request) => {
       const jobs = enabled();
       const { id } = request.params as { id: string };
       // The admin sees every job; an agent only its own (someone else's reads as not found).
-      let agentId: string | undefined;
-      try {
-        await deps.requireAdmin(request);
-      } catch (err) {
-        if (!isGatewayError(err)) throw err;
-        agentId = (await deps.identity.verifyAccessToken(bearerOf(request))).agentId;
-      }
+      const agentId = request.caller?.role === "admin" ? undefined : agentTokenOf(request).agentId;
       return jobs.get(id, agentId);
     },
   );

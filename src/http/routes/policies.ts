@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { ADMIN_ONLY } from "../auth.js";
 import { GatewayError } from "../../errors/index.js";
 import type { IdentityService } from "../../identity/index.js";
 import type { Counters } from "../../limits/counters.js";
@@ -14,21 +15,20 @@ function formatOf(request: FastifyRequest): "json" | "yaml" {
 /** Admin routes for policies, and `explain`, which decides a call without making it or counting it. */
 export function registerPolicyRoutes(
   app: FastifyInstance,
-  deps: { policies: PolicyService; identity: IdentityService; counters: Counters; now: () => number; countFailedCalls: boolean; requireAdmin: (r: FastifyRequest) => Promise<void> },
+  deps: { policies: PolicyService; identity: IdentityService; counters: Counters; now: () => number; countFailedCalls: boolean },
 ) {
-  const preHandler = deps.requireAdmin;
   // Policies may be sent as YAML; the body stays text and the policy parser names any bad field.
   app.addContentTypeParser(["application/yaml", "application/x-yaml", "text/yaml"], { parseAs: "string" }, (_req, body, done) => done(null, body));
 
-  app.post("/api/policies", { preHandler }, async (request, reply) => {
+  app.post("/api/policies", { config: ADMIN_ONLY }, async (request, reply) => {
     reply.code(201);
     return deps.policies.create(request.body, formatOf(request));
   });
-  app.get("/api/policies", { preHandler }, async () => ({ policies: deps.policies.list() }));
-  app.get("/api/policies/:id", { preHandler, schema: { params: idParams } }, async (request) => deps.policies.get((request.params as { id: string }).id));
-  app.put("/api/policies/:id", { preHandler, schema: { params: idParams } }, async (request) => deps.policies.replace((request.params as { id: string }).id, request.body, formatOf(request)));
-  app.patch("/api/policies/:id", { preHandler, schema: { params: idParams, body: { type: "object" } } }, async (request) => deps.policies.patch((request.params as { id: string }).id, request.body));
-  app.delete("/api/policies/:id", { preHandler, schema: { params: idParams } }, async (request, reply) => {
+  app.get("/api/policies", { config: ADMIN_ONLY }, async () => ({ policies: deps.policies.list() }));
+  app.get("/api/policies/:id", { config: ADMIN_ONLY, schema: { params: idParams } }, async (request) => deps.policies.get((request.params as { id: string }).id));
+  app.put("/api/policies/:id", { config: ADMIN_ONLY, schema: { params: idParams } }, async (request) => deps.policies.replace((request.params as { id: string }).id, request.body, formatOf(request)));
+  app.patch("/api/policies/:id", { config: ADMIN_ONLY, schema: { params: idParams, body: { type: "object" } } }, async (request) => deps.policies.patch((request.params as { id: string }).id, request.body));
+  app.delete("/api/policies/:id", { config: ADMIN_ONLY, schema: { params: idParams } }, async (request, reply) => {
     await deps.policies.remove((request.params as { id: string }).id);
     reply.code(204);
     return null;
@@ -37,7 +37,7 @@ export function registerPolicyRoutes(
   app.post(
     "/api/policies/explain",
     {
-      preHandler,
+      config: ADMIN_ONLY,
       schema: {
         body: {
           type: "object",

@@ -1,25 +1,27 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { IdentityService, Keyring } from "../../identity/index.js";
-import { bearerOf } from "../auth.js";
+import { ADMIN_ONLY, AGENT_ONLY, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
+import { PRINTABLE_ID } from "../schemas.js";
 
 /** Token issue (proof of possession), revocation, introspection of one's own token, and the JWKS. */
 export function registerTokenRoutes(
   app: FastifyInstance,
-  deps: { identity: IdentityService; keyring: Keyring; requireAdmin: (r: FastifyRequest) => Promise<void> },
+  deps: { identity: IdentityService; keyring: Keyring },
 ) {
   const { identity, keyring } = deps;
-  const preHandler = deps.requireAdmin;
 
   app.post(
     "/api/tokens",
     {
+      // The signed assertion in the body is the credential; limited per address and agent id before it is checked.
+      config: { ...AUTHENTICATED_BY_HANDLER, preAuthLimit: "token_request" },
       schema: {
         body: {
           type: "object",
           additionalProperties: false,
           required: ["agentId", "assertion", "scopes"],
           properties: {
-            agentId: { type: "string", minLength: 1, maxLength: 128 },
+            agentId: { type: "string", minLength: 1, maxLength: 128, pattern: PRINTABLE_ID },
             assertion: { type: "string", minLength: 1, maxLength: 16384 },
             scopes: { type: "array", minItems: 1, maxItems: 100, items: { type: "string", minLength: 3, maxLength: 130 } },
             intent: { type: "string", minLength: 1, maxLength: 128 },
@@ -44,7 +46,7 @@ export function registerTokenRoutes(
 
   app.post(
     "/api/tokens/:tokenId/revoke",
-    { preHandler, schema: { params: { type: "object", properties: { tokenId: { type: "string", minLength: 1, maxLength: 128 } } } } },
+    { config: ADMIN_ONLY, schema: { params: { type: "object", properties: { tokenId: { type: "string", minLength: 1, maxLength: 128 } } } } },
     async (request) => {
       const tokenId = (request.params as { tokenId: string }).tokenId;
       await identity.revokeToken(tokenId);
@@ -53,8 +55,8 @@ export function registerTokenRoutes(
   );
 
   /** Lets an agent check its own token: what the gateway sees in it. */
-  app.get("/api/tokens/self", async (request, reply) => {
-    const verified = await identity.verifyAccessToken(bearerOf(request));
+  app.get("/api/tokens/self", { config: AGENT_ONLY }, async (request, reply) => {
+    const verified = agentTokenOf(request);
     if (verified.refreshRecommended) reply.header("x-token-refresh", "recommended");
     return {
       tokenId: verified.tokenId,
@@ -74,9 +76,9 @@ export function registerTokenRoutes(
     return keyring.jwks();
   });
 
-  app.get("/api/admin/keys", { preHandler }, async () => ({
+  app.get("/api/admin/keys", { config: ADMIN_ONLY }, async () => ({
     keys: keyring.list().map((k) => ({ ...k, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt === null ? null : new Date(k.retiredAt).toISOString() })),
   }));
 
-  app.post("/api/admin/keys/rotate", { preHandler }, async () => ({ kid: await keyring.rotate() }));
+  app.post("/api/admin/keys/rotate", { config: ADMIN_ONLY }, async () => ({ kid: await keyring.rotate() }));
 }

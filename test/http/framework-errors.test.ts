@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
+import { rawRequest, type RawResponse } from "../helpers/raw-http.js";
+
+/** Refusals made by the router or by Node's HTTP parser still carry the one error shape. */
+describe("framework and parser refusals use the error shape", () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway();
+  });
+  afterAll(async () => t.close());
+
+  function expectShape(r: { status: number; json: any; headers: Headers | Record<string, string> }, status: number, code: string) {
+    expect(r.status).toBe(status);
+    expect(r.json?.error?.code, JSON.stringify(r.json)).toBe(code);
+    expect(r.json.error.message.length).toBeGreaterThan(10);
+    const header = r.headers instanceof Headers ? r.headers.get("x-correlation-id") : r.headers["x-correlation-id"];
+    expect(r.json.error.correlationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(header).toBe(r.json.error.correlationId);
+  }
+  const admin = { authorization: "" };
+  beforeAll(() => {
+    admin.authorization = `Bearer ${t.adminKey}`;
+  });
+
+  it("lets a path parameter up to the schema's limit reach the route (not a router 414)", async () => {
+    const r = await http(`${t.url}/api/agents/${"a".repeat(120)}`, { headers: admin });
+    expectShape(r, 404, "agent_not_found");
+  });
+
+  it("names a path parameter over the schema's limit as invalid_request", async () => {
+    const r = await http(`${t.url}/api/agents/${"a".repeat(200)}`, { headers: admin });
+    expectShape(r, 400, "invalid_request");
+    expect(r.json.error.message).toMatch(/id/);
+  });
+
+  it("answers a path parameter longer than the router accepts with 414 in the shape", async () => {
+    const r = await http(`${t.url}/api/agents/${"a".repeat(5000)}`, { headers: admin });
+    expectShape(r, 414, "uri_too_long");
+  });
+
+  it("answers bad percent-encoding with 400 in the shape", async () => {
+    const r = await rawRequest(t.url, `GET /api/agents/%E0%A4%A HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.adminKey}\r\nConnection: close\r\n\r\n`);
+    expectShape(r, 400, "invalid_request");
+  });
+
+  const parserCases: [string, string, number, string][] = [
+    ["header overflow", `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431, "headers_too_large"],
+    ["a bare CR in a header", `GET /health HTTP/1.1\r\nHost: x\r\nX-Odd: a\rb\r\n\r\n`, 400, "invalid_request"],
+    ["Content-Length with Transfer-Encoding", `POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400, "invalid_request"],
+    ["an unknown method", `FOO@ /health HTTP/1.1\r\nHost: x\r\n\r\n`, 400, "invalid_request"],
+    ["a malformed request line", `GET /health HTTP/9\r\n\r\n`, 400, "invalid_request"],
+  ];
+
+  it.each(parserCases)("answers %s in the shape", async (_name, request, status, code) => {
+    const r: RawResponse = await rawRequest(t.url, request);
+    expectShape(r, status, code);
+    expect(r.headers["content-type"]).toMatch(/application\/json/);
+  });
+
+  it("keeps serving after all of that", async () => {
+    expect((await http(`${t.url}/health`)).status).toBe(200);
+  });
+});

@@ -42,7 +42,7 @@ export function toGatewayError(err: unknown): GatewayError {
       break;
   }
   if (isDatabaseDataException(err)) {
-    return new GatewayError("invalid_request", "a value in this request cannot be stored or searched (a control character or a number out of range)", {
+    return new GatewayError("invalid_request", "a value in this request cannot be stored or searched: remove control characters and keep numbers within their documented limits", {
       logDetail: `database data exception ${String(fe.code)}: edge validation missed this input`,
     });
   }

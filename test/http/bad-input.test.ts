@@ -9,7 +9,8 @@ const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString
  * Inputs SQLite tolerates but PostgreSQL refuses (NUL bytes, numbers beyond BIGINT, fractional
  * times) must be 4xx with a stable code on both stores, never a 500.
  */
-const badInputs: { name: string; method?: string; path: string; body?: unknown; status?: number[]; code?: string }[] = [
+// (Policy documents are stored as JSON text, NUL escaped, so they are not in this table.)
+const badInputs: { name: string; method?: string; path: string; body?: unknown; code?: string }[] = [
   { name: "audit: NUL in agentId", path: "/api/audit?agentId=%00" },
   { name: "audit: NUL in tool", path: "/api/audit?tool=ab%00cd" },
   { name: "audit: from beyond BIGINT", path: "/api/audit?from=99999999999999999999" },
@@ -32,6 +33,7 @@ const badInputs: { name: string; method?: string; path: string; body?: unknown; 
   { name: "credentials: NUL in a description", path: "/api/credentials", method: "POST", body: { tool: "serpapi", secret: "s3cret-value", description: "a\u0000b" }, code: "invalid_request" },
   { name: "credentials: version beyond INTEGER", path: "/api/credentials/serpapi/versions/999999999/activate", method: "POST", body: {} },
   { name: "jobs: NUL id", path: "/api/jobs/%00", code: "invalid_request" },
+  { name: "tools: a generic tool with NUL in its name", path: "/api/tools", method: "POST", body: { name: "nul\u0000tool", baseUrl: "https://example.org", auth: { in: "none" }, actions: {} } },
   { name: "tools: delete NUL name", path: "/api/tools/%00", method: "DELETE", code: "invalid_request" },
 ];
 

@@ -58,6 +58,23 @@ describe("limits before authentication (in-process)", () => {
     expect(withToken.status).not.toBe(429);
   });
 
+  it("ignores X-Forwarded-For unless TRUST_PROXY says whose to believe", async () => {
+    clock.advance(60_000);
+    const spoofed = (n: number) => http(`${t.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { "x-forwarded-for": `198.51.100.${n}` } });
+    for (let i = 0; i < 4; i++) expect((await spoofed(i)).status).toBe(401);
+    expectRateLimited(await spoofed(99));
+
+    const behindProxy = await startTestGateway({ ...LIMITS, TRUST_PROXY: "127.0.0.1/32" }, { now: clock.now });
+    try {
+      const via = (client: string) => http(`${behindProxy.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { "x-forwarded-for": client } });
+      for (let i = 0; i < 4; i++) expect((await via("198.51.100.1")).status).toBe(401);
+      expectRateLimited(await via("198.51.100.1"));
+      expect((await via("198.51.100.2")).status).toBe(401);
+    } finally {
+      await behindProxy.close();
+    }
+  });
+
   it("keys IPv6 callers by their /64 and IPv4-mapped addresses as IPv4", () => {
     expect(clientAddressKey("2001:db8:1:2:aaaa::1")).toBe(clientAddressKey("2001:db8:1:2:ffff::9"));
     expect(clientAddressKey("2001:db8:1:3::1")).not.toBe(clientAddressKey("2001:db8:1:2::1"));

@@ -104,20 +104,26 @@ const ASSERTION_INVALID_MESSAGE =
 const assertionInvalid = (reason: string) => new GatewayError("assertion_invalid", ASSERTION_INVALID_MESSAGE, { logDetail: `assertion: ${reason}` });
 
 /**
- * Keys no one holds, one per algorithm an agent may use: an unknown agent's assertion is verified
- * against one of them, so it costs about what a known agent's does and always fails the same way.
+ * Keys no one holds, one per algorithm an agent may use: an assertion for an unknown agent, or one
+ * claiming another algorithm than the agent's key, is verified against one of them, so it costs
+ * about what a genuine one does and always fails the same way.
  */
 const DECOY_ALGORITHMS = ["EdDSA", "ES256", "RS256"] as const;
 type DecoyAlgorithm = (typeof DECOY_ALGORITHMS)[number];
 const decoyKeys = new Map<DecoyAlgorithm, KeyObject>();
-function decoyKeyFor(assertion: string): KeyObject {
-  let alg: DecoyAlgorithm = "EdDSA";
+
+/** The algorithm an assertion's header claims, if it is one agents may use (else EdDSA: it fails anyway). */
+function claimedAlgorithmOf(assertion: string): DecoyAlgorithm {
   try {
     const claimed = decodeProtectedHeader(assertion).alg;
-    if (DECOY_ALGORITHMS.includes(claimed as DecoyAlgorithm)) alg = claimed as DecoyAlgorithm;
+    if (DECOY_ALGORITHMS.includes(claimed as DecoyAlgorithm)) return claimed as DecoyAlgorithm;
   } catch {
-    // malformed: verified (and refused) against the default decoy
+    // malformed: refused by the verification below
   }
+  return "EdDSA";
+}
+
+function decoyKeyFor(alg: DecoyAlgorithm): KeyObject {
   let key = decoyKeys.get(alg);
   if (key === undefined) {
     // Made on first use (an RSA pair takes a while); the private halves are dropped at once.
@@ -274,10 +280,14 @@ export class IdentityService {
     // Proof of possession comes first: until the assertion verifies, every answer is the same
     // (an unknown id, a suspended agent, a wrong key or a malformed assertion all read alike).
     const agent = await this.lookupAgent(request.agentId);
+    // The signature is always checked with a key of the algorithm the assertion claims: the agent's
+    // own when it matches, a decoy otherwise, so neither the answer nor its cost says which it was.
+    const claimedAlgorithm = claimedAlgorithmOf(request.assertion);
+    const ownKey = agent !== undefined && agent.keyAlgorithm === claimedAlgorithm;
     let payload;
     try {
-      ({ payload } = await jwtVerify(request.assertion, agent === undefined ? decoyKeyFor(request.assertion) : this.agentKey(agent), {
-        algorithms: agent === undefined ? [...DECOY_ALGORITHMS] : [agent.keyAlgorithm],
+      ({ payload } = await jwtVerify(request.assertion, ownKey ? this.agentKey(agent) : decoyKeyFor(claimedAlgorithm), {
+        algorithms: [claimedAlgorithm],
         issuer: request.agentId,
         subject: request.agentId,
         audience: this.o.issuer,
@@ -288,9 +298,12 @@ export class IdentityService {
     } catch (err) {
       // Only the key's holder can reach an expiry check: the signature is verified first.
       if (err instanceof joseErrors.JWTExpired) throw new GatewayError("assertion_expired", "the assertion has expired: sign a fresh one");
-      throw assertionInvalid(agent === undefined ? "unknown agent id" : describeJoseError(err));
+      throw assertionInvalid(
+        agent === undefined ? "unknown agent id" : ownKey ? describeJoseError(err) : `algorithm ${claimedAlgorithm} is not the agent's ${agent.keyAlgorithm}`,
+      );
     }
-    if (agent === undefined) throw assertionInvalid("unknown agent id"); // unreachable: the decoy key signs nothing
+    // Unreachable (no one holds a decoy's private key), but never issue on a decoy's word.
+    if (!ownKey) throw assertionInvalid("verified against a decoy key");
     if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
     const exp = Number(payload.exp) * 1000;
     const iat = Number(payload.iat) * 1000;

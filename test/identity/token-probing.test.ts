@@ -44,6 +44,7 @@ describe("token requests do not reveal agents", () => {
     const cases = {
       unknownAgent: await request("agt_00000000000000000000000000000000", await assertionFor("agt_00000000000000000000000000000000", stranger)),
       wrongKey: await request(active.id, await assertionFor(active.id, stranger)),
+      otherAlgorithm: await request(active.id, await assertionFor(active.id, generateAgentKeyPair("ES256").privateKeyPem)),
       wrongAudience: await request(active.id, await assertionFor(active.id, active.key, { audience: "urn:elsewhere" })),
       otherAgentsAssertion: await request(active.id, await assertionFor(suspended.id, suspended.key)),
       notAJws: await request(active.id, "not.a.jws"),

@@ -6,7 +6,8 @@ import { errorBody, GatewayError, isGatewayError } from "../errors/index.js";
 /**
  * PostgreSQL "data exception" (SQLSTATE class 22: a NUL byte in text, a number out of range, bad
  * text for a type). Only a value from the request can cause one, and SQLite accepts the same values
- * silently, so the edge validation should have refused it: answered as a 400, logged to be fixed.
+ * silently, so the edge validation should have refused it: answered as a 400 whose log line
+ * (errorDetail) names the miss, so it can be fixed at the edge.
  */
 function isDatabaseDataException(err: unknown): boolean {
   const e = err as { code?: unknown; severity?: unknown };
@@ -81,7 +82,10 @@ export function fromFrameworkError(err: FastifyError): GatewayError {
  * Transfer-Encoding, an unknown method, a slow client) with the one error shape, then closes the
  * connection: after a framing error nothing more on it can be trusted.
  */
-export function clientErrorResponder(newCorrelationId: () => string): (err: Error & { code?: string }, socket: Socket) => void {
+export function clientErrorResponder(
+  newCorrelationId: () => string,
+  log: (fields: { correlationId: string; parserError: string | undefined; status: number }) => void,
+): (err: Error & { code?: string }, socket: Socket) => void {
   return (err, socket) => {
     if (err.code === "ECONNRESET" || socket.destroyed) return;
     const error =
@@ -91,6 +95,7 @@ export function clientErrorResponder(newCorrelationId: () => string): (err: Erro
           ? new GatewayError("request_timeout", "the request was not received in time: send it again")
           : new GatewayError("invalid_request", "the request is not well-formed HTTP/1.1 (request line, header syntax or message framing)");
     const correlationId = newCorrelationId();
+    log({ correlationId, parserError: err.code, status: error.status });
     const body = JSON.stringify(errorBody(error, correlationId));
     if (socket.writable) {
       socket.write(

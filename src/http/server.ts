@@ -59,7 +59,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       return sendError(request, reply, fromFrameworkError(err));
     },
     // Node's parser refusals (header overflow, bare CR, CL+TE, bad method) likewise, on the raw socket.
-    clientErrorHandler: clientErrorResponder(() => randomUUID()),
+    clientErrorHandler: clientErrorResponder(randomUUID, (fields) => options.logger.info(fields, "malformed request refused by the HTTP parser")),
   });
 
   app.decorateRequest("logFields", null as never);

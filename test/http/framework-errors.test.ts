@@ -56,6 +56,9 @@ describe("framework and parser refusals use the error shape", () => {
     const r: RawResponse = await rawRequest(t.url, request);
     expectShape(r, status, code);
     expect(r.headers["content-type"]).toMatch(/application\/json/);
+    // The refusal is in the log under the same correlation id, for whoever gets the complaint.
+    const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.correlationId === r.json.error.correlationId);
+    expect(line).toMatchObject({ status, msg: "malformed request refused by the HTTP parser" });
   });
 
   it("keeps serving after all of that", async () => {

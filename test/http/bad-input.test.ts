@@ -2,6 +2,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { POSTGRES_URL, postgresAvailable, uniqueSchema } from "../helpers/services.js";
+import { newAgent } from "../helpers/agents.js";
 
 const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
@@ -75,6 +76,19 @@ describe.each(stores)("bad input on the %s store", (store) => {
     if (code !== undefined) expect(r.json.error.code).toBe(code);
     expect(r.json.error.correlationId).toBe(r.headers.get("x-correlation-id"));
     expect(r.text).not.toMatch(/at .*\.[jt]s:\d+|invalid byte sequence|out of range|bigint/i);
+  });
+
+  it("refuses control characters in what an authenticated agent sends to be stored (intent, callback URL)", async () => {
+    const { client, agent } = await newAgent(t, { role: "researcher", scopes: ["serpapi:search"] });
+    const intent = await http(`${t.url}/api/tokens`, { body: { agentId: agent.id, assertion: await client.signAssertion(), scopes: ["serpapi:search"], intent: "research\u0000" } });
+    expect(intent.status, intent.text).toBe(400);
+    expect(intent.json.error.code).toBe("invalid_request");
+    const job = await http(`${t.url}/api/jobs`, {
+      body: { tool: "serpapi", action: "search", params: { q: "x" }, callbackUrl: "https://example.org/hook\u0000" },
+      headers: { authorization: `Bearer ${await client.token()}` },
+    });
+    expect(job.status, job.text).toBe(400);
+    expect(job.json.error.code).toBe("invalid_request");
   });
 
   it("still answers good queries afterwards", async () => {

@@ -3,7 +3,7 @@ import { GatewayError } from "../../errors/index.js";
 import type { JobService } from "../../jobs/service.js";
 import { checkUrlShape } from "../../net/address-policy.js";
 import { AGENT_OR_ADMIN, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
-import { PRINTABLE_ID } from "../schemas.js";
+import { NO_CONTROL_CHARACTERS, PRINTABLE_ID } from "../schemas.js";
 import { CALL_BODY_PROPERTIES, CALL_HEADERS_SCHEMA, toProxyInput } from "./proxy.js";
 
 /** `POST /api/jobs` (a tool call run asynchronously) and `GET /api/jobs/:id`. */
@@ -29,7 +29,7 @@ export function registerJobRoutes(
           type: "object",
           additionalProperties: false,
           required: ["tool", "action"],
-          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: { type: "string", minLength: 8, maxLength: 2048 } },
+          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: { type: "string", minLength: 8, maxLength: 2048, pattern: NO_CONTROL_CHARACTERS } },
         },
         headers: CALL_HEADERS_SCHEMA,
       },

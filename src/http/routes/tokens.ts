@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { IdentityService, Keyring } from "../../identity/index.js";
 import { ADMIN_ONLY, AGENT_ONLY, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
-import { PRINTABLE_ID } from "../schemas.js";
+import { NO_CONTROL_CHARACTERS, PRINTABLE_ID } from "../schemas.js";
 
 /** Token issue (proof of possession), revocation, introspection of one's own token, and the JWKS. */
 export function registerTokenRoutes(
@@ -24,7 +24,7 @@ export function registerTokenRoutes(
             agentId: { type: "string", minLength: 1, maxLength: 128, pattern: PRINTABLE_ID },
             assertion: { type: "string", minLength: 1, maxLength: 16384 },
             scopes: { type: "array", minItems: 1, maxItems: 100, items: { type: "string", minLength: 3, maxLength: 130 } },
-            intent: { type: "string", minLength: 1, maxLength: 128 },
+            intent: { type: "string", minLength: 1, maxLength: 128, pattern: NO_CONTROL_CHARACTERS },
             ttlSeconds: { type: "integer" },
           },
         },

@@ -256,6 +256,15 @@ export class IdentityService {
     return loaded;
   }
 
+  /** Reads an agent from the store, refreshing the cache only when it changed (its key stays cached). */
+  private async reloadAgent(id: string): Promise<AgentRecord | undefined> {
+    const loaded = await this.o.store.getAgent(id);
+    if (loaded === undefined) return undefined;
+    const cached = this.agents.get(id);
+    if (cached === undefined || cached.updatedAt !== loaded.updatedAt || cached.status !== loaded.status) this.remember(loaded);
+    return this.agents.get(id);
+  }
+
   private agentKey(agent: AgentRecord): KeyObject {
     let key = this.agentKeys.get(agent.id);
     if (key === undefined) {
@@ -279,7 +288,9 @@ export class IdentityService {
     }
     // Proof of possession comes first: until the assertion verifies, every answer is the same
     // (an unknown id, a suspended agent, a wrong key or a malformed assertion all read alike).
-    const agent = await this.lookupAgent(request.agentId);
+    // The agent is read from the store every time, not from the cache, so a known id and an
+    // unknown one cost the same read as well.
+    const agent = await this.reloadAgent(request.agentId);
     // The signature is always checked with a key of the algorithm the assertion claims: the agent's
     // own when it matches, a decoy otherwise, so neither the answer nor its cost says which it was.
     const claimedAlgorithm = claimedAlgorithmOf(request.assertion);

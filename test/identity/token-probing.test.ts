@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AgentClient } from "../../src/client/index.js";
 import { generateAgentKeyPair } from "../../src/identity/index.js";
 import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
@@ -37,6 +37,21 @@ describe("token requests do not reveal agents", () => {
     const r = await request(suspended.id, await assertionFor(suspended.id, suspended.key));
     expect(r.status).toBe(403);
     expect(r.json.error.code).toBe("agent_suspended");
+  });
+
+  it("reads the store for a known agent exactly as for an unknown one (no cache-timing difference)", async () => {
+    const stranger = generateAgentKeyPair("EdDSA").privateKeyPem;
+    const reads = vi.spyOn(t.gateway.store, "getAgent");
+    try {
+      await request(active.id, await assertionFor(active.id, stranger)); // active is cached by now
+      const known = reads.mock.calls.length;
+      reads.mockClear();
+      await request("agt_11111111111111111111111111111111", await assertionFor("agt_11111111111111111111111111111111", stranger));
+      expect(reads.mock.calls.length).toBe(known);
+      expect(known).toBe(1);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it("gives one message for every assertion_invalid, whatever the cause; the cause goes to the server log", async () => {

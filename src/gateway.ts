@@ -292,6 +292,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
       trustProxy: config.trustProxy,
+      requestTimeoutMs: config.requestTimeoutMs,
       auth: { adminKey: admin.value, verifyAgentToken: (raw) => identity.verifyAccessToken(raw) },
       preAuthLimiter: new PreAuthLimiter({ counters: limitCounters, now, rates: config.preAuthRates }),
     });

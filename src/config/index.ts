@@ -86,6 +86,8 @@ export interface Config {
   tracing: TracingConfig | undefined;
   /** Limits for callers not yet authenticated, in requests per minute (0 = off). */
   preAuthRates: { tokenRequestsPerMinutePerAddress: number; tokenRequestsPerMinutePerAgent: number; anonymousCallsPerMinutePerAddress: number };
+  /** Longest time a client may take to send a whole request (headers and body); then 408. */
+  requestTimeoutMs: number;
   /** Whose X-Forwarded-For decides the client address: nobody's (false), N proxy hops, or these IPs/CIDRs. */
   trustProxy: false | number | string[];
 }
@@ -334,6 +336,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       anonymousCallsPerMinutePerAddress: readInt(env, "ANONYMOUS_CALLS_PER_MINUTE_PER_ADDRESS", 300, 0, 1_000_000),
     },
     trustProxy: readTrustProxy(env),
+    requestTimeoutMs: readInt(env, "REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[], preAuthRates: Object.freeze(config.preAuthRates) });

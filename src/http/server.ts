@@ -22,6 +22,11 @@ export interface HttpServerOptions {
   auth: RouteAuthDeps;
   /** Limits for callers not yet authenticated (token requests, calls without a credential). */
   preAuthLimiter?: PreAuthLimiter;
+  /**
+   * Longest time a client may take to send a whole request. Fastify turns Node's limit off by
+   * default, which lets a client that sends a byte a minute hold a connection for ever.
+   */
+  requestTimeoutMs: number;
   /** Fastify's `trustProxy`: whose X-Forwarded-For to believe for the client address (default: nobody's). */
   trustProxy?: boolean | number | string[];
 }
@@ -53,6 +58,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
     routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+    requestTimeout: options.requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(options.requestTimeoutMs, 60_000),
+      // How often Node looks for requests past their time: often enough for the limit to mean something.
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(options.requestTimeoutMs / 4))),
+    },
     // The router's own refusals (bad percent-encoding, a parameter too long) in the one error shape.
     frameworkErrors: (err, request, reply) => {
       reply.header("x-correlation-id", request.id);

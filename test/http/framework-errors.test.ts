@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { rawRequest, type RawResponse } from "../helpers/raw-http.js";
+import { allowEverything, newAgent, storeBuiltinCredentials } from "../helpers/agents.js";
 
 /** Refusals made by the router or by Node's HTTP parser still carry the one error shape. */
 describe("framework and parser refusals use the error shape", () => {
@@ -59,6 +60,35 @@ describe("framework and parser refusals use the error shape", () => {
     // The refusal is in the log under the same correlation id, for whoever gets the complaint.
     const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.correlationId === r.json.error.correlationId);
     expect(line).toMatchObject({ status, msg: "malformed request refused by the HTTP parser" });
+  });
+
+  it("answers a client too slow to send its request with 408 in the shape, instead of waiting for ever", async () => {
+    const slow = await startTestGateway({ REQUEST_TIMEOUT_MS: "300" });
+    try {
+      // Headers never finished: Node's request timeout fires and the handler answers.
+      const r = await rawRequest(slow.url, "POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n", 10_000);
+      expectShape(r, 408, "request_timeout");
+      // Headers complete, body never finished.
+      const body = await rawRequest(slow.url, 'POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"agentId"', 10_000);
+      expect(body.status).toBe(408);
+      expect(body.json?.error?.code).toBe("request_timeout");
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("does not cut off a call whose upstream takes longer than the request timeout (it bounds receiving only)", async () => {
+    const slowUpstream = await startTestGateway({ REQUEST_TIMEOUT_MS: "200", MOCK_LATENCY_MS: "1000" });
+    try {
+      await storeBuiltinCredentials(slowUpstream);
+      await allowEverything(slowUpstream);
+      const { client } = await newAgent(slowUpstream);
+      // The mock upstream answers after 1 s, five times the request timeout.
+      const r = await client.call<{ organic_results: unknown[] }>("serpapi", "search", { q: "slow upstream" });
+      expect(Array.isArray(r.data.organic_results)).toBe(true);
+    } finally {
+      await slowUpstream.close();
+    }
   });
 
   it("keeps serving after all of that", async () => {

@@ -27,20 +27,23 @@ describe("admin surface: authentication before parsing", () => {
     ["PATCH", "/api/policies/p1", { rawBody: "[]" }],
     ["GET", "/api/audit?bogus=1", {}],
     ["GET", "/api/agents?limit=abc", {}],
-    ["GET", `/api/agents/${"a".repeat(300)}`, {}],
+    ["GET", `/api/agents/${"a".repeat(300)}`, {}], // over the id's maxLength
     ["POST", `/api/tokens/${"a".repeat(300)}/revoke`, { rawBody: "{}" }],
     ["POST", "/api/credentials/serpapi/versions/abc/activate", { rawBody: "{}" }],
     ["GET", "/api/admin/keys", {}],
   ];
 
-  it.each(invalidAdminCalls)("%s %s without the admin key is a plain 401, whatever the body", async (method, path, init) => {
+  it.each(invalidAdminCalls.map(([method, path, init]) => [method, path.length > 60 ? `${path.slice(0, 40)}…` : path, path, init] as const))(
+    "%s %s without the admin key is a plain 401, whatever the body",
+    async (method, _label, path, init) => {
     const r = await http(`${t.url}${path}`, { method, ...init, headers: { "content-type": "application/json", ...init.headers } });
     expect(r.status).toBe(401);
     expect(r.json.error.code).toBe("admin_unauthorized");
     expect(r.json.error.correlationId).toBe(r.headers.get("x-correlation-id"));
     expect(r.json.error.details).toBeUndefined();
     expect(r.text).not.toMatch(/must|additional|property|schema|body\./i);
-  });
+    },
+  );
 
   it("an agent token is not an admin key", async () => {
     const pair = generateAgentKeyPair("EdDSA");

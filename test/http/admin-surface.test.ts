@@ -105,3 +105,18 @@ describe("GET /api/tools needs a credential", () => {
     expect(r.json.tools[0].paramsSchema).toBeTypeOf("object");
   });
 });
+
+describe("GET /api/tools with policy enforcement off", () => {
+  it("shows an agent what its token's scopes cover", async () => {
+    const t = await startTestGateway({ FF_POLICY: "off" });
+    try {
+      const pair = generateAgentKeyPair("EdDSA");
+      const agent = await t.admin.createAgent({ name: "tools-viewer-nopolicy", role: "researcher", publicKey: pair.publicKeyPem });
+      const client = new AgentClient({ baseUrl: t.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes: ["http_fetch:*", "gmail_send:send"] });
+      const r = await http(`${t.url}/api/tools`, { headers: { authorization: `Bearer ${await client.token()}` } });
+      expect(r.json.tools.map((a: { tool: string; action: string }) => `${a.tool}:${a.action}`).sort()).toEqual(["gmail_send:send", "http_fetch:get", "http_fetch:head"]);
+    } finally {
+      await t.close();
+    }
+  });
+});

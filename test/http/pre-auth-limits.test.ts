@@ -98,6 +98,14 @@ describe.runIf(redisUp)("limits before authentication, shared through Redis", ()
     await two?.close();
   });
 
+  it("counts token requests for one agent id on either instance against one budget", async () => {
+    clock.advance(60_000);
+    const agentId = "agt_shared0000000000000000000000000";
+    const attempt = async (t: TestGateway) => http(`${t.url}/api/tokens`, { body: { agentId, assertion: "not.a.jws", scopes: ["serpapi:search"] } });
+    for (const t of [one, two, one]) expect((await attempt(t)).json.error.code).toBe("assertion_invalid");
+    expectRateLimited(await attempt(two));
+  });
+
   it("counts anonymous calls to either instance against one budget", async () => {
     const anonymous = (t: TestGateway) => http(`${t.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } } });
     for (const t of [one, two, one, two]) expect((await anonymous(t)).status).toBe(401);

@@ -60,14 +60,15 @@ describe("admin surface: authentication before parsing", () => {
     expect(r.json.error.code).toBe("invalid_request");
   });
 
-  it("every /api route declares who may call it; only the road's doors are open at the HTTP layer", () => {
-    const routes = t.gateway.app.routeAccess().filter((r) => r.url.startsWith("/api/") && r.method !== "HEAD");
+  it("every route declares who may call it; only the road's doors and the public probes are open at the HTTP layer", () => {
+    const routes = t.gateway.app.routeAccess().filter((r) => r.method !== "HEAD");
     expect(routes.length).toBeGreaterThan(20);
-    const undeclared = routes.filter((r) => r.auth === undefined).map((r) => `${r.method} ${r.url}`);
-    expect(undeclared).toEqual([]);
+    const undeclared = routes.filter((r) => r.auth === undefined).map((r) => `${r.method} ${r.url}`).sort();
+    // Public by nature: probes, the public signing keys, and /metrics (METRICS_TOKEN guards it when set).
+    expect(undeclared).toEqual(["GET /.well-known/jwks.json", "GET /health", "GET /metrics", "GET /ready"]);
     const open = routes.filter((r) => r.auth === "none").map((r) => `${r.method} ${r.url}`).sort();
     // The road (and the token endpoint's proof of possession) authenticates these itself.
-    expect(open).toEqual(["POST /api/jobs", "POST /api/proxy", "POST /api/tokens"]);
+    expect(open).toEqual(["GET /v1/models", "POST /api/jobs", "POST /api/proxy", "POST /api/tokens", "POST /v1/chat/completions"]);
   });
 });
 

@@ -58,6 +58,16 @@ describe("limits before authentication (in-process)", () => {
     expect(withToken.status).not.toBe(429);
   });
 
+  it("limits the OpenAI-compatible door the same way, answering in OpenAI's error shape", async () => {
+    clock.advance(60_000);
+    const models = () => http(`${t.url}/v1/models`);
+    for (let i = 0; i < 4; i++) expect((await models()).status).toBe(401);
+    const refused = await models();
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe("rate_limited");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  });
+
   it("ignores X-Forwarded-For unless TRUST_PROXY says whose to believe", async () => {
     clock.advance(60_000);
     const spoofed = (n: number) => http(`${t.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { "x-forwarded-for": `198.51.100.${n}` } });

@@ -288,7 +288,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     clusterSync.start();
     onStop("cluster sync", () => clusterSync.stop());
 
+    let closingStarted = false;
     const app = createHttpServer({
+      isClosing: () => closingStarted,
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
       trustProxy: config.trustProxy,
@@ -307,7 +309,6 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       await Promise.race([app.close(), grace]);
       app.server.closeAllConnections?.();
     });
-    let closingStarted = false;
     registerHealthRoutes(app, {
       checks: [
         { name: "store", check: () => store.ping() },

@@ -29,6 +29,8 @@ export interface HttpServerOptions {
   requestTimeoutMs: number;
   /** Fastify's `trustProxy`: whose X-Forwarded-For to believe for the client address (default: nobody's). */
   trustProxy?: boolean | number | string[];
+  /** True once a graceful stop began: new requests are refused (503 in the one error shape) while those in flight finish. */
+  isClosing?: () => boolean;
 }
 
 declare module "fastify" {
@@ -54,7 +56,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       return typeof sent === "string" && CORRELATION_ID.test(sent) ? sent : randomUUID();
     },
     forceCloseConnections: "idle",
-    return503OnClosing: true,
+    // Fastify's own 503 is not in the error shape: the onRequest hook below refuses instead.
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
     routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
@@ -77,6 +80,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.addHook("onRequest", async (request, reply) => {
     request.logFields = {};
     reply.header("x-correlation-id", request.id);
+    if (options.isClosing?.()) {
+      reply.header("connection", "close");
+      return sendError(request, reply, new GatewayError("service_unavailable", "this gateway instance is shutting down: send the request again (another instance will take it)", { retryAfterSeconds: 1 }));
+    }
   });
   if (options.preAuthLimiter !== undefined) installPreAuthLimits(app, options.preAuthLimiter);
   // Credentials first: nothing of the request is read for a caller who may not use the route.

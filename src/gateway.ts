@@ -4,7 +4,6 @@ import type { Logger } from "pino";
 import { type Config } from "./config/index.js";
 import { ensureLocalSecret, generateAdminKey, generateMasterKey } from "./config/local-secrets.js";
 import { IdentityService, Keyring, type IdentityEvents } from "./identity/index.js";
-import { bearerOf } from "./http/auth.js";
 import { registerAgentRoutes } from "./http/routes/agents.js";
 import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
@@ -27,7 +26,8 @@ import { GatewayMetrics } from "./obs/metrics.js";
 import { registerMetricsRoute } from "./http/routes/metrics.js";
 import Fastify from "fastify";
 import { registerProxyRoutes } from "./http/routes/proxy.js";
-import { registerToolAdminRoutes } from "./http/routes/tools.js";
+import { registerToolRoutes } from "./http/routes/tools.js";
+import { PreAuthLimiter } from "./limits/pre-auth.js";
 import { mockResolver, Toolbox } from "./tools/index.js";
 import { hkdfSync, randomUUID } from "node:crypto";
 import { CallbackSender } from "./jobs/callbacks.js";
@@ -196,6 +196,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       httpFetchMaxBytes: config.httpFetchMaxBytes,
       httpFetchMaxRedirects: config.httpFetchMaxRedirects,
       onChange: (change) => changes.publish(change),
+      onUnusableTool: (name, reason) => logger.error({ tool: name, reason }, `generic tool ${name} cannot be loaded and is unavailable: define it again`),
     });
     onStop("toolbox", () => toolbox.close());
     await toolbox.reload();
@@ -296,18 +297,34 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     clusterSync.start();
     onStop("cluster sync", () => clusterSync.stop());
 
-    const app = createHttpServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
+    let closingStarted = false;
     const operators = new OperatorService({ driver: store.driver, bootstrapAdminKey: admin.value, now, session: config.consoleSession });
+    // Bound below, once the app exists; main's route-auth hook asks it who an operator is.
+    let operatorAuth: ReturnType<typeof installOperatorAuth> | undefined;
+    const app = createHttpServer({
+      isClosing: () => closingStarted,
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      trustProxy: config.trustProxy,
+      requestTimeoutMs: config.requestTimeoutMs,
+      auth: {
+        identifyOperator: (request) => {
+          if (operatorAuth === undefined) throw new Error("operator authentication is not installed");
+          return operatorAuth.whoIs(request);
+        },
+        verifyAgentToken: (raw) => identity.verifyAccessToken(raw),
+      },
+      preAuthLimiter: new PreAuthLimiter({ counters: limitCounters, now, rates: config.preAuthRates }),
+    });
     // Before any route is registered: it records every route with the role it declares (the
     // route x role and change-event tests walk that list).
-    const operatorAuth = installOperatorAuth(app, { operators, audit });
+    operatorAuth = installOperatorAuth(app, { operators, audit });
     onStop("http server", async () => {
       // Stop taking requests and let in-flight ones finish, bounded by the grace period.
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
       await Promise.race([app.close(), grace]);
       app.server.closeAllConnections?.();
     });
-    let closingStarted = false;
     registerHealthRoutes(app, {
       checks: [
         { name: "store", check: () => store.ping() },
@@ -335,16 +352,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerOperatorRoutes(app, { operators });
     registerConsoleApiRoutes(app, { operators, audit, metrics, now, whoIs: operatorAuth.whoIs });
     registerConsoleAssets(app, { dir: deps.consoleDir ?? defaultConsoleDir() });
-    registerProxyRoutes(app, {
-      handle: road.handle,
-      catalog: toolbox.catalog,
-      policyEnforced: config.features.policy,
-      // Any operator (a viewer included) or an agent with a valid token.
-      requireCaller: async (request) => {
-        if ((await operatorAuth.operatorOf(request)) === undefined) await identity.verifyAccessToken(bearerOf(request));
-      },
-    });
-    registerToolAdminRoutes(app, { toolbox });
+    registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy });
+    registerToolRoutes(app, { toolbox, policies: config.features.policy ? policies : undefined, now });
     registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
     registerChaosRoutes(app, { chaos });
     let metricsApp: ReturnType<typeof Fastify> | undefined;
@@ -357,7 +366,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     }
     registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls });
     const judge = toolbox.directClient;
-    registerJobRoutes(app, { jobs, identity, operatorOf: operatorAuth.operatorOf, judgeCallback: (host) => judge.resolveJudged(host) });
+    registerJobRoutes(app, { jobs, judgeCallback: (host) => judge.resolveJudged(host) });
     await app.ready();
 
     let closing: Promise<void> | undefined;

@@ -86,6 +86,12 @@ export interface Config {
   tracing: TracingConfig | undefined;
   /** Console sessions: absolute lifetime and idle timeout, in seconds. */
   consoleSession: { ttlSeconds: number; idleSeconds: number };
+  /** Limits for callers not yet authenticated, in requests per minute (0 = off). */
+  preAuthRates: { tokenRequestsPerMinutePerAddress: number; tokenRequestsPerMinutePerAgent: number; anonymousCallsPerMinutePerAddress: number };
+  /** Longest time a client may take to send a whole request (headers and body); then 408. */
+  requestTimeoutMs: number;
+  /** Whose X-Forwarded-For decides the client address: nobody's (false), N proxy hops, or these IPs/CIDRs. */
+  trustProxy: false | number | string[];
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -203,6 +209,19 @@ function readChaos(env: Env): Record<string, ChaosSettings> {
   }
 }
 
+function readTrustProxy(env: Env): false | number | string[] {
+  const raw = readString(env, "TRUST_PROXY");
+  if (raw === undefined || ["false", "off", "0", "no"].includes(raw.toLowerCase())) return false;
+  if (/^\d+$/.test(raw)) return readInt(env, "TRUST_PROXY", 0, 0, 10);
+  const entries = raw.split(",").map((e) => e.trim()).filter(Boolean);
+  try {
+    AddressAllowList.parse(entries.join(","));
+  } catch (err) {
+    throw new ConfigError("TRUST_PROXY", `${(err as Error).message} (expected a hop count or comma-separated proxy IPs/CIDRs)`);
+  }
+  return entries;
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** Builds the configuration from environment variables; throws `ConfigError` naming the bad key. */
@@ -317,7 +336,14 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       ttlSeconds: readInt(env, "CONSOLE_SESSION_TTL_SECONDS", 8 * 3600, 60, 7 * 86_400),
       idleSeconds: readInt(env, "CONSOLE_SESSION_IDLE_SECONDS", 30 * 60, 60, 7 * 86_400),
     },
+    preAuthRates: {
+      tokenRequestsPerMinutePerAddress: readInt(env, "TOKEN_REQUESTS_PER_MINUTE_PER_ADDRESS", 300, 0, 1_000_000),
+      tokenRequestsPerMinutePerAgent: readInt(env, "TOKEN_REQUESTS_PER_MINUTE_PER_AGENT", 60, 0, 1_000_000),
+      anonymousCallsPerMinutePerAddress: readInt(env, "ANONYMOUS_CALLS_PER_MINUTE_PER_ADDRESS", 300, 0, 1_000_000),
+    },
+    trustProxy: readTrustProxy(env),
+    requestTimeoutMs: readInt(env, "REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
-  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[] });
+  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[], preAuthRates: Object.freeze(config.preAuthRates) });
 }

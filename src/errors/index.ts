@@ -7,6 +7,9 @@ export const statusOf = {
   // request shape
   invalid_request: 400,
   payload_too_large: 413,
+  uri_too_long: 414,
+  headers_too_large: 431,
+  request_timeout: 408,
   unsupported_media_type: 415,
   not_found: 404,
   method_not_allowed: 405,
@@ -73,6 +76,8 @@ export interface GatewayErrorOptions {
   details?: Record<string, unknown>;
   /** Seconds after which a retry may succeed; becomes a `Retry-After` header. */
   retryAfterSeconds?: number;
+  /** Why, for the server log only (never sent): lets one public message cover many causes. */
+  logDetail?: string;
   cause?: unknown;
 }
 
@@ -82,6 +87,7 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly logDetail: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -90,6 +96,7 @@ export class GatewayError extends Error {
     this.status = options.status ?? statusOf[code];
     this.details = options.details;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.logDetail = options.logDetail;
   }
 }
 

@@ -1,5 +1,18 @@
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { errorBody, GatewayError, isGatewayError } from "../errors/index.js";
+
+/**
+ * PostgreSQL "data exception" (SQLSTATE class 22: a NUL byte in text, a number out of range, bad
+ * text for a type). Only a value from the request can cause one, and SQLite accepts the same values
+ * silently, so the edge validation should have refused it: answered as a 400 whose log line
+ * (errorDetail) names the miss, so it can be fixed at the edge.
+ */
+function isDatabaseDataException(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown };
+  return typeof e?.code === "string" && /^22[0-9A-Z]{3}$/.test(e.code) && typeof e.severity === "string";
+}
 
 /** Turns anything thrown on a route into the one error shape; internals never leak. */
 export function toGatewayError(err: unknown): GatewayError {
@@ -29,6 +42,11 @@ export function toGatewayError(err: unknown): GatewayError {
     default:
       break;
   }
+  if (isDatabaseDataException(err)) {
+    return new GatewayError("invalid_request", "a value in this request cannot be stored or searched: remove control characters and keep numbers within their documented limits", {
+      logDetail: `database data exception ${String(fe.code)}: edge validation missed this input`,
+    });
+  }
   if (err instanceof SyntaxError && fe.statusCode === 400) {
     return new GatewayError("invalid_request", "the body is not valid JSON");
   }
@@ -45,4 +63,66 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: G
   if (error.retryAfterSeconds !== undefined) reply.header("retry-after", String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
   reply.code(error.status);
   return reply.send(errorBody(error, request.id));
+}
+
+/** The router's refusals (before any route or hook runs) as catalogue errors. */
+export function fromFrameworkError(err: FastifyError): GatewayError {
+  switch (err.code) {
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new GatewayError("uri_too_long", "a path segment of this URL is longer than any the API accepts");
+    case "FST_ERR_BAD_URL":
+      return new GatewayError("invalid_request", "the URL is not valid: check its percent-encoding (e.g. %E2%82%AC, never a lone %)");
+    default:
+      return toGatewayError(err);
+  }
+}
+
+/**
+ * Answers what Node's HTTP parser refuses (oversized headers, a bare CR, Content-Length with
+ * Transfer-Encoding, an unknown method, a slow client) with the one error shape, then closes the
+ * connection: after a framing error nothing more on it can be trusted.
+ */
+export function clientErrorResponder(
+  newCorrelationId: () => string,
+  log: (fields: { correlationId: string; parserError: string | undefined; status: number }) => void,
+): (err: Error & { code?: string }, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === "ECONNRESET" || socket.destroyed) return;
+    const error =
+      err.code === "HPE_HEADER_OVERFLOW"
+        ? new GatewayError("headers_too_large", "the request headers are larger than the gateway accepts (16 KiB in all)")
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? new GatewayError("request_timeout", "the request was not received in time: send it again")
+          : new GatewayError("invalid_request", "the request is not well-formed HTTP/1.1 (request line, header syntax or message framing)");
+    const correlationId = newCorrelationId();
+    log({ correlationId, parserError: err.code, status: error.status });
+    const body = JSON.stringify(errorBody(error, correlationId));
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? "Error"}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `X-Correlation-Id: ${correlationId}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
+}
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Path parameters and query values are identifiers and filters, never free text: a control
+ * character (NUL above all, which PostgreSQL refuses in text) is refused at the edge for every route.
+ * @throws GatewayError invalid_request naming the field
+ */
+export function refuseControlCharacters(request: FastifyRequest): void {
+  for (const [where, values] of [["params", request.params], ["querystring", request.query]] as const) {
+    if (values === null || typeof values !== "object") continue;
+    for (const [field, value] of Object.entries(values as Record<string, unknown>)) {
+      const texts = Array.isArray(value) ? value : [value];
+      if (texts.some((v) => typeof v === "string" && CONTROL_CHARACTER.test(v))) {
+        throw new GatewayError("invalid_request", `${where}.${field.slice(0, 64)} must not contain control characters`, { details: { field: `${where}.${field.slice(0, 64)}` } });
+      }
+    }
+  }
 }

@@ -2,13 +2,35 @@ import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors/index.js";
-import { sendError, toGatewayError } from "./errors.js";
+import type { PreAuthLimiter } from "../limits/pre-auth.js";
+import { installRouteAuth, type RouteAuthDeps } from "./auth.js";
+import { installPreAuthLimits } from "./pre-auth-limits.js";
+import { clientErrorResponder, fromFrameworkError, refuseControlCharacters, sendError, toGatewayError } from "./errors.js";
 
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * Longest path parameter the router passes on. Well above every path schema's maxLength (128), even
+ * percent-encoded, so the schema decides and names the field; beyond it the router's 414 answers.
+ */
+export const MAX_PATH_PARAM_CHARS = 1024;
 
 export interface HttpServerOptions {
   logger: Logger;
   bodyLimitBytes: number;
+  /** Credentials for routes that declare `config: { auth: [...] }`. */
+  auth: RouteAuthDeps;
+  /** Limits for callers not yet authenticated (token requests, calls without a credential). */
+  preAuthLimiter?: PreAuthLimiter;
+  /**
+   * Longest time a client may take to send a whole request. Fastify turns Node's limit off by
+   * default, which lets a client that sends a byte a minute hold a connection for ever.
+   */
+  requestTimeoutMs: number;
+  /** Fastify's `trustProxy`: whose X-Forwarded-For to believe for the client address (default: nobody's). */
+  trustProxy?: boolean | number | string[];
+  /** True once a graceful stop began: new requests are refused (503 in the one error shape) while those in flight finish. */
+  isClosing?: () => boolean;
 }
 
 declare module "fastify" {
@@ -34,22 +56,48 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       return typeof sent === "string" && CORRELATION_ID.test(sent) ? sent : randomUUID();
     },
     forceCloseConnections: "idle",
-    return503OnClosing: true,
+    // Fastify's own 503 is not in the error shape: the onRequest hook below refuses instead.
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    trustProxy: typeof options.trustProxy === "number" ? trustHops(options.trustProxy) : (options.trustProxy ?? false),
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+    requestTimeout: options.requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(options.requestTimeoutMs, 60_000),
+      // How often Node looks for requests past their time: often enough for the limit to mean something.
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(options.requestTimeoutMs / 4))),
+    },
+    // The router's own refusals (bad percent-encoding, a parameter too long) in the one error shape.
+    frameworkErrors: (err, request, reply) => {
+      reply.header("x-correlation-id", request.id);
+      return sendError(request, reply, fromFrameworkError(err));
+    },
+    // Node's parser refusals (header overflow, bare CR, CL+TE, bad method) likewise, on the raw socket.
+    clientErrorHandler: clientErrorResponder(randomUUID, (fields) => options.logger.info(fields, "malformed request refused by the HTTP parser")),
   });
 
   app.decorateRequest("logFields", null as never);
   app.addHook("onRequest", async (request, reply) => {
     request.logFields = {};
     reply.header("x-correlation-id", request.id);
+    if (options.isClosing?.()) {
+      reply.header("connection", "close");
+      return sendError(request, reply, new GatewayError("service_unavailable", "this gateway instance is shutting down: send the request again (another instance will take it)", { retryAfterSeconds: 1 }));
+    }
   });
+  if (options.preAuthLimiter !== undefined) installPreAuthLimits(app, options.preAuthLimiter);
+  // Credentials first: nothing of the request is read for a caller who may not use the route.
+  installRouteAuth(app, options.auth);
+  app.addHook("preValidation", async (request) => refuseControlCharacters(request));
 
   app.setErrorHandler((err, request, reply) => {
     const error = toGatewayError(err);
     if (error.code === "internal_error") {
       request.log.error({ err: error.cause, correlationId: request.id }, "unhandled error");
     }
+    request.logFields ??= {};
     request.logFields.errorCode = error.code;
+    if (error.logDetail !== undefined) request.logFields.errorDetail = error.logDetail;
     return sendError(request, reply, error);
   });
 
@@ -73,6 +121,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   return app;
 }
+
+/** Trusts the nearest `hops` proxies in X-Forwarded-For (the client is the address before them). */
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
 
 /** The route pattern (bounded), never the raw URL with its ids and query. */
 export function routeOf(request: FastifyRequest): string {

@@ -19,18 +19,7 @@ const MAX_KEY_TEXT = 16_384;
 export function parseAgentPublicKey(input: unknown): AgentPublicKey {
   let keyObject: KeyObject;
   try {
-    if (typeof input === "string") {
-      if (input.length > MAX_KEY_TEXT) throw new Error("too long");
-      const text = input.trim();
-      keyObject = text.startsWith("{")
-        ? createPublicKey({ key: JSON.parse(text) as Record<string, unknown> as never, format: "jwk" })
-        : createPublicKey({ key: text, format: "pem" });
-    } else if (input !== null && typeof input === "object") {
-      if ("d" in input) throw new GatewayError("key_invalid", "publicKey must not contain private key material (the JWK has a 'd' member)");
-      keyObject = createPublicKey({ key: input as never, format: "jwk" });
-    } else {
-      throw new Error("not a key");
-    }
+    keyObject = readPublicKey(input);
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     throw new GatewayError("key_invalid", "publicKey is not a readable public key: send an SPKI PEM or a public JWK");
@@ -61,6 +50,49 @@ export function parseAgentPublicKey(input: unknown): AgentPublicKey {
   }
   const jwk = keyObject.export({ format: "jwk" }) as Record<string, unknown>;
   return { algorithm, jwk, keyObject };
+}
+
+/** JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
+const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
+
+const privateKeyRefusal = (form: string) =>
+  new GatewayError(
+    "key_invalid",
+    `publicKey is a private key (${form}): send only the public half (SPKI PEM or public JWK), and treat this private key as exposed`,
+  );
+
+function refusePrivateJwk(jwk: Record<string, unknown>): void {
+  const found = PRIVATE_JWK_MEMBERS.filter((m) => m in jwk);
+  if (found.length > 0) throw privateKeyRefusal(`a JWK with private member${found.length > 1 ? "s" : ""} ${found.map((m) => `'${m}'`).join(", ")}`);
+}
+
+function refusePrivatePem(text: string): void {
+  const labels = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]);
+  if (labels.some((l) => l?.includes("PRIVATE"))) throw privateKeyRefusal("a PEM private key block");
+  if (labels.length !== 1 || labels[0] !== "PUBLIC KEY") {
+    throw new GatewayError("key_invalid", "publicKey must be one '-----BEGIN PUBLIC KEY-----' (SPKI) block or a public JWK");
+  }
+}
+
+/**
+ * createPublicKey would quietly derive the public half from a private key: private material is
+ * refused first, in every form (PKCS#8, SEC1 or PKCS#1 PEM; a JWK object or JSON string with
+ * private members).
+ */
+function readPublicKey(input: unknown): KeyObject {
+  let jwk: unknown = input;
+  if (typeof input === "string") {
+    if (input.length > MAX_KEY_TEXT) throw new Error("too long");
+    const text = input.trim();
+    if (!text.startsWith("{")) {
+      refusePrivatePem(text);
+      return createPublicKey({ key: text, format: "pem" });
+    }
+    jwk = JSON.parse(text) as unknown;
+  }
+  if (jwk === null || typeof jwk !== "object" || Array.isArray(jwk)) throw new Error("not a key");
+  refusePrivateJwk(jwk as Record<string, unknown>);
+  return createPublicKey({ key: jwk as never, format: "jwk" });
 }
 
 export interface GeneratedKeyPair {

@@ -96,6 +96,42 @@ interface RegistryEntry {
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ROLE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 const JTI_MAX = 128;
+const JTI_PATTERN = new RegExp(`^[\\x20-\\x7e]{1,${JTI_MAX}}$`);
+
+/** The one public answer for every assertion that does not verify; the reason goes to the server log. */
+const ASSERTION_INVALID_MESSAGE =
+  "the assertion could not be verified for this agent: sign a JWT with the agent's registered private key, with iss = sub = agentId, aud = the gateway's issuer, iat, exp and a fresh jti";
+const assertionInvalid = (reason: string) => new GatewayError("assertion_invalid", ASSERTION_INVALID_MESSAGE, { logDetail: `assertion: ${reason}` });
+
+/**
+ * Keys no one holds, one per algorithm an agent may use: an assertion for an unknown agent, or one
+ * claiming another algorithm than the agent's key, is verified against one of them, so it costs
+ * about what a genuine one does and always fails the same way.
+ */
+const DECOY_ALGORITHMS = ["EdDSA", "ES256", "RS256"] as const;
+type DecoyAlgorithm = (typeof DECOY_ALGORITHMS)[number];
+const decoyKeys = new Map<DecoyAlgorithm, KeyObject>();
+
+/** The algorithm an assertion's header claims, if it is one agents may use (else EdDSA: it fails anyway). */
+function claimedAlgorithmOf(assertion: string): DecoyAlgorithm {
+  try {
+    const claimed = decodeProtectedHeader(assertion).alg;
+    if (DECOY_ALGORITHMS.includes(claimed as DecoyAlgorithm)) return claimed as DecoyAlgorithm;
+  } catch {
+    // malformed: refused by the verification below
+  }
+  return "EdDSA";
+}
+
+function decoyKeyFor(alg: DecoyAlgorithm): KeyObject {
+  let key = decoyKeys.get(alg);
+  if (key === undefined) {
+    // Made on first use (an RSA pair takes a while); the private halves are dropped at once.
+    key = createPublicKey(generateAgentKeyPair(alg).publicKeyPem);
+    decoyKeys.set(alg, key);
+  }
+  return key;
+}
 
 /**
  * Agents and their tokens: registration, proof-of-possession token issue, verification with
@@ -220,6 +256,15 @@ export class IdentityService {
     return loaded;
   }
 
+  /** Reads an agent from the store, refreshing the cache only when it changed (its key stays cached). */
+  private async reloadAgent(id: string): Promise<AgentRecord | undefined> {
+    const loaded = await this.o.store.getAgent(id);
+    if (loaded === undefined) return undefined;
+    const cached = this.agents.get(id);
+    if (cached === undefined || cached.updatedAt !== loaded.updatedAt || cached.status !== loaded.status) this.remember(loaded);
+    return this.agents.get(id);
+  }
+
   private agentKey(agent: AgentRecord): KeyObject {
     let key = this.agentKeys.get(agent.id);
     if (key === undefined) {
@@ -241,37 +286,45 @@ export class IdentityService {
         details: { field: "ttlSeconds" },
       });
     }
-    const agent = await this.lookupAgent(request.agentId);
-    if (agent === undefined) {
-      // Same answer as a bad signature: an unknown id must not be told apart from a wrong key.
-      throw new GatewayError("assertion_invalid", "the assertion could not be verified for this agent");
-    }
-    if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
-
+    // Proof of possession comes first: until the assertion verifies, every answer is the same
+    // (an unknown id, a suspended agent, a wrong key or a malformed assertion all read alike).
+    // The agent is read from the store every time, not from the cache, so a known id and an
+    // unknown one cost the same read as well.
+    const agent = await this.reloadAgent(request.agentId);
+    // The signature is always checked with a key of the algorithm the assertion claims: the agent's
+    // own when it matches, a decoy otherwise, so neither the answer nor its cost says which it was.
+    const claimedAlgorithm = claimedAlgorithmOf(request.assertion);
+    const ownKey = agent !== undefined && agent.keyAlgorithm === claimedAlgorithm;
     let payload;
     try {
-      ({ payload } = await jwtVerify(request.assertion, this.agentKey(agent), {
-        algorithms: [agent.keyAlgorithm],
-        issuer: agent.id,
-        subject: agent.id,
+      ({ payload } = await jwtVerify(request.assertion, ownKey ? this.agentKey(agent) : decoyKeyFor(claimedAlgorithm), {
+        algorithms: [claimedAlgorithm],
+        issuer: request.agentId,
+        subject: request.agentId,
         audience: this.o.issuer,
         currentDate: new Date(now),
         clockTolerance: this.o.clockSkewSeconds,
         requiredClaims: ["jti", "exp", "iat"],
       }));
     } catch (err) {
+      // Only the key's holder can reach an expiry check: the signature is verified first.
       if (err instanceof joseErrors.JWTExpired) throw new GatewayError("assertion_expired", "the assertion has expired: sign a fresh one");
-      throw new GatewayError("assertion_invalid", `the assertion could not be verified for this agent (${describeJoseError(err)})`);
+      throw assertionInvalid(
+        agent === undefined ? "unknown agent id" : ownKey ? describeJoseError(err) : `algorithm ${claimedAlgorithm} is not the agent's ${agent.keyAlgorithm}`,
+      );
     }
+    // Unreachable (no one holds a decoy's private key), but never issue on a decoy's word.
+    if (!ownKey) throw assertionInvalid("verified against a decoy key");
+    if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
     const exp = Number(payload.exp) * 1000;
     const iat = Number(payload.iat) * 1000;
     const skewMs = this.o.clockSkewSeconds * 1000;
     if (exp - now > this.o.assertionMaxLifetimeSeconds * 1000 + skewMs) {
       throw new GatewayError("assertion_lifetime_too_long", `assertion exp must be at most ${this.o.assertionMaxLifetimeSeconds} seconds ahead`);
     }
-    if (iat > now + skewMs) throw new GatewayError("assertion_invalid", "assertion iat is in the future");
+    if (iat > now + skewMs) throw assertionInvalid("iat is in the future");
     const jti = String(payload.jti);
-    if (jti.length === 0 || jti.length > JTI_MAX) throw new GatewayError("assertion_invalid", `assertion jti must be 1-${JTI_MAX} characters`);
+    if (!JTI_PATTERN.test(jti)) throw assertionInvalid(`jti must be 1-${JTI_MAX} printable characters`);
     if (!(await this.o.store.useAssertionJti(agent.id, jti, exp + skewMs))) {
       throw new GatewayError("assertion_replayed", "this assertion was already used: sign a new one with a fresh jti");
     }

@@ -22,6 +22,8 @@ export interface Counters {
 interface Bucket {
   tokens: number;
   at: number;
+  /** When it will have refilled to its burst: from then on it is the same as no bucket at all. */
+  fullAt: number;
 }
 interface Count {
   count: number;
@@ -61,7 +63,10 @@ export class MemoryCounters implements Counters {
     checks.forEach((check, i) => {
       // A token budget is only checked on the way in: its tokens are counted when the answer says how many.
       if (check.kind === "quota") this.counts.set(check.key, { count: levels[i]! + (check.unit === "tokens" ? 0 : 1), expiresAt: check.windowEndMs ?? now + 86_400_000 });
-      else this.buckets.set(check.key, { tokens: levels[i]! - 1, at: now });
+      else {
+        const tokens = levels[i]! - 1;
+        this.buckets.set(check.key, { tokens, at: now, fullAt: now + ((check.limit - tokens) / (check.perSecond ?? 1)) * 1000 });
+      }
     });
     return { ok: true };
   }
@@ -93,10 +98,18 @@ export class MemoryCounters implements Counters {
     });
   }
 
-  /** Drops expired windows and full buckets (they hold no information). */
+  /** How many windows and buckets are held (for tests and capacity checks). */
+  size(): number {
+    return this.counts.size + this.buckets.size;
+  }
+
+  /**
+   * Drops expired windows and refilled buckets (they hold no information). Keys chosen by callers
+   * (agent ids before authentication) then cost memory only while they are being limited.
+   */
   private sweep(now: number): void {
     for (const [key, c] of this.counts) if (c.expiresAt <= now) this.counts.delete(key);
-    for (const [key, b] of this.buckets) if (now - b.at > 3_600_000) this.buckets.delete(key);
+    for (const [key, b] of this.buckets) if (b.fullAt <= now) this.buckets.delete(key);
   }
 
   async close(): Promise<void> {}

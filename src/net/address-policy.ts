@@ -46,18 +46,37 @@ export class AddressAllowList {
   }
 }
 
-/** Unwraps IPv4 hidden in IPv6 (mapped, NAT64, 6to4, Teredo-free forms) so it is judged as IPv4. */
-function effectiveAddress(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
-  if (address.kind() !== "ipv6") return address;
-  const v6 = address as ipaddr.IPv6;
-  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address();
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR("2000::/3");
+const NAT64_WELL_KNOWN = ipaddr.parseCIDR("64:ff9b::/96");
+const NAT64_LOCAL_USE = ipaddr.parseCIDR("64:ff9b:1::/48");
+const IPV4_COMPATIBLE = ipaddr.parseCIDR("::/96");
+
+/**
+ * IPv4 hidden in IPv6 that a network would route to that IPv4 address: mapped and translated
+ * (`::ffff:a.b.c.d`, `::ffff:0:a.b.c.d`), the NAT64 well-known prefix and 6to4. It is judged as IPv4.
+ */
+function embeddedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  const bytes = v6.toByteArray();
+  if (v6.isIPv4MappedAddress() || v6.range() === "rfc6145" || v6.match(NAT64_WELL_KNOWN)) return new ipaddr.IPv4(bytes.slice(12, 16));
+  if (v6.range() === "6to4") return new ipaddr.IPv4(bytes.slice(2, 6));
+  return undefined;
+}
+
+/**
+ * Why an IPv6 address (without IPv4 inside) is refused, or undefined when it is public. Only global
+ * unicast 2000::/3 is reachable, and within it only what ipaddr.js calls plain `unicast`: Teredo
+ * (whose client IPv4 is obfuscated), documentation, benchmarking, ORCHID and AMT ranges are refused.
+ */
+function refusedV6Range(v6: ipaddr.IPv6): string | undefined {
   const range = v6.range();
-  if (range === "rfc6052" || range === "6to4" || range === "rfc6145") {
-    const bytes = v6.toByteArray();
-    const v4 = range === "6to4" ? bytes.slice(2, 6) : bytes.slice(12, 16);
-    return new ipaddr.IPv4(v4);
+  if (!v6.match(GLOBAL_UNICAST_V6)) {
+    if (range !== "unicast" && range !== "ipv4Mapped" && range !== "rfc6052") return range;
+    if (v6.match(NAT64_LOCAL_USE)) return "nat64LocalUse";
+    // ::/96 (IPv4-compatible, deprecated): `[::127.0.0.1]` is written `[::7f00:1]` by the URL parser.
+    if (v6.match(IPV4_COMPATIBLE)) return "ipv4Compatible";
+    return "notGlobalUnicast";
   }
-  return v6;
+  return PUBLIC_RANGES.has(range) ? undefined : range;
 }
 
 /** Whether an outbound connection to `ip` is allowed. */
@@ -69,11 +88,22 @@ export function judgeAddress(ip: string, allowList: AddressAllowList): AddressVe
     return { allowed: false, range: "invalid" };
   }
   if (allowList.includes(parsed)) return { allowed: true };
-  const effective = effectiveAddress(parsed);
+  const effective = parsed.kind() === "ipv6" ? (embeddedIPv4(parsed as ipaddr.IPv6) ?? parsed) : parsed;
   if (effective !== parsed && allowList.includes(effective)) return { allowed: true };
   if (METADATA_ADDRESSES.has(effective.toString())) return { allowed: false, range: "cloudMetadata" };
+  if (effective.kind() === "ipv6") {
+    const refused = refusedV6Range(effective as ipaddr.IPv6);
+    return refused === undefined ? { allowed: true } : { allowed: false, range: refused };
+  }
   const range = effective.range();
   return PUBLIC_RANGES.has(range) ? { allowed: true } : { allowed: false, range };
+}
+
+/** Exactly this machine's loopback address (127.0.0.1 or ::1, as written or IPv4-mapped): what mock mode may reach. */
+export function isLocalLoopback(ip: string): boolean {
+  if (!ipaddr.isValid(ip)) return false;
+  const parsed = ipaddr.process(ip);
+  return parsed.toString() === "127.0.0.1" || parsed.toString() === "::1";
 }
 
 export function isIpLiteral(hostname: string): boolean {

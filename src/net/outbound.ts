@@ -2,7 +2,7 @@ import dns from "node:dns";
 import type { LookupAddress } from "node:dns";
 import { Agent, request, type Dispatcher } from "undici";
 import { GatewayError, isGatewayError } from "../errors/index.js";
-import { AddressAllowList, checkUrlShape, isIpLiteral, judgeAddress, ssrfBlocked, stripBrackets } from "./address-policy.js";
+import { AddressAllowList, checkUrlShape, isIpLiteral, isLocalLoopback, judgeAddress, ssrfBlocked, stripBrackets } from "./address-policy.js";
 
 /** Turns a host name into the addresses a connection may use. */
 export type Resolver = (hostname: string) => Promise<string[]>;
@@ -36,6 +36,8 @@ export interface OutboundRequest {
   /** Bytes of body kept; the rest is dropped and `truncated` set. */
   maxBytes: number;
   maxRedirects: number;
+  /** Runs before each redirect is followed, with the absolute target URL; throwing refuses the hop. */
+  beforeRedirect?: (target: string) => void;
 }
 
 export interface OutboundResponse {
@@ -49,10 +51,11 @@ export interface OutboundResponse {
 }
 
 /**
- * Where a judged request is actually sent. `direct` connects to the judged address; `rewrite`
- * sends it to a fixed origin (the mock upstream) with the original Host, after the same judgement.
+ * Where a judged request is actually sent. `direct` connects to the judged address (with
+ * `sealed`, only if that is 127.0.0.1 or ::1: mock mode never leaves the machine); `rewrite` sends
+ * it to a fixed origin (the mock upstream) with the original Host, after the same judgement.
  */
-export type Transport = { kind: "direct" } | { kind: "rewrite"; origin: string };
+export type Transport = { kind: "direct"; sealed?: boolean } | { kind: "rewrite"; origin: string };
 
 interface BlockedLookupError extends Error {
   gatewayError?: GatewayError;
@@ -103,10 +106,14 @@ export class GuardedHttpClient {
       }
     }
     if (addresses.length === 0) throw new GatewayError("upstream_error", `host ${host} has no address`, { details: { reason: "dns", retryable: false } });
+    const { transport } = this.options;
     for (const address of addresses) {
       const verdict = judgeAddress(address, this.options.allowList);
       if (!verdict.allowed) {
         throw ssrfBlocked(`refusing to connect to ${host}: it resolves to a ${verdict.range} address`, verdict.range);
+      }
+      if (transport.kind === "direct" && transport.sealed === true && !isLocalLoopback(address)) {
+        throw ssrfBlocked(`refusing to connect to ${host} (${address}): in UPSTREAM_MODE=mock nothing leaves 127.0.0.1`, "mockMode");
       }
     }
     return addresses;
@@ -127,6 +134,7 @@ export class GuardedHttpClient {
           throw new GatewayError("upstream_error", `more than ${init.maxRedirects} redirects`, { details: { reason: "too_many_redirects", retryable: false } });
         }
         url = checkUrlShape(new URL(String(location), url).toString());
+        init.beforeRedirect?.(url.toString());
         if (response.statusCode === 303 || ((response.statusCode === 301 || response.statusCode === 302) && method === "POST")) {
           method = "GET";
           body = undefined;

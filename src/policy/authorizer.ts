@@ -2,6 +2,7 @@ import { GatewayError } from "../errors/index.js";
 import type { Counters } from "../limits/counters.js";
 import type { Authorizer } from "../proxy/stages.js";
 import { evaluate } from "./evaluate.js";
+import { createRedirectCheck } from "./redirect-check.js";
 import type { PolicyService } from "./service.js";
 import type { DenialReason, LimitCheck } from "./types.js";
 
@@ -30,7 +31,9 @@ export function createPolicyAuthorizer(o: { policies: PolicyService; counters: C
     if (!decision.allow) throw deny(decision.reason, decision.message, call, o.events, decision.rule, decision.retryAfterSeconds);
     return decision.limits;
   };
+  const redirectCheck = createRedirectCheck({ policies: o.policies, now: o.now });
   return {
+    redirectCheck,
     async charge(token, call, counted) {
       // Deferred work (a job) takes rate tokens when accepted and quota units when it runs: each
       // phase counts once, and quota is only spent on work that is about to reach the upstream.

@@ -49,6 +49,16 @@ export function evaluate(input: EvaluationInput): Decision {
     return { allow: false, reason: "scope_denied", message: `the token's scopes do not include ${call}`, trace };
   }
 
+  // Every applicable policy that lists claimable intents must list the token's: the agent chose its
+  // intent when it asked for the token, so without this `intents` rules would be its own say-so.
+  if (input.token.intent !== undefined) {
+    for (const policy of input.policies) {
+      const claimable = policy.document.claimableIntents;
+      if (policy.document.enabled === false || claimable === undefined || claimable.includes(input.token.intent)) continue;
+      return { allow: false, reason: "intent_required", message: `policy "${policy.document.name}" (version ${policy.version}) does not let this agent claim the intent "${input.token.intent}" (claimable: ${claimable.join(", ") || "none"})`, trace };
+    }
+  }
+
   let granted: RuleRef | undefined;
   const denials: RuleRef[] = [];
   const constraints: { ref: RuleRef; rule: Rule; policy: Policy }[] = [];
@@ -147,7 +157,7 @@ export function evaluate(input: EvaluationInput): Decision {
 function denyConditionUnmet(rule: Rule, input: EvaluationInput, tool: string, action: string, params: Record<string, unknown>): string | undefined {
   if (rule.intents !== undefined && (input.token.intent === undefined || !rule.intents.includes(input.token.intent))) return "intent is not one the rule denies";
   for (const [path, guard] of Object.entries(rule.guards ?? {})) {
-    if (checkGuard(path, guardValue(path, tool, action, params), guard) !== undefined) return `${path} does not match the rule's condition`;
+    if (checkGuard(path, guardValue(path, tool, action, params), guard, "condition") !== undefined) return `${path} does not match the rule's condition`;
   }
   if (rule.schedule !== undefined && !inSchedule(input.now, rule.schedule)) return `outside ${describeSchedule(rule.schedule)}`;
   return undefined;

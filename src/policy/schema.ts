@@ -4,6 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { GatewayError } from "../errors/index.js";
 import { canonicalJson } from "../util/canonical-json.js";
 import { SCOPE_PATTERN } from "../identity/token-claims.js";
+import { compileGuardPattern } from "./guards.js";
 import type { PolicyDocument } from "./types.js";
 import { isValidTimeZone, parseHours } from "./windows.js";
 
@@ -34,6 +35,7 @@ const policySchema = {
     name: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$" },
     description: { type: "string", maxLength: 1000 },
     enabled: { type: "boolean" },
+    claimableIntents: { type: "array", maxItems: 50, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 128 } },
     subject: {
       type: "object",
       minProperties: 1,
@@ -138,9 +140,9 @@ export function parsePolicy(input: unknown, format: "json" | "yaml" = "json"): P
     for (const [path, guard] of Object.entries(rule.guards ?? {})) {
       if (guard.pattern !== undefined) {
         try {
-          new RegExp(guard.pattern, "u");
-        } catch {
-          throw invalid(`${at}.guards.${path}.pattern`, "is not a valid regular expression");
+          compileGuardPattern(guard.pattern);
+        } catch (err) {
+          throw invalid(`${at}.guards.${path}.pattern`, `is not a regular expression the gateway can match in linear time (RE2 syntax: no backreferences or lookaround): ${(err as Error).message}`);
         }
       }
       if (guard.min !== undefined && guard.max !== undefined && guard.min > guard.max) throw invalid(`${at}.guards.${path}.min`, "is greater than max");

@@ -69,6 +69,11 @@ export interface PolicyDocument {
   description?: string;
   subject: Subject;
   enabled?: boolean;
+  /**
+   * The intents the subject may claim. An agent names its intent itself when it asks for a token,
+   * so a rule's `intents` only bind once a policy says which intents may be claimed at all.
+   */
+  claimableIntents?: string[];
   rules: Rule[];
 }
 

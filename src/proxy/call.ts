@@ -53,6 +53,10 @@ export interface ToolCall {
   readonly deadlineAt?: number;
   /** Set by the attempt stage: aborts the adapter's request. */
   readonly signal?: AbortSignal;
+  /** Set by the authorize stage: policy applied again to a redirect target before the adapter follows it. */
+  readonly checkRedirect?: (target: string) => void;
+  /** Set by the authorize stage: whose cached answers this call may share (default: the caller's role). */
+  readonly cacheScope?: string;
 }
 
 /** What the upstream (or the cache, or an idempotent replay) answered. */

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { GatewayError } from "../errors/index.js";
+import { linearRegExpEngine } from "../util/linear-regexp.js";
 
 /** What the road needs to know about one tool action; adapters are turned into these. */
 export interface RoadAction {
@@ -28,6 +29,8 @@ export interface InvokeContext {
   traceparent?: string;
   /** The door asked for the answer as it arrives (server-sent events): an adapter that can stream returns `stream`. */
   stream?: boolean;
+  /** Throws (GatewayError guard_failed) when policy refuses a redirect target; a tool calls it before following one. */
+  checkRedirect?: (target: string) => void;
 }
 
 export interface UpstreamReply {
@@ -58,7 +61,8 @@ export class ToolCatalog {
   private actions = new Map<string, ResolvedAction>();
 
   constructor() {
-    this.ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true });
+    // `pattern`s (generic tools' are admin-written) run on RE2: an agent's value cannot pin the event loop.
+    this.ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true, code: { regExp: linearRegExpEngine } });
     addFormats(this.ajv);
   }
 

@@ -26,6 +26,18 @@ export interface Authorizer {
   refund(charge: QuotaCharge, why: "not_sent" | "upstream_failed"): Promise<void>;
   /** Counts the model tokens an answer reported against the charge's token budgets. */
   recordUsage?(charge: QuotaCharge, tokens: number): Promise<void>;
+  /** For a call an adapter may redirect (it has a `url`): policy on every hop. Absent when policy is off. */
+  redirectCheck?(token: VerifiedToken, call: CallToAuthorize): RedirectCheck | undefined;
+}
+
+/**
+ * `check` runs before each redirect is followed and throws a GatewayError when policy refuses the
+ * target; `cacheScope` names everyone whose policies would judge the same hops alike, the widest an
+ * answer that followed them may be shared through the cache.
+ */
+export interface RedirectCheck {
+  check(target: string): void;
+  cacheScope: string;
 }
 
 /** Hooks for metrics; every label they receive is bounded (door, tool, action, status, reason). */
@@ -229,7 +241,9 @@ export function authorize(deps: { authorizer: Authorizer; onRefundError?: (err: 
       if (!isGatewayError(err)) throw err;
       return denied(err, "authorize");
     }
-    const outcome = await next(call);
+    const redirects = deps.authorizer.redirectCheck?.(principal, { tool: call.tool, action: call.action, params: call.params });
+    // An answer that followed redirects was judged by these policies: share it only with those they bind alike.
+    const outcome = await next(redirects === undefined ? call : { ...call, checkRedirect: redirects.check, cacheScope: redirects.cacheScope });
     const refund = outcome.kind === "refused" || outcome.kind === "denied" ? "not_sent" : outcome.kind === "failed" ? "upstream_failed" : undefined;
     if (refund !== undefined && charge.quotas.length > 0) await deps.authorizer.refund(charge, refund).catch((err: unknown) => deps.onRefundError?.(err));
     const budgets = charge.quotas.some((q) => q.unit === "tokens");
@@ -285,6 +299,7 @@ export const invoke: Next = async (call) => {
     const ctx: Parameters<typeof action.invoke>[1] = { credential: call.credential, signal: call.signal ?? new AbortController().signal, correlationId: call.correlationId };
     if (call.traceparent !== undefined) ctx.traceparent = call.traceparent;
     if (call.streaming === true) ctx.stream = true;
+    if (call.checkRedirect !== undefined) ctx.checkRedirect = call.checkRedirect;
     const reply = await action.invoke(call.params, ctx);
     return { kind: "answered", execution: { reply, attempts: 1, cache: "none", upstreamMs: 0 } };
   } catch (err) {
@@ -292,7 +307,8 @@ export const invoke: Next = async (call) => {
       // Aborted by the attempt stage's timer, or a fault inside the adapter: either way it may have been sent.
       return { kind: "failed", error: new GatewayError("internal_error", `${action.tool} failed inside the gateway`, { cause: err }), attempts: 1, upstreamMs: 0 };
     }
-    if (err.code === "ssrf_blocked") return denied(err, "invoke");
+    // The SSRF judge, or policy on a redirect hop: a check said no.
+    if (err.code === "ssrf_blocked" || err.code === "guard_failed") return denied(err, "invoke");
     if (err.code.startsWith("upstream")) return { kind: "failed", error: err, attempts: 1, upstreamMs: 0 };
     return refused(err, "invoke");
   }

@@ -144,7 +144,7 @@ export function createResilience(o: ResilienceOptions) {
   const cached: Stage = stage("cache", async (call, next) => {
     const action = actionOf(call);
     if (!o.features.cache || !action.cacheable) return next(call);
-    const key = cacheKey(action.tool, action.action, call.params, call.principal?.role ?? "");
+    const key = cacheKey(action.tool, action.action, call.params, call.cacheScope ?? call.principal?.role ?? "");
     const bypass = call.cacheMode === "bypass";
     if (!bypass) {
       const hit = cache.get(key, o.now());

@@ -1,6 +1,6 @@
 import { GatewayError } from "../errors/index.js";
-import { GuardedHttpClient, systemResolver, zoneResolver, type Resolver, type Transport } from "../net/outbound.js";
-import type { AddressAllowList } from "../net/address-policy.js";
+import { GuardedHttpClient, zoneResolver, type Resolver, type Transport } from "../net/outbound.js";
+import { checkUrlShape, type AddressAllowList } from "../net/address-policy.js";
 import { ToolCatalog } from "../proxy/catalog.js";
 import type { MetaStore } from "../store/index.js";
 import { genericToolActions, parseGenericTool, type GenericToolDefinition } from "./generic/index.js";
@@ -27,20 +27,20 @@ export interface ToolboxOptions {
   httpFetchMaxRedirects: number;
   /** Called after a generic tool was defined or removed here (other instances reload their tools). */
   onChange?: (change: ToolChange) => void;
+  /** A stored generic tool that can no longer be loaded (e.g. a schema pattern RE2 refuses): it is left out, the others load. */
+  onUnusableTool?: (name: string, reason: string) => void;
 }
 
 /** A generic tool defined (or replaced) or removed through this toolbox. */
 export type ToolChange = { type: "tool_defined" | "tool_removed"; tool: string };
 
-/** Unresolvable names in mock mode land on a public documentation address, served by the mock web server. */
+/**
+ * Mock mode asks no DNS server anything: `localhost` is 127.0.0.1, the metadata name keeps its
+ * hostile address (so the SSRF judge is exercised), and every other name lands on a public
+ * documentation address, which the mock web server answers for.
+ */
 export function mockResolver(): Resolver {
-  return zoneResolver({ localhost: ["127.0.0.1"], "metadata.google.internal": ["169.254.169.254"] }, async (name) => {
-    try {
-      return await systemResolver(name);
-    } catch {
-      return ["93.184.215.14"];
-    }
-  });
+  return zoneResolver({ localhost: ["127.0.0.1"], "metadata.google.internal": ["169.254.169.254"] }, async () => ["93.184.215.14"]);
 }
 
 /** The tools the gateway serves: built-ins plus generic HTTP tools defined through the admin API. */
@@ -48,14 +48,15 @@ export class Toolbox {
   readonly catalog = new ToolCatalog();
   private readonly api = new ApiClient();
   private readonly fetchClient: GuardedHttpClient;
-  /** Judged requests sent straight to the address judged: generic tools, job callbacks. */
+  /** Judged requests sent straight to the address judged: generic tools, job callbacks. In mock mode sealed to 127.0.0.1. */
   readonly directClient: GuardedHttpClient;
   private generic = new Map<string, GenericToolDefinition>();
 
   constructor(private readonly options: ToolboxOptions) {
     this.fetchClient = new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: options.fetchTransport });
+    // When http_fetch is rewritten to the mock web server, nothing else may leave the machine either.
     this.directClient =
-      options.fetchTransport.kind === "direct" ? this.fetchClient : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct" } });
+      options.fetchTransport.kind === "direct" ? this.fetchClient : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct", sealed: true } });
     this.catalog.register([
       ...serpapiTool({ baseUrl: options.baseUrls.serpapi, api: this.api }),
       ...openaiTool({ baseUrl: options.baseUrls.openai, api: this.api }),
@@ -72,7 +73,12 @@ export class Toolbox {
     this.generic = new Map(Object.entries(defs));
     for (const def of this.generic.values()) {
       this.catalog.unregister(def.name);
-      this.catalog.register(genericToolActions(def, this.directClient));
+      try {
+        this.catalog.register(genericToolActions(def, this.directClient));
+      } catch (err) {
+        // Stored by an older version under looser rules: one bad tool must not stop the gateway starting.
+        this.options.onUnusableTool?.(def.name, (err as Error).message);
+      }
     }
   }
 
@@ -83,7 +89,8 @@ export class Toolbox {
   /** Validates, checks the base URL against the SSRF guard, stores and registers a generic tool (replacing one of that name). */
   async defineGeneric(input: unknown): Promise<GenericToolDefinition> {
     const def = parseGenericTool(input, BUILTIN_TOOLS);
-    await this.directClient.resolveJudged(new URL(def.baseUrl).hostname).catch((err: unknown) => {
+    // The URL's shape (scheme, no user:password@) is refused now, not on the first call.
+    await this.directClient.resolveJudged(checkUrlShape(def.baseUrl).hostname).catch((err: unknown) => {
       if (err instanceof GatewayError && err.code === "ssrf_blocked") throw err;
       // An unresolvable host may resolve later; it is judged again on every call.
     });

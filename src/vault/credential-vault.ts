@@ -26,24 +26,60 @@ export interface CredentialVaultOptions {
 export type CredentialChange = { type: "credential_stored" | "credential_activated"; tool: string; version: number };
 
 const contextOf = (tool: string, version: number) => `credential:${tool}:${version}`;
+const versionKey = (tool: string, version: number) => `${tool}:${version}`;
+
+/**
+ * How long a secret that vanished from the store (deleted by hand or by another instance) is still
+ * scrubbed: an upstream or a log may echo a credential for a while after it stopped being used.
+ */
+export const REMOVED_SECRET_RETENTION_MS = 24 * 3_600_000;
 
 /**
  * Tool credentials, encrypted at rest with envelope encryption (a data key per version, wrapped by
  * the master key). Active secrets are held in memory for the request path; nothing returns them.
+ * Every stored version (and any removed in the last day) is also known to the redactor: an old or
+ * staged key echoed by an upstream is as secret as the active one.
  */
 export class CredentialVault {
   private active = new Map<string, { version: number; secret: string }>();
+  /** Every stored version's secret, by `tool:version`, for redaction only. */
+  private stored = new Map<string, string>();
+  /** Secrets no longer stored, with when they vanished, still scrubbed for a while. */
+  private readonly recentlyRemoved = new Map<string, number>();
 
   constructor(private readonly o: CredentialVaultOptions) {}
 
-  /** Loads and unseals the active version of every tool's credential. */
+  /** Loads and unseals every stored version; the active ones serve the request path. */
   async load(): Promise<void> {
+    const actives = new Map((await this.o.store.listActiveCredentials()).map((a) => [versionKey(a.tool, a.version), a]));
+    const stored = new Map<string, string>();
     const next = new Map<string, { version: number; secret: string }>();
-    for (const a of await this.o.store.listActiveCredentials()) {
-      const record = await this.o.store.getCredentialVersion(a.tool, a.version);
-      if (record !== undefined) next.set(a.tool, { version: a.version, secret: this.unseal(record) });
+    for (const record of await this.o.store.listCredentialVersions()) {
+      const key = versionKey(record.tool, record.version);
+      const active = actives.has(key);
+      let secret: string;
+      try {
+        secret = this.unseal(record);
+      } catch (err) {
+        // An active credential that cannot be opened is fatal; an old unreadable one cannot leak.
+        if (active) throw err;
+        continue;
+      }
+      stored.set(key, secret);
+      if (active) next.set(record.tool, { version: record.version, secret });
     }
+    const now = this.o.now();
+    const still = new Set(stored.values());
+    for (const secret of this.stored.values()) if (!still.has(secret)) this.recentlyRemoved.set(secret, now);
+    for (const secret of still) this.recentlyRemoved.delete(secret);
+    this.stored = stored;
     this.active = next;
+    this.secretsChanged();
+  }
+
+  private secretsChanged(): void {
+    const now = this.o.now();
+    for (const [secret, removedAt] of this.recentlyRemoved) if (now - removedAt > REMOVED_SECRET_RETENTION_MS) this.recentlyRemoved.delete(secret);
     this.o.onSecretsChanged?.(this.knownSecrets());
   }
 
@@ -52,9 +88,9 @@ export class CredentialVault {
     return this.active.get(tool)?.secret;
   }
 
-  /** Every secret currently in use, for the redactor. */
+  /** Every secret to scrub: all stored versions, active or not, and those removed recently. */
   knownSecrets(): string[] {
-    return [...this.active.values()].map((a) => a.secret);
+    return [...new Set([...this.stored.values(), ...this.recentlyRemoved.keys()])];
   }
 
   /**
@@ -72,8 +108,12 @@ export class CredentialVault {
       options.description ?? null,
       this.o.now(),
     );
+    this.stored.set(versionKey(tool, record.version), secret);
     if (options.activate !== false) await this.activate(tool, record.version);
-    else this.o.onChange?.({ type: "credential_stored", tool, version: record.version });
+    else {
+      this.secretsChanged();
+      this.o.onChange?.({ type: "credential_stored", tool, version: record.version });
+    }
     return this.describe(tool);
   }
 
@@ -84,7 +124,8 @@ export class CredentialVault {
     const secret = this.unseal(record);
     await this.o.store.setActiveCredential(tool, version, this.o.now());
     this.active.set(tool, { version, secret });
-    this.o.onSecretsChanged?.(this.knownSecrets());
+    this.stored.set(versionKey(tool, version), secret);
+    this.secretsChanged();
     this.o.onChange?.({ type: "credential_activated", tool, version });
     return this.describe(tool);
   }

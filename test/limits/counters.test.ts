@@ -124,3 +124,19 @@ describe.skipIf(!redisUp)("Redis backend", () => {
     }
   });
 });
+
+describe("in-process counters: memory", () => {
+  it("forgets buckets once they have refilled, so keys chosen by callers do not pile up", async () => {
+    const c = new MemoryCounters(100);
+    const busy = rate("busy", 1, 2);
+    await c.consume([busy], T0);
+    await c.consume([busy], T0); // empty: full again only at T0 + 2 s
+    for (let i = 0; i < 100; i++) expect((await c.consume([rate(`probe-${i}`, 1, 5)], T0)).ok).toBe(true);
+    expect(c.size()).toBe(101);
+    // Each probe took one of five tokens at 1/s: full again at T0 + 1 s, so the next insert sweeps them.
+    await c.consume([rate("late", 1, 5)], T0 + 1000);
+    expect(c.size()).toBe(2);
+    // The bucket still refilling kept what it knew (a fresh one would have 2 tokens).
+    expect(await c.peek([busy], T0 + 1000)).toEqual([1]);
+  });
+});

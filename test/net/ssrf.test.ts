@@ -33,11 +33,27 @@ describe("address judge", () => {
     ["::ffff:10.1.2.3", "private"],
     ["64:ff9b::a9fe:a9fe", "cloudMetadata"],
     ["2002:7f00:1::", "loopback"],
+    // IPv4-compatible ::/96 (deprecated): the URL parser writes [::127.0.0.1] as [::7f00:1].
+    ["::7f00:1", "ipv4Compatible"],
+    ["::a00:1", "ipv4Compatible"],
+    ["::808:808", "ipv4Compatible"],
+    // Only global unicast 2000::/3 may be reached over IPv6; whatever lies outside is refused.
+    ["100::1", "discard"],
+    ["4000::1", "notGlobalUnicast"],
+    ["64:ff9b:1::a00:1", "nat64LocalUse"],
+    // Inside 2000::/3 but special: Teredo hides an (obfuscated) IPv4, documentation, benchmarking.
+    ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "teredo"],
+    ["2001:db8::1", "reserved"],
+    ["2001:2::1", "benchmarking"],
+    // Embedded IPv4 is judged as IPv4: NAT64 well-known prefix and 6to4.
+    ["64:ff9b::a00:1", "private"],
+    ["64:ff9b::7f00:1", "loopback"],
+    ["2002:c0a8:101::1", "private"],
   ])("refuses %s (%s)", (ip, range) => {
     expect(judgeAddress(ip, none)).toEqual({ allowed: false, range });
   });
 
-  it.each(["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111"])("allows public %s", (ip) => {
+  it.each(["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "64:ff9b::808:808", "2002:808:808::1"])("allows public %s", (ip) => {
     expect(judgeAddress(ip, none)).toEqual({ allowed: true });
   });
 
@@ -86,6 +102,9 @@ const BLOCKED_URLS = [
   "http://[::1]/",
   "http://[::ffff:127.0.0.1]/",
   "http://[::ffff:7f00:1]/",
+  "http://[::127.0.0.1]/",
+  "http://[::7f00:1]:6379/",
+  "http://[64:ff9b::127.0.0.1]/",
   "http://[0:0:0:0:0:ffff:a9fe:a9fe]/latest/meta-data/",
   "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
   "http://[fd00:ec2::254]/",

@@ -4,6 +4,7 @@
  */
 export const GATEWAY_ERROR_CODES = [
   "invalid_request", "payload_too_large", "unsupported_media_type", "not_found", "method_not_allowed", "conflict",
+  "uri_too_long", "headers_too_large", "request_timeout",
   "admin_unauthorized", "session_expired", "operator_forbidden", "csrf_invalid", "operator_not_found",
   "token_missing", "token_invalid", "token_expired", "token_not_yet_valid", "token_revoked", "token_provenance_mismatch", "token_too_large", "token_scope_exceeded",
   "agent_suspended", "agent_not_found", "agent_exists",

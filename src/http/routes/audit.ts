@@ -1,22 +1,31 @@
 import type { FastifyInstance } from "fastify";
+import { PRINTABLE_ID } from "../schemas.js";
 import { GatewayError } from "../../errors/index.js";
 import type { AuditLog } from "../../audit/index.js";
 import type { AuditQuery, AuditStore } from "../../store/index.js";
+
+/** The last millisecond a JavaScript Date can hold: every stored time is within it (and within BIGINT). */
+const MAX_TIME_MS = 8_640_000_000_000_000;
+const isTimeMs = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= MAX_TIME_MS;
+const CURSOR_ID = new RegExp(PRINTABLE_ID);
 
 const encodeCursor = (at: number, id: string) => Buffer.from(JSON.stringify([at, id])).toString("base64url");
 function decodeCursor(cursor: string): { at: number; id: string } {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, "base64url").toString()) as [unknown, unknown];
-    if (typeof at === "number" && typeof id === "string") return { at, id };
+    // Only what encodeCursor writes: a stored time and a record id (PostgreSQL refuses the rest loudly).
+    if (isTimeMs(at) && typeof id === "string" && id.length <= 128 && CURSOR_ID.test(id)) return { at, id };
   } catch {
     // fall through
   }
-  throw new GatewayError("invalid_request", "cursor is not one this API returned", { details: { field: "cursor" } });
+  throw new GatewayError("invalid_request", "cursor is not one this API returned: pass nextCursor from the previous page as is", { details: { field: "cursor" } });
 }
 function parseTime(value: string | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new GatewayError("invalid_request", `${field} must be an ISO-8601 time or epoch milliseconds`, { details: { field } });
+  const ms = /^\d{1,16}$/.test(value) ? Number(value) : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+  if (!isTimeMs(ms)) {
+    throw new GatewayError("invalid_request", `${field} must be an ISO-8601 time (e.g. 2026-11-23T12:00:00Z) or epoch milliseconds, between 1970 and 275760`, { details: { field } });
+  }
   return ms;
 }
 
@@ -31,8 +40,8 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
           type: "object",
           additionalProperties: false,
           properties: {
-            agentId: { type: "string", maxLength: 128 },
-            tool: { type: "string", maxLength: 64 },
+            agentId: { type: "string", maxLength: 128, pattern: PRINTABLE_ID },
+            tool: { type: "string", maxLength: 64, pattern: PRINTABLE_ID },
             decision: { type: "string", enum: ["allow", "deny", "error"] },
             correlationId: { type: "string", minLength: 1, maxLength: 128 },
             operator: { type: "string", minLength: 1, maxLength: 64 },

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { NO_CONTROL_CHARACTERS } from "../schemas.js";
 import type { CredentialMetadata, CredentialVault } from "../../vault/index.js";
 
 const view = (m: CredentialMetadata) => ({
@@ -24,7 +25,7 @@ export function registerCredentialRoutes(app: FastifyInstance, deps: { vault: Cr
           properties: {
             tool: { type: "string", minLength: 1, maxLength: 64 },
             secret: { type: "string", minLength: 1, maxLength: 16384 },
-            description: { type: "string", maxLength: 256 },
+            description: { type: "string", maxLength: 256, pattern: NO_CONTROL_CHARACTERS },
             activate: { type: "boolean" },
           },
         },

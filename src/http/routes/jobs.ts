@@ -1,9 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { GatewayError } from "../../errors/index.js";
-import type { IdentityService } from "../../identity/index.js";
 import type { JobService } from "../../jobs/service.js";
 import { checkUrlShape } from "../../net/address-policy.js";
-import { bearerOf } from "../auth.js";
+import { AGENT_OR_ADMIN, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
+import { NO_CONTROL_CHARACTERS, PRINTABLE_ID } from "../schemas.js";
 import { CALL_BODY_PROPERTIES, CALL_HEADERS_SCHEMA, toProxyInput } from "./proxy.js";
 
 /** `POST /api/jobs` (a tool call run asynchronously) and `GET /api/jobs/:id`. */
@@ -11,9 +11,6 @@ export function registerJobRoutes(
   app: FastifyInstance,
   deps: {
     jobs: JobService | undefined;
-    identity: IdentityService;
-    /** The operator a request's credentials name, if any (operators see every job). */
-    operatorOf: (r: FastifyRequest) => Promise<unknown>;
     /** Judges a callback URL with the SSRF guard before the job is accepted. */
     judgeCallback: (hostname: string) => Promise<unknown>;
   },
@@ -26,12 +23,13 @@ export function registerJobRoutes(
   app.post(
     "/api/jobs",
     {
+      config: { ...AUTHENTICATED_BY_HANDLER, preAuthLimit: "anonymous_call" },
       schema: {
         body: {
           type: "object",
           additionalProperties: false,
           required: ["tool", "action"],
-          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: { type: "string", minLength: 8, maxLength: 2048 } },
+          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: { type: "string", minLength: 8, maxLength: 2048, pattern: NO_CONTROL_CHARACTERS } },
         },
         headers: CALL_HEADERS_SCHEMA,
       },
@@ -49,12 +47,12 @@ export function registerJobRoutes(
 
   app.get(
     "/api/jobs/:id",
-    { schema: { params: { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64 } } } } },
+    { config: AGENT_OR_ADMIN, schema: { params: { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64, pattern: PRINTABLE_ID } } } } },
     async (request) => {
       const jobs = enabled();
       const { id } = request.params as { id: string };
-      // Operators see every job; an agent only its own (someone else's reads as not found).
-      const agentId = (await deps.operatorOf(request)) === undefined ? (await deps.identity.verifyAccessToken(bearerOf(request))).agentId : undefined;
+      // The admin sees every job; an agent only its own (someone else's reads as not found).
+      const agentId = request.caller?.role === "admin" ? undefined : agentTokenOf(request).agentId;
       return jobs.get(id, agentId);
     },
   );

@@ -3,7 +3,7 @@ import { GatewayError } from "../../errors/index.js";
 import type { VerifiedToken } from "../../identity/index.js";
 import { allowedModels, openAIError } from "../../openai-compat/index.js";
 import type { ProxyInput, ProxyOutput } from "../../proxy/index.js";
-import { bearerOf } from "../auth.js";
+import { AUTHENTICATED_BY_HANDLER, bearerOf } from "../auth.js";
 import { toGatewayError } from "../errors.js";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -43,7 +43,10 @@ export function registerOpenAICompatRoutes(app: FastifyInstance, deps: { handle:
     if (out.meta.replayed) reply.header("idempotent-replayed", "true");
   };
 
-  app.post("/v1/chat/completions", { errorHandler }, async (request, reply) => {
+  // The road checks the token; callers without any credential are limited per address first.
+  const config = { ...AUTHENTICATED_BY_HANDLER, preAuthLimit: "anonymous_call" } as const;
+
+  app.post("/v1/chat/completions", { errorHandler, config }, async (request, reply) => {
     const body = request.body;
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new GatewayError("invalid_request", "the body must be a JSON object: {model, messages, …}");
     const { stream, ...params } = body as Record<string, unknown>;
@@ -64,7 +67,7 @@ export function registerOpenAICompatRoutes(app: FastifyInstance, deps: { handle:
     return out.data;
   });
 
-  app.get("/v1/models", { errorHandler }, async (request, reply) => {
+  app.get("/v1/models", { errorHandler, config }, async (request, reply) => {
     const out = await deps.handle(inputOf(request, "models", {}));
     answered(request, reply, out);
     return allowedModels(out.data, (model) => deps.mayChat(out.token, model));

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { PRINTABLE_ID } from "../schemas.js";
 import { GatewayError } from "../../errors/index.js";
 import type { IdentityService } from "../../identity/index.js";
 import type { Counters } from "../../limits/counters.js";
@@ -44,7 +45,7 @@ export function registerPolicyRoutes(
           additionalProperties: false,
           required: ["tool", "action"],
           properties: {
-            agentId: { type: "string", minLength: 1, maxLength: 64 },
+            agentId: { type: "string", minLength: 1, maxLength: 64, pattern: PRINTABLE_ID },
             token: { type: "string", minLength: 1, maxLength: 8192 },
             tool: { type: "string", minLength: 1, maxLength: 64 },
             action: { type: "string", minLength: 1, maxLength: 64 },

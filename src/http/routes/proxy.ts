@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { ProxyInput, ProxyOutput, ToolCatalog } from "../../proxy/index.js";
-import { bearerOf } from "../auth.js";
+import type { ProxyInput, ProxyOutput } from "../../proxy/index.js";
+import { AUTHENTICATED_BY_HANDLER, bearerOf } from "../auth.js";
 
 const NAME = { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9_-]*$" } as const;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -31,20 +31,16 @@ export function toProxyInput(request: FastifyRequest): ProxyInput {
   return input;
 }
 
-/** `POST /api/proxy`: an agent calls a tool. `GET /api/tools`: what can be called. */
+/** `POST /api/proxy`: an agent calls a tool. */
 export function registerProxyRoutes(
   app: FastifyInstance,
-  deps: {
-    handle: (input: ProxyInput) => Promise<ProxyOutput>;
-    catalog: ToolCatalog;
-    policyEnforced: boolean;
-    /** The tool list is for callers with a valid token (or the admin): it is not shown to anyone. */
-    requireCaller: (request: FastifyRequest) => Promise<void>;
-  },
+  deps: { handle: (input: ProxyInput) => Promise<ProxyOutput>; policyEnforced: boolean },
 ) {
   app.post(
     "/api/proxy",
     {
+      // The road checks the agent token; callers without any credential are limited per address first.
+      config: { ...AUTHENTICATED_BY_HANDLER, preAuthLimit: "anonymous_call" },
       schema: {
         body: {
           type: "object",
@@ -74,9 +70,4 @@ export function registerProxyRoutes(
       }
     },
   );
-
-  app.get("/api/tools", async (request) => {
-    await deps.requireCaller(request);
-    return { tools: deps.catalog.list() };
-  });
 }

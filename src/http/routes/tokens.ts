@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { IdentityService, Keyring } from "../../identity/index.js";
-import { bearerOf } from "../auth.js";
+import { AGENT_ONLY, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
+import { NO_CONTROL_CHARACTERS, PRINTABLE_ID } from "../schemas.js";
 
 /** Token issue (proof of possession), revocation, introspection of one's own token, and the JWKS. */
 export function registerTokenRoutes(
@@ -12,16 +13,18 @@ export function registerTokenRoutes(
   app.post(
     "/api/tokens",
     {
+      // The signed assertion in the body is the credential; limited per address and agent id before it is checked.
+      config: { ...AUTHENTICATED_BY_HANDLER, preAuthLimit: "token_request" },
       schema: {
         body: {
           type: "object",
           additionalProperties: false,
           required: ["agentId", "assertion", "scopes"],
           properties: {
-            agentId: { type: "string", minLength: 1, maxLength: 128 },
+            agentId: { type: "string", minLength: 1, maxLength: 128, pattern: PRINTABLE_ID },
             assertion: { type: "string", minLength: 1, maxLength: 16384 },
             scopes: { type: "array", minItems: 1, maxItems: 100, items: { type: "string", minLength: 3, maxLength: 130 } },
-            intent: { type: "string", minLength: 1, maxLength: 128 },
+            intent: { type: "string", minLength: 1, maxLength: 128, pattern: NO_CONTROL_CHARACTERS },
             ttlSeconds: { type: "integer" },
           },
         },
@@ -52,8 +55,8 @@ export function registerTokenRoutes(
   );
 
   /** Lets an agent check its own token: what the gateway sees in it. */
-  app.get("/api/tokens/self", async (request, reply) => {
-    const verified = await identity.verifyAccessToken(bearerOf(request));
+  app.get("/api/tokens/self", { config: AGENT_ONLY }, async (request, reply) => {
+    const verified = agentTokenOf(request);
     if (verified.refreshRecommended) reply.header("x-token-refresh", "recommended");
     return {
       tokenId: verified.tokenId,

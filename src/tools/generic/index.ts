@@ -2,6 +2,7 @@ import { Ajv } from "ajv";
 import { GatewayError } from "../../errors/index.js";
 import type { GuardedHttpClient } from "../../net/outbound.js";
 import type { RoadAction, UpstreamReply } from "../../proxy/catalog.js";
+import { linearRegExpEngine } from "../../util/linear-regexp.js";
 import { upstreamFailure } from "../upstream.js";
 
 /** A tool defined by configuration: an HTTP API described as data, no code. */
@@ -74,7 +75,8 @@ const definitionSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// Parameter schemas are written by admins and matched against agents' values: RE2, as in the catalog.
+const ajv = new Ajv({ allErrors: true, strict: false, code: { regExp: linearRegExpEngine } });
 const validateDefinition = ajv.compile(definitionSchema);
 
 /** @throws GatewayError invalid_request naming the bad field */
@@ -85,6 +87,7 @@ export function parseGenericTool(input: unknown, reservedNames: readonly string[
     throw new GatewayError("invalid_request", `invalid tool definition: ${where} ${e?.message ?? "is invalid"}`, { details: { path: where } });
   }
   const def = input as unknown as GenericToolDefinition;
+  if (!URL.canParse(def.baseUrl)) throw new GatewayError("invalid_request", "invalid tool definition: tool.baseUrl is not an absolute URL", { details: { path: "tool.baseUrl" } });
   if (reservedNames.includes(def.name)) throw new GatewayError("conflict", `"${def.name}" is a built-in tool; pick another name`);
   for (const [actionName, action] of Object.entries(def.actions)) {
     const schema = action.params ?? { type: "object", additionalProperties: false, properties: {} };
@@ -103,13 +106,34 @@ export function parseGenericTool(input: unknown, reservedNames: readonly string[
   return def;
 }
 
-async function invokeGeneric(def: GenericToolDefinition, action: GenericActionDefinition, client: GuardedHttpClient, params: Record<string, unknown>, ctx: Parameters<RoadAction["invoke"]>[1]): Promise<UpstreamReply> {
+/** Segments URL parsing treats as navigation (WHATWG also decodes `%2e`, which encodeURIComponent cannot produce). */
+const DOT_SEGMENTS = new Set(["", ".", ".."]);
+
+/**
+ * Fills a path template with URL-encoded parameters. A value that is empty, `.` or `..` would move
+ * the request to another path of the API (sent with the stored credential), so it is refused; and
+ * the final path must still begin with the template's literal prefix.
+ * @throws GatewayError invalid_request naming the parameter
+ */
+export function templatedUrl(baseUrl: string, template: string, params: Record<string, unknown>): { url: URL; used: Set<string> } {
   const used = new Set<string>();
-  const path = action.path.replace(/\{([^}]+)\}/g, (_, name: string) => {
+  const path = template.replace(/\{([^}]+)\}/g, (_, name: string) => {
     used.add(name);
-    return encodeURIComponent(String(params[name]));
+    const value = String(params[name]);
+    if (DOT_SEGMENTS.has(value)) throw new GatewayError("invalid_request", `params.${name} may not be ${value === "" ? "empty" : `"${value}"`}: it is a path segment`, { details: { issues: [{ path: `params.${name}`, message: "is a dot segment" }] } });
+    return encodeURIComponent(value);
   });
-  const url = new URL(def.baseUrl.replace(/\/+$/, "") + path);
+  const base = baseUrl.replace(/\/+$/, "");
+  const url = new URL(base + path);
+  const literalPrefix = new URL(base + template.slice(0, template.indexOf("{") < 0 ? undefined : template.indexOf("{"))).pathname;
+  if (!url.pathname.startsWith(literalPrefix)) {
+    throw new GatewayError("invalid_request", `the parameters move the request outside ${literalPrefix}`, { details: { issues: [{ path: "params", message: "leaves the action's path" }] } });
+  }
+  return { url, used };
+}
+
+async function invokeGeneric(def: GenericToolDefinition, action: GenericActionDefinition, client: GuardedHttpClient, params: Record<string, unknown>, ctx: Parameters<RoadAction["invoke"]>[1]): Promise<UpstreamReply> {
+  const { url, used } = templatedUrl(def.baseUrl, action.path, params);
   const bodyless = action.method === "GET" || action.method === "HEAD" || action.method === "DELETE";
   const body: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(params)) {

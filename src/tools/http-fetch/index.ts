@@ -27,7 +27,15 @@ async function fetchOnce(opts: HttpFetchOptions, method: "GET" | "HEAD", params:
   const callerTimeout = typeof params.timeoutMs === "number" ? AbortSignal.timeout(params.timeoutMs) : undefined;
   const signal = callerTimeout === undefined ? ctx.signal : AbortSignal.any([ctx.signal, callerTimeout]);
   try {
-    const response = await opts.client.request(String(params.url), { method, headers, signal, maxBytes, maxRedirects: params.followRedirects === false ? 0 : opts.maxRedirects });
+    const response = await opts.client.request(String(params.url), {
+      method,
+      headers,
+      signal,
+      maxBytes,
+      maxRedirects: params.followRedirects === false ? 0 : opts.maxRedirects,
+      // Policy's url.* guards hold on every hop, not only on the URL the agent sent.
+      ...(ctx.checkRedirect === undefined ? {} : { beforeRedirect: ctx.checkRedirect }),
+    });
     const textual = isTextual(response.headers["content-type"]);
     const picked = Object.fromEntries(FETCH_RESPONSE_HEADERS.filter((h) => response.headers[h] !== undefined).map((h) => [h, response.headers[h]!]));
     return {

@@ -9,8 +9,8 @@ import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./obs/logger.js";
-import { openStore, type Store } from "./store/index.js";
-import { AuditLog } from "./audit/index.js";
+import { openStore, type AuditWriter, type Store } from "./store/index.js";
+import { AuditLog, deriveAuditKeys, verifyAuditTrail } from "./audit/index.js";
 import { registerAuditRoutes } from "./http/routes/audit.js";
 import { registerCredentialRoutes } from "./http/routes/credentials.js";
 import { CredentialVault, Redactor } from "./vault/index.js";
@@ -54,6 +54,8 @@ export interface GatewayDeps {
   identityEvents?: IdentityEvents;
   /** Shared with the logger's output stream so secrets are scrubbed from every line. */
   redactor?: Redactor;
+  /** Wraps or replaces the store's audit writer (benchmarks compare writers; tests inject failures). */
+  auditWriter?: (store: Store) => AuditWriter;
 }
 
 export interface Gateway {
@@ -166,13 +168,31 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     onStop("identity sweep", () => identity.stop());
     const vault = new CredentialVault({ store, masterKey, now, onSecretsChanged: (secrets) => redactor.setSecrets(secrets), onChange: (change) => changes.publish(change) });
     await vault.load();
+    const auditKeys = deriveAuditKeys(masterKey);
+    const auditMetrics = metrics.auditEvents();
     const audit = new AuditLog({
-      store,
+      writer: deps.auditWriter?.(store) ?? store.openAuditWriter(),
       now,
-      onFlushError: (err, buffered) => logger.warn({ err, buffered }, "audit flush failed; records kept for the next try"),
-      onDropped: (count) => logger.error({ count }, "audit buffer full: oldest records dropped"),
+      chainId: instanceId,
+      keys: auditKeys,
+      failureMode: config.auditFailureMode,
+      maxBuffered: config.auditMaxBuffered,
+      events: {
+        ...auditMetrics,
+        healthChanged: (healthy, err) =>
+          healthy
+            ? logger.warn("audit trail is writable again: buffered records written")
+            : logger.error({ err, mode: config.auditFailureMode }, `audit trail cannot be written: ${config.auditFailureMode === "closed" ? "refusing calls (503)" : "serving calls without durable records (counted)"} until it can`),
+        dropped: (count) => {
+          auditMetrics.dropped?.(count);
+          logger.error({ count }, "audit retry buffer full: oldest records dropped (AUDIT_MAX_BUFFERED)");
+        },
+        lostAtClose: (count) => {
+          auditMetrics.lostAtClose?.(count);
+          logger.error({ count }, "audit records could not be written before shutdown: the store stayed unreachable");
+        },
+      },
     });
-    audit.start();
     onStop("audit", () => audit.close());
 
     const latency = { baseMs: config.mockLatencyMs, jitterMs: config.mockJitterMs };
@@ -235,6 +255,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       breakers: () => resilience.breakerStates(),
       chaosActive: () => chaos.active(),
       auditBuffered: () => audit.pending,
+      auditHealthy: () => audit.isHealthy,
       dbPool: () => store.driver.poolStats(),
       redisDegraded: () => limitCounters instanceof FailoverCounters && limitCounters.isDegraded(),
       isGenericTool: (tool) => toolbox.catalog.hasTool(tool),
@@ -312,6 +333,12 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerHealthRoutes(app, {
       checks: [
         { name: "store", check: () => store.ping() },
+        {
+          name: "audit",
+          check: async () => {
+            if (!audit.isHealthy) throw new Error(`the audit trail cannot be written (AUDIT_FAILURE_MODE=${config.auditFailureMode})`);
+          },
+        },
         ...(bus.kind === "redis" ? [{
               name: "redis",
               check: async () => {
@@ -332,7 +359,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerAgentRoutes(app, { identity });
     registerTokenRoutes(app, { identity, keyring });
     registerCredentialRoutes(app, { vault });
-    registerAuditRoutes(app, { store, audit });
+    registerAuditRoutes(app, { store, audit, verify: () => verifyAuditTrail(store, auditKeys.chain) });
     registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy });
     registerToolRoutes(app, { toolbox, policies: config.features.policy ? policies : undefined, now });
     registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });

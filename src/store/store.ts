@@ -1,6 +1,8 @@
 import path from "node:path";
 import { migrate } from "./migrations.js";
 import { openPostgresDriver, openSqliteDriver, UniqueViolation, type SqlDriver, type SqlValue } from "./sql-driver.js";
+import { openSqliteAuditWriter } from "./sqlite-audit-writer.js";
+import { AUDIT_HEAD_UPSERT, AUDIT_INSERT_COLUMNS, auditHeadValues, auditRowValues } from "./audit-sql.js";
 
 export type AgentStatus = "active" | "suspended";
 export type KeyAlgorithm = "EdDSA" | "ES256" | "RS256";
@@ -73,6 +75,37 @@ export interface AuditRecord {
   paramsHash: string | null;
   /** The door the call came in by (`rest`, `job`, `approval`, `mcp`, `openai`); absent on older records. */
   door?: string | null;
+  /** The hash chain the record belongs to (the writing instance's id); null for records written before chaining. */
+  chainId: string | null;
+  /** Position in its chain, from 1, without gaps. */
+  chainSeq: number | null;
+  /** `hash` of the previous record of the chain (the chain's genesis value for the first). */
+  prevHash: string | null;
+  /** HMAC over `prevHash` and every other field: editing a record, or removing one, breaks the chain. */
+  hash: string | null;
+}
+
+/** The fields of an audit record that place it in its chain. */
+export type AuditChainFields = "chainId" | "chainSeq" | "prevHash" | "hash";
+
+/** The last record written to a chain, MACed so a cut-off tail shows. */
+export interface AuditChainHead {
+  chainId: string;
+  startedAt: number;
+  headSeq: number;
+  headHash: string;
+  headMac: string;
+  updatedAt: number;
+}
+
+/**
+ * Writes batches of chained audit records with their chain head, in one transaction that is
+ * durable when the promise resolves. The SQLite one writes from a worker thread (its own
+ * connection, `synchronous=FULL`), so neither the inserts nor the fsync run on the event loop.
+ */
+export interface AuditWriter {
+  write(records: readonly AuditRecord[], head: AuditChainHead): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface AuditQuery {
@@ -185,8 +218,18 @@ export interface CredentialStore {
 
 /** The audit trail. */
 export interface AuditStore {
-  insertAuditRecords(records: readonly AuditRecord[]): Promise<void>;
+  /** Inserts audit records (and, when given, sets their chain's head) in one transaction. */
+  insertAuditRecords(records: readonly AuditRecord[], head?: AuditChainHead): Promise<void>;
   queryAudit(query: AuditQuery): Promise<AuditRecord[]>;
+  /** The writer the audit log commits through (see AuditWriter). */
+  openAuditWriter(): AuditWriter;
+  listAuditChains(): Promise<AuditChainHead[]>;
+  /** Chain ids that have records (a chain whose registry row was removed still shows here). */
+  auditChainIds(): Promise<string[]>;
+  /** Records of one chain with `chainSeq > afterSeq`, in chain order. */
+  auditChainRecords(chainId: string, afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** Records written before chaining existed (no chain id). */
+  countUnchainedAudit(): Promise<number>;
 }
 
 /** Every slice, plus what the composition root needs to run the store. */
@@ -209,17 +252,18 @@ export interface StoreOptions {
 
 /** Opens the configured backend and applies pending migrations. */
 export async function openStore(options: StoreOptions): Promise<Store> {
+  const sqliteFile = options.databaseUrl === undefined ? path.join(options.dataDir, "gateway.db") : undefined;
   const driver =
-    options.databaseUrl === undefined
-      ? openSqliteDriver(path.join(options.dataDir, "gateway.db"))
-      : await openPostgresDriver(options.databaseUrl, options.databaseSchema, options.databasePoolSize);
+    sqliteFile !== undefined
+      ? openSqliteDriver(sqliteFile)
+      : await openPostgresDriver(options.databaseUrl!, options.databaseSchema, options.databasePoolSize);
   try {
     await migrate(driver);
   } catch (err) {
     await driver.close();
     throw err;
   }
-  return new SqlStore(driver);
+  return new SqlStore(driver, sqliteFile === undefined ? {} : { sqliteFile });
 }
 
 interface AgentRow {
@@ -266,6 +310,18 @@ interface AuditRow {
   attempts: number | null;
   params_hash: string | null;
   door: string | null;
+  chain_id: string | null;
+  chain_seq: number | null;
+  prev_hash: string | null;
+  hash: string | null;
+}
+interface AuditChainRow {
+  chain_id: string;
+  started_at: number;
+  head_seq: number;
+  head_hash: string;
+  head_mac: string;
+  updated_at: number;
 }
 interface SigningKeyRow {
   kid: string;
@@ -329,14 +385,29 @@ const toAudit = (r: AuditRow): AuditRecord => ({
   attempts: r.attempts === null ? null : Number(r.attempts),
   paramsHash: r.params_hash,
   door: r.door ?? null,
+  chainId: r.chain_id ?? null,
+  chainSeq: r.chain_seq === null || r.chain_seq === undefined ? null : Number(r.chain_seq),
+  prevHash: r.prev_hash ?? null,
+  hash: r.hash ?? null,
+});
+const toChainHead = (r: AuditChainRow): AuditChainHead => ({
+  chainId: r.chain_id,
+  startedAt: Number(r.started_at),
+  headSeq: Number(r.head_seq),
+  headHash: r.head_hash,
+  headMac: r.head_mac,
+  updatedAt: Number(r.updated_at),
 });
 
-const AUDIT_COLUMNS = 15;
+const AUDIT_COLUMNS = 19;
 
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {
   readonly kind: "sqlite" | "postgres";
-  constructor(readonly driver: SqlDriver) {
+  constructor(
+    readonly driver: SqlDriver,
+    private readonly options: { sqliteFile?: string } = {},
+  ) {
     this.kind = driver.dialect;
   }
 
@@ -547,26 +618,46 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ tool: r.tool, version: Number(r.version), activatedAt: Number(r.activated_at) }));
   }
 
-  async insertAuditRecords(records: readonly AuditRecord[]) {
-    if (records.length === 0) return;
+  async insertAuditRecords(records: readonly AuditRecord[], head?: AuditChainHead) {
+    if (records.length === 0 && head === undefined) return;
     // Multi-row inserts in chunks keep the parameter count under SQLite's limit.
     const chunkSize = 500;
     await this.driver.transaction(async (tx) => {
       for (let i = 0; i < records.length; i += chunkSize) {
         const chunk = records.slice(i, i + chunkSize);
-        const values: (string | number | null)[] = [];
+        const values: SqlValue[] = [];
         const rows = chunk.map((r, j) => {
-          values.push(r.id, r.at, r.correlationId, r.agentId, r.tool, r.action, r.decision, r.reason, r.status, r.latencyMs, r.upstreamMs, r.cache, r.attempts, r.paramsHash, r.door ?? null);
+          values.push(...auditRowValues(r));
           const base = j * AUDIT_COLUMNS;
           return `(${Array.from({ length: AUDIT_COLUMNS }, (_, k) => `$${base + k + 1}`).join(", ")})`;
         });
-        await tx.run(
-          `INSERT INTO audit_log (id, at, correlation_id, agent_id, tool, action, decision, reason, status, latency_ms, upstream_ms, cache, attempts, params_hash, door)
-           VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`,
-          values,
-        );
+        await tx.run(`INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS}) VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`, values);
       }
+      if (head !== undefined) await tx.run(AUDIT_HEAD_UPSERT, auditHeadValues(head));
     });
+  }
+
+  openAuditWriter(): AuditWriter {
+    if (this.options.sqliteFile !== undefined) return openSqliteAuditWriter(this.options.sqliteFile);
+    // PostgreSQL: one multi-row insert and the head upsert per batch, committed (and fsynced) by the server.
+    return { write: (records, head) => this.insertAuditRecords(records, head), close: async () => undefined };
+  }
+
+  async listAuditChains() {
+    return (await this.driver.all<AuditChainRow>(`SELECT * FROM audit_chains ORDER BY started_at, chain_id`)).map(toChainHead);
+  }
+
+  async auditChainIds() {
+    return (await this.driver.all<{ chain_id: string }>(`SELECT DISTINCT chain_id FROM audit_log WHERE chain_id IS NOT NULL ORDER BY chain_id`)).map((r) => r.chain_id);
+  }
+
+  async auditChainRecords(chainId: string, afterSeq: number, limit: number) {
+    const rows = await this.driver.all<AuditRow>(`SELECT * FROM audit_log WHERE chain_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`, [chainId, afterSeq, limit]);
+    return rows.map(toAudit);
+  }
+
+  async countUnchainedAudit() {
+    return Number((await this.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE chain_id IS NULL`, []))?.n ?? 0);
   }
 
   async queryAudit(q: AuditQuery) {

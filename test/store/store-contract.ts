@@ -23,7 +23,7 @@ export const STORE_SLICES = {
   signingKeys: ["insertSigningKey", "listSigningKeys", "retireSigningKey"],
   policies: ["listPolicies", "getPolicyVersions", "insertPolicy", "addPolicyVersion", "deletePolicy"],
   credentials: ["insertCredentialVersion", "listCredentialVersions", "getCredentialVersion", "setActiveCredential", "listActiveCredentials"],
-  audit: ["insertAuditRecords", "queryAudit"],
+  audit: ["insertAuditRecords", "queryAudit", "openAuditWriter", "listAuditChains", "auditChainIds", "auditChainRecords", "countUnchainedAudit"],
   lifecycle: ["exclusive", "ping", "close"],
 } as const;
 type Missing<T, L extends readonly PropertyKey[]> = Exclude<keyof T, L[number]>;
@@ -203,6 +203,10 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
           attempts: 1,
           paramsHash: "h",
           door: i % 2 === 0 ? "rest" : "job",
+          chainId: null,
+          chainSeq: null,
+          prevHash: null,
+          hash: null,
         }));
         await store.insertAuditRecords(records);
         await store.insertAuditRecords(records.slice(0, 10)); // replays are ignored
@@ -225,6 +229,32 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
         expect(window).toHaveLength(10);
         expect(window[0]).toMatchObject({ latencyMs: 1.5, upstreamMs: null, attempts: 1, status: 200, door: "rest" });
       } finally {
+        await store.close();
+      }
+    });
+
+    it("writes chained audit batches through its audit writer, with the chain head, in one transaction per batch", async () => {
+      const store = await open();
+      const writer = store.openAuditWriter();
+      try {
+        const rec = (seq: number) => ({
+          id: `w${seq}`, at: 2_000 + seq, correlationId: `cw${seq}`, agentId: "a", tool: "serpapi", action: "search", decision: "allow" as const,
+          reason: null, status: 200, latencyMs: 0.125 * seq, upstreamMs: seq % 2 ? null : 1.5, cache: "miss", attempts: 1, paramsHash: "p", door: "rest",
+          chainId: "gw-test", chainSeq: seq, prevHash: `h${seq - 1}`, hash: `h${seq}`,
+        });
+        const head = (seq: number) => ({ chainId: "gw-test", startedAt: 1, headSeq: seq, headHash: `h${seq}`, headMac: `m${seq}`, updatedAt: 10 + seq });
+        await writer.write([rec(1), rec(2)], head(2));
+        await writer.write([rec(3)], head(3));
+        await writer.write([rec(4), rec(5)], head(5));
+        await writer.write([rec(5)], head(5)); // a retried batch that had been committed: ignored
+        expect(await store.listAuditChains()).toEqual([{ chainId: "gw-test", startedAt: 1, headSeq: 5, headHash: "h5", headMac: "m5", updatedAt: 15 }]);
+        expect(await store.auditChainIds()).toEqual(["gw-test"]);
+        const page = await store.auditChainRecords("gw-test", 1, 3);
+        expect(page.map((r) => r.chainSeq)).toEqual([2, 3, 4]);
+        expect(page[0]).toEqual(rec(2));
+        expect(await store.countUnchainedAudit()).toBe(0);
+      } finally {
+        await writer.close();
         await store.close();
       }
     });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { ADMIN_ONLY } from "../auth.js";
 import { PRINTABLE_ID } from "../schemas.js";
 import { GatewayError } from "../../errors/index.js";
-import type { AuditLog } from "../../audit/index.js";
+import type { AuditLog, AuditVerification } from "../../audit/index.js";
 import type { AuditQuery, AuditStore } from "../../store/index.js";
 
 /** The last millisecond a JavaScript Date can hold: every stored time is within it (and within BIGINT). */
@@ -30,8 +30,13 @@ function parseTime(value: string | undefined, field: string): number | undefined
   return ms;
 }
 
-/** `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (admin). */
-export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog }) {
+/**
+ * `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (admin).
+ * `GET /api/audit/verify`: walks every hash chain and reports the first broken link of each (admin).
+ */
+export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog; verify: () => Promise<AuditVerification> }) {
+  app.get("/api/audit/verify", { config: ADMIN_ONLY }, async () => deps.verify());
+
   app.get(
     "/api/audit",
     {

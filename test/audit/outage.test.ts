@@ -62,7 +62,7 @@ describe.skipIf(!runnable)("the audit trail cannot be written (PostgreSQL down)"
       expect(err).toMatchObject({ status: 503, code: "service_unavailable" });
       expect((err as GatewayClientError).retryAfterSeconds).toBeGreaterThan(0);
     }
-    expect(await metric(closed.t, `gateway_audit_unrecorded_total{outcome="refused"}`)).toBe(3);
+    expect(await metric(closed.t, `gateway_audit_unrecorded_total{answer="refused"}`)).toBe(3);
     expect(await metric(closed.t, "gateway_audit_write_failures_total")).toBeGreaterThanOrEqual(1);
     expect(await metric(closed.t, "gateway_audit_healthy")).toBe(0);
     const ready = await http(`${closed.t.url}/ready`);
@@ -75,7 +75,7 @@ describe.skipIf(!runnable)("the audit trail cannot be written (PostgreSQL down)"
       expect(r.data.search_metadata.status).toBe("Success");
       servedDuringOutage.push(r.meta.correlationId as string);
     }
-    expect(await metric(open.t, `gateway_audit_unrecorded_total{outcome="served"}`)).toBe(3);
+    expect(await metric(open.t, `gateway_audit_unrecorded_total{answer="served"}`)).toBe(3);
     expect(await metric(open.t, "gateway_audit_write_failures_total")).toBeGreaterThanOrEqual(1);
     expect(await metric(open.t, "gateway_audit_buffered")).toBe(3);
   });

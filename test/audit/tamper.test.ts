@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
@@ -128,6 +129,28 @@ describe.each(backends)("audit tamper evidence ($name)", (backend) => {
       expect((await verify(t)).broken).toEqual([{ chainId, seq: 9, problem: "head_missing" }]);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe.runIf(pgUp)("several instances on one PostgreSQL schema", () => {
+  it("each instance writes its own chain; every instance verifies all of them; a break in one names that chain only", async () => {
+    const env = backends[1]!.env();
+    const a = await gatewayWithTrail(env, 6);
+    // Same schema and the same master key (as instances of one gateway share it).
+    const masterKey = fs.readFileSync(path.join(a.t.dataDir, "master.key"), "utf8").trim();
+    const b = await startTestGateway({ ...env, GATEWAY_MASTER_KEY: masterKey });
+    try {
+      const { client } = await newAgent(b, { scopes: ["serpapi:search"] });
+      await Promise.all(Array.from({ length: 4 }, (_, i) => client.call("serpapi", "search", { q: `from b ${i}` })));
+      const chains = (await b.gateway.store.listAuditChains()).map((h) => [h.chainId, h.headSeq]);
+      expect(chains.sort()).toEqual([[a.chainId, 6], [b.gateway.instanceId, 4]].sort());
+      for (const t of [a.t, b]) expect(await verify(t)).toEqual({ ok: true, chains: 2, records: 10, unchained: 0, broken: [] });
+      await b.gateway.store.driver.run(`UPDATE audit_log SET agent_id = 'someone-else' WHERE chain_id = $1 AND chain_seq = 2`, [b.gateway.instanceId]);
+      expect((await verify(a.t)).broken).toEqual([{ chainId: b.gateway.instanceId, seq: 2, recordId: expect.any(String), problem: "record_altered" }]);
+    } finally {
+      await b.close();
+      await a.t.close();
     }
   });
 });

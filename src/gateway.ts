@@ -171,7 +171,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const auditKeys = deriveAuditKeys(masterKey);
     const auditMetrics = metrics.auditEvents();
     const audit = new AuditLog({
-      writer: deps.auditWriter?.(store) ?? store.openAuditWriter(),
+      writer: deps.auditWriter?.(store) ?? store.openAuditWriter({ sqlite: config.auditSqliteWriter }),
       now,
       chainId: instanceId,
       keys: auditKeys,

@@ -221,8 +221,13 @@ export interface AuditStore {
   /** Inserts audit records (and, when given, sets their chain's head) in one transaction. */
   insertAuditRecords(records: readonly AuditRecord[], head?: AuditChainHead): Promise<void>;
   queryAudit(query: AuditQuery): Promise<AuditRecord[]>;
-  /** The writer the audit log commits through (see AuditWriter). */
-  openAuditWriter(): AuditWriter;
+  /**
+   * The writer the audit log commits through (see AuditWriter). SQLite: `thread` (default) commits
+   * from a worker thread with `synchronous=FULL` (an fsync per commit, off the event loop);
+   * `inline` commits on the main connection (`synchronous=NORMAL` in WAL: survives a process
+   * crash, not a power loss; no thread hop). PostgreSQL ignores it.
+   */
+  openAuditWriter(options?: { sqlite?: "thread" | "inline" }): AuditWriter;
   listAuditChains(): Promise<AuditChainHead[]>;
   /** Chain ids that have records (a chain whose registry row was removed still shows here). */
   auditChainIds(): Promise<string[]>;
@@ -637,9 +642,10 @@ export class SqlStore implements Store {
     });
   }
 
-  openAuditWriter(): AuditWriter {
-    if (this.options.sqliteFile !== undefined) return openSqliteAuditWriter(this.options.sqliteFile);
+  openAuditWriter(options: { sqlite?: "thread" | "inline" } = {}): AuditWriter {
+    if (this.options.sqliteFile !== undefined && options.sqlite !== "inline") return openSqliteAuditWriter(this.options.sqliteFile);
     // PostgreSQL: one multi-row insert and the head upsert per batch, committed (and fsynced) by the server.
+    // SQLite inline: the same statements on the main connection.
     return { write: (records, head) => this.insertAuditRecords(records, head), close: async () => undefined };
   }
 

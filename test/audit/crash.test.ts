@@ -39,6 +39,7 @@ interface Backend {
 
 const backends: Backend[] = [
   { name: "embedded SQLite", runIf: true, env: () => ({}) },
+  { name: "embedded SQLite, inline audit writer", runIf: true, env: () => ({ AUDIT_SQLITE_WRITER: "inline" }) },
   {
     name: "PostgreSQL",
     runIf: pgUp,

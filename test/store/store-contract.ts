@@ -233,9 +233,9 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
       }
     });
 
-    it("writes chained audit batches through its audit writer, with the chain head, in one transaction per batch", async () => {
+    it.each(["thread", "inline"] as const)("writes chained audit batches through its audit writer (sqlite: %s), with the chain head, in one transaction per batch", async (sqlite) => {
       const store = await open();
-      const writer = store.openAuditWriter();
+      const writer = store.openAuditWriter({ sqlite });
       try {
         const rec = (seq: number) => ({
           id: `w${seq}`, at: 2_000 + seq, correlationId: `cw${seq}`, agentId: "a", tool: "serpapi", action: "search", decision: "allow" as const,

@@ -20,6 +20,7 @@ import { AdminClient, AgentClient } from "../src/client/index.js";
 import { generateAgentKeyPair } from "../src/identity/index.js";
 import { startTsProcess, type ChildService } from "./harness/processes.js";
 import { percentiles } from "./harness/report/compute.js";
+import { commitBench } from "./audit-commit.js";
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "2" },
     variants: { type: "string", default: "off,batched,durable,inline" },
     postgres: { type: "boolean", default: false },
+    "commit-only": { type: "boolean", default: false },
     "database-url": { type: "string", default: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" },
   },
 });
@@ -125,10 +127,15 @@ async function runVariant(variant: string, mockUrl: string) {
 }
 
 const fmt = (ms: number) => ms.toFixed(2).padStart(7);
+if (values["commit-only"]) {
+  console.log(`audit commit bench: AuditLog.record → durable at ${rps} records/s, ${seconds} s per run, ${rounds} round(s), embedded SQLite, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  await commitBench({ rps, seconds, rounds });
+  process.exit(0);
+}
 try {
   const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", "0", "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(mock);
-  console.log(`audit bench: serpapi:search (uncached), open loop at ${rps} RPS, ${seconds} s per run after ${warmupS} s warm-up, ${rounds} round(s) of [${variants.join(", ")}], store ${values.postgres ? "PostgreSQL" : "embedded SQLite"}, ${os.cpus().length} cores, Node ${process.version}`);
+  console.log(`audit bench: serpapi:search (uncached), open loop at ${rps} RPS, ${seconds} s per run after ${warmupS} s warm-up, ${rounds} round(s) of [${variants.join(", ")}], store ${values.postgres ? "PostgreSQL" : "embedded SQLite"}, ${os.cpus().length} cores, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   const all = new Map<string, number[]>(variants.map((v) => [v, []]));
   const errors = new Map<string, number>(variants.map((v) => [v, 0]));
   for (let round = 1; round <= rounds; round++) {
@@ -141,7 +148,7 @@ try {
       console.log(`round ${round} ${variant.padEnd(8)} p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  max ${fmt(p.max)} ms  errors ${r.errors}  sender lag max ${r.maxLagMs.toFixed(1)} ms${commitInfo}`);
     }
   }
-  console.log("\nall rounds:");
+  console.log(`\nall rounds (load average now ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}):`);
   const summary = new Map(variants.map((v) => [v, percentiles(all.get(v)!)]));
   for (const [v, p] of summary) console.log(`${v.padEnd(8)} requests ${String(p.count).padStart(6)}  p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  errors ${errors.get(v)}`);
   for (const measured of ["durable", "inline"] as const) {

@@ -84,7 +84,7 @@ export class AuditLog {
   constructor(private readonly o: AuditLogOptions) {
     this.mode = o.failureMode ?? "closed";
     this.maxBuffered = o.maxBuffered ?? 100_000;
-    this.maxBatch = o.maxBatch ?? 1000;
+    this.maxBatch = Math.min(o.maxBatch ?? 1000, o.writer.maxBatch ?? Number.POSITIVE_INFINITY);
     this.retryDelayMs = o.retryMinMs ?? 50;
     this.head = { seq: 0, hash: genesisHash(o.keys.chain, o.chainId) };
     this.startedAt = o.now();

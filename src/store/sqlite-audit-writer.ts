@@ -75,12 +75,13 @@ export function openSqliteAuditWriter(file: string): AuditWriter {
   };
   const start = (): Worker => {
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData });
-    // Nothing waits on the worker but the writes themselves (and close).
+    // The worker keeps the process alive only while a write (or close) is waiting on it.
     w.unref();
     w.on("message", (m: { id: number; ok: boolean; message?: string; code?: string }) => {
       const p = pending.get(m.id);
       if (p === undefined) return;
       pending.delete(m.id);
+      if (pending.size === 0) w.unref();
       if (m.ok) p.resolve();
       else p.reject(new AuditWriteError(m.message ?? "audit write failed", m.code));
     });
@@ -102,6 +103,7 @@ export function openSqliteAuditWriter(file: string): AuditWriter {
       const rows: SqlValue[][] = records.map(auditRowValues);
       return new Promise<void>((resolve, reject) => {
         pending.set(id, { resolve, reject });
+        worker!.ref();
         worker!.postMessage({ id, rows, head: auditHeadValues(head) });
       });
     },
@@ -111,6 +113,7 @@ export function openSqliteAuditWriter(file: string): AuditWriter {
       if (w === undefined) return;
       // Messages are handled in order: every write sent before this one has been answered when the worker exits.
       const exited = new Promise<void>((resolve) => w.once("exit", () => resolve()));
+      w.ref();
       w.postMessage({ type: "close" });
       await exited;
     },

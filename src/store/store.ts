@@ -105,6 +105,8 @@ export interface AuditChainHead {
  */
 export interface AuditWriter {
   write(records: readonly AuditRecord[], head: AuditChainHead): Promise<void>;
+  /** Most records one write should carry (a writer on the event loop keeps each commit short). */
+  readonly maxBatch?: number;
   close(): Promise<void>;
 }
 
@@ -645,8 +647,9 @@ export class SqlStore implements Store {
   openAuditWriter(options: { sqlite?: "thread" | "inline" } = {}): AuditWriter {
     if (this.options.sqliteFile !== undefined && options.sqlite !== "inline") return openSqliteAuditWriter(this.options.sqliteFile);
     // PostgreSQL: one multi-row insert and the head upsert per batch, committed (and fsynced) by the server.
-    // SQLite inline: the same statements on the main connection.
-    return { write: (records, head) => this.insertAuditRecords(records, head), close: async () => undefined };
+    // SQLite inline: the same statements on the main connection, at most 64 records (well under a millisecond) per commit.
+    const writer: AuditWriter = { write: (records, head) => this.insertAuditRecords(records, head), close: async () => undefined };
+    return this.kind === "sqlite" ? { ...writer, maxBatch: 64 } : writer;
   }
 
   async listAuditChains() {

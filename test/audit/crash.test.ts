@@ -38,8 +38,8 @@ interface Backend {
 }
 
 const backends: Backend[] = [
-  { name: "embedded SQLite", runIf: true, env: () => ({}) },
-  { name: "embedded SQLite, inline audit writer", runIf: true, env: () => ({ AUDIT_SQLITE_WRITER: "inline" }) },
+  { name: "embedded SQLite (inline audit writer, the default)", runIf: true, env: () => ({}) },
+  { name: "embedded SQLite, audit writer thread", runIf: true, env: () => ({ AUDIT_SQLITE_WRITER: "thread" }) },
   {
     name: "PostgreSQL",
     runIf: pgUp,

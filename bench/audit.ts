@@ -3,9 +3,9 @@
  * The same gateway (a process of its own, live mode against a mock upstream process with no added
  * latency) is run with four audit writers, `off`, `batched` (the old way: answered at once, written
  * every 250 ms, lost on a crash), `durable` (the gateway as shipped: answered after its group
- * commit; on SQLite from the writer thread with an fsync) and `inline` (durable, SQLite commits on
- * the event loop without fsync: AUDIT_SQLITE_WRITER=inline), round-robin, each under an open-loop
- * load at a fixed rate. Latency is measured from each
+ * commit; on SQLite inline, on the event loop) and `thread` (durable, SQLite commits from the writer
+ * thread with an fsync: AUDIT_SQLITE_WRITER=thread), round-robin, each under an open-loop load at a
+ * fixed rate. Latency is measured from each
  * request's scheduled send time, so a stall cannot hide behind a slow sender. Prints p50/p99 per
  * writer and the p99 the durable audit adds.
  */
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "15" },
     warmup: { type: "string", default: "3" },
     rounds: { type: "string", default: "2" },
-    variants: { type: "string", default: "off,batched,durable,inline" },
+    variants: { type: "string", default: "off,batched,durable,thread" },
     postgres: { type: "boolean", default: false },
     "commit-only": { type: "boolean", default: false },
     "database-url": { type: "string", default: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" },
@@ -38,7 +38,7 @@ const rps = Number(values.rps);
 const seconds = Number(values.seconds);
 const warmupS = Number(values.warmup);
 const rounds = Number(values.rounds);
-const variants = values.variants!.split(",") as ("off" | "batched" | "durable" | "inline")[];
+const variants = values.variants!.split(",") as ("off" | "batched" | "durable" | "thread")[];
 const started: ChildService[] = [];
 const schemas: string[] = [];
 
@@ -100,9 +100,9 @@ async function runVariant(variant: string, mockUrl: string) {
     schemas.push(schema);
     Object.assign(env, { DATABASE_URL: values["database-url"]!, DATABASE_SCHEMA: schema });
   }
-  // `inline`: the durable audit with the embedded store's commits on the event loop (AUDIT_SQLITE_WRITER=inline).
-  if (variant === "inline") env.AUDIT_SQLITE_WRITER = "inline";
-  const gateway = await startTsProcess("bench/audit-gateway.ts", [variant === "inline" ? "durable" : variant], env, /listening on (http:\/\/[\d.:]+)/, 60_000);
+  // `thread`: the durable audit with the embedded store's commits from the writer thread (AUDIT_SQLITE_WRITER=thread).
+  if (variant === "thread") env.AUDIT_SQLITE_WRITER = "thread";
+  const gateway = await startTsProcess("bench/audit-gateway.ts", [variant === "thread" ? "durable" : variant], env, /listening on (http:\/\/[\d.:]+)/, 60_000);
   started.push(gateway);
   try {
     const admin = new AdminClient({ baseUrl: gateway.url, adminKey });
@@ -144,14 +144,14 @@ try {
       all.get(variant)!.push(...r.latencies);
       errors.set(variant, errors.get(variant)! + r.errors);
       const p = percentiles(r.latencies);
-      const commitInfo = variant === "durable" || variant === "inline" ? `   commits ${r.commits} (mean ${r.commitMeanMs.toFixed(3)} ms, ${r.recordsPerCommit.toFixed(2)} records each)` : "";
+      const commitInfo = variant === "durable" || variant === "thread" ? `   commits ${r.commits} (mean ${r.commitMeanMs.toFixed(3)} ms, ${r.recordsPerCommit.toFixed(2)} records each)` : "";
       console.log(`round ${round} ${variant.padEnd(8)} p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  max ${fmt(p.max)} ms  errors ${r.errors}  sender lag max ${r.maxLagMs.toFixed(1)} ms${commitInfo}`);
     }
   }
   console.log(`\nall rounds (load average now ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}):`);
   const summary = new Map(variants.map((v) => [v, percentiles(all.get(v)!)]));
   for (const [v, p] of summary) console.log(`${v.padEnd(8)} requests ${String(p.count).padStart(6)}  p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  errors ${errors.get(v)}`);
-  for (const measured of ["durable", "inline"] as const) {
+  for (const measured of ["durable", "thread"] as const) {
     const m = summary.get(measured);
     for (const base of ["off", "batched"] as const) {
       const b = summary.get(base);

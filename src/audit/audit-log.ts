@@ -90,9 +90,6 @@ export class AuditLog {
     this.startedAt = o.now();
   }
 
-  /** Kept for the composition root's symmetry: commits are driven by `record`, there is no timer. */
-  start(): void {}
-
   get failureMode(): AuditFailureMode {
     return this.mode;
   }

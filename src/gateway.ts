@@ -9,7 +9,7 @@ import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./obs/logger.js";
-import { openStore, type Store } from "./store/index.js";
+import { openStore, type SqlStore } from "./store/index.js";
 import { AuditLog } from "./audit/index.js";
 import { registerAuditRoutes } from "./http/routes/audit.js";
 import { registerCredentialRoutes } from "./http/routes/credentials.js";
@@ -59,7 +59,8 @@ export interface GatewayDeps {
 export interface Gateway {
   readonly config: Readonly<Config>;
   readonly app: FastifyInstance;
-  readonly store: Store;
+  /** The SQL store (its driver is for the parts that keep tables of their own; services get port slices). */
+  readonly store: SqlStore;
   readonly identity: IdentityService;
   readonly keyring: Keyring;
   readonly vault: CredentialVault;
@@ -403,7 +404,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
  * Where Idempotency-Keys are claimed (IDEMPOTENCY_STORE): by default Redis when instances share
  * one, else the SQL store when it is PostgreSQL (shared by every instance), else this process.
  */
-function sharedIdempotencyKeys(config: Readonly<Config>, store: Store): IdempotencyKeys<Execution> {
+function sharedIdempotencyKeys(config: Readonly<Config>, store: SqlStore): IdempotencyKeys<Execution> {
   // An unfinished claim must outlive any call: the whole-call deadline plus a margin.
   const times = { ttlMs: config.idempotency.ttlSeconds * 1000, inFlightTtlMs: config.upstreamDeadlineMs + 30_000 };
   const choice = config.idempotency.store === "auto" ? (config.redisUrl !== undefined ? "redis" : store.kind === "postgres" ? "sql" : "memory") : config.idempotency.store;

@@ -189,11 +189,9 @@ export interface AuditStore {
   queryAudit(query: AuditQuery): Promise<AuditRecord[]>;
 }
 
-/** Every slice, plus what the composition root needs to run the store. */
+/** Every slice, plus what the composition root needs to run the store. The SQL driver is not part of the port. */
 export interface Store extends MetaStore, AgentStore, TokenStore, AssertionStore, SigningKeyStore, PolicyStore, CredentialStore, AuditStore {
   readonly kind: "sqlite" | "postgres";
-  /** For the parts that keep tables of their own (jobs, idempotency keys) and the pool gauge; services get slices, not this. */
-  readonly driver: SqlDriver;
   /** Runs `fn` while holding a lock shared by every instance on this database (one-time setup steps). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   ping(): Promise<void>;
@@ -208,7 +206,7 @@ export interface StoreOptions {
 }
 
 /** Opens the configured backend and applies pending migrations. */
-export async function openStore(options: StoreOptions): Promise<Store> {
+export async function openStore(options: StoreOptions): Promise<SqlStore> {
   const driver =
     options.databaseUrl === undefined
       ? openSqliteDriver(path.join(options.dataDir, "gateway.db"))
@@ -336,6 +334,7 @@ const AUDIT_COLUMNS = 15;
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {
   readonly kind: "sqlite" | "postgres";
+  /** For the composition root: parts that keep tables of their own (jobs, idempotency keys) and the pool gauge. */
   constructor(readonly driver: SqlDriver) {
     this.kind = driver.dialect;
   }

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys } from "../../src/resilience/idempotency.js";
-import { openStore, type Store } from "../../src/store/index.js";
+import { openStore, type SqlStore } from "../../src/store/index.js";
 import { POSTGRES_URL, postgresAvailable, REDIS_URL, redisAvailable, uniqueSchema } from "../helpers/services.js";
 import { idempotencyExpiryContract, idempotencyKeysContract } from "../contract/idempotency-keys.js";
 import fs from "node:fs";
@@ -25,7 +25,7 @@ describe("memory idempotency keys", () => {
 });
 
 /** A SQL backend over its own store; closing the keys closes the store. */
-function sqlKeys(open: () => Promise<Store>) {
+function sqlKeys(open: () => Promise<SqlStore>) {
   return async () => {
     const store = await open();
     const keys = new SqlIdempotencyKeys<string>(store.driver, times);

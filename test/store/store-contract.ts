@@ -9,6 +9,7 @@ import {
   type MetaStore,
   type PolicyStore,
   type SigningKeyStore,
+  type SqlStore,
   type Store,
   type TokenRecord,
   type TokenStore,
@@ -44,11 +45,11 @@ const exhaustive: [Exhaustive] extends [never] ? true : false = true;
  * The storage port's contract, one suite per slice: every backend must pass it, and the last test
  * fails if any method of any slice was never called. `open` gives a fresh, migrated store.
  */
-export function storeContract(name: string, openStore: () => Promise<Store>) {
+export function storeContract(name: string, openStore: () => Promise<SqlStore>) {
   describe(`store contract: ${name}`, () => {
     const called = new Set<string>();
     // Records which methods the suite calls, so the coverage check below is about behaviour, not names.
-    const open = async (): Promise<Store> => {
+    const open = async (): Promise<SqlStore> => {
       const store = await openStore();
       return new Proxy(store, {
         get(target, prop, receiver) {
@@ -229,6 +230,7 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
       }
     });
 
+    // About the SQL driver beneath the port (both backends share it): transactions are isolated.
     it("rolls back a failed transaction without affecting statements outside it", async () => {
       const store = await open();
       try {

@@ -79,6 +79,8 @@ export interface AuditQuery {
   agentId?: string;
   tool?: string;
   decision?: AuditRecord["decision"];
+  /** Only calls that came in by this door. */
+  door?: string;
   from?: number;
   to?: number;
   /** Return records strictly older than this cursor (`at` and `id` of the last record seen). */
@@ -578,6 +580,7 @@ export class SqlStore implements Store {
     if (q.agentId !== undefined) add("agent_id = ?", q.agentId);
     if (q.tool !== undefined) add("tool = ?", q.tool);
     if (q.decision !== undefined) add("decision = ?", q.decision);
+    if (q.door !== undefined) add("door = ?", q.door);
     if (q.from !== undefined) add("at >= ?", q.from);
     if (q.to !== undefined) add("at < ?", q.to);
     if (q.before !== undefined) {

@@ -222,6 +222,9 @@ export function storeContract(name: string, openStore: () => Promise<SqlStore>) 
         const denied = await store.queryAudit({ limit: 1000, decision: "deny", agentId: "a1" });
         expect(denied.every((r) => r.decision === "deny" && r.agentId === "a1")).toBe(true);
         expect(denied).toHaveLength(records.filter((r) => r.decision === "deny" && r.agentId === "a1").length);
+        const byDoor = await store.queryAudit({ limit: 2000, door: "job" });
+        expect(byDoor).toHaveLength(records.filter((r) => r.door === "job").length);
+        expect(byDoor.every((r) => r.door === "job")).toBe(true);
         const window = await store.queryAudit({ limit: 1000, from: 1_100, to: 1_110, tool: "serpapi" });
         expect(window).toHaveLength(10);
         expect(window[0]).toMatchObject({ latencyMs: 1.5, upstreamMs: null, attempts: 1, status: 200, door: "rest" });

@@ -149,6 +149,61 @@ export class RedisIdempotencyKeys<V> implements IdempotencyKeys<V> {
   }
 }
 
+/**
+ * A shared backend (Redis) with the operator's choice when it is unreachable (REDIS_FAILURE_MODE):
+ * `closed` refuses calls with a key (503: better no send than a second one); `open` keeps them
+ * going with this instance's keys, so repeats through the same instance are still answered once.
+ */
+export class FailoverIdempotencyKeys<V> implements IdempotencyKeys<V> {
+  readonly kind: "redis" | "sql";
+  private degraded = false;
+  private static readonly LOCAL = "local:";
+
+  constructor(
+    private readonly primary: IdempotencyKeys<V>,
+    private readonly fallback: IdempotencyKeys<V>,
+    private readonly mode: "open" | "closed",
+    private readonly onDegraded?: (degraded: boolean, err?: unknown) => void,
+  ) {
+    this.kind = primary.kind === "memory" ? "redis" : primary.kind;
+  }
+
+  async claim(key: string, fingerprint: string, nowMs: number): Promise<IdempotencyClaim<V>> {
+    try {
+      const claim = await this.primary.claim(key, fingerprint, nowMs);
+      this.setDegraded(false);
+      return claim;
+    } catch (err) {
+      this.setDegraded(true, err);
+      if (this.mode === "closed") throw err;
+      const claim = await this.fallback.claim(key, fingerprint, nowMs);
+      return claim.state === "claimed" ? { state: "claimed", lease: FailoverIdempotencyKeys.LOCAL + claim.lease } : claim;
+    }
+  }
+
+  complete(key: string, lease: string, result: V, nowMs: number): Promise<void> {
+    return lease.startsWith(FailoverIdempotencyKeys.LOCAL) ? this.fallback.complete(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length), result, nowMs) : this.primary.complete(key, lease, result, nowMs);
+  }
+
+  release(key: string, lease: string): Promise<void> {
+    return lease.startsWith(FailoverIdempotencyKeys.LOCAL) ? this.fallback.release(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length)) : this.primary.release(key, lease);
+  }
+
+  isDegraded(): boolean {
+    return this.degraded;
+  }
+
+  private setDegraded(degraded: boolean, err?: unknown): void {
+    if (this.degraded === degraded) return;
+    this.degraded = degraded;
+    this.onDegraded?.(degraded, err);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), this.fallback.close()]);
+  }
+}
+
 /** Shared through the SQL store (PostgreSQL or SQLite): the primary key makes the claim atomic. */
 export class SqlIdempotencyKeys<V> implements IdempotencyKeys<V> {
   readonly kind = "sql";

@@ -9,7 +9,7 @@ import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./obs/logger.js";
-import { openStore, type AuditWriter, type Store } from "./store/index.js";
+import { openStore, type AuditWriter, type SqlStore, type Store } from "./store/index.js";
 import { AuditLog, deriveAuditKeys, verifyAuditTrail } from "./audit/index.js";
 import { registerAuditRoutes } from "./http/routes/audit.js";
 import { registerCredentialRoutes } from "./http/routes/credentials.js";
@@ -20,7 +20,7 @@ import { systemResolver } from "./net/outbound.js";
 import { createProxyRoad, type Execution, type ProxyRoad } from "./proxy/index.js";
 import { ChaosController, seededRandom } from "./resilience/chaos.js";
 import { createResilience, type Resilience } from "./resilience/executor.js";
-import { MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
+import { FailoverIdempotencyKeys, MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
 import { registerChaosRoutes } from "./http/routes/chaos.js";
 import { GatewayMetrics } from "./obs/metrics.js";
 import { registerMetricsRoute } from "./http/routes/metrics.js";
@@ -61,7 +61,8 @@ export interface GatewayDeps {
 export interface Gateway {
   readonly config: Readonly<Config>;
   readonly app: FastifyInstance;
-  readonly store: Store;
+  /** The SQL store (its driver is for the parts that keep tables of their own; services get port slices). */
+  readonly store: SqlStore;
   readonly identity: IdentityService;
   readonly keyring: Keyring;
   readonly vault: CredentialVault;
@@ -223,7 +224,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const resilienceMetrics = metrics.resilienceEvents();
     const chaos = new ChaosController(config.chaos);
     if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
-    const keys = sharedIdempotencyKeys(config, store);
+    const keys = sharedIdempotencyKeys(config, store, logger);
     if (keys instanceof SqlIdempotencyKeys) {
       // Expired keys are ignored by claims; the sweep only keeps the table small.
       const sweep = setInterval(() => void keys.sweep(now()).catch((err: unknown) => logger.warn({ err }, "idempotency key sweep failed")), 60_000);
@@ -257,7 +258,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       auditBuffered: () => audit.pending,
       auditHealthy: () => audit.isHealthy,
       dbPool: () => store.driver.poolStats(),
-      redisDegraded: () => limitCounters instanceof FailoverCounters && limitCounters.isDegraded(),
+      redisDegraded: () => (limitCounters instanceof FailoverCounters && limitCounters.isDegraded()) || (keys instanceof FailoverIdempotencyKeys && keys.isDegraded()),
       isGenericTool: (tool) => toolbox.catalog.hasTool(tool),
     });
     const tracing = config.tracing === undefined ? undefined : createTracing(config.tracing, packageVersion());
@@ -430,11 +431,21 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
  * Where Idempotency-Keys are claimed (IDEMPOTENCY_STORE): by default Redis when instances share
  * one, else the SQL store when it is PostgreSQL (shared by every instance), else this process.
  */
-function sharedIdempotencyKeys(config: Readonly<Config>, store: Store): IdempotencyKeys<Execution> {
+function sharedIdempotencyKeys(config: Readonly<Config>, store: SqlStore, logger: Logger): IdempotencyKeys<Execution> {
   // An unfinished claim must outlive any call: the whole-call deadline plus a margin.
   const times = { ttlMs: config.idempotency.ttlSeconds * 1000, inFlightTtlMs: config.upstreamDeadlineMs + 30_000 };
   const choice = config.idempotency.store === "auto" ? (config.redisUrl !== undefined ? "redis" : store.kind === "postgres" ? "sql" : "memory") : config.idempotency.store;
-  if (choice === "redis") return new RedisIdempotencyKeys(config.redisUrl!, { ...times, prefix: config.redisPrefix });
+  if (choice === "redis") {
+    return new FailoverIdempotencyKeys(
+      new RedisIdempotencyKeys(config.redisUrl!, { ...times, prefix: config.redisPrefix }),
+      new MemoryIdempotencyKeys({ ...times, maxKeys: config.idempotency.maxKeys }),
+      config.redisFailureMode,
+      (degraded, err) =>
+        degraded
+          ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for idempotency keys: ${config.redisFailureMode === "open" ? "using per-instance keys (a repeat through another instance may run again)" : "refusing calls that carry an Idempotency-Key"}`)
+          : logger.warn("Redis is back: idempotency keys are shared again"),
+    );
+  }
   if (choice === "sql") return new SqlIdempotencyKeys(store.driver, times);
   return new MemoryIdempotencyKeys({ ...times, maxKeys: config.idempotency.maxKeys });
 }

@@ -60,8 +60,8 @@ export interface AuditSink {
 const PROVED_NOTHING = new Set(["token_missing", "token_invalid", "token_too_large"]);
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** The HTTP status an outcome answers with (`okStatus` for a success). */
-export function statusOf(outcome: CallOutcome): number {
+/** The HTTP status an outcome answers with: 200 answered, 202 queued, the error's status otherwise. */
+export function httpStatusOf(outcome: CallOutcome): number {
   if (outcome.kind === "answered") return 200;
   if (outcome.kind === "queued") return 202;
   return outcome.error.status;
@@ -96,7 +96,7 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
     /** The audit record and the metrics event of the call; for a stream, written when it ends. */
     const finish = async (usage: { input: number; output: number } | undefined, streamError?: string) => {
       const durationMs = performance.now() - startedMs;
-      const status = statusOf(outcome);
+      const status = httpStatusOf(outcome);
       const execution = outcome.kind === "answered" ? outcome.execution : undefined;
       const error = outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
       // Awaited after the metrics event: the answer waits for the record to be durable, and a record

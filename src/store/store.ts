@@ -114,6 +114,8 @@ export interface AuditQuery {
   agentId?: string;
   tool?: string;
   decision?: AuditRecord["decision"];
+  /** Only calls that came in by this door. */
+  door?: string;
   from?: number;
   to?: number;
   /** Return records strictly older than this cursor (`at` and `id` of the last record seen). */
@@ -239,11 +241,9 @@ export interface AuditStore {
   countUnchainedAudit(): Promise<number>;
 }
 
-/** Every slice, plus what the composition root needs to run the store. */
+/** Every slice, plus what the composition root needs to run the store. The SQL driver is not part of the port. */
 export interface Store extends MetaStore, AgentStore, TokenStore, AssertionStore, SigningKeyStore, PolicyStore, CredentialStore, AuditStore {
   readonly kind: "sqlite" | "postgres";
-  /** For the parts that keep tables of their own (jobs, idempotency keys) and the pool gauge; services get slices, not this. */
-  readonly driver: SqlDriver;
   /** Runs `fn` while holding a lock shared by every instance on this database (one-time setup steps). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   ping(): Promise<void>;
@@ -258,7 +258,7 @@ export interface StoreOptions {
 }
 
 /** Opens the configured backend and applies pending migrations. */
-export async function openStore(options: StoreOptions): Promise<Store> {
+export async function openStore(options: StoreOptions): Promise<SqlStore> {
   const sqliteFile = options.databaseUrl === undefined ? path.join(options.dataDir, "gateway.db") : undefined;
   const driver =
     sqliteFile !== undefined
@@ -411,6 +411,7 @@ const AUDIT_COLUMNS = 19;
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {
   readonly kind: "sqlite" | "postgres";
+  /** For the composition root: parts that keep tables of their own (jobs, idempotency keys) and the pool gauge. */
   constructor(
     readonly driver: SqlDriver,
     private readonly options: { sqliteFile?: string } = {},
@@ -679,6 +680,7 @@ export class SqlStore implements Store {
     if (q.agentId !== undefined) add("agent_id = ?", q.agentId);
     if (q.tool !== undefined) add("tool = ?", q.tool);
     if (q.decision !== undefined) add("decision = ?", q.decision);
+    if (q.door !== undefined) add("door = ?", q.door);
     if (q.from !== undefined) add("at >= ?", q.from);
     if (q.to !== undefined) add("at < ?", q.to);
     if (q.before !== undefined) {

@@ -9,6 +9,7 @@ import {
   type MetaStore,
   type PolicyStore,
   type SigningKeyStore,
+  type SqlStore,
   type Store,
   type TokenRecord,
   type TokenStore,
@@ -44,11 +45,11 @@ const exhaustive: [Exhaustive] extends [never] ? true : false = true;
  * The storage port's contract, one suite per slice: every backend must pass it, and the last test
  * fails if any method of any slice was never called. `open` gives a fresh, migrated store.
  */
-export function storeContract(name: string, openStore: () => Promise<Store>) {
+export function storeContract(name: string, openStore: () => Promise<SqlStore>) {
   describe(`store contract: ${name}`, () => {
     const called = new Set<string>();
     // Records which methods the suite calls, so the coverage check below is about behaviour, not names.
-    const open = async (): Promise<Store> => {
+    const open = async (): Promise<SqlStore> => {
       const store = await openStore();
       return new Proxy(store, {
         get(target, prop, receiver) {
@@ -225,6 +226,9 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
         const denied = await store.queryAudit({ limit: 1000, decision: "deny", agentId: "a1" });
         expect(denied.every((r) => r.decision === "deny" && r.agentId === "a1")).toBe(true);
         expect(denied).toHaveLength(records.filter((r) => r.decision === "deny" && r.agentId === "a1").length);
+        const byDoor = await store.queryAudit({ limit: 2000, door: "job" });
+        expect(byDoor).toHaveLength(records.filter((r) => r.door === "job").length);
+        expect(byDoor.every((r) => r.door === "job")).toBe(true);
         const window = await store.queryAudit({ limit: 1000, from: 1_100, to: 1_110, tool: "serpapi" });
         expect(window).toHaveLength(10);
         expect(window[0]).toMatchObject({ latencyMs: 1.5, upstreamMs: null, attempts: 1, status: 200, door: "rest" });
@@ -259,6 +263,7 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
       }
     });
 
+    // About the SQL driver beneath the port (both backends share it): transactions are isolated.
     it("rolls back a failed transaction without affecting statements outside it", async () => {
       const store = await open();
       try {

@@ -4,6 +4,7 @@ import { PRINTABLE_ID } from "../schemas.js";
 import { GatewayError } from "../../errors/index.js";
 import type { AuditLog, AuditVerification } from "../../audit/index.js";
 import type { AuditQuery, AuditStore } from "../../store/index.js";
+import { DOORS } from "../../proxy/index.js";
 
 /** The last millisecond a JavaScript Date can hold: every stored time is within it (and within BIGINT). */
 const MAX_TIME_MS = 8_640_000_000_000_000;
@@ -49,6 +50,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
             agentId: { type: "string", maxLength: 128, pattern: PRINTABLE_ID },
             tool: { type: "string", maxLength: 64, pattern: PRINTABLE_ID },
             decision: { type: "string", enum: ["allow", "deny", "error"] },
+            door: { type: "string", enum: DOORS },
             from: { type: "string", maxLength: 40 },
             to: { type: "string", maxLength: 40 },
             limit: { type: "string", pattern: "^(?:[1-9]\\d{0,2}|1000)$" },
@@ -66,6 +68,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
       if (q.agentId !== undefined) query.agentId = q.agentId;
       if (q.tool !== undefined) query.tool = q.tool;
       if (q.decision !== undefined) query.decision = q.decision as AuditQuery["decision"] & string;
+      if (q.door !== undefined) query.door = q.door;
       const from = parseTime(q.from, "from");
       const to = parseTime(q.to, "to");
       if (from !== undefined) query.from = from;

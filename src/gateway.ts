@@ -9,8 +9,8 @@ import { registerHealthRoutes } from "./http/routes/health.js";
 import { registerTokenRoutes } from "./http/routes/tokens.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./obs/logger.js";
-import { openStore, type Store } from "./store/index.js";
-import { AuditLog } from "./audit/index.js";
+import { openStore, type AuditWriter, type SqlStore, type Store } from "./store/index.js";
+import { AuditLog, deriveAuditKeys, verifyAuditTrail } from "./audit/index.js";
 import { registerAuditRoutes } from "./http/routes/audit.js";
 import { registerCredentialRoutes } from "./http/routes/credentials.js";
 import { CredentialVault, Redactor } from "./vault/index.js";
@@ -20,7 +20,7 @@ import { systemResolver } from "./net/outbound.js";
 import { createProxyRoad, type Execution, type ProxyRoad } from "./proxy/index.js";
 import { ChaosController, seededRandom } from "./resilience/chaos.js";
 import { createResilience, type Resilience } from "./resilience/executor.js";
-import { MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
+import { FailoverIdempotencyKeys, MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
 import { registerChaosRoutes } from "./http/routes/chaos.js";
 import { GatewayMetrics } from "./obs/metrics.js";
 import { registerMetricsRoute } from "./http/routes/metrics.js";
@@ -61,12 +61,15 @@ export interface GatewayDeps {
   redactor?: Redactor;
   /** Where the built console is served from (default: dist/console at the repository root). */
   consoleDir?: string;
+  /** Wraps or replaces the store's audit writer (benchmarks compare writers; tests inject failures). */
+  auditWriter?: (store: Store) => AuditWriter;
 }
 
 export interface Gateway {
   readonly config: Readonly<Config>;
   readonly app: FastifyInstance;
-  readonly store: Store;
+  /** The SQL store (its driver is for the parts that keep tables of their own; services get port slices). */
+  readonly store: SqlStore;
   readonly identity: IdentityService;
   readonly keyring: Keyring;
   readonly vault: CredentialVault;
@@ -175,13 +178,31 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     onStop("identity sweep", () => identity.stop());
     const vault = new CredentialVault({ store, masterKey, now, onSecretsChanged: (secrets) => redactor.setSecrets(secrets), onChange: (change) => changes.publish(change) });
     await vault.load();
+    const auditKeys = deriveAuditKeys(masterKey);
+    const auditMetrics = metrics.auditEvents();
     const audit = new AuditLog({
-      store,
+      writer: deps.auditWriter?.(store) ?? store.openAuditWriter({ sqlite: config.auditSqliteWriter }),
       now,
-      onFlushError: (err, buffered) => logger.warn({ err, buffered }, "audit flush failed; records kept for the next try"),
-      onDropped: (count) => logger.error({ count }, "audit buffer full: oldest records dropped"),
+      chainId: instanceId,
+      keys: auditKeys,
+      failureMode: config.auditFailureMode,
+      maxBuffered: config.auditMaxBuffered,
+      events: {
+        ...auditMetrics,
+        healthChanged: (healthy, err) =>
+          healthy
+            ? logger.warn("audit trail is writable again: buffered records written")
+            : logger.error({ err, mode: config.auditFailureMode }, `audit trail cannot be written: ${config.auditFailureMode === "closed" ? "refusing calls (503)" : "serving calls without durable records (counted)"} until it can`),
+        dropped: (count) => {
+          auditMetrics.dropped?.(count);
+          logger.error({ count }, "audit retry buffer full: oldest records dropped (AUDIT_MAX_BUFFERED)");
+        },
+        lostAtClose: (count) => {
+          auditMetrics.lostAtClose?.(count);
+          logger.error({ count }, "audit records could not be written before shutdown: the store stayed unreachable");
+        },
+      },
     });
-    audit.start();
     onStop("audit", () => audit.close());
 
     const latency = { baseMs: config.mockLatencyMs, jitterMs: config.mockJitterMs };
@@ -212,7 +233,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const resilienceMetrics = metrics.resilienceEvents();
     const chaos = new ChaosController(config.chaos);
     if (chaos.active()) logger.warn({ chaos: chaos.describe() }, "CHAOS is on: faults are being injected at the upstream boundary");
-    const keys = sharedIdempotencyKeys(config, store);
+    const keys = sharedIdempotencyKeys(config, store, logger);
     if (keys instanceof SqlIdempotencyKeys) {
       // Expired keys are ignored by claims; the sweep only keeps the table small.
       const sweep = setInterval(() => void keys.sweep(now()).catch((err: unknown) => logger.warn({ err }, "idempotency key sweep failed")), 60_000);
@@ -244,8 +265,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       breakers: () => resilience.breakerStates(),
       chaosActive: () => chaos.active(),
       auditBuffered: () => audit.pending,
+      auditHealthy: () => audit.isHealthy,
       dbPool: () => store.driver.poolStats(),
-      redisDegraded: () => limitCounters instanceof FailoverCounters && limitCounters.isDegraded(),
+      redisDegraded: () => (limitCounters instanceof FailoverCounters && limitCounters.isDegraded()) || (keys instanceof FailoverIdempotencyKeys && keys.isDegraded()),
       isGenericTool: (tool) => toolbox.catalog.hasTool(tool),
     });
     const tracing = config.tracing === undefined ? undefined : createTracing(config.tracing, packageVersion());
@@ -328,6 +350,12 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerHealthRoutes(app, {
       checks: [
         { name: "store", check: () => store.ping() },
+        {
+          name: "audit",
+          check: async () => {
+            if (!audit.isHealthy) throw new Error(`the audit trail cannot be written (AUDIT_FAILURE_MODE=${config.auditFailureMode})`);
+          },
+        },
         ...(bus.kind === "redis" ? [{
               name: "redis",
               check: async () => {
@@ -348,7 +376,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerAgentRoutes(app, { identity });
     registerTokenRoutes(app, { identity, keyring });
     registerCredentialRoutes(app, { vault });
-    registerAuditRoutes(app, { store, audit });
+    registerAuditRoutes(app, { store, audit, verify: () => verifyAuditTrail(store, auditKeys.chain) });
     registerOperatorRoutes(app, { operators });
     registerConsoleApiRoutes(app, { operators, audit, metrics, now, whoIs: operatorAuth.whoIs });
     registerConsoleAssets(app, { dir: deps.consoleDir ?? defaultConsoleDir() });
@@ -423,11 +451,21 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
  * Where Idempotency-Keys are claimed (IDEMPOTENCY_STORE): by default Redis when instances share
  * one, else the SQL store when it is PostgreSQL (shared by every instance), else this process.
  */
-function sharedIdempotencyKeys(config: Readonly<Config>, store: Store): IdempotencyKeys<Execution> {
+function sharedIdempotencyKeys(config: Readonly<Config>, store: SqlStore, logger: Logger): IdempotencyKeys<Execution> {
   // An unfinished claim must outlive any call: the whole-call deadline plus a margin.
   const times = { ttlMs: config.idempotency.ttlSeconds * 1000, inFlightTtlMs: config.upstreamDeadlineMs + 30_000 };
   const choice = config.idempotency.store === "auto" ? (config.redisUrl !== undefined ? "redis" : store.kind === "postgres" ? "sql" : "memory") : config.idempotency.store;
-  if (choice === "redis") return new RedisIdempotencyKeys(config.redisUrl!, { ...times, prefix: config.redisPrefix });
+  if (choice === "redis") {
+    return new FailoverIdempotencyKeys(
+      new RedisIdempotencyKeys(config.redisUrl!, { ...times, prefix: config.redisPrefix }),
+      new MemoryIdempotencyKeys({ ...times, maxKeys: config.idempotency.maxKeys }),
+      config.redisFailureMode,
+      (degraded, err) =>
+        degraded
+          ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for idempotency keys: ${config.redisFailureMode === "open" ? "using per-instance keys (a repeat through another instance may run again)" : "refusing calls that carry an Idempotency-Key"}`)
+          : logger.warn("Redis is back: idempotency keys are shared again"),
+    );
+  }
   if (choice === "sql") return new SqlIdempotencyKeys(store.driver, times);
   return new MemoryIdempotencyKeys({ ...times, maxKeys: config.idempotency.maxKeys });
 }

@@ -273,9 +273,9 @@ program
     print(await adminClient().putCredential(tool, secret));
   });
 
-program
+const auditCommand = program
   .command("audit")
-  .description("show audit records")
+  .description("show audit records (`audit verify` checks the hash chains)")
   .option("--agent <agentId>")
   .option("--tool <tool>")
   .option("--decision <decision>", "allow, deny or error")
@@ -288,6 +288,18 @@ program
     const { records } = await adminClient().raw<{ records: Record<string, unknown>[] }>("GET", `/api/audit?${q}`);
     for (const r of records) process.stdout.write(`${String(r.at)}  ${String(r.decision).padEnd(5)} ${String(r.status)}  ${String(r.tool)}:${String(r.action)}  agent ${String(r.agentId)}  ${String(r.reason ?? "")}  ${String(r.latencyMs)} ms\n`);
     if (records.length === 0) process.stdout.write("no audit records match\n");
+  });
+auditCommand
+  .command("verify")
+  .description("check every audit hash chain; prints the first broken link of each and exits 1 if any is broken (admin)")
+  .action(async () => {
+    const report = await adminClient().raw<{ ok: boolean; chains: number; records: number; unchained: number; broken: Record<string, unknown>[] }>("GET", "/api/audit/verify");
+    if (program.opts<{ json?: boolean }>().json) print(report);
+    else {
+      process.stdout.write(`${report.ok ? "OK" : "BROKEN"}: ${report.records} records in ${report.chains} chains checked${report.unchained > 0 ? `, ${report.unchained} written before chaining (not checkable)` : ""}\n`);
+      for (const b of report.broken) process.stdout.write(`  chain ${String(b.chainId)}: ${String(b.problem)} at seq ${String(b.seq)}${b.recordId === undefined ? "" : ` (record ${String(b.recordId)})`}${b.foundSeq === undefined ? "" : ` (next found: seq ${String(b.foundSeq)})`}\n`);
+    }
+    if (!report.ok) process.exitCode = 1;
   });
 
 program

@@ -63,6 +63,12 @@ export interface Config {
   clusterReconcileMs: number;
   /** When Redis is unreachable: `open` falls back to per-instance limits, `closed` refuses limited calls. */
   redisFailureMode: "open" | "closed";
+  /** When the audit trail cannot be written: `closed` refuses calls (503), `open` serves them and counts each one. */
+  auditFailureMode: "open" | "closed";
+  /** Audit records kept for retry while the store is unreachable; beyond it the oldest are dropped (counted). */
+  auditMaxBuffered: number;
+  /** Embedded store: audit commits on the event loop, WAL without fsync (`inline`, default), or from a worker thread with an fsync each (`thread`). */
+  auditSqliteWriter: "thread" | "inline";
   /** Install the default policy set on a store that never had policies. */
   policyDefaults: boolean;
   /** Whether a call whose upstream failed still uses up quota (a quota rule can override). */
@@ -280,6 +286,9 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       async: readFlag(env, "FF_ASYNC", false),
     },
     shutdownGraceMs: readInt(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
+    auditFailureMode: readEnum(env, "AUDIT_FAILURE_MODE", ["closed", "open"] as const, "closed"),
+    auditMaxBuffered: readInt(env, "AUDIT_MAX_BUFFERED", 100_000, 100, 10_000_000),
+    auditSqliteWriter: readEnum(env, "AUDIT_SQLITE_WRITER", ["thread", "inline"] as const, "inline"),
     upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 30_000, 50, 600_000),
     upstreamBaseUrls: {
       serpapi: readUrl(env, "SERPAPI_BASE_URL", "https://serpapi.com"),

@@ -119,7 +119,8 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
     const operator = request.operator;
     if (operator === null || SAFE_METHODS.has(request.method) || request.routeOptions.config?.readOnly === true) return;
     const params = (request.params ?? {}) as Record<string, unknown>;
-    deps.audit.record({
+    // Not awaited (the answer is sent); a write that fails is reported by the audit log itself.
+    void deps.audit.record({
       correlationId: request.id,
       agentId: request.routeOptions.url?.startsWith("/api/agents/") && typeof params.id === "string" ? params.id : null,
       tool: typeof params.tool === "string" ? params.tool : null,
@@ -133,7 +134,7 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
       attempts: null,
       paramsHash: null,
       operator: operator.name,
-    });
+    }).catch(() => undefined);
   });
 
   /** The operator a request's credentials name, or why they name nobody. */

@@ -53,14 +53,17 @@ export class JobService {
    * sealed. When it runs, the road checks it again (token, agent, policy) before anything is sent.
    */
   async submit(input: ProxyInput, callbackUrl: string | undefined): Promise<JobView> {
+    let accepted: JobRecord | undefined;
     const { jobId } = await this.o.road.accept({ ...input, door: "job" }, async (call) => {
       const id = randomUUID();
       const sealed = seal(this.o.masterKey, JSON.stringify(call), `job:${id}`);
       await this.o.store.insert({ id, agentId: call.agentId, tool: call.tool, action: call.action, sealedCall: JSON.stringify(sealed), correlationId: input.correlationId, callbackUrl: callbackUrl ?? null, createdAt: this.o.now() });
+      // The job as accepted: a worker may claim it while the answer waits for its audit record.
+      accepted = await this.o.store.get(id);
       return id;
     });
     this.wake?.();
-    return this.view((await this.o.store.get(jobId))!);
+    return this.view(accepted ?? (await this.o.store.get(jobId))!);
   }
 
   /** @throws GatewayError job_not_found (also when `agentId` is given and the job is someone else's) */

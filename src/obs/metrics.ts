@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import client from "prom-client";
+import type { AuditEvents } from "../audit/index.js";
 import type { IdentityEvents, TokenCheckResult } from "../identity/index.js";
 import type { PolicyEvents } from "../policy/authorizer.js";
 import type { RoadEvents } from "../proxy/stages.js";
@@ -25,6 +26,7 @@ export const LABELS = {
   fault: ["timeout", "error500", "reset", "latency"],
   unauthenticatedCode: ["token_missing", "token_invalid", "token_too_large", "other"],
   llmTokenKind: ["input", "output"],
+  auditUnrecorded: ["served", "refused"],
 } as const;
 
 const BUILTIN_TOOLS = new Set<string>(["serpapi", "http_fetch", "openai", "gmail_send"]);
@@ -46,6 +48,7 @@ export interface GaugeSources {
   breakers?: () => Record<string, BreakerState>;
   chaosActive?: () => boolean;
   auditBuffered?: () => number;
+  auditHealthy?: () => boolean;
   dbPool?: () => { inUse: number; size: number };
   redisDegraded?: () => boolean;
   isGenericTool?: (tool: string) => boolean;
@@ -81,6 +84,11 @@ export class GatewayMetrics {
   readonly cacheRequests = new client.Counter({ name: "gateway_cache_requests_total", help: "Response cache lookups, by tool and result.", labelNames: ["tool", "result"], registers: [this.registry] });
   readonly chaosInjected = new client.Counter({ name: "gateway_chaos_injected_total", help: "Faults injected by chaos testing (counted apart from real ones).", labelNames: ["tool", "fault"], registers: [this.registry] });
   readonly idempotentReplays = new client.Counter({ name: "gateway_idempotent_replays_total", help: "Calls answered from an earlier call with the same Idempotency-Key.", registers: [this.registry] });
+  readonly auditWriteFailures = new client.Counter({ name: "gateway_audit_write_failures_total", help: "Audit group commits that failed (the records are kept and retried).", registers: [this.registry] });
+  readonly auditUnrecorded = new client.Counter({ name: "gateway_audit_unrecorded_total", help: "Calls answered without a durable audit record: served (AUDIT_FAILURE_MODE=open) or refused with 503 (closed).", labelNames: ["answer"], registers: [this.registry] });
+  readonly auditDropped = new client.Counter({ name: "gateway_audit_dropped_total", help: "Audit records dropped because the retry buffer was full (AUDIT_MAX_BUFFERED) or the store stayed unreachable at shutdown.", registers: [this.registry] });
+  readonly auditCommitDuration = new client.Histogram({ name: "gateway_audit_commit_duration_seconds", help: "Duration of one durable audit group commit (insert and fsync), in seconds.", buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry] });
+  readonly auditCommitRecords = new client.Histogram({ name: "gateway_audit_commit_records", help: "Records written by one audit group commit.", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1000], registers: [this.registry] });
 
   constructor(sources: GaugeSources = {}) {
     this.sources = sources;
@@ -119,6 +127,7 @@ export class GatewayMetrics {
     new client.Gauge({ name: "gateway_cache_bytes", help: "Bytes held by the response cache.", registers, collect() { this.set(self.sources.cache?.().bytes ?? 0); } });
     new client.Gauge({ name: "gateway_chaos_active", help: "1 while chaos fault injection is on.", registers, collect() { this.set(self.sources.chaosActive?.() ? 1 : 0); } });
     new client.Gauge({ name: "gateway_audit_buffered", help: "Audit records waiting to be written.", registers, collect() { this.set(self.sources.auditBuffered?.() ?? 0); } });
+    new client.Gauge({ name: "gateway_audit_healthy", help: "1 while the audit trail is being written; 0 after a failed write until a retry succeeds.", registers, collect() { this.set(self.sources.auditHealthy?.() === false ? 0 : 1); } });
     new client.Gauge({ name: "gateway_db_pool_in_use", help: "Database connections in use.", registers, collect() { this.set(self.sources.dbPool?.().inUse ?? 0); } });
     new client.Gauge({ name: "gateway_db_pool_size", help: "Database connection pool size.", registers, collect() { this.set(self.sources.dbPool?.().size ?? 0); } });
     new client.Gauge({ name: "gateway_redis_degraded", help: "1 while Redis is unreachable and limits run per instance.", registers, collect() { this.set(self.sources.redisDegraded?.() ? 1 : 0); } });
@@ -158,6 +167,7 @@ export class GatewayMetrics {
     }
     for (const result of LABELS.tokenResult) this.tokenValidations.labels(result).inc(0);
     for (const door of LABELS.door) for (const code of LABELS.unauthenticatedCode) this.unauthenticatedCalls.labels(door, code).inc(0);
+    for (const outcome of LABELS.auditUnrecorded) this.auditUnrecorded.labels(outcome).inc(0);
     for (const decision of LABELS.decision) this.policyEvaluations.labels(decision).inc(0);
   }
 
@@ -207,6 +217,19 @@ export class GatewayMetrics {
         if (e.reason === "quota_exceeded") this.quotaExceeded.inc();
         if (e.reason === "rate_limited") this.rateLimited.inc();
       },
+    };
+  }
+
+  auditEvents(): AuditEvents {
+    return {
+      committed: (records, durationMs) => {
+        this.auditCommitDuration.observe(durationMs / 1000);
+        this.auditCommitRecords.observe(records);
+      },
+      writeFailed: () => this.auditWriteFailures.inc(),
+      unrecorded: (outcome) => this.auditUnrecorded.labels(outcome).inc(),
+      dropped: (count) => this.auditDropped.inc(count),
+      lostAtClose: (count) => this.auditDropped.inc(count),
     };
   }
 

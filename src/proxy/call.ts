@@ -115,8 +115,3 @@ export function compose(stages: readonly Stage[], terminal: Next): Next {
 
 export const denied = (error: GatewayError, stageName: string): CallOutcome => ({ kind: "denied", error, stage: stageName });
 export const refused = (error: GatewayError, stageName: string): CallOutcome => ({ kind: "refused", error, stage: stageName });
-
-/** The error of an outcome that is not a success. */
-export function errorOf(outcome: CallOutcome): GatewayError | undefined {
-  return outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
-}

@@ -100,8 +100,9 @@ export interface ProxyRoad {
  *  resolve       the tool action and its parameters (bounded, then schema-validated)
  *  authorize     policy, guards, schedules, rate limits and quotas; refunds what the outcome says was not used
  *  credential    the tool's secret from the vault
- *  redact        scrubs the secret from whatever comes back
  *  idempotency   a repeated key replays the first result (across instances with a shared store)
+ *  redact        scrubs the secret from whatever comes back, before it is stored (idempotency
+ *                results live in Redis or the database) or cached
  *  cache         response cache, single-flight, stale-if-error
  *  retry         retries of idempotent actions within one deadline, outside the breaker
  *  breaker       asked by every attempt, told every attempt's outcome; an open circuit refuses without trying
@@ -116,8 +117,8 @@ export function roadStages(deps: RoadDeps): Stage[] {
     resolve({ catalog: deps.catalog }),
     authorize({ authorizer: deps.authorizer, ...(deps.onRefundError ? { onRefundError: deps.onRefundError } : {}) }),
     credential({ vault: deps.vault }),
-    redact({ redactor: deps.redactor }),
     r.idempotency,
+    redact({ redactor: deps.redactor }),
     r.cache,
     r.retry,
     r.breaker,

@@ -51,13 +51,17 @@ export interface RoadEvents {
 /** The audit port: whatever `record` returns is awaited before the call is answered (a durable audit may make it a promise). */
 export interface AuditSink {
   record(entry: AuditEntry): unknown;
+  /** Throws (a 503) when calls must be refused because the trail cannot be written (AUDIT_FAILURE_MODE=closed). */
+  assertWritable?(): void;
+  /** The trail's fingerprint of the parameters (an HMAC with the audit key); never throws. */
+  paramsHash?(params: unknown): string | null;
 }
 
 const PROVED_NOTHING = new Set(["token_missing", "token_invalid", "token_too_large"]);
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** The HTTP status an outcome answers with (`okStatus` for a success). */
-export function statusOf(outcome: CallOutcome): number {
+/** The HTTP status an outcome answers with: 200 answered, 202 queued, the error's status otherwise. */
+export function httpStatusOf(outcome: CallOutcome): number {
   if (outcome.kind === "answered") return 200;
   if (outcome.kind === "queued") return 202;
   return outcome.error.status;
@@ -75,6 +79,8 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
     const startedMs = performance.now();
     let outcome: CallOutcome;
     try {
+      // A trail that cannot be written refuses the call before anything runs (closed mode); the refusal is recorded like any.
+      deps.audit.assertWritable?.();
       outcome = await next(call);
     } catch (err) {
       outcome = { kind: "failed", error: isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err }), attempts: 0, upstreamMs: 0 };
@@ -90,13 +96,16 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
     /** The audit record and the metrics event of the call; for a stream, written when it ends. */
     const finish = async (usage: { input: number; output: number } | undefined, streamError?: string) => {
       const durationMs = performance.now() - startedMs;
-      const status = statusOf(outcome);
+      const status = httpStatusOf(outcome);
       const execution = outcome.kind === "answered" ? outcome.execution : undefined;
       const error = outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
+      // Awaited after the metrics event: the answer waits for the record to be durable, and a record
+      // that cannot be written (closed mode) turns the answer into a 503 without losing the count.
+      let recorded: unknown;
       if (!anonymous || sampled) {
         // Built only from values already computed and a fingerprint that cannot throw: the record is
         // written whatever the call did.
-        await deps.audit.record({
+        recorded = deps.audit.record({
           correlationId: call.correlationId,
           agentId: outcome.principal?.agentId ?? (call.proof.kind === "accepted" ? call.proof.agentId : null),
           tool: call.tool.slice(0, 64),
@@ -109,7 +118,7 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
           cache: execution?.cache ?? null,
           attempts: execution?.attempts ?? (outcome.kind === "failed" ? outcome.attempts : null),
           // An anonymous caller's parameters are not worth hashing (nor walking).
-          paramsHash: anonymous ? null : paramsFingerprint(call.params),
+          paramsHash: anonymous ? null : deps.audit.paramsHash ? deps.audit.paramsHash(call.params) : paramsFingerprint(call.params),
           door: call.door,
         });
       }
@@ -126,6 +135,7 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
       if (error !== undefined) finished.errorCode = error.code;
       if (usage !== undefined) finished.usage = usage;
       deps.events?.callFinished?.(finished);
+      await recorded;
     };
 
     if (outcome.kind === "answered" && outcome.execution.reply.stream !== undefined) {

@@ -94,7 +94,7 @@ local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local r = cjson.decode(v)
 if r.lease ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], cjson.encode({ fingerprint = r.fingerprint, resultText = ARGV[2] }), 'PX', ARGV[3])
 return 1
 `;
 const RELEASE = `
@@ -123,21 +123,23 @@ export class RedisIdempotencyKeys<V> implements IdempotencyKeys<V> {
 
   async claim(key: string, fingerprint: string): Promise<IdempotencyClaim<V>> {
     const lease = randomUUID();
-    const marker: StoredKey<V> = { fingerprint, lease, expiresAt: 0 };
     for (;;) {
-      const set = await this.redis.set(this.k(key), JSON.stringify(marker), "PX", this.o.inFlightTtlMs, "NX");
+      const set = await this.redis.set(this.k(key), JSON.stringify({ fingerprint, lease }), "PX", this.o.inFlightTtlMs, "NX");
       if (set === "OK") return { state: "claimed", lease };
       const text = await this.redis.get(this.k(key));
       // Expired between the two commands: claim again.
-      if (text !== null) return claimOf(JSON.parse(text) as StoredKey<V>, fingerprint);
+      if (text === null) continue;
+      // The result is kept as text inside the record, so Lua never re-encodes (and alters) it.
+      const stored = JSON.parse(text) as { fingerprint: string; lease?: string; resultText?: string };
+      const found: StoredKey<V> = { fingerprint: stored.fingerprint, lease: stored.lease ?? null, expiresAt: 0 };
+      if (stored.resultText !== undefined) found.result = JSON.parse(stored.resultText) as V;
+      return claimOf(found, fingerprint);
     }
   }
 
+  /** One round trip: the script checks the lease and stores the result in place of the marker. */
   async complete(key: string, lease: string, result: V): Promise<void> {
-    const text = await this.redis.get(this.k(key));
-    if (text === null) return;
-    const done: StoredKey<V> = { fingerprint: (JSON.parse(text) as StoredKey<V>).fingerprint, lease: null, result, expiresAt: 0 };
-    await this.redis.eval(COMPLETE, 1, this.k(key), lease, JSON.stringify(done), this.o.ttlMs);
+    await this.redis.eval(COMPLETE, 1, this.k(key), lease, JSON.stringify(result), this.o.ttlMs);
   }
 
   async release(key: string, lease: string): Promise<void> {
@@ -146,6 +148,61 @@ export class RedisIdempotencyKeys<V> implements IdempotencyKeys<V> {
 
   async close(): Promise<void> {
     this.redis.disconnect();
+  }
+}
+
+/**
+ * A shared backend (Redis) with the operator's choice when it is unreachable (REDIS_FAILURE_MODE):
+ * `closed` refuses calls with a key (503: better no send than a second one); `open` keeps them
+ * going with this instance's keys, so repeats through the same instance are still answered once.
+ */
+export class FailoverIdempotencyKeys<V> implements IdempotencyKeys<V> {
+  readonly kind: "redis" | "sql";
+  private degraded = false;
+  private static readonly LOCAL = "local:";
+
+  constructor(
+    private readonly primary: IdempotencyKeys<V>,
+    private readonly fallback: IdempotencyKeys<V>,
+    private readonly mode: "open" | "closed",
+    private readonly onDegraded?: (degraded: boolean, err?: unknown) => void,
+  ) {
+    this.kind = primary.kind === "memory" ? "redis" : primary.kind;
+  }
+
+  async claim(key: string, fingerprint: string, nowMs: number): Promise<IdempotencyClaim<V>> {
+    try {
+      const claim = await this.primary.claim(key, fingerprint, nowMs);
+      this.setDegraded(false);
+      return claim;
+    } catch (err) {
+      this.setDegraded(true, err);
+      if (this.mode === "closed") throw err;
+      const claim = await this.fallback.claim(key, fingerprint, nowMs);
+      return claim.state === "claimed" ? { state: "claimed", lease: FailoverIdempotencyKeys.LOCAL + claim.lease } : claim;
+    }
+  }
+
+  complete(key: string, lease: string, result: V, nowMs: number): Promise<void> {
+    return lease.startsWith(FailoverIdempotencyKeys.LOCAL) ? this.fallback.complete(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length), result, nowMs) : this.primary.complete(key, lease, result, nowMs);
+  }
+
+  release(key: string, lease: string): Promise<void> {
+    return lease.startsWith(FailoverIdempotencyKeys.LOCAL) ? this.fallback.release(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length)) : this.primary.release(key, lease);
+  }
+
+  isDegraded(): boolean {
+    return this.degraded;
+  }
+
+  private setDegraded(degraded: boolean, err?: unknown): void {
+    if (this.degraded === degraded) return;
+    this.degraded = degraded;
+    this.onDegraded?.(degraded, err);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.primary.close(), this.fallback.close()]);
   }
 }
 

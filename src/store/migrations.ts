@@ -154,7 +154,30 @@ export const migrations: readonly Migration[] = [
     ],
   },
   {
+    // Tamper evidence: each audit record is chained to the previous one of the same chain (one
+    // chain per gateway process, keyed by its instance id) with an HMAC; audit_chains holds each
+    // chain's head, itself MACed, so a cut-off tail shows too. Rows written before this migration
+    // have no chain and are reported as unchained by `gateway audit verify`.
     version: 6,
+    name: "audit-hash-chain",
+    sql: [
+      `ALTER TABLE audit_log ADD COLUMN chain_id TEXT`,
+      `ALTER TABLE audit_log ADD COLUMN chain_seq BIGINT`,
+      `ALTER TABLE audit_log ADD COLUMN prev_hash TEXT`,
+      `ALTER TABLE audit_log ADD COLUMN hash TEXT`,
+      `CREATE UNIQUE INDEX audit_chain_seq ON audit_log (chain_id, chain_seq)`,
+      `CREATE TABLE audit_chains (
+        chain_id TEXT PRIMARY KEY,
+        started_at BIGINT NOT NULL,
+        head_seq BIGINT NOT NULL,
+        head_hash TEXT NOT NULL,
+        head_mac TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
+    ],
+  },
+  {
+    version: 7,
     name: "operators",
     sql: [
       `CREATE TABLE operators (

@@ -53,6 +53,29 @@ function rethrow(err: unknown): never {
   throw err;
 }
 
+const BUSY_GIVE_UP_MS = 5000;
+const isBusy = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
+};
+
+/**
+ * Runs a synchronous SQLite step; while another connection holds the write lock (SQLITE_BUSY),
+ * retries after 1, 2, 4… (at most 20) ms on a timer, so waiting never blocks the event loop.
+ * A busy statement has done nothing, so running it again is safe. Gives up after 5 s.
+ */
+async function whenFree<T>(step: () => T): Promise<T> {
+  const giveUpAt = Date.now() + BUSY_GIVE_UP_MS;
+  for (let delayMs = 1; ; delayMs = Math.min(20, delayMs * 2)) {
+    try {
+      return step();
+    } catch (err) {
+      if (!isBusy(err) || Date.now() > giveUpAt) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+}
+
 /** Opens (creating if needed) the embedded SQLite database file. */
 export function openSqliteDriver(file: string): SqlDriver {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -60,7 +83,10 @@ export function openSqliteDriver(file: string): SqlDriver {
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("foreign_keys = ON");
-  db.pragma("busy_timeout = 5000");
+  // No busy wait inside SQLite: its busy handler sleeps on the calling thread, which here is the
+  // event loop. The audit writer thread holds the write lock for its short commits; a statement that
+  // finds it taken gets SQLITE_BUSY at once and is retried after a timer (see `whenFree`).
+  db.pragma("busy_timeout = 0");
   // better-sqlite3 binds only anonymous `?` from an array, so `$n` becomes `?` and the
   // parameters are re-ordered (and repeated) to match each occurrence.
   const statements = new Map<string, { stmt: Database.Statement; order: number[] }>();
@@ -91,7 +117,7 @@ export function openSqliteDriver(file: string): SqlDriver {
     async all<T>(sql: string, params: readonly SqlValue[] = []) {
       try {
         const { stmt, values } = prepared(sql, params);
-        return stmt.all(...values) as T[];
+        return await whenFree(() => stmt.all(...values) as T[]);
       } catch (err) {
         return rethrow(err);
       }
@@ -99,9 +125,11 @@ export function openSqliteDriver(file: string): SqlDriver {
     async run(sql, params = []) {
       try {
         const { stmt, values } = prepared(sql, params);
-        if (!stmt.reader) return { changes: stmt.run(...values).changes };
-        stmt.all(...values);
-        return { changes: 0 };
+        return await whenFree(() => {
+          if (!stmt.reader) return { changes: stmt.run(...values).changes };
+          stmt.all(...values);
+          return { changes: 0 };
+        });
       } catch (err) {
         return rethrow(err);
       }
@@ -140,7 +168,7 @@ export function openSqliteDriver(file: string): SqlDriver {
     async transaction(fn) {
       while (pendingTransaction !== undefined) await settled(pendingTransaction);
       const work = (async () => {
-        db.exec("BEGIN IMMEDIATE");
+        await whenFree(() => db.exec("BEGIN IMMEDIATE"));
         try {
           const result = await fn(inTransaction);
           db.exec("COMMIT");

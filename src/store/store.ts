@@ -1,6 +1,8 @@
 import path from "node:path";
 import { migrate } from "./migrations.js";
 import { openPostgresDriver, openSqliteDriver, UniqueViolation, type SqlDriver, type SqlValue } from "./sql-driver.js";
+import { openSqliteAuditWriter } from "./sqlite-audit-writer.js";
+import { AUDIT_HEAD_UPSERT, AUDIT_INSERT_COLUMNS, auditHeadValues, auditRowValues } from "./audit-sql.js";
 
 export type AgentStatus = "active" | "suspended";
 export type KeyAlgorithm = "EdDSA" | "ES256" | "RS256";
@@ -75,6 +77,39 @@ export interface AuditRecord {
   door?: string | null;
   /** The operator who made an admin change or decided an approval; absent for agents' calls. */
   operator?: string | null;
+  /** The hash chain the record belongs to (the writing instance's id); null for records written before chaining. */
+  chainId: string | null;
+  /** Position in its chain, from 1, without gaps. */
+  chainSeq: number | null;
+  /** `hash` of the previous record of the chain (the chain's genesis value for the first). */
+  prevHash: string | null;
+  /** HMAC over `prevHash` and every other field: editing a record, or removing one, breaks the chain. */
+  hash: string | null;
+}
+
+/** The fields of an audit record that place it in its chain. */
+export type AuditChainFields = "chainId" | "chainSeq" | "prevHash" | "hash";
+
+/** The last record written to a chain, MACed so a cut-off tail shows. */
+export interface AuditChainHead {
+  chainId: string;
+  startedAt: number;
+  headSeq: number;
+  headHash: string;
+  headMac: string;
+  updatedAt: number;
+}
+
+/**
+ * Writes batches of chained audit records with their chain head, in one transaction that is
+ * durable when the promise resolves. The SQLite one writes from a worker thread (its own
+ * connection, `synchronous=FULL`), so neither the inserts nor the fsync run on the event loop.
+ */
+export interface AuditWriter {
+  write(records: readonly AuditRecord[], head: AuditChainHead): Promise<void>;
+  /** Most records one write should carry (a writer on the event loop keeps each commit short). */
+  readonly maxBatch?: number;
+  close(): Promise<void>;
 }
 
 export interface AuditQuery {
@@ -85,6 +120,8 @@ export interface AuditQuery {
   operator?: string;
   /** `call`: agents' tool calls; `admin`: operators' changes. */
   kind?: "call" | "admin";
+  /** Only calls that came in by this door. */
+  door?: string;
   from?: number;
   to?: number;
   /** Return records strictly older than this cursor (`at` and `id` of the last record seen). */
@@ -196,15 +233,28 @@ export interface CredentialStore {
 
 /** The audit trail. */
 export interface AuditStore {
-  insertAuditRecords(records: readonly AuditRecord[]): Promise<void>;
+  /** Inserts audit records (and, when given, sets their chain's head) in one transaction. */
+  insertAuditRecords(records: readonly AuditRecord[], head?: AuditChainHead): Promise<void>;
   queryAudit(query: AuditQuery): Promise<AuditRecord[]>;
+  /**
+   * The writer the audit log commits through (see AuditWriter). SQLite: `thread` (default) commits
+   * from a worker thread with `synchronous=FULL` (an fsync per commit, off the event loop);
+   * `inline` commits on the main connection (`synchronous=NORMAL` in WAL: survives a process
+   * crash, not a power loss; no thread hop). PostgreSQL ignores it.
+   */
+  openAuditWriter(options?: { sqlite?: "thread" | "inline" }): AuditWriter;
+  listAuditChains(): Promise<AuditChainHead[]>;
+  /** Chain ids that have records (a chain whose registry row was removed still shows here). */
+  auditChainIds(): Promise<string[]>;
+  /** Records of one chain with `chainSeq > afterSeq`, in chain order. */
+  auditChainRecords(chainId: string, afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** Records written before chaining existed (no chain id). */
+  countUnchainedAudit(): Promise<number>;
 }
 
-/** Every slice, plus what the composition root needs to run the store. */
+/** Every slice, plus what the composition root needs to run the store. The SQL driver is not part of the port. */
 export interface Store extends MetaStore, AgentStore, TokenStore, AssertionStore, SigningKeyStore, PolicyStore, CredentialStore, AuditStore {
   readonly kind: "sqlite" | "postgres";
-  /** For the parts that keep tables of their own (jobs, idempotency keys) and the pool gauge; services get slices, not this. */
-  readonly driver: SqlDriver;
   /** Runs `fn` while holding a lock shared by every instance on this database (one-time setup steps). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   ping(): Promise<void>;
@@ -219,18 +269,19 @@ export interface StoreOptions {
 }
 
 /** Opens the configured backend and applies pending migrations. */
-export async function openStore(options: StoreOptions): Promise<Store> {
+export async function openStore(options: StoreOptions): Promise<SqlStore> {
+  const sqliteFile = options.databaseUrl === undefined ? path.join(options.dataDir, "gateway.db") : undefined;
   const driver =
-    options.databaseUrl === undefined
-      ? openSqliteDriver(path.join(options.dataDir, "gateway.db"))
-      : await openPostgresDriver(options.databaseUrl, options.databaseSchema, options.databasePoolSize);
+    sqliteFile !== undefined
+      ? openSqliteDriver(sqliteFile)
+      : await openPostgresDriver(options.databaseUrl!, options.databaseSchema, options.databasePoolSize);
   try {
     await migrate(driver);
   } catch (err) {
     await driver.close();
     throw err;
   }
-  return new SqlStore(driver);
+  return new SqlStore(driver, sqliteFile === undefined ? {} : { sqliteFile });
 }
 
 interface AgentRow {
@@ -278,6 +329,18 @@ interface AuditRow {
   params_hash: string | null;
   door: string | null;
   operator: string | null;
+  chain_id: string | null;
+  chain_seq: number | null;
+  prev_hash: string | null;
+  hash: string | null;
+}
+interface AuditChainRow {
+  chain_id: string;
+  started_at: number;
+  head_seq: number;
+  head_hash: string;
+  head_mac: string;
+  updated_at: number;
 }
 interface SigningKeyRow {
   kid: string;
@@ -342,14 +405,30 @@ const toAudit = (r: AuditRow): AuditRecord => ({
   paramsHash: r.params_hash,
   door: r.door ?? null,
   operator: r.operator ?? null,
+  chainId: r.chain_id ?? null,
+  chainSeq: r.chain_seq === null || r.chain_seq === undefined ? null : Number(r.chain_seq),
+  prevHash: r.prev_hash ?? null,
+  hash: r.hash ?? null,
+});
+const toChainHead = (r: AuditChainRow): AuditChainHead => ({
+  chainId: r.chain_id,
+  startedAt: Number(r.started_at),
+  headSeq: Number(r.head_seq),
+  headHash: r.head_hash,
+  headMac: r.head_mac,
+  updatedAt: Number(r.updated_at),
 });
 
-const AUDIT_COLUMNS = 16;
+const AUDIT_COLUMNS = 20;
 
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {
   readonly kind: "sqlite" | "postgres";
-  constructor(readonly driver: SqlDriver) {
+  /** For the composition root: parts that keep tables of their own (jobs, idempotency keys) and the pool gauge. */
+  constructor(
+    readonly driver: SqlDriver,
+    private readonly options: { sqliteFile?: string } = {},
+  ) {
     this.kind = driver.dialect;
   }
 
@@ -566,26 +645,48 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ tool: r.tool, version: Number(r.version), activatedAt: Number(r.activated_at) }));
   }
 
-  async insertAuditRecords(records: readonly AuditRecord[]) {
-    if (records.length === 0) return;
+  async insertAuditRecords(records: readonly AuditRecord[], head?: AuditChainHead) {
+    if (records.length === 0 && head === undefined) return;
     // Multi-row inserts in chunks keep the parameter count under SQLite's limit.
     const chunkSize = 500;
     await this.driver.transaction(async (tx) => {
       for (let i = 0; i < records.length; i += chunkSize) {
         const chunk = records.slice(i, i + chunkSize);
-        const values: (string | number | null)[] = [];
+        const values: SqlValue[] = [];
         const rows = chunk.map((r, j) => {
-          values.push(r.id, r.at, r.correlationId, r.agentId, r.tool, r.action, r.decision, r.reason, r.status, r.latencyMs, r.upstreamMs, r.cache, r.attempts, r.paramsHash, r.door ?? null, r.operator ?? null);
+          values.push(...auditRowValues(r));
           const base = j * AUDIT_COLUMNS;
           return `(${Array.from({ length: AUDIT_COLUMNS }, (_, k) => `$${base + k + 1}`).join(", ")})`;
         });
-        await tx.run(
-          `INSERT INTO audit_log (id, at, correlation_id, agent_id, tool, action, decision, reason, status, latency_ms, upstream_ms, cache, attempts, params_hash, door, operator)
-           VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`,
-          values,
-        );
+        await tx.run(`INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS}) VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`, values);
       }
+      if (head !== undefined) await tx.run(AUDIT_HEAD_UPSERT, auditHeadValues(head));
     });
+  }
+
+  openAuditWriter(options: { sqlite?: "thread" | "inline" } = {}): AuditWriter {
+    if (this.options.sqliteFile !== undefined && options.sqlite !== "inline") return openSqliteAuditWriter(this.options.sqliteFile);
+    // PostgreSQL: one multi-row insert and the head upsert per batch, committed (and fsynced) by the server.
+    // SQLite inline: the same statements on the main connection, at most 64 records (well under a millisecond) per commit.
+    const writer: AuditWriter = { write: (records, head) => this.insertAuditRecords(records, head), close: async () => undefined };
+    return this.kind === "sqlite" ? { ...writer, maxBatch: 64 } : writer;
+  }
+
+  async listAuditChains() {
+    return (await this.driver.all<AuditChainRow>(`SELECT * FROM audit_chains ORDER BY started_at, chain_id`)).map(toChainHead);
+  }
+
+  async auditChainIds() {
+    return (await this.driver.all<{ chain_id: string }>(`SELECT DISTINCT chain_id FROM audit_log WHERE chain_id IS NOT NULL ORDER BY chain_id`)).map((r) => r.chain_id);
+  }
+
+  async auditChainRecords(chainId: string, afterSeq: number, limit: number) {
+    const rows = await this.driver.all<AuditRow>(`SELECT * FROM audit_log WHERE chain_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`, [chainId, afterSeq, limit]);
+    return rows.map(toAudit);
+  }
+
+  async countUnchainedAudit() {
+    return Number((await this.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE chain_id IS NULL`, []))?.n ?? 0);
   }
 
   async queryAudit(q: AuditQuery) {
@@ -602,6 +703,7 @@ export class SqlStore implements Store {
     if (q.operator !== undefined) add("operator = ?", q.operator);
     if (q.kind === "call") where.push("operator IS NULL");
     if (q.kind === "admin") where.push("operator IS NOT NULL");
+    if (q.door !== undefined) add("door = ?", q.door);
     if (q.from !== undefined) add("at >= ?", q.from);
     if (q.to !== undefined) add("at < ?", q.to);
     if (q.before !== undefined) {

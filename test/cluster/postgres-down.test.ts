@@ -16,7 +16,9 @@ describe.skipIf(!runnable)("PostgreSQL goes down under a running gateway", () =>
 
   beforeAll(async () => {
     pg = await ownPostgres();
-    t = await startTestGateway({ DATABASE_URL: pg.url, DATABASE_SCHEMA: "outage_test" });
+    // Serving through a database outage is AUDIT_FAILURE_MODE=open (counted); the default, closed,
+    // refuses calls whose audit record cannot be written (test/audit/outage.test.ts).
+    t = await startTestGateway({ DATABASE_URL: pg.url, DATABASE_SCHEMA: "outage_test", AUDIT_FAILURE_MODE: "open" });
     await storeBuiltinCredentials(t);
     ({ client } = await newAgent(t, { scopes: ["serpapi:search"] }));
     await client.call("serpapi", "search", { q: "warm up" });
@@ -26,7 +28,7 @@ describe.skipIf(!runnable)("PostgreSQL goes down under a running gateway", () =>
     await pg.destroy();
   });
 
-  it("keeps serving known agents from memory, refuses admin writes with 503, reports degraded", async () => {
+  it("keeps serving known agents from memory (audit open mode), refuses admin writes with 503, reports degraded", async () => {
     await pg.stop();
     for (let i = 0; i < 5; i++) {
       const r = await client.call<any>("serpapi", "search", { q: `during outage ${i}` });

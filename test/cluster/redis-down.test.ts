@@ -24,7 +24,7 @@ describe("Redis dies mid-run and comes back", () => {
     redis = await ownRedis();
     t = await startTestGateway({ REDIS_URL: redis.url, REDIS_PREFIX: "redis-down-test:" });
     await storeBuiltinCredentials(t);
-    ({ client } = await newAgent(t, { scopes: ["serpapi:search"] }));
+    ({ client } = await newAgent(t, { scopes: ["serpapi:search", "gmail_send:send"] }));
   });
   afterAll(async () => {
     await t.close();
@@ -46,6 +46,15 @@ describe("Redis dies mid-run and comes back", () => {
     expect((await http(`${t.url}/ready?strict=true`)).status).toBe(503);
     const call = await client.call<any>("serpapi", "search", { q: "while redis is down" });
     expect(call.data.search_metadata.status).toBe("Success");
+    // Idempotency keys fall back to this instance's (REDIS_FAILURE_MODE=open): a repeat is still answered once here.
+    const sentBefore = t.gateway.mockUpstreams!.stats().gmailSent;
+    const send = () => client.call<any>("gmail_send", "send", { to: "a@example.com", subject: "during outage", text: "t" }, { headers: { "idempotency-key": "outage-key-1" } });
+    const first = await send();
+    const again = await send();
+    expect(again.meta.replayed).toBe(true);
+    expect(again.data).toEqual(first.data);
+    expect(t.gateway.mockUpstreams!.stats().gmailSent).toBe(sentBefore + 1);
+    expect(t.logs.join("")).toContain("Redis unreachable for idempotency keys");
     // Admin writes that announce a change still succeed (the announcement is best effort).
     await t.admin.putCredential("serpapi", "serp-test-key-0002");
     expect(t.logs.join("")).toContain("cluster bus down");

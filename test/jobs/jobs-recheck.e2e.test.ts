@@ -86,6 +86,11 @@ describe("jobs are checked again when they run", () => {
     await t.gateway.audit.flush();
     const records = (await t.gateway.store.queryAudit({ limit: 1000 })).filter((r) => r.correlationId === job.correlationId);
     expect(records.map((r) => [r.door, r.status]).sort()).toEqual([["job", 200], ["job", 202]]);
+    // The admin API filters by door.
+    const viaApi = await request(`${t.url}/api/audit?door=job&limit=1000`, { headers: { authorization: `Bearer ${t.adminKey}` } });
+    expect(viaApi.json.records.some((r: { correlationId: string }) => r.correlationId === job.correlationId)).toBe(true);
+    expect(viaApi.json.records.every((r: { door: string }) => r.door === "job")).toBe(true);
+    expect((await request(`${t.url}/api/audit?door=carrier-pigeon`, { headers: { authorization: `Bearer ${t.adminKey}` } })).status).toBe(400);
   });
 
   it("quota is charged when the job runs, and refunded by the same stage when the upstream fails", async () => {

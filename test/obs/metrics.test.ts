@@ -31,6 +31,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   door: LABELS.door,
   code: LABELS.unauthenticatedCode,
   kind: LABELS.llmTokenKind,
+  answer: LABELS.auditUnrecorded,
 };
 
 describe("GET /metrics", () => {
@@ -50,6 +51,7 @@ describe("GET /metrics", () => {
       "gateway_breaker_fast_fail_total", "gateway_cache_requests_total", "gateway_cache_entries", "gateway_cache_bytes", "gateway_chaos_injected_total", "gateway_chaos_active",
       "gateway_idempotent_replays_total", "gateway_upstream_duration_ms", "gateway_overhead_ms", "gateway_process_cpu_seconds_total", "gateway_process_resident_memory_bytes",
       "gateway_nodejs_heap_used_bytes", "gateway_nodejs_eventloop_lag_p99_seconds", "gateway_nodejs_active_handles", "gateway_db_pool_in_use", "gateway_audit_buffered",
+      "gateway_audit_healthy", "gateway_audit_write_failures_total", "gateway_audit_unrecorded_total", "gateway_audit_dropped_total", "gateway_audit_commit_duration_seconds", "gateway_audit_commit_records",
     ]) {
       expect(text, family).toContain(`# TYPE ${family} `);
     }

@@ -160,6 +160,8 @@ describe("operators and roles", () => {
         return { url: "/api/console/session", ok: 204 };
       case "GET /api/console/metrics":
         return { url: "/api/console/metrics", ok: 200 };
+      case "GET /api/audit/verify":
+        return { url: "/api/audit/verify", ok: 200 };
       default:
         throw new Error(`no fixture for ${route}: add one (and decide its role)`);
     }

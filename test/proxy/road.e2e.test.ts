@@ -139,3 +139,47 @@ describe("the road: authenticate first, bounded parameters, one audit record per
     expect(metrics).toMatch(/gateway_requests_total\{tool="serpapi",action="search",status="2xx",door="mcp"\} 1/);
   });
 });
+
+describe("idempotency results are stored redacted", () => {
+  let echo: http.Server;
+  let t: TestGateway;
+
+  beforeAll(async () => {
+    // An upstream that echoes the credential it was sent, as careless ones do.
+    echo = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ sent: true, seenKey: req.headers["x-api-key"] }));
+      });
+    });
+    await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+    t = await startTestGateway({ UPSTREAM_MODE: "mock", SSRF_ALLOW: "127.0.0.1/32", IDEMPOTENCY_STORE: "sql" });
+    await allowEverything(t);
+    await t.admin.defineTool({
+      name: "echo",
+      baseUrl: `http://127.0.0.1:${(echo.address() as AddressInfo).port}`,
+      auth: { in: "header", name: "X-Api-Key" },
+      actions: { send: { method: "POST", path: "/send", params: { type: "object" } } },
+    });
+    await t.admin.putCredential("echo", "echo-secret-value-123456");
+  });
+  afterAll(async () => {
+    await t.close();
+    echo.close();
+  });
+
+  it("neither the answer nor the stored result holds the credential the upstream echoed", async () => {
+    const { client } = await newAgent(t, { scopes: ["echo:send"] });
+    const call = () => client.call<any>("echo", "send", { n: 1 }, { headers: { "idempotency-key": "echo-key-1" } });
+    const first = await call();
+    expect(first.data.data.sent).toBe(true);
+    expect(JSON.stringify(first.data)).not.toContain("echo-secret-value-123456");
+    const replay = await call();
+    expect(replay.meta.replayed).toBe(true);
+    const rows = await t.gateway.store.driver.all<{ result: string }>(`SELECT result FROM idempotency_keys`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.result).toContain('"sent":true');
+    expect(rows[0]!.result).not.toContain("echo-secret-value-123456");
+  });
+});

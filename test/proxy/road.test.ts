@@ -25,7 +25,7 @@ describe("the road as one list", () => {
   it("runs its stages in the documented order, invoke last", () => {
     const noop = stage("x", async (c, next) => next(c));
     const names = roadStages({ resilience: { stages: { idempotency: { ...noop, name: "idempotency" }, cache: { ...noop, name: "cache" }, breaker: { ...noop, name: "breaker" }, retry: { ...noop, name: "retry" }, attempt: { ...noop, name: "attempt" } } } } as unknown as RoadDeps).map((s) => s.name);
-    expect(names).toEqual(["observe", "authenticate", "resolve", "authorize", "credential", "redact", "idempotency", "cache", "retry", "breaker", "attempt"]);
+    expect(names).toEqual(["observe", "authenticate", "resolve", "authorize", "credential", "idempotency", "redact", "cache", "retry", "breaker", "attempt"]);
     // Deferred doors accept work after every check, before anything that could reach the upstream.
     expect(names.slice(0, names.indexOf(ACCEPTANCE_ENDS_AFTER) + 1)).toEqual(["observe", "authenticate", "resolve", "authorize", "credential"]);
   });

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys } from "../../src/resilience/idempotency.js";
-import { openStore, type Store } from "../../src/store/index.js";
+import { FailoverIdempotencyKeys, MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys } from "../../src/resilience/idempotency.js";
+import { openStore, type SqlStore } from "../../src/store/index.js";
 import { POSTGRES_URL, postgresAvailable, REDIS_URL, redisAvailable, uniqueSchema } from "../helpers/services.js";
 import { idempotencyExpiryContract, idempotencyKeysContract } from "../contract/idempotency-keys.js";
 import fs from "node:fs";
@@ -25,7 +25,7 @@ describe("memory idempotency keys", () => {
 });
 
 /** A SQL backend over its own store; closing the keys closes the store. */
-function sqlKeys(open: () => Promise<Store>) {
+function sqlKeys(open: () => Promise<SqlStore>) {
   return async () => {
     const store = await open();
     const keys = new SqlIdempotencyKeys<string>(store.driver, times);
@@ -58,4 +58,32 @@ describe.runIf(pgUp)("PostgreSQL", () => {
 const redisUp = await redisAvailable();
 describe.runIf(redisUp)("Redis", () => {
   idempotencyKeysContract("Redis", async () => new RedisIdempotencyKeys<string>(REDIS_URL, { ttlMs: 60_000, inFlightTtlMs: 60_000, prefix: `${uniqueSchema("idem")}:` }));
+});
+
+describe("idempotency keys when the shared store fails", () => {
+  const broken = {
+    kind: "redis" as const,
+    claim: async () => Promise.reject(new Error("ECONNREFUSED")),
+    complete: async () => Promise.reject(new Error("ECONNREFUSED")),
+    release: async () => Promise.reject(new Error("ECONNREFUSED")),
+    close: async () => undefined,
+  };
+
+  it("closed: refuses (the road turns it into 503) rather than risk a second send", async () => {
+    const transitions: boolean[] = [];
+    const keys = new FailoverIdempotencyKeys<string>(broken, new MemoryIdempotencyKeys<string>({ ...times, maxKeys: 10 }), "closed", (d) => transitions.push(d));
+    await expect(keys.claim("k", "fp", 0)).rejects.toThrow("ECONNREFUSED");
+    expect(keys.isDegraded()).toBe(true);
+    expect(transitions).toEqual([true]);
+  });
+
+  it("open: this instance's keys take over, and leases go back to the backend that issued them", async () => {
+    const keys = new FailoverIdempotencyKeys<string>(broken, new MemoryIdempotencyKeys<string>({ ...times, maxKeys: 10 }), "open");
+    const first = await keys.claim("k", "fp", 0);
+    expect(first.state).toBe("claimed");
+    expect(await keys.claim("k", "fp", 1)).toEqual({ state: "in_flight" });
+    await keys.complete("k", (first as { lease: string }).lease, "sent once", 2);
+    expect(await keys.claim("k", "fp", 3)).toEqual({ state: "done", result: "sent once" });
+    expect(keys.isDegraded()).toBe(true);
+  });
 });

@@ -9,6 +9,7 @@ import {
   type MetaStore,
   type PolicyStore,
   type SigningKeyStore,
+  type SqlStore,
   type Store,
   type TokenRecord,
   type TokenStore,
@@ -23,7 +24,7 @@ export const STORE_SLICES = {
   signingKeys: ["insertSigningKey", "listSigningKeys", "retireSigningKey"],
   policies: ["listPolicies", "getPolicyVersions", "insertPolicy", "addPolicyVersion", "deletePolicy"],
   credentials: ["insertCredentialVersion", "listCredentialVersions", "getCredentialVersion", "setActiveCredential", "listActiveCredentials"],
-  audit: ["insertAuditRecords", "queryAudit"],
+  audit: ["insertAuditRecords", "queryAudit", "openAuditWriter", "listAuditChains", "auditChainIds", "auditChainRecords", "countUnchainedAudit"],
   lifecycle: ["exclusive", "ping", "close"],
 } as const;
 type Missing<T, L extends readonly PropertyKey[]> = Exclude<keyof T, L[number]>;
@@ -44,11 +45,11 @@ const exhaustive: [Exhaustive] extends [never] ? true : false = true;
  * The storage port's contract, one suite per slice: every backend must pass it, and the last test
  * fails if any method of any slice was never called. `open` gives a fresh, migrated store.
  */
-export function storeContract(name: string, openStore: () => Promise<Store>) {
+export function storeContract(name: string, openStore: () => Promise<SqlStore>) {
   describe(`store contract: ${name}`, () => {
     const called = new Set<string>();
     // Records which methods the suite calls, so the coverage check below is about behaviour, not names.
-    const open = async (): Promise<Store> => {
+    const open = async (): Promise<SqlStore> => {
       const store = await openStore();
       return new Proxy(store, {
         get(target, prop, receiver) {
@@ -210,6 +211,10 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
           attempts: 1,
           paramsHash: "h",
           door: i % 2 === 0 ? "rest" : "job",
+          chainId: null,
+          chainSeq: null,
+          prevHash: null,
+          hash: null,
         }));
         await store.insertAuditRecords(records);
         await store.insertAuditRecords(records.slice(0, 10)); // replays are ignored
@@ -228,6 +233,9 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
         const denied = await store.queryAudit({ limit: 1000, decision: "deny", agentId: "a1" });
         expect(denied.every((r) => r.decision === "deny" && r.agentId === "a1")).toBe(true);
         expect(denied).toHaveLength(records.filter((r) => r.decision === "deny" && r.agentId === "a1").length);
+        const byDoor = await store.queryAudit({ limit: 2000, door: "job" });
+        expect(byDoor).toHaveLength(records.filter((r) => r.door === "job").length);
+        expect(byDoor.every((r) => r.door === "job")).toBe(true);
         const window = await store.queryAudit({ limit: 1000, from: 1_100, to: 1_110, tool: "serpapi" });
         expect(window).toHaveLength(10);
         expect(window[0]).toMatchObject({ latencyMs: 1.5, upstreamMs: null, attempts: 1, status: 200, door: "rest" });
@@ -248,6 +256,33 @@ export function storeContract(name: string, openStore: () => Promise<Store>) {
       }
     });
 
+    it.each(["thread", "inline"] as const)("writes chained audit batches through its audit writer (sqlite: %s), with the chain head, in one transaction per batch", async (sqlite) => {
+      const store = await open();
+      const writer = store.openAuditWriter({ sqlite });
+      try {
+        const rec = (seq: number) => ({
+          id: `w${seq}`, at: 2_000 + seq, correlationId: `cw${seq}`, agentId: "a", tool: "serpapi", action: "search", decision: "allow" as const,
+          reason: null, status: 200, latencyMs: 0.125 * seq, upstreamMs: seq % 2 ? null : 1.5, cache: "miss", attempts: 1, paramsHash: "p", door: "rest", operator: null,
+          chainId: "gw-test", chainSeq: seq, prevHash: `h${seq - 1}`, hash: `h${seq}`,
+        });
+        const head = (seq: number) => ({ chainId: "gw-test", startedAt: 1, headSeq: seq, headHash: `h${seq}`, headMac: `m${seq}`, updatedAt: 10 + seq });
+        await writer.write([rec(1), rec(2)], head(2));
+        await writer.write([rec(3)], head(3));
+        await writer.write([rec(4), rec(5)], head(5));
+        await writer.write([rec(5)], head(5)); // a retried batch that had been committed: ignored
+        expect(await store.listAuditChains()).toEqual([{ chainId: "gw-test", startedAt: 1, headSeq: 5, headHash: "h5", headMac: "m5", updatedAt: 15 }]);
+        expect(await store.auditChainIds()).toEqual(["gw-test"]);
+        const page = await store.auditChainRecords("gw-test", 1, 3);
+        expect(page.map((r) => r.chainSeq)).toEqual([2, 3, 4]);
+        expect(page[0]).toEqual(rec(2));
+        expect(await store.countUnchainedAudit()).toBe(0);
+      } finally {
+        await writer.close();
+        await store.close();
+      }
+    });
+
+    // About the SQL driver beneath the port (both backends share it): transactions are isolated.
     it("rolls back a failed transaction without affecting statements outside it", async () => {
       const store = await open();
       try {

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { PRINTABLE_ID } from "../schemas.js";
 import { GatewayError } from "../../errors/index.js";
-import type { AuditLog } from "../../audit/index.js";
+import type { AuditLog, AuditVerification } from "../../audit/index.js";
 import type { AuditQuery, AuditStore } from "../../store/index.js";
+import { DOORS } from "../../proxy/index.js";
 
 /** The last millisecond a JavaScript Date can hold: every stored time is within it (and within BIGINT). */
 const MAX_TIME_MS = 8_640_000_000_000_000;
@@ -29,8 +30,13 @@ function parseTime(value: string | undefined, field: string): number | undefined
   return ms;
 }
 
-/** `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (viewer). */
-export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog }) {
+/**
+ * `GET /api/audit`: the audit trail, newest first, with filters and cursor paging (viewer).
+ * `GET /api/audit/verify`: walks every hash chain and reports the first broken link of each (viewer).
+ */
+export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditStore; audit: AuditLog; verify: () => Promise<AuditVerification> }) {
+  app.get("/api/audit/verify", { config: { role: "admin" } }, async () => deps.verify());
+
   app.get(
     "/api/audit",
     {
@@ -46,6 +52,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
             correlationId: { type: "string", minLength: 1, maxLength: 128 },
             operator: { type: "string", minLength: 1, maxLength: 64 },
             kind: { type: "string", enum: ["call", "admin"] },
+            door: { type: "string", enum: DOORS },
             from: { type: "string", maxLength: 40 },
             to: { type: "string", maxLength: 40 },
             limit: { type: "string", pattern: "^(?:[1-9]\\d{0,2}|1000)$" },
@@ -66,6 +73,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
       if (q.correlationId !== undefined) query.correlationId = q.correlationId;
       if (q.operator !== undefined) query.operator = q.operator;
       if (q.kind !== undefined) query.kind = q.kind as "call" | "admin";
+      if (q.door !== undefined) query.door = q.door;
       const from = parseTime(q.from, "from");
       const to = parseTime(q.to, "to");
       if (from !== undefined) query.from = from;

@@ -46,7 +46,7 @@ export function registerConsoleApiRoutes(
     },
     async (request, reply) => {
       const signIn = (decision: "allow" | "deny", status: number, reason: string | null, name: string) =>
-        deps.audit.record({ correlationId: request.id, agentId: null, tool: null, action: "console sign-in", decision, reason, status, latencyMs: 0, upstreamMs: null, cache: null, attempts: null, paramsHash: null, operator: name });
+        void deps.audit.record({ correlationId: request.id, agentId: null, tool: null, action: "console sign-in", decision, reason, status, latencyMs: 0, upstreamMs: null, cache: null, attempts: null, paramsHash: null, operator: name }).catch(() => undefined);
       const waitSeconds = throttle.retryAfterSeconds(request.ip);
       if (waitSeconds > 0) {
         signIn("deny", 429, "rate_limited", "(throttled)");

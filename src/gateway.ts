@@ -28,7 +28,7 @@ import Fastify from "fastify";
 import { registerProxyRoutes } from "./http/routes/proxy.js";
 import { registerToolRoutes } from "./http/routes/tools.js";
 import { PreAuthLimiter } from "./limits/pre-auth.js";
-import { mockResolver, Toolbox } from "./tools/index.js";
+import { BUILTIN_TOOLS, mockResolver, Toolbox } from "./tools/index.js";
 import { hkdfSync, randomUUID } from "node:crypto";
 import { CallbackSender } from "./jobs/callbacks.js";
 import { JobStore } from "./jobs/job-store.js";
@@ -47,6 +47,12 @@ import { createTracing } from "./obs/tracing.js";
 import { chatPermission } from "./openai-compat/index.js";
 import { registerOpenAICompatRoutes } from "./http/routes/openai-compat.js";
 import { packageVersion } from "./config/version.js";
+import { registerOAuthRoutes } from "./http/routes/oauth.js";
+import { registerMcpRoutes } from "./http/routes/mcp.js";
+import { McpToolView } from "./mcp/tool-view.js";
+import { McpUpstreams } from "./mcp/upstream.js";
+import { registerMcpServerRoutes } from "./http/routes/mcp-servers.js";
+import { visibleTo } from "./policy/visibility.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -212,6 +218,18 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     onStop("toolbox", () => toolbox.close());
     await toolbox.reload();
+    const mcpUpstreams = new McpUpstreams({
+      store,
+      catalog: toolbox.catalog,
+      client: toolbox.directClient,
+      secretFor: (tool) => vault.secretFor(tool),
+      takenNames: () => [...BUILTIN_TOOLS, ...toolbox.listGeneric().map((d) => d.name)],
+      now,
+      onChange: (change) => changes.publish(change),
+      onError: (err, server) => logger.warn({ err, server }, "MCP server tool refresh failed"),
+    });
+    onStop("upstream MCP sessions", () => mcpUpstreams.close());
+    await mcpUpstreams.reload();
     if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
     const policies = new PolicyService({ store, now, onChange: (change) => changes.publish(change) });
     if (!config.policyDefaults) await policies.reload();
@@ -302,7 +320,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       changes,
       store,
       identity,
-      reload: { credentials: () => vault.load(), tools: () => toolbox.reload(), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
+      reload: { credentials: () => vault.load(), tools: async () => void (await Promise.all([toolbox.reload(), mcpUpstreams.reload()])), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
       now,
       reconcileMs: config.clusterReconcileMs,
       onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
@@ -361,8 +379,20 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerTokenRoutes(app, { identity, keyring });
     registerCredentialRoutes(app, { vault });
     registerAuditRoutes(app, { store, audit, verify: () => verifyAuditTrail(store, auditKeys.chain) });
+    const catalog = toolbox.catalog;
+    registerOAuthRoutes(app, { identity, publicUrl: config.publicUrl, now, scopes: () => catalog.list().map((a) => `${a.tool}:${a.action}`) });
     registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy });
+    registerMcpRoutes(app, {
+      identity,
+      publicUrl: config.publicUrl,
+      view: new McpToolView(toolbox.catalog),
+      // With FF_POLICY off nothing is enforced, so nothing is hidden either.
+      visible: config.features.policy ? (token, tool, action) => visibleTo(token, policies.applicable(token.agentId, token.role), tool, action) : () => true,
+      handle: road.handle,
+      serverVersion: packageVersion(),
+    });
     registerToolRoutes(app, { toolbox, policies: config.features.policy ? policies : undefined, now });
+    registerMcpServerRoutes(app, { upstreams: mcpUpstreams });
     registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
     registerChaosRoutes(app, { chaos });
     let metricsApp: ReturnType<typeof Fastify> | undefined;

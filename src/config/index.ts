@@ -96,6 +96,11 @@ export interface Config {
   requestTimeoutMs: number;
   /** Whose X-Forwarded-For decides the client address: nobody's (false), N proxy hops, or these IPs/CIDRs. */
   trustProxy: false | number | string[];
+  /**
+   * The URL agents reach this gateway at (`GATEWAY_PUBLIC_URL`): the OAuth issuer, the MCP
+   * resource and the token endpoint's audience. Unset: taken from each request's Host.
+   */
+  publicUrl: string | undefined;
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -346,6 +351,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     },
     trustProxy: readTrustProxy(env),
     requestTimeoutMs: readInt(env, "REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
+    publicUrl: readString(env, "GATEWAY_PUBLIC_URL") === undefined ? undefined : readUrl(env, "GATEWAY_PUBLIC_URL", "").replace(/\/+$/, ""),
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
   return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[], preAuthRates: Object.freeze(config.preAuthRates) });

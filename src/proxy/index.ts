@@ -1,5 +1,5 @@
 export { ToolCatalog } from "./catalog.js";
-export type { RoadAction, ResolvedAction, InvokeContext, UpstreamReply } from "./catalog.js";
+export type { RoadAction, ResolvedAction, InvokeContext, UpstreamReply, ActionHints } from "./catalog.js";
 export { createProxyRoad, roadStages, ACCEPTANCE_ENDS_AFTER } from "./road.js";
 export type { ProxyInput, ProxyOutput, ProxyMeta, RoadDeps, ProxyRoad, AcceptedCall } from "./road.js";
 export { DOORS, compose, stage } from "./call.js";

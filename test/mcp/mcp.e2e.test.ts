@@ -28,7 +28,7 @@ describe("MCP: the official SDK client against a gateway process", () => {
   }
 
   beforeAll(async () => {
-    gw = await startGatewayProcess({ DATA_DIR: dir, GATEWAY_ADMIN_KEY: adminKey, GATEWAY_MASTER_KEY: randomBytes(32).toString("base64"), UPSTREAM_MODE: "mock", RETRY_BASE_MS: "1" });
+    gw = await startGatewayProcess({ DATA_DIR: dir, GATEWAY_ADMIN_KEY: adminKey, GATEWAY_MASTER_KEY: randomBytes(32).toString("base64"), UPSTREAM_MODE: "mock", RETRY_BASE_MS: "1", SSRF_ALLOW: "127.0.0.1/32" });
     admin = new AdminClient({ baseUrl: gw.url, adminKey });
     for (const tool of ["serpapi", "openai", "gmail_send"]) await admin.putCredential(tool, `${tool}-mcp-secret-0001`);
   }, 60_000);
@@ -245,7 +245,7 @@ describe("MCP: the official SDK client against a gateway process", () => {
   it("generic HTTP tools are MCP tools too, and limits judged at call time refuse as tool errors", async () => {
     await admin.raw("POST", "/api/tools", {
       name: "crm",
-      baseUrl: "https://crm.example.com/api",
+      baseUrl: "http://127.0.0.1:9/api", // only listed here, never called (mock mode is sealed to 127.0.0.1)
       auth: { in: "none" },
       actions: {
         get_contact: { method: "GET", path: "/contacts/{id}", description: "Reads a contact", params: { type: "object", required: ["id"], properties: { id: { type: "string" } }, additionalProperties: false } },

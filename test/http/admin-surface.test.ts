@@ -65,10 +65,19 @@ describe("admin surface: authentication before parsing", () => {
     expect(routes.length).toBeGreaterThan(20);
     const undeclared = routes.filter((r) => r.auth === undefined).map((r) => `${r.method} ${r.url}`).sort();
     // Public by nature: probes, the public signing keys, and /metrics (METRICS_TOKEN guards it when set).
-    expect(undeclared).toEqual(["GET /.well-known/jwks.json", "GET /health", "GET /metrics", "GET /ready"]);
+    expect(undeclared).toEqual([
+      "GET /.well-known/jwks.json",
+      "GET /.well-known/oauth-authorization-server",
+      "GET /.well-known/oauth-protected-resource",
+      "GET /.well-known/oauth-protected-resource/mcp",
+      "GET /health",
+      "GET /metrics",
+      "GET /ready",
+    ]);
     const open = routes.filter((r) => r.auth === "none").map((r) => `${r.method} ${r.url}`).sort();
     // The road (and the token endpoint's proof of possession) authenticates these itself.
-    expect(open).toEqual(["GET /v1/models", "POST /api/jobs", "POST /api/proxy", "POST /api/tokens", "POST /v1/chat/completions"]);
+    // The MCP door checks the token itself (its refusal is the OAuth challenge); /oauth/token proves possession.
+    expect(open).toEqual(["DELETE /mcp", "GET /mcp", "GET /oauth/authorize", "GET /v1/models", "POST /api/jobs", "POST /api/proxy", "POST /api/tokens", "POST /mcp", "POST /oauth/token", "POST /v1/chat/completions"]);
   });
 });
 

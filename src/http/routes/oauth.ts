@@ -37,11 +37,11 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: { identity: Iden
   const base = (request: FastifyRequest) => publicBaseUrl(request, deps.publicUrl);
 
   const prm = async (request: FastifyRequest) => protectedResourceMetadata(base(request), deps.scopes());
-  const open = { config: AUTHENTICATED_BY_HANDLER };
-  app.get("/.well-known/oauth-protected-resource", open, prm);
+  // Public by nature, like the JWKS: MCP clients read them before they have any credential.
+  app.get("/.well-known/oauth-protected-resource", prm);
   // RFC 9728 §3.1: the well-known URL of a resource with a path inserts the path after it.
-  app.get("/.well-known/oauth-protected-resource/mcp", open, prm);
-  app.get("/.well-known/oauth-authorization-server", open, async (request) => authorizationServerMetadata(base(request), deps.scopes()));
+  app.get("/.well-known/oauth-protected-resource/mcp", prm);
+  app.get("/.well-known/oauth-authorization-server", async (request) => authorizationServerMetadata(base(request), deps.scopes()));
 
   app.register(async (scope) => {
     // RFC 6749 errors here, never the gateway's own error shape.

@@ -17,7 +17,8 @@ import { CredentialVault, Redactor } from "./vault/index.js";
 import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.js";
 import { AddressAllowList } from "./net/address-policy.js";
 import { systemResolver } from "./net/outbound.js";
-import { createProxyRoad, type Execution, type ProxyRoad } from "./proxy/index.js";
+import { createProxyRoad, type Execution, type ProxyOutput, type ProxyRoad } from "./proxy/index.js";
+import { GatewayError } from "./errors/index.js";
 import { ChaosController, seededRandom } from "./resilience/chaos.js";
 import { createResilience, type Resilience } from "./resilience/executor.js";
 import { FailoverIdempotencyKeys, MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
@@ -53,6 +54,8 @@ import { McpToolView } from "./mcp/tool-view.js";
 import { McpUpstreams } from "./mcp/upstream.js";
 import { registerMcpServerRoutes } from "./http/routes/mcp-servers.js";
 import { visibleTo } from "./policy/visibility.js";
+import { ApprovalService, ApprovalStore } from "./approvals/index.js";
+import { registerApprovalRoutes } from "./http/routes/approvals.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -84,6 +87,8 @@ export interface Gateway {
   readonly counters: Counters;
   /** Async jobs, when FF_ASYNC is on. */
   readonly jobs: JobService | undefined;
+  /** Calls held for a person's approval (always on: policy decides which calls). */
+  readonly approvals: ApprovalService;
   /** Names this process in job leases and cluster messages. */
   readonly instanceId: string;
   readonly cluster: { bus: ClusterBus; sync: ClusterSync };
@@ -281,6 +286,23 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     const tracing = config.tracing === undefined ? undefined : createTracing(config.tracing, packageVersion());
     if (tracing !== undefined) onStop("tracing", () => tracing.shutdown());
+    // One signer for job callbacks, approval notifications and approval callbacks (same secret, same SSRF-judged client).
+    const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
+    const client = toolbox.directClient;
+    const approvals = new ApprovalService({
+      store: new ApprovalStore(store.driver),
+      // The road is built just below; an approval is only ever decided after that.
+      runApproved: (call, correlationId) => road.runAccepted(call, correlationId, "approval"),
+      masterKey,
+      now,
+      audit,
+      redactor,
+      sender: new CallbackSender({ client, secret: callbackSecret, now, onFailure: (approvalId, reason) => logger.warn({ approvalId, reason }, "approval notification or callback could not be delivered") }),
+      ...(config.approvals.webhookUrl === undefined ? {} : { webhook: { url: config.approvals.webhookUrl, format: config.approvals.webhookFormat } }),
+      ...(config.approvals.consoleUrl === undefined ? {} : { consoleUrl: config.approvals.consoleUrl }),
+      events: metrics.approvalEvents(),
+      onError: (err, what) => logger.warn({ err, what }, "approvals: a step failed"),
+    });
     const road = createProxyRoad({
       ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
       catalog: toolbox.catalog,
@@ -290,15 +312,16 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       redactor,
       authorizer,
       resilience,
+      approvals,
       now,
       events: metrics.roadEvents(),
       onRefundError: (err) => logger.warn({ err }, "quota refund failed; the units stay counted until the window ends"),
     });
+    approvals.start(config.approvals.sweepMs);
+    onStop("approval sweeper", () => approvals.stop());
 
     let jobs: JobService | undefined;
     if (config.features.async) {
-      const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
-      const client = toolbox.directClient;
       jobs = new JobService({
         store: new JobStore(store.driver),
         road,
@@ -381,7 +404,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerAuditRoutes(app, { store, audit, verify: () => verifyAuditTrail(store, auditKeys.chain) });
     const catalog = toolbox.catalog;
     registerOAuthRoutes(app, { identity, publicUrl: config.publicUrl, now, scopes: () => catalog.list().map((a) => `${a.tool}:${a.action}`) });
-    registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy });
+    registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy, judgeCallback: (host) => client.resolveJudged(host) });
     registerMcpRoutes(app, {
       identity,
       publicUrl: config.publicUrl,
@@ -393,7 +416,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     registerToolRoutes(app, { toolbox, policies: config.features.policy ? policies : undefined, now });
     registerMcpServerRoutes(app, { upstreams: mcpUpstreams });
-    registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
+    registerOpenAICompatRoutes(app, { handle: answeredOnly(road.handle), mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
     registerChaosRoutes(app, { chaos });
     let metricsApp: ReturnType<typeof Fastify> | undefined;
     if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });
@@ -406,6 +429,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls });
     const judge = toolbox.directClient;
     registerJobRoutes(app, { jobs, judgeCallback: (host) => judge.resolveJudged(host) });
+    registerApprovalRoutes(app, { approvals });
     await app.ready();
 
     let closing: Promise<void> | undefined;
@@ -430,6 +454,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       counters: limitCounters,
       mockUpstreams,
       jobs,
+      approvals,
       instanceId,
       cluster: { bus, sync: clusterSync },
       adminKey: admin,
@@ -490,4 +515,13 @@ async function openCounters(config: Readonly<Config>, logger: Logger): Promise<C
       ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for limits: ${config.redisFailureMode === "open" ? "falling back to per-instance counters" : "refusing limited calls"}`)
       : logger.warn("Redis is back: limits are shared again"),
   );
+}
+
+/** For a door that never holds calls (the authorize stage refuses them there): its answers only. */
+function answeredOnly(handle: ProxyRoad["handle"]): (input: Parameters<ProxyRoad["handle"]>[0]) => Promise<ProxyOutput> {
+  return async (input) => {
+    const out = await handle(input);
+    if ("held" in out) throw new GatewayError("internal_error", `the ${input.door ?? "rest"} door cannot hold a call for approval`);
+    return out;
+  };
 }

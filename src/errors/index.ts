@@ -16,6 +16,7 @@ export const statusOf = {
   conflict: 409,
   // admin auth
   admin_unauthorized: 401,
+  operator_forbidden: 403,
   // identity
   token_missing: 401,
   token_invalid: 401,
@@ -43,6 +44,7 @@ export const statusOf = {
   off_hours: 403,
   quota_exceeded: 429,
   rate_limited: 429,
+  approval_required: 403,
   // tools and upstreams
   unknown_tool: 404,
   unknown_action: 404,
@@ -58,6 +60,10 @@ export const statusOf = {
   // jobs
   job_not_found: 404,
   feature_disabled: 404,
+  // approvals
+  approval_not_found: 404,
+  approval_expired: 410,
+  approval_already_decided: 409,
   // server
   service_unavailable: 503,
   internal_error: 500,

@@ -4,7 +4,7 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import * as z from "zod/v4";
 import { isGatewayError } from "../errors/index.js";
 import type { VerifiedToken } from "../identity/index.js";
-import type { ProxyInput, ProxyOutput } from "../proxy/index.js";
+import type { HeldApproval, HeldOutput, ProxyInput, ProxyOutput } from "../proxy/index.js";
 import type { McpToolView } from "./tool-view.js";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -16,7 +16,7 @@ export interface McpServerDeps {
   /** Deny-by-default listing: whether this token's agent may see the action at all. */
   visible(token: VerifiedToken, tool: string, action: string): boolean;
   /** The road: the very entry point `POST /api/proxy` calls. */
-  handle(input: ProxyInput): Promise<ProxyOutput>;
+  handle(input: ProxyInput): Promise<ProxyOutput | HeldOutput>;
   serverVersion: string;
 }
 
@@ -92,6 +92,10 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
     if (traceparent !== undefined) input.traceparent = traceparent;
     try {
       const out = await deps.handle(input);
+      if ("held" in out) {
+        if (caller.logFields !== undefined) Object.assign(caller.logFields, { decision: "pending_approval" });
+        return heldResult(out.held, correlationId);
+      }
       if (caller.logFields !== undefined) Object.assign(caller.logFields, { decision: "allow", cache: out.meta.cache, attempts: out.meta.attempts });
       const data = out.data;
       return {
@@ -119,6 +123,18 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
 
 const sharedValidator = new AjvJsonSchemaValidator();
 const LooseCallToolRequest = z.object({ method: z.literal("tools/call"), params: z.unknown() });
+
+/**
+ * A call policy holds for a person's approval: nothing was sent. Not a failure, and not the tool's
+ * answer yet: the approval (the same body POST /api/proxy answers with 202) says how to follow it.
+ */
+function heldResult(approval: HeldApproval, correlationId: string): CallToolResult {
+  return {
+    content: [{ type: "text", text: `approval_pending: the call is held for a person's approval (approval ${approval.id}, expires ${approval.expiresAt}); GET /api/approvals/${approval.id} with this token tells how it ended` }],
+    structuredContent: { approval },
+    _meta: { correlationId, approvalId: approval.id },
+  };
+}
 
 /** A refusal or failure as a tool result: the text names the gateway's code, as the REST door's body does. */
 function failure(code: string, message: string, correlationId: string, details?: Record<string, unknown>, retryAfterSeconds?: number): CallToolResult {

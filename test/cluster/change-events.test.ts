@@ -35,6 +35,8 @@ const MUTATING_ROUTES: Record<string, { publishes: ChangeEvent["type"] } | { pub
   "POST /api/proxy": { publishesNothing: "an agent's call: shared counters live in Redis, the audit in the store" },
   "POST /api/jobs": { publishesNothing: "an agent's job: queued in the store, where every instance's worker claims it" },
   "POST /v1/chat/completions": { publishesNothing: "an agent's model call through the OpenAI-compatible door: the same road as /api/proxy" },
+  "POST /api/approvals/:id/approve": { publishesNothing: "a decision is one conditional UPDATE in the shared store; the approved call runs on the instance that won it" },
+  "POST /api/approvals/:id/deny": { publishesNothing: "a decision is one conditional UPDATE in the shared store" },
   "PUT /api/admin/chaos": { publishesNothing: "chaos is per instance by design (docs/resilience.md)" },
   "PUT /api/admin/chaos/:tool": { publishesNothing: "chaos is per instance by design" },
   "DELETE /api/admin/chaos": { publishesNothing: "chaos is per instance by design" },

@@ -49,7 +49,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
           properties: {
             agentId: { type: "string", maxLength: 128, pattern: PRINTABLE_ID },
             tool: { type: "string", maxLength: 64, pattern: PRINTABLE_ID },
-            decision: { type: "string", enum: ["allow", "deny", "error"] },
+            decision: { type: "string", enum: ["allow", "deny", "error", "pending_approval", "approval_granted", "approval_denied", "approval_expired"] },
             door: { type: "string", enum: DOORS },
             from: { type: "string", maxLength: 40 },
             to: { type: "string", maxLength: 40 },

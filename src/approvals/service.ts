@@ -93,7 +93,8 @@ export class ApprovalService implements ApprovalHolder {
       correlationId: held.correlationId,
       door: held.door,
       callbackUrl: held.callbackUrl ?? null,
-      reason: requirement.reason.slice(0, 2000),
+      // A guard's explanation may quote a parameter: scrub known secrets from it like from the parameters.
+      reason: this.o.redactor.redact(requirement.reason).slice(0, 2000),
       rule: JSON.stringify(requirement.rule),
       approvers: JSON.stringify(requirement.approvers),
       requestedAt: now,

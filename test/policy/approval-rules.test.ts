@@ -2,16 +2,23 @@ import { describe, expect, it } from "vitest";
 import { evaluate } from "../../src/policy/evaluate.js";
 import { parsePolicy, policyHash } from "../../src/policy/schema.js";
 import type { Policy, PolicyDocument } from "../../src/policy/types.js";
+import { DEFAULT_POLICIES, EXAMPLE_APPROVAL_POLICY } from "../../src/policy/service.js";
+import { ROOT } from "../helpers/promtool.js";
+import fs from "node:fs";
+import path from "node:path";
 
 /** The example in docs/policy.md: mail outside example.com needs a person; inside it goes at once. */
-const MAIL = {
-  name: "mail-outside-needs-approval",
-  subject: { role: "assistant" },
-  rules: [
-    { effect: "allow", scopes: ["gmail_send:send"] },
-    { id: "outside-mail", effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.domain": { oneOf: ["example.com"] } }, requireApproval: { ttlSeconds: 900, approvers: ["security-team"] } },
-  ],
-};
+const MAIL = EXAMPLE_APPROVAL_POLICY;
+
+describe("the documented approval example", () => {
+  it("is the JSON in docs/policy.md, parses, and is not installed by default", () => {
+    const doc = fs.readFileSync(path.join(ROOT, "docs", "policy.md"), "utf8");
+    const block = /## Approvals[\s\S]*?```json\n([\s\S]*?)```/.exec(doc)![1]!;
+    expect(JSON.parse(block)).toEqual(EXAMPLE_APPROVAL_POLICY);
+    expect(parsePolicy(block)).toEqual(EXAMPLE_APPROVAL_POLICY);
+    expect(DEFAULT_POLICIES.map((p) => p.name)).not.toContain(EXAMPLE_APPROVAL_POLICY.name);
+  });
+});
 
 let n = 0;
 const policy = (doc: unknown): Policy => {
@@ -32,7 +39,7 @@ describe("requireApproval on an allow rule", () => {
       const d = decide([p], mail(to));
       expect(d.allow, to.join()).toBe(true);
       if (!d.allow) continue;
-      expect(d.approval).toMatchObject({ rule: { policyName: MAIL.name, ruleId: "outside-mail", rule: 1 }, ttlSeconds: 900, approvers: ["security-team"] });
+      expect(d.approval).toMatchObject({ rule: { policyName: MAIL.name, ruleId: "outside-mail", rule: 1 }, ttlSeconds: 3600, approvers: ["security-team"] });
       expect(d.approval!.reason).toContain("recipients.domain");
     }
   });
@@ -53,8 +60,9 @@ describe("requireApproval on an allow rule", () => {
     const always = policy({ name: "always", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:send"] }, { effect: "allow", scopes: ["gmail_send:*"], requireApproval: { approvers: ["ops"] } }] });
     const d = decide([always], mail(["a@example.com"]));
     expect(d.allow && d.approval).toMatchObject({ ttlSeconds: 3600, approvers: ["ops"] });
-    const both = decide([always, p], mail(["x@outside.test"]));
-    expect(both.allow && both.approval).toMatchObject({ ttlSeconds: 900, approvers: ["ops", "security-team"] });
+    const short = policy({ name: "short", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:send"], requireApproval: { ttlSeconds: 120 } }] });
+    const all = decide([always, p, short], mail(["x@outside.test"]));
+    expect(all.allow && all.approval).toMatchObject({ ttlSeconds: 120, approvers: ["ops", "security-team"] });
   });
 
   it("explain's trace says which rule asks for approval", () => {

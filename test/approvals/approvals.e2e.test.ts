@@ -231,6 +231,28 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(t.logs.join("")).not.toContain(GMAIL_SECRET);
   });
 
+  it("a policy's own webhook in Slack format gets a signed {text} summary, besides the global one", async () => {
+    const { token, agentId } = await agent();
+    const policy = await http(`${t.url}/api/policies`, {
+      headers: admin(),
+      body: { name: `slack-${agentId}`, subject: { agentId }, rules: [{ effect: "allow", scopes: ["serpapi:search"], requireApproval: { webhookUrl: `${hooks.url}/slack`, webhookFormat: "slack", approvers: ["research-leads"] } }] },
+    });
+    expect(policy.status, policy.text).toBe(201);
+    const r = await ask(token, { tool: "serpapi", action: "search", params: { q: "sk-leaked-looking-value-123456", location: "Toronto" } });
+    expect(r.status, r.text).toBe(202);
+    const id = r.json.approval.id as string;
+    const slack = await hooks.waitFor((h) => h.path === "/slack" && h.headers["x-gateway-approval-id"] === id);
+    expect(verifyCallback(Buffer.from(CALLBACK_SECRET), slack.body, String(slack.headers["x-gateway-signature"]), Math.floor(clock.now() / 1000))).toBe(true);
+    const body = JSON.parse(slack.body);
+    expect(Object.keys(body)).toEqual(["text"]);
+    expect(body.text).toContain(`agent ${agentId} wants to call serpapi:search`);
+    expect(body.text).toContain("Toronto");
+    expect(body.text).toContain('"q":"[REDACTED]"');
+    expect(body.text).toContain("Approvers: research-leads");
+    expect(body.text).not.toContain("sk-leaked-looking-value");
+    await hooks.waitFor((h) => h.path === "/global" && h.headers["x-gateway-approval-id"] === id);
+  });
+
   it("a callback URL the SSRF judge refuses is refused before anything is held", async () => {
     const { token } = await agent();
     const r = await ask(token, { ...outside(), callbackUrl: "http://169.254.169.254/latest" });

@@ -293,6 +293,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       store: new ApprovalStore(store.driver),
       // The road is built just below; an approval is only ever decided after that.
       runApproved: (call, correlationId) => road.runAccepted(call, correlationId, "approval"),
+      runLimitMs: config.upstreamDeadlineMs + 300_000,
       masterKey,
       now,
       audit,

@@ -175,6 +175,20 @@ export class ApprovalStore {
     return rows.map(fromRow);
   }
 
+  /**
+   * Approved calls whose run never recorded an outcome by `decidedBefore` (the instance running them
+   * stopped): marked failed with `error`, never re-run (the upstream may have acted). Returns them.
+   */
+  async failInterrupted(decidedBefore: number, error: string, at: number): Promise<ApprovalRecord[]> {
+    const rows = await this.driver.all<ApprovalRow>(
+      `UPDATE approvals SET status = 'failed', error = $2, finished_at = $3
+       WHERE status = 'approved' AND decided_at < $1
+       RETURNING *`,
+      [decidedBefore, error, at],
+    );
+    return rows.map(fromRow);
+  }
+
   /** How many approvals wait for a decision (across every instance sharing the store). */
   async countPending(): Promise<number> {
     const rows = await this.driver.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'`);

@@ -44,6 +44,8 @@ export interface ApprovalServiceOptions {
   store: ApprovalStore;
   /** Runs an approved call through the whole road (door `approval`, phase `run`). */
   runApproved: (call: AcceptedCall, correlationId: string) => Promise<{ data: unknown; meta: ProxyMeta }>;
+  /** An approved call that recorded no outcome this long after the decision was interrupted (well past the upstream deadline). */
+  runLimitMs: number;
   masterKey: Buffer;
   now: () => number;
   audit: { record(entry: AuditEntry): unknown };
@@ -145,7 +147,10 @@ export class ApprovalService implements ApprovalHolder {
     return this.finished(await this.execute(decided));
   }
 
-  /** Marks approvals whose time ran out as expired (each counted by exactly one instance). */
+  /**
+   * Marks approvals whose time ran out as expired, and approved calls whose instance stopped before
+   * recording the outcome as failed (each counted by exactly one instance). Returns how many changed.
+   */
   async sweep(): Promise<number> {
     const now = this.o.now();
     const expired = await this.o.store.expire(now);
@@ -155,8 +160,13 @@ export class ApprovalService implements ApprovalHolder {
       await this.o.audit.record(this.auditEntry(a, "approval_expired", "nobody decided before it expired", now));
       await this.finished(a);
     }
+    const interrupted = await this.o.store.failInterrupted(now - this.o.runLimitMs, JSON.stringify({ code: "internal_error", message: "the gateway instance running this approved call stopped before recording its outcome: it may or may not have been sent, and is not run again", status: 500 }), now);
+    for (const a of interrupted) {
+      this.o.events?.counted?.(a.tool, "failed");
+      await this.finished(a);
+    }
     await this.refreshPending();
-    return expired.length;
+    return expired.length + interrupted.length;
   }
 
   start(intervalMs: number): void {

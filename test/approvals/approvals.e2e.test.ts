@@ -171,6 +171,22 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect((await decide(swept.id, "deny")).status).toBe(410);
   });
 
+  it("an approved call whose instance stopped before recording the outcome is failed by the sweeper, not run again", async () => {
+    const { token } = await agent();
+    const a = await held(token);
+    // What an instance killed mid-run leaves behind: the decision recorded, no outcome.
+    await t.gateway.store.driver.run(`UPDATE approvals SET status = 'approved', decided_at = $2, decided_by = 'admin' WHERE id = $1`, [a.id, clock.now()]);
+    const before = sent();
+    await t.gateway.approvals.sweep();
+    expect((await http(`${t.url}/api/approvals/${a.id}`, { headers: admin() })).json.status).toBe("approved");
+    clock.advance(t.gateway.config.upstreamDeadlineMs + 300_001);
+    await t.gateway.approvals.sweep();
+    const view = await http(`${t.url}/api/approvals/${a.id}`, { headers: admin() });
+    expect(view.json).toMatchObject({ status: "failed", error: { code: "internal_error" } });
+    expect(view.json.error.message).toContain("may or may not have been sent");
+    expect(sent()).toBe(before);
+  });
+
   it("re-checked when approved: a suspended agent, a revoked token or a policy change ends it failed, nothing sent", async () => {
     const suspended = await agent();
     const s = await held(suspended.token);
@@ -251,6 +267,21 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(body.text).toContain("Approvers: research-leads");
     expect(body.text).not.toContain("sk-leaked-looking-value");
     await hooks.waitFor((h) => h.path === "/global" && h.headers["x-gateway-approval-id"] === id);
+  });
+
+  it("a webhook to an address the SSRF judge refuses is never contacted: the approval still waits, the failure is logged", async () => {
+    const { token, agentId } = await agent();
+    await http(`${t.url}/api/policies`, { headers: admin(), body: { name: `internal-hook-${agentId}`, subject: { agentId }, rules: [{ effect: "allow", scopes: ["serpapi:search"], requireApproval: { webhookUrl: "http://10.20.30.40/hook" } }] } });
+    const r = await ask(token, { tool: "serpapi", action: "search", params: { q: "x" } });
+    expect(r.status).toBe(202);
+    const id = r.json.approval.id as string;
+    const deadline = Date.now() + 15_000;
+    const logged = () => t.logs.some((l) => l.includes(id) && l.includes("could not be delivered") && /blocked|private|not allowed|refused/i.test(l));
+    while (!logged()) {
+      if (Date.now() > deadline) throw new Error(`no delivery failure logged for ${id}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    expect((await http(`${t.url}/api/approvals/${id}`, { headers: admin() })).json.status).toBe("pending");
   });
 
   it("a callback URL the SSRF judge refuses is refused before anything is held", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ApprovalStore, NewApproval } from "../../src/approvals/approval-store.js";
 
 /** Every method of the approval store; the compiler refuses a list that misses one. */
-export const APPROVAL_STORE_METHODS = ["insert", "get", "list", "decide", "finish", "expire", "countPending"] as const;
+export const APPROVAL_STORE_METHODS = ["insert", "get", "list", "decide", "finish", "expire", "failInterrupted", "countPending"] as const;
 const exhaustive: [Exclude<keyof ApprovalStore, (typeof APPROVAL_STORE_METHODS)[number]>] extends [never] ? true : false = true;
 
 /** The approval store's contract, for every SQL backend. `open` gives a fresh, migrated store and how to close it. */
@@ -74,6 +74,25 @@ export function approvalStoreContract(name: string, open: () => Promise<{ approv
         expect(await approvals.get("late")).toMatchObject({ status: "expired", decidedAt: 1100 });
         expect(await approvals.get("denied")).toMatchObject({ status: "denied" });
         expect(await approvals.countPending()).toBe(1);
+      } finally {
+        await close();
+      }
+    });
+
+    it("fails approved calls that never recorded an outcome, once, and leaves recent and finished ones alone", async () => {
+      const { approvals, close } = await opened();
+      try {
+        for (const id of ["stuck", "running", "done"]) await approvals.insert(approval(id, 100, { expiresAt: 10_000 }));
+        await approvals.decide("stuck", { status: "approved", by: "admin", reason: null, at: 200 });
+        await approvals.decide("running", { status: "approved", by: "admin", reason: null, at: 900 });
+        await approvals.decide("done", { status: "approved", by: "admin", reason: null, at: 200 });
+        await approvals.finish("done", { status: "executed", result: "{}", at: 300 });
+        const [first, second] = await Promise.all([approvals.failInterrupted(500, '{"code":"internal_error"}', 1000), approvals.failInterrupted(500, "{}", 1000)]);
+        expect([...first!, ...second!].map((a) => a.id)).toEqual(["stuck"]);
+        expect(await approvals.get("stuck")).toMatchObject({ status: "failed", error: '{"code":"internal_error"}', finishedAt: 1000 });
+        expect(await approvals.finish("stuck", { status: "executed", result: "{}", at: 1100 })).toBe(false);
+        expect((await approvals.get("running"))!.status).toBe("approved");
+        expect((await approvals.get("done"))!.status).toBe("executed");
       } finally {
         await close();
       }

@@ -317,6 +317,31 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(bad.json.error).toMatchObject({ code: "policy_invalid", details: { field: "rules[0].requireApproval.ttlSeconds" } });
   });
 
+  it("bad input to the approval routes is a 4xx with a stable code and the correlation id, never a 5xx", async () => {
+    const { token } = await agent();
+    const approval = await held(token);
+    const post = (id: string, rawBody?: string, contentType = "application/json") =>
+      http(`${t.url}/api/approvals/${encodeURIComponent(id)}/approve`, { method: "POST", headers: { ...admin(), ...(rawBody === undefined ? {} : { "content-type": contentType }) }, ...(rawBody === undefined ? {} : { rawBody }) });
+    const cases = [
+      await post(approval.id, "[1,2]"),
+      await post(approval.id, '"approve"'),
+      await post(approval.id, "{not json"),
+      await post(approval.id, JSON.stringify({ reason: "x".repeat(501) })),
+      await post(approval.id, "reason=x", "application/x-www-form-urlencoded"),
+      await post("x".repeat(65)),
+      await http(`${t.url}/api/approvals/${"y".repeat(65)}`, { headers: admin() }),
+      await http(`${t.url}/api/approvals?unknown=1`, { headers: admin() }),
+    ];
+    for (const r of cases) {
+      expect(r.status, r.text).toBeGreaterThanOrEqual(400);
+      expect(r.status, r.text).toBeLessThan(500);
+      expect(r.json.error.code).toEqual(expect.any(String));
+      expect(r.json.error.correlationId).toEqual(expect.any(String));
+    }
+    expect((await http(`${t.url}/api/approvals/${approval.id}`, { headers: admin() })).json.status).toBe("pending");
+    expect((await post(approval.id, "null")).json.status).toBe("executed");
+  });
+
   it("lists with filters and a cursor (admin)", async () => {
     const { token, agentId } = await agent();
     const ids = [];

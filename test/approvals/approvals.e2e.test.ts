@@ -68,6 +68,21 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(sent()).toBe(before + 1);
   });
 
+  it("the MCP door holds the same way: it runs the same road (road.handle with door mcp), audited with its door", async () => {
+    const { token, agentId } = await agent();
+    const before = sent();
+    const out = await t.gateway.road.handle({ door: "mcp", ...outside(), rawToken: token, correlationId: `mcp-held-${agentId}` });
+    if (!("held" in out)) throw new Error("expected the call to be held");
+    expect(out.held).toMatchObject({ status: "pending", argsHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(sent()).toBe(before);
+    const approved = await decide(out.held.id, "approve");
+    expect(approved.json.status).toBe("executed");
+    expect(sent()).toBe(before + 1);
+    await t.gateway.audit.flush();
+    const records = (await t.gateway.store.queryAudit({ agentId, limit: 100 })).filter((x) => x.correlationId === `mcp-held-${agentId}`);
+    expect(records.map((x) => [x.door, x.decision]).sort()).toEqual([["approval", "allow"], ["approval", "approval_granted"], ["mcp", "pending_approval"]]);
+  });
+
   it("pending → approved → executed with the result; the agent reads it; a second decision is 409", async () => {
     const { token, agentId } = await agent();
     const approval = await held(token);

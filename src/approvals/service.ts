@@ -27,7 +27,10 @@ export interface ApprovalView {
   decidedAt: string | null;
   decidedBy: string | null;
   decisionReason: string | null;
+  /** The executed call's answer: what `POST /api/proxy` would have answered as `data`. */
   result?: unknown;
+  /** And its `meta` (cache, attempts, upstreamMs, gatewayMs). */
+  resultMeta?: ProxyMeta;
   error?: { code: string; message: string; status: number };
 }
 
@@ -287,7 +290,11 @@ export class ApprovalService implements ApprovalHolder {
       decidedBy: a.decidedBy,
       decisionReason: a.decisionReason,
     };
-    if (a.result !== null) out.result = JSON.parse(a.result);
+    if (a.result !== null) {
+      const { data, meta } = JSON.parse(a.result) as { data: unknown; meta: ProxyMeta };
+      out.result = data;
+      out.resultMeta = meta;
+    }
     if (a.error !== null) out.error = JSON.parse(a.error) as ApprovalView["error"] & object;
     return out;
   }

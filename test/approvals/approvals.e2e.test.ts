@@ -96,7 +96,8 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     const approved = await decide(approval.id, "approve", admin(), { reason: "expected mail" });
     expect(approved.status, approved.text).toBe(200);
     expect(approved.json).toMatchObject({ status: "executed", decidedBy: "admin", decisionReason: "expected mail" });
-    expect(approved.json.result.data.id).toEqual(expect.any(String));
+    expect(approved.json.result.id).toEqual(expect.any(String));
+    expect(approved.json.resultMeta).toMatchObject({ tool: "gmail_send", action: "send", correlationId: expect.any(String) });
     expect(sent()).toBe(before + 1);
     const read = await http(`${t.url}/api/approvals/${approval.id}`, { headers: { authorization: `Bearer ${token}` } });
     expect(read.json).toMatchObject({ status: "executed", result: approved.json.result });
@@ -105,6 +106,31 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
       expect(r.status).toBe(409);
       expect(r.json.error).toMatchObject({ code: "approval_already_decided", correlationId: expect.any(String) });
     }
+    expect(sent()).toBe(before + 1);
+  });
+
+  it("the SDK's call(…, { waitForApproval }) waits for the person and returns the executed call's data, or raises approval_denied", async () => {
+    const { client, agent: a } = await newAgent(t, { scopes: ["gmail_send:send"], now: clock.now });
+    const pendingFor = async () => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const list = await http(`${t.url}/api/approvals?agentId=${a.id}&status=pending`, { headers: admin() });
+        if (list.json.approvals.length > 0) return list.json.approvals[0].id as string;
+        if (Date.now() > deadline) throw new Error("the SDK's call was never held");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const before = sent();
+    const waiting = client.call<{ id: string }>("gmail_send", "send", outside().params, { waitForApproval: { pollMs: 20 } });
+    expect((await decide(await pendingFor(), "approve")).json.status).toBe("executed");
+    const done = await waiting;
+    expect(done.data.id).toEqual(expect.any(String));
+    expect(sent()).toBe(before + 1);
+    const refused = client.call("gmail_send", "send", outside().params, { waitForApproval: { pollMs: 20 } }).catch((e: unknown) => e);
+    await decide(await pendingFor(), "deny", admin(), { reason: "not today" });
+    expect(await refused).toMatchObject({ code: "approval_denied", message: expect.stringContaining("not today") });
+    const pending = await client.call("gmail_send", "send", outside().params).catch((e: unknown) => e);
+    expect(pending).toMatchObject({ code: "approval_pending", details: { approval: { status: "pending" } } });
     expect(sent()).toBe(before + 1);
   });
 

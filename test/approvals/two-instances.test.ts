@@ -108,8 +108,8 @@ describe.skipIf(!available)("approvals across two gateway processes", () => {
     expect(seen.json).toMatchObject({ id, status: "pending", tool: "mailer" });
     const approved = await decide(b, id, "approve");
     expect(approved.status, approved.text).toBe(200);
-    expect(approved.json).toMatchObject({ status: "executed", result: { data: { status: 200 }, meta: { tool: "mailer" } } });
-    expect(JSON.stringify(approved.json.result.data)).toContain(`msg-${ref}`);
+    expect(approved.json).toMatchObject({ status: "executed", result: { status: 200 }, resultMeta: { tool: "mailer" } });
+    expect(JSON.stringify(approved.json.result)).toContain(`msg-${ref}`);
     expect(mailer.sends(ref)).toBe(1);
     const again = await decide(a, id, "approve");
     expect(again.status).toBe(409);

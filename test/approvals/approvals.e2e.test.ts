@@ -83,6 +83,13 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(records.map((x) => [x.door, x.decision]).sort()).toEqual([["approval", "allow"], ["approval", "approval_granted"], ["mcp", "pending_approval"]]);
   });
 
+  it("the OpenAI-compatible door cannot say 'held': a call there that needs approval is refused, nothing stored", async () => {
+    const { token, agentId } = await agent();
+    const refused = await t.gateway.road.handle({ door: "openai", ...outside(), rawToken: token, correlationId: `openai-${agentId}` }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: "approval_required", status: 403 });
+    expect((await http(`${t.url}/api/approvals?agentId=${agentId}`, { headers: admin() })).json.approvals).toEqual([]);
+  });
+
   it("pending → approved → executed with the result; the agent reads it; a second decision is 409", async () => {
     const { token, agentId } = await agent();
     const approval = await held(token);

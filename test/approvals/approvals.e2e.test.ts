@@ -152,7 +152,7 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(sent()).toBe(before);
   });
 
-  it("an agent cannot decide (403, its own approval included) nor list; without a key it is 401", async () => {
+  it("an agent cannot decide (403, its own approval included) nor list (401); without a key it is 401", async () => {
     const { token } = await agent();
     const approval = await held(token);
     for (const d of ["approve", "deny"] as const) {
@@ -160,9 +160,10 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
       expect(r.status).toBe(403);
       expect(r.json.error.code).toBe("operator_forbidden");
     }
-    expect((await http(`${t.url}/api/approvals`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403);
+    // Listing is for people only: an agent token is not the admin key (the route declares ADMIN_ONLY).
+    expect((await http(`${t.url}/api/approvals`, { headers: { authorization: `Bearer ${token}` } })).json.error.code).toBe("admin_unauthorized");
     expect((await decide(approval.id, "approve", {})).status).toBe(401);
-    expect((await decide(approval.id, "approve", { authorization: "Bearer not-a-key" })).json.error.code).toBe("admin_unauthorized");
+    expect((await decide(approval.id, "approve", { authorization: "Bearer not-a-key" })).status).toBe(401);
     // Another agent cannot even see it.
     const other = await agent();
     const r = await http(`${t.url}/api/approvals/${approval.id}`, { headers: { authorization: `Bearer ${other.token}` } });

@@ -55,6 +55,20 @@ describe("MCP: the official SDK client against a gateway process", () => {
     await client.close();
   });
 
+  it("a call policy holds for approval is a tool result naming the approval (not an error); approved, it runs", async () => {
+    const assistant = await agent("assistant");
+    await admin.raw("POST", "/api/policies", { name: `held-${assistant.agentId}`, subject: { agentId: assistant.agentId }, rules: [{ effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.domain": { oneOf: ["example.com"] } }, requireApproval: { ttlSeconds: 600 } }] });
+    const { client } = await connectWithAgentKey(gw.url, { ...assistant, scope: ALL_SCOPES });
+    const held = await client.callTool({ name: "gmail_send__send", arguments: { to: ["someone@outside.test"], subject: "hi", text: "held" } });
+    expect(held.isError).toBeFalsy();
+    const approval = (held.structuredContent as { approval: { id: string; status: string; argsHash: string } }).approval;
+    expect(approval).toMatchObject({ status: "pending", argsHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.stringify(held.content)).toContain(`approval_pending: the call is held for a person's approval (approval ${approval.id}`);
+    const approved = await admin.raw<{ status: string; result: unknown }>("POST", `/api/approvals/${approval.id}/approve`);
+    expect(approved.status).toBe("executed");
+    await client.close();
+  });
+
   it("negotiates the protocol version the client asks for (2025-06-18 and newer)", async () => {
     const researcher = await agent("researcher");
     const { client, provider } = await connectWithAgentKey(gw.url, { ...researcher, scope: ALL_SCOPES });

@@ -17,7 +17,8 @@ import { CredentialVault, Redactor } from "./vault/index.js";
 import { startMockUpstreams, type MockUpstreams } from "./mock-upstreams/server.js";
 import { AddressAllowList } from "./net/address-policy.js";
 import { systemResolver } from "./net/outbound.js";
-import { createProxyRoad, type Execution, type ProxyRoad } from "./proxy/index.js";
+import { createProxyRoad, type Execution, type ProxyOutput, type ProxyRoad } from "./proxy/index.js";
+import { GatewayError } from "./errors/index.js";
 import { ChaosController, seededRandom } from "./resilience/chaos.js";
 import { createResilience, type Resilience } from "./resilience/executor.js";
 import { FailoverIdempotencyKeys, MemoryIdempotencyKeys, RedisIdempotencyKeys, SqlIdempotencyKeys, type IdempotencyKeys } from "./resilience/idempotency.js";
@@ -28,7 +29,7 @@ import Fastify from "fastify";
 import { registerProxyRoutes } from "./http/routes/proxy.js";
 import { registerToolRoutes } from "./http/routes/tools.js";
 import { PreAuthLimiter } from "./limits/pre-auth.js";
-import { mockResolver, Toolbox } from "./tools/index.js";
+import { BUILTIN_TOOLS, mockResolver, Toolbox } from "./tools/index.js";
 import { hkdfSync, randomUUID } from "node:crypto";
 import { CallbackSender } from "./jobs/callbacks.js";
 import { JobStore } from "./jobs/job-store.js";
@@ -47,11 +48,19 @@ import { createTracing } from "./obs/tracing.js";
 import { chatPermission } from "./openai-compat/index.js";
 import { registerOpenAICompatRoutes } from "./http/routes/openai-compat.js";
 import { packageVersion } from "./config/version.js";
-import { OperatorService } from "./operators/index.js";
-import { installOperatorAuth, type DeclaredRoute } from "./http/operator-auth.js";
+import { OperatorService, sameSecret } from "./operators/index.js";
+import { CSRF_HEADER, installOperatorAuth, type DeclaredRoute } from "./http/operator-auth.js";
 import { registerOperatorRoutes } from "./http/routes/operators.js";
 import { registerConsoleApiRoutes } from "./http/routes/console.js";
 import { defaultConsoleDir, registerConsoleAssets } from "./http/console-assets.js";
+import { registerOAuthRoutes } from "./http/routes/oauth.js";
+import { registerMcpRoutes } from "./http/routes/mcp.js";
+import { McpToolView } from "./mcp/tool-view.js";
+import { McpUpstreams } from "./mcp/upstream.js";
+import { registerMcpServerRoutes } from "./http/routes/mcp-servers.js";
+import { visibleTo } from "./policy/visibility.js";
+import { ApprovalService, ApprovalStore } from "./approvals/index.js";
+import { registerApprovalRoutes } from "./http/routes/approvals.js";
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -85,6 +94,8 @@ export interface Gateway {
   readonly counters: Counters;
   /** Async jobs, when FF_ASYNC is on. */
   readonly jobs: JobService | undefined;
+  /** Calls held for a person's approval (always on: policy decides which calls). */
+  readonly approvals: ApprovalService;
   /** Names this process in job leases and cluster messages. */
   readonly instanceId: string;
   readonly cluster: { bus: ClusterBus; sync: ClusterSync };
@@ -221,6 +232,18 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     onStop("toolbox", () => toolbox.close());
     await toolbox.reload();
+    const mcpUpstreams = new McpUpstreams({
+      store,
+      catalog: toolbox.catalog,
+      client: toolbox.directClient,
+      secretFor: (tool) => vault.secretFor(tool),
+      takenNames: () => [...BUILTIN_TOOLS, ...toolbox.listGeneric().map((d) => d.name)],
+      now,
+      onChange: (change) => changes.publish(change),
+      onError: (err, server) => logger.warn({ err, server }, "MCP server tool refresh failed"),
+    });
+    onStop("upstream MCP sessions", () => mcpUpstreams.close());
+    await mcpUpstreams.reload();
     if (!config.features.policy) logger.warn("FF_POLICY is off: policy is NOT enforced; any valid token may call any tool");
     const policies = new PolicyService({ store, now, onChange: (change) => changes.publish(change) });
     if (!config.policyDefaults) await policies.reload();
@@ -272,6 +295,24 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     const tracing = config.tracing === undefined ? undefined : createTracing(config.tracing, packageVersion());
     if (tracing !== undefined) onStop("tracing", () => tracing.shutdown());
+    // One signer for job callbacks, approval notifications and approval callbacks (same secret, same SSRF-judged client).
+    const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
+    const client = toolbox.directClient;
+    const approvals = new ApprovalService({
+      store: new ApprovalStore(store.driver),
+      // The road is built just below; an approval is only ever decided after that.
+      runApproved: (call, correlationId) => road.runAccepted(call, correlationId, "approval"),
+      runLimitMs: config.upstreamDeadlineMs + 300_000,
+      masterKey,
+      now,
+      audit,
+      redactor,
+      sender: new CallbackSender({ client, secret: callbackSecret, now, onFailure: (approvalId, reason) => logger.warn({ approvalId, reason }, "approval notification or callback could not be delivered") }),
+      ...(config.approvals.webhookUrl === undefined ? {} : { webhook: { url: config.approvals.webhookUrl, format: config.approvals.webhookFormat } }),
+      ...(config.approvals.consoleUrl === undefined ? {} : { consoleUrl: config.approvals.consoleUrl }),
+      events: metrics.approvalEvents(),
+      onError: (err, what) => logger.warn({ err, what }, "approvals: a step failed"),
+    });
     const road = createProxyRoad({
       ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
       catalog: toolbox.catalog,
@@ -281,15 +322,16 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       redactor,
       authorizer,
       resilience,
+      approvals,
       now,
       events: metrics.roadEvents(),
       onRefundError: (err) => logger.warn({ err }, "quota refund failed; the units stay counted until the window ends"),
     });
+    approvals.start(config.approvals.sweepMs);
+    onStop("approval sweeper", () => approvals.stop());
 
     let jobs: JobService | undefined;
     if (config.features.async) {
-      const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
-      const client = toolbox.directClient;
       jobs = new JobService({
         store: new JobStore(store.driver),
         road,
@@ -311,7 +353,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       changes,
       store,
       identity,
-      reload: { credentials: () => vault.load(), tools: () => toolbox.reload(), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
+      reload: { credentials: () => vault.load(), tools: async () => void (await Promise.all([toolbox.reload(), mcpUpstreams.reload()])), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
       now,
       reconcileMs: config.clusterReconcileMs,
       onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
@@ -330,9 +372,22 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       trustProxy: config.trustProxy,
       requestTimeoutMs: config.requestTimeoutMs,
       auth: {
-        identifyOperator: (request) => {
+        identifyOperator: async (request) => {
           if (operatorAuth === undefined) throw new Error("operator authentication is not installed");
-          return operatorAuth.whoIs(request);
+          const found = await operatorAuth.whoIs(request);
+          const operator = found.operator;
+          if (operator === undefined) return found;
+          // A change made with a console session carries its CSRF token, as on every role route.
+          if (operator.session !== undefined && !["GET", "HEAD", "OPTIONS"].includes(request.method)) {
+            const sent = request.headers[CSRF_HEADER];
+            if (typeof sent !== "string" || !sameSecret(sent, operator.session.csrfToken)) {
+              return { refusal: new GatewayError("csrf_invalid", `a change made with a console session must send the session's CSRF token in ${CSRF_HEADER}`) };
+            }
+          }
+          // Set so the operator's changes are audited with its name and approvals record who decided.
+          request.operator = operator;
+          request.logFields.operator = operator.name;
+          return found;
         },
         verifyAgentToken: (raw) => identity.verifyAccessToken(raw),
       },
@@ -380,9 +435,21 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerOperatorRoutes(app, { operators });
     registerConsoleApiRoutes(app, { operators, audit, metrics, now, whoIs: operatorAuth.whoIs });
     registerConsoleAssets(app, { dir: deps.consoleDir ?? defaultConsoleDir() });
-    registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy });
+    const catalog = toolbox.catalog;
+    registerOAuthRoutes(app, { identity, publicUrl: config.publicUrl, now, scopes: () => catalog.list().map((a) => `${a.tool}:${a.action}`) });
+    registerProxyRoutes(app, { handle: road.handle, policyEnforced: config.features.policy, judgeCallback: (host) => client.resolveJudged(host) });
+    registerMcpRoutes(app, {
+      identity,
+      publicUrl: config.publicUrl,
+      view: new McpToolView(toolbox.catalog),
+      // With FF_POLICY off nothing is enforced, so nothing is hidden either.
+      visible: config.features.policy ? (token, tool, action) => visibleTo(token, policies.applicable(token.agentId, token.role), tool, action) : () => true,
+      handle: road.handle,
+      serverVersion: packageVersion(),
+    });
     registerToolRoutes(app, { toolbox, policies: config.features.policy ? policies : undefined, now });
-    registerOpenAICompatRoutes(app, { handle: road.handle, mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
+    registerMcpServerRoutes(app, { upstreams: mcpUpstreams });
+    registerOpenAICompatRoutes(app, { handle: answeredOnly(road.handle), mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
     registerChaosRoutes(app, { chaos });
     let metricsApp: ReturnType<typeof Fastify> | undefined;
     if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });
@@ -395,6 +462,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerPolicyRoutes(app, { policies, identity, counters: limitCounters, now, countFailedCalls: config.policyCountFailedCalls });
     const judge = toolbox.directClient;
     registerJobRoutes(app, { jobs, judgeCallback: (host) => judge.resolveJudged(host) });
+    registerApprovalRoutes(app, { approvals });
     await app.ready();
 
     let closing: Promise<void> | undefined;
@@ -419,6 +487,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       counters: limitCounters,
       mockUpstreams,
       jobs,
+      approvals,
       instanceId,
       cluster: { bus, sync: clusterSync },
       adminKey: admin,
@@ -480,4 +549,13 @@ async function openCounters(config: Readonly<Config>, logger: Logger): Promise<C
       ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for limits: ${config.redisFailureMode === "open" ? "falling back to per-instance counters" : "refusing limited calls"}`)
       : logger.warn("Redis is back: limits are shared again"),
   );
+}
+
+/** For a door that never holds calls (the authorize stage refuses them there): its answers only. */
+function answeredOnly(handle: ProxyRoad["handle"]): (input: Parameters<ProxyRoad["handle"]>[0]) => Promise<ProxyOutput> {
+  return async (input) => {
+    const out = await handle(input);
+    if ("held" in out) throw new GatewayError("internal_error", `the ${input.door ?? "rest"} door cannot hold a call for approval`);
+    return out;
+  };
 }

@@ -302,6 +302,43 @@ auditCommand
     if (!report.ok) process.exitCode = 1;
   });
 
+const approvals = program.command("approvals").description("calls held for a person's approval (admin)");
+approvals
+  .command("list")
+  .description("list approvals, newest first")
+  .option("--status <status>", "pending, approved, denied, expired, executed or failed")
+  .option("--agent <agentId>")
+  .option("--tool <tool>")
+  .option("--limit <n>", "approvals", "50")
+  .option("--cursor <cursor>", "continue after a previous page (its nextCursor)")
+  .action(async (o: { status?: string; agent?: string; tool?: string; limit: string; cursor?: string }) => {
+    const q = new URLSearchParams({ limit: o.limit });
+    if (o.status) q.set("status", o.status);
+    if (o.agent) q.set("agentId", o.agent);
+    if (o.tool) q.set("tool", o.tool);
+    if (o.cursor) q.set("cursor", o.cursor);
+    const page = await adminClient().raw<{ approvals: Record<string, unknown>[]; nextCursor: string | null }>("GET", `/api/approvals?${q}`);
+    if (program.opts<{ json?: boolean }>().json) return print(page);
+    for (const a of page.approvals) process.stdout.write(`${String(a.id)}  ${String(a.status).padEnd(8)}  ${String(a.tool)}:${String(a.action)}  agent ${String(a.agentId)}  expires ${String(a.expiresAt)}  ${String(a.reason)}
+`);
+    if (page.approvals.length === 0) process.stdout.write("no approvals match\n");
+    if (page.nextCursor !== null) process.stdout.write(`more: --cursor ${page.nextCursor}\n`);
+  });
+approvals
+  .command("show <id>")
+  .description("one approval: the call (secrets masked), why it is held, the decision and the result")
+  .action(async (id: string) => print(await adminClient().raw("GET", `/api/approvals/${encodeURIComponent(id)}`)));
+for (const [name, description] of [
+  ["approve", "approve: the stored call runs now, exactly as asked, and its result is kept on the approval"],
+  ["deny", "deny: the call is never sent"],
+] as const) {
+  approvals
+    .command(`${name} <id>`)
+    .description(description)
+    .option("--reason <text>", "why (recorded in the audit trail)")
+    .action(async (id: string, o: { reason?: string }) => print(await adminClient().raw("POST", `/api/approvals/${encodeURIComponent(id)}/${name}`, o.reason === undefined ? undefined : { reason: o.reason })));
+}
+
 program
   .command("bench")
   .description("run the proof harness (same options as `npm run bench --`, e.g. --scenario baseline --duration 0.05)")

@@ -98,6 +98,16 @@ export interface Config {
   requestTimeoutMs: number;
   /** Whose X-Forwarded-For decides the client address: nobody's (false), N proxy hops, or these IPs/CIDRs. */
   trustProxy: false | number | string[];
+  /**
+   * The URL agents reach this gateway at (`GATEWAY_PUBLIC_URL`): the OAuth issuer, the MCP
+   * resource and the token endpoint's audience. Unset: taken from each request's Host.
+   */
+  publicUrl: string | undefined;
+  /**
+   * Calls held for a person's approval: a webhook told of every new one (besides those policies
+   * name), its body format, the console links it carries, and how often expired ones are marked.
+   */
+  approvals: { webhookUrl: string | undefined; webhookFormat: "json" | "slack"; consoleUrl: string | undefined; sweepMs: number };
 }
 
 /** Raised when configuration is invalid; the message names the offending key. */
@@ -352,7 +362,14 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     },
     trustProxy: readTrustProxy(env),
     requestTimeoutMs: readInt(env, "REQUEST_TIMEOUT_MS", 30_000, 100, 600_000),
+    publicUrl: readString(env, "GATEWAY_PUBLIC_URL") === undefined ? undefined : readUrl(env, "GATEWAY_PUBLIC_URL", "").replace(/\/+$/, ""),
+    approvals: {
+      webhookUrl: readString(env, "APPROVAL_WEBHOOK_URL") === undefined ? undefined : readUrl(env, "APPROVAL_WEBHOOK_URL", ""),
+      webhookFormat: readEnum(env, "APPROVAL_WEBHOOK_FORMAT", ["json", "slack"] as const, "json"),
+      consoleUrl: readString(env, "APPROVAL_CONSOLE_URL") === undefined ? undefined : readUrl(env, "APPROVAL_CONSOLE_URL", ""),
+      sweepMs: readInt(env, "APPROVAL_SWEEP_MS", 5000, 100, 3_600_000),
+    },
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
-  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[], preAuthRates: Object.freeze(config.preAuthRates) });
+  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[], preAuthRates: Object.freeze(config.preAuthRates), approvals: Object.freeze(config.approvals) });
 }

@@ -47,6 +47,7 @@ export const statusOf = {
   off_hours: 403,
   quota_exceeded: 429,
   rate_limited: 429,
+  approval_required: 403,
   // tools and upstreams
   unknown_tool: 404,
   unknown_action: 404,
@@ -62,6 +63,10 @@ export const statusOf = {
   // jobs
   job_not_found: 404,
   feature_disabled: 404,
+  // approvals
+  approval_not_found: 404,
+  approval_expired: 410,
+  approval_already_decided: 409,
   // server
   service_unavailable: 503,
   internal_error: 500,

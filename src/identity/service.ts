@@ -276,8 +276,11 @@ export class IdentityService {
 
   // ---------------------------------------------------------------- tokens
 
-  /** Exchanges a signed assertion (proof of possession of the agent's private key) for an access token. */
-  async issueToken(request: IssueTokenRequest): Promise<IssuedToken> {
+  /**
+   * Exchanges a signed assertion (proof of possession of the agent's private key) for an access token.
+   * `options.extraAudiences`: audiences accepted besides the issuer (the OAuth token endpoint's URLs).
+   */
+  async issueToken(request: IssueTokenRequest, options: { extraAudiences?: readonly string[] } = {}): Promise<IssuedToken> {
     const now = this.o.now();
     const scopes = normalizeScopes(request.scopes);
     const ttlSeconds = request.ttlSeconds ?? this.o.tokenDefaultTtlSeconds;
@@ -301,7 +304,7 @@ export class IdentityService {
         algorithms: [claimedAlgorithm],
         issuer: request.agentId,
         subject: request.agentId,
-        audience: this.o.issuer,
+        audience: options.extraAudiences === undefined ? this.o.issuer : [this.o.issuer, ...options.extraAudiences],
         currentDate: new Date(now),
         clockTolerance: this.o.clockSkewSeconds,
         requiredClaims: ["jti", "exp", "iat"],

@@ -34,7 +34,8 @@ export class CallbackSender {
     },
   ) {}
 
-  async send(url: string, jobId: string, payload: unknown): Promise<boolean> {
+  /** `idHeader` names what `id` is (`x-gateway-job-id` for jobs, `x-gateway-approval-id` for approvals). */
+  async send(url: string, jobId: string, payload: unknown, idHeader = "x-gateway-job-id"): Promise<boolean> {
     const body = JSON.stringify(payload);
     const attempts = this.o.attempts ?? 3;
     let reason = "";
@@ -45,7 +46,7 @@ export class CallbackSender {
           headers: {
             "content-type": "application/json",
             "x-gateway-signature": signCallback(this.o.secret, body, Math.floor(this.o.now() / 1000)),
-            "x-gateway-job-id": jobId,
+            [idHeader]: jobId,
           },
           body,
           signal: AbortSignal.timeout(5000),

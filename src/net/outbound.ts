@@ -93,6 +93,14 @@ export class GuardedHttpClient {
     });
   }
 
+  /**
+   * The pooled dispatcher whose connections go through the judging lookup, for clients that need
+   * a streaming fetch (the MCP client). IP literals skip lookups: call `resolveJudged` first.
+   */
+  get dispatcher(): Dispatcher {
+    return this.agent;
+  }
+
   /** Resolves a host and refuses it unless every address it resolves to is allowed. */
   async resolveJudged(hostname: string): Promise<string[]> {
     const host = stripBrackets(hostname);

@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import client from "prom-client";
 import type { AuditEvents } from "../audit/index.js";
+import type { ApprovalEvents } from "../approvals/index.js";
 import type { IdentityEvents, TokenCheckResult } from "../identity/index.js";
 import type { PolicyEvents } from "../policy/authorizer.js";
 import type { RoadEvents } from "../proxy/stages.js";
@@ -17,7 +18,7 @@ export const LABELS = {
   action: ["search", "get", "head", "chat", "send", "other"],
   status: ["2xx", "3xx", "4xx", "5xx"],
   door: DOORS,
-  reason: ["scope_denied", "intent_required", "guard_failed", "quota_exceeded", "off_hours", "rate_limited", "agent_suspended", "other"],
+  reason: ["scope_denied", "intent_required", "guard_failed", "quota_exceeded", "off_hours", "rate_limited", "agent_suspended", "approval_required", "other"],
   decision: ["allow", "deny"],
   tokenResult: ["valid", "missing", "invalid", "expired", "not_yet_valid", "revoked", "provenance_mismatch", "suspended", "too_large"],
   retryOutcome: ["success", "failure", "budget_exhausted"],
@@ -27,6 +28,8 @@ export const LABELS = {
   unauthenticatedCode: ["token_missing", "token_invalid", "token_too_large", "other"],
   llmTokenKind: ["input", "output"],
   auditUnrecorded: ["served", "refused"],
+  approvalDecision: ["requested", "approved", "denied", "expired", "executed", "failed"],
+  approvalWait: ["approved", "denied", "expired"],
 } as const;
 
 const BUILTIN_TOOLS = new Set<string>(["serpapi", "http_fetch", "openai", "gmail_send"]);
@@ -89,6 +92,9 @@ export class GatewayMetrics {
   readonly auditDropped = new client.Counter({ name: "gateway_audit_dropped_total", help: "Audit records dropped because the retry buffer was full (AUDIT_MAX_BUFFERED) or the store stayed unreachable at shutdown.", registers: [this.registry] });
   readonly auditCommitDuration = new client.Histogram({ name: "gateway_audit_commit_duration_seconds", help: "Duration of one durable audit group commit (insert and fsync), in seconds.", buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry] });
   readonly auditCommitRecords = new client.Histogram({ name: "gateway_audit_commit_records", help: "Records written by one audit group commit.", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1000], registers: [this.registry] });
+  readonly approvals = new client.Counter({ name: "gateway_approvals_total", help: "Calls held for a person's approval, by tool and what became of them (requested, approved, denied, expired, executed, failed).", labelNames: ["tool", "decision"], registers: [this.registry] });
+  readonly approvalsPending = new client.Gauge({ name: "gateway_approvals_pending", help: "Approvals waiting for a decision, in the store every instance shares (each instance reports the same count: aggregate with max).", registers: [this.registry] });
+  readonly approvalWait = new client.Histogram({ name: "gateway_approval_wait_seconds", help: "Time from a call being held to a person's decision (or its expiry), in seconds.", labelNames: ["decision"], buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400], registers: [this.registry] });
 
   constructor(sources: GaugeSources = {}) {
     this.sources = sources;
@@ -164,7 +170,9 @@ export class GatewayMetrics {
       this.requestDuration.zero({ tool });
       this.overhead.zero({ tool });
       this.upstreamDuration.zero({ tool });
+      for (const decision of LABELS.approvalDecision) this.approvals.labels(tool, decision).inc(0);
     }
+    for (const decision of LABELS.approvalWait) this.approvalWait.zero({ decision });
     for (const result of LABELS.tokenResult) this.tokenValidations.labels(result).inc(0);
     for (const door of LABELS.door) for (const code of LABELS.unauthenticatedCode) this.unauthenticatedCalls.labels(door, code).inc(0);
     for (const outcome of LABELS.auditUnrecorded) this.auditUnrecorded.labels(outcome).inc(0);
@@ -217,6 +225,14 @@ export class GatewayMetrics {
         if (e.reason === "quota_exceeded") this.quotaExceeded.inc();
         if (e.reason === "rate_limited") this.rateLimited.inc();
       },
+    };
+  }
+
+  approvalEvents(): ApprovalEvents {
+    return {
+      counted: (tool, decision) => this.approvals.labels(this.tool(tool), clamp(decision, LABELS.approvalDecision)).inc(),
+      waited: (decision, seconds) => this.approvalWait.labels(clamp(decision, LABELS.approvalWait)).observe(Math.max(0, seconds)),
+      pending: (count) => this.approvalsPending.set(count),
     };
   }
 

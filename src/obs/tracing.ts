@@ -109,6 +109,10 @@ function describeOutcome(span: Span, outcome: CallOutcome, call: ToolCall | unde
     return;
   }
   if (outcome.kind === "queued") return;
+  if (outcome.kind === "held") {
+    span.setAttributes({ "gateway.approval_id": outcome.approval.id, "http.response.status_code": 202 });
+    return;
+  }
   span.setAttributes({ "gateway.error_code": outcome.error.code, "http.response.status_code": outcome.error.status });
   span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.code });
 }

@@ -9,7 +9,7 @@ import type { DenialReason, LimitCheck } from "./types.js";
 /** Hooks for metrics; labels stay bounded (decision, reason, tool, action). */
 export interface PolicyEvents {
   decision?(decision: "allow" | "deny"): void;
-  denied?(e: { reason: DenialReason; tool: string; action: string }): void;
+  denied?(e: { reason: DenialReason | "approval_required"; tool: string; action: string }): void;
 }
 
 /**
@@ -29,15 +29,21 @@ export function createPolicyAuthorizer(o: { policies: PolicyService; counters: C
       countFailedCalls: o.countFailedCalls,
     });
     if (!decision.allow) throw deny(decision.reason, decision.message, call, o.events, decision.rule, decision.retryAfterSeconds);
-    return decision.limits;
+    return decision;
   };
   const redirectCheck = createRedirectCheck({ policies: o.policies, now: o.now });
   return {
     redirectCheck,
-    async charge(token, call, counted) {
-      // Deferred work (a job) takes rate tokens when accepted and quota units when it runs: each
-      // phase counts once, and quota is only spent on work that is about to reach the upstream.
-      const limits = decide(token, call).filter((l) => counted === "all" || (counted === "rate" ? l.kind === "rate" : l.kind === "quota"));
+    async charge(token, call, counted, approval = "refuse") {
+      const decision = decide(token, call);
+      const heldFor = approval === "satisfied" ? undefined : decision.approval;
+      if (heldFor !== undefined && approval === "refuse") {
+        throw deny("approval_required", `${heldFor.reason}; only a live call (POST /api/proxy) can wait for a person's approval`, call, o.events, heldFor.rule);
+      }
+      // Deferred work (a job, a held call) takes rate tokens when accepted and quota units when it
+      // runs: each phase counts once, and quota is only spent on work about to reach the upstream.
+      if (heldFor !== undefined) counted = "rate";
+      const limits = decision.limits.filter((l) => counted === "all" || (counted === "rate" ? l.kind === "rate" : l.kind === "quota"));
       if (limits.length > 0) {
         const outcome = await o.counters.consume(limits, o.now());
         if (!outcome.ok) {
@@ -51,7 +57,8 @@ export function createPolicyAuthorizer(o: { policies: PolicyService; counters: C
         }
       }
       o.events?.decision?.("allow");
-      return { quotas: limits.filter((l: LimitCheck) => l.kind === "quota") };
+      const quotas = limits.filter((l: LimitCheck) => l.kind === "quota");
+      return heldFor === undefined ? { quotas } : { quotas, heldFor };
     },
     async recordUsage(charge, tokens) {
       await o.counters.addUsage(charge.quotas, tokens, o.now());
@@ -70,7 +77,7 @@ export const allowAllAuthorizer: Authorizer = {
   refund: async () => undefined,
 };
 
-function deny(reason: DenialReason, message: string, call: { tool: string; action: string }, events: PolicyEvents | undefined, rule?: object, retryAfterSeconds?: number): GatewayError {
+function deny(reason: DenialReason | "approval_required", message: string, call: { tool: string; action: string }, events: PolicyEvents | undefined, rule?: object, retryAfterSeconds?: number): GatewayError {
   events?.decision?.("deny");
   events?.denied?.({ reason, tool: call.tool, action: call.action });
   return new GatewayError(reason, message, {

@@ -1,6 +1,6 @@
 import { scopeCovers } from "../identity/token-claims.js";
 import { checkGuard, guardValue } from "./guards.js";
-import type { Decision, LimitCheck, Policy, Rule, RuleRef, TraceEntry } from "./types.js";
+import { APPROVAL_TTL_DEFAULT_SECONDS, APPROVAL_TTL_MAX_SECONDS, type ApprovalRequirement, type Decision, type LimitCheck, type Policy, type Rule, type RuleRef, type TraceEntry } from "./types.js";
 import { calendarWindow, describeSchedule, inSchedule } from "./windows.js";
 
 export interface EvaluationInput {
@@ -21,7 +21,7 @@ export function covers(scope: string, tool: string, action: string): boolean {
   return scope === "*" ? true : scopeCovers(scope, tool, action);
 }
 
-const isConstraint = (r: Rule) => r.intents !== undefined || r.guards !== undefined || r.quota !== undefined || r.schedule !== undefined || r.rateLimit !== undefined;
+const isConstraint = (r: Rule) => r.intents !== undefined || r.guards !== undefined || r.quota !== undefined || r.schedule !== undefined || r.rateLimit !== undefined || r.requireApproval !== undefined;
 
 /**
  * Decides one call. Pure: no I/O, no clock but `now`, no counters (the stateful limits the call
@@ -33,7 +33,10 @@ const isConstraint = (r: Rule) => r.intents !== undefined || r.guards !== undefi
  *  3. any matching deny rule wins (a deny rule with guards, intents or a schedule applies only when they match);
  *  4. otherwise some plain allow rule (one without constraints) must cover the call — deny by default;
  *  5. every allow rule with constraints that covers the call must pass: intents, guards and schedules
- *     here; rate limits and quotas by the counters, so the tightest one decides.
+ *     here; rate limits and quotas by the counters, so the tightest one decides;
+ *  6. an allow rule with `requireApproval` does not refuse: where its intents, guards or schedule fail
+ *     (or it has none) the call is allowed only once a person approves it. A refusal from any other
+ *     rule still wins, so a call policy refuses is never queued for approval.
  */
 export function evaluate(input: EvaluationInput): Decision {
   const { tool, action, params } = input.call;
@@ -109,23 +112,22 @@ export function evaluate(input: EvaluationInput): Decision {
   };
 
   // Stateless constraints first, so a refused call never consumes a quota or a rate-limit token.
+  const approvals: { ref: RuleRef; rule: Rule; why: string }[] = [];
   for (const { ref, rule } of constraints) {
-    if (rule.intents !== undefined && (input.token.intent === undefined || !rule.intents.includes(input.token.intent))) {
-      resolve(ref, "failed", `intent must be one of ${rule.intents.join(", ")}`);
-      return { allow: false, reason: "intent_required", message: `${call} requires a token whose intent is one of: ${rule.intents.join(", ")}`, rule: ref, trace };
+    const unmet = constraintUnmet(rule, input, tool, action, params, call);
+    if (unmet === undefined && rule.requireApproval !== undefined && !hasConditions(rule)) {
+      approvals.push({ ref, rule, why: `policy "${ref.policyName}" holds every ${call} for approval` });
+      resolve(ref, "approval_required", "every call this rule covers needs a person's approval");
+      continue;
     }
-    for (const [path, guard] of Object.entries(rule.guards ?? {})) {
-      const why = checkGuard(path, guardValue(path, tool, action, params), guard);
-      if (why !== undefined) {
-        resolve(ref, "failed", why);
-        return { allow: false, reason: "guard_failed", message: `policy "${ref.policyName}" refuses this call: ${why}`, rule: ref, trace };
-      }
+    if (unmet === undefined) continue;
+    if (rule.requireApproval !== undefined) {
+      approvals.push({ ref, rule, why: `policy "${ref.policyName}" needs approval: ${unmet.why}` });
+      resolve(ref, "approval_required", `${unmet.why}: a person must approve`);
+      continue;
     }
-    if (rule.schedule !== undefined && !inSchedule(input.now, rule.schedule)) {
-      const when = describeSchedule(rule.schedule);
-      resolve(ref, "failed", `outside ${when}`);
-      return { allow: false, reason: "off_hours", message: `${call} is allowed only ${when}`, rule: ref, trace };
-    }
+    resolve(ref, "failed", unmet.why);
+    return { allow: false, reason: unmet.reason, message: unmet.message(ref), rule: ref, trace };
   }
 
   const limits: LimitCheck[] = [];
@@ -150,7 +152,43 @@ export function evaluate(input: EvaluationInput): Decision {
   }
   for (const { ref, rule } of constraints) if (rule.quota === undefined && rule.rateLimit === undefined) resolve(ref, "passed", "intents, guards and schedule pass");
   for (const l of limits) resolve(l.ref, "passed", l.kind === "quota" ? `quota of ${l.limit} per window applies` : `rate limit ${l.perSecond}/s (burst ${l.limit}) applies`);
-  return { allow: true, limits, trace };
+  if (approvals.length === 0) return { allow: true, limits, trace };
+  return { allow: true, limits, trace, approval: mergeApprovals(approvals) };
+}
+
+const hasConditions = (r: Rule) => r.intents !== undefined || r.guards !== undefined || r.schedule !== undefined;
+
+type Unmet = { reason: "intent_required" | "guard_failed" | "off_hours"; why: string; message: (ref: RuleRef) => string };
+
+/** The first of an allow rule's intents, guards and schedule that the call fails, if any. */
+function constraintUnmet(rule: Rule, input: EvaluationInput, tool: string, action: string, params: Record<string, unknown>, call: string): Unmet | undefined {
+  if (rule.intents !== undefined && (input.token.intent === undefined || !rule.intents.includes(input.token.intent))) {
+    const intents = rule.intents.join(", ");
+    return { reason: "intent_required", why: `intent must be one of ${intents}`, message: () => `${call} requires a token whose intent is one of: ${intents}` };
+  }
+  for (const [path, guard] of Object.entries(rule.guards ?? {})) {
+    const why = checkGuard(path, guardValue(path, tool, action, params), guard);
+    if (why !== undefined) return { reason: "guard_failed", why, message: (ref) => `policy "${ref.policyName}" refuses this call: ${why}` };
+  }
+  if (rule.schedule !== undefined && !inSchedule(input.now, rule.schedule)) {
+    const when = describeSchedule(rule.schedule);
+    return { reason: "off_hours", why: `outside ${when}`, message: () => `${call} is allowed only ${when}` };
+  }
+  return undefined;
+}
+
+/** Several rules may ask: the first one is named, the shortest wait wins, approvers and webhooks add up. */
+function mergeApprovals(asked: { ref: RuleRef; rule: Rule; why: string }[]): ApprovalRequirement {
+  const approvers = new Set<string>();
+  const webhooks = new Map<string, "json" | "slack">();
+  let ttlSeconds = APPROVAL_TTL_MAX_SECONDS;
+  for (const { rule } of asked) {
+    const r = rule.requireApproval!;
+    ttlSeconds = Math.min(ttlSeconds, r.ttlSeconds ?? APPROVAL_TTL_DEFAULT_SECONDS);
+    for (const a of r.approvers ?? []) approvers.add(a);
+    if (r.webhookUrl !== undefined) webhooks.set(r.webhookUrl, r.webhookFormat ?? "json");
+  }
+  return { rule: asked[0]!.ref, ttlSeconds, approvers: [...approvers], reason: asked.map((a) => a.why).join("; "), webhooks: [...webhooks].map(([url, format]) => ({ url, format })) };
 }
 
 /** A deny rule with conditions applies only when all of them match; returns why it does not apply. */

@@ -4,8 +4,9 @@ import { parse as parseYaml } from "yaml";
 import { GatewayError } from "../errors/index.js";
 import { canonicalJson } from "../util/canonical-json.js";
 import { SCOPE_PATTERN } from "../identity/token-claims.js";
+import { checkUrlShape } from "../net/address-policy.js";
 import { compileGuardPattern } from "./guards.js";
-import type { PolicyDocument } from "./types.js";
+import { APPROVAL_TTL_MAX_SECONDS, type PolicyDocument } from "./types.js";
 import { isValidTimeZone, parseHours } from "./windows.js";
 
 const SCALAR = { type: ["string", "number", "boolean"] } as const;
@@ -78,6 +79,16 @@ const policySchema = {
               timeZone: TIME_ZONE,
             },
           },
+          requireApproval: {
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              ttlSeconds: { type: "integer", minimum: 1, maximum: APPROVAL_TTL_MAX_SECONDS },
+              approvers: { type: "array", maxItems: 50, items: { type: "string", minLength: 1, maxLength: 128 } },
+              webhookUrl: { type: "string", minLength: 8, maxLength: 2048, pattern: "^https?://" },
+              webhookFormat: { enum: ["json", "slack"] },
+            },
+          },
           rateLimit: {
             type: "object",
             additionalProperties: false,
@@ -137,6 +148,7 @@ export function parsePolicy(input: unknown, format: "json" | "yaml" = "json"): P
       if (scope !== "*" && !SCOPE_PATTERN.test(scope)) throw invalid(`${at}.scopes[${j}]`, `"${scope}" is not a scope (tool:action, tool:*, or *)`);
     });
     if (rule.effect === "deny" && (rule.quota !== undefined || rule.rateLimit !== undefined)) throw invalid(`${at}.effect`, "a deny rule cannot carry a quota or a rate limit");
+    if (rule.effect === "deny" && rule.requireApproval !== undefined) throw invalid(`${at}.requireApproval`, "is for allow rules (a deny rule refuses; nothing can approve it)");
     for (const [path, guard] of Object.entries(rule.guards ?? {})) {
       if (guard.pattern !== undefined) {
         try {
@@ -150,6 +162,13 @@ export function parsePolicy(input: unknown, format: "json" | "yaml" = "json"): P
     if (rule.quota?.timeZone !== undefined && !isValidTimeZone(rule.quota.timeZone)) throw invalid(`${at}.quota.timeZone`, `"${rule.quota.timeZone}" is not an IANA time zone`);
     if (rule.schedule?.timeZone !== undefined && !isValidTimeZone(rule.schedule.timeZone)) throw invalid(`${at}.schedule.timeZone`, `"${rule.schedule.timeZone}" is not an IANA time zone`);
     if (rule.schedule?.hours !== undefined && parseHours(rule.schedule.hours) === undefined) throw invalid(`${at}.schedule.hours`, `"${rule.schedule.hours}" is not HH:MM-HH:MM with distinct times`);
+    if (rule.requireApproval?.webhookUrl !== undefined) {
+      try {
+        checkUrlShape(rule.requireApproval.webhookUrl);
+      } catch (err) {
+        throw invalid(`${at}.requireApproval.webhookUrl`, `is refused: ${(err as Error).message}`);
+      }
+    }
     if (rule.rateLimit?.burst !== undefined && rule.rateLimit.burst < 1) throw invalid(`${at}.rateLimit.burst`, "must be at least 1");
   });
   return policy;

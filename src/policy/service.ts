@@ -174,6 +174,19 @@ export const DEFAULT_POLICIES: PolicyDocument[] = [
 ];
 
 /**
+ * Documented with the default set, not installed (docs/policy.md, "Approvals"): mail from assistants
+ * to anyone outside example.com waits for a person; inside example.com it goes at once.
+ */
+export const EXAMPLE_APPROVAL_POLICY: PolicyDocument = {
+  name: "mail-outside-needs-approval",
+  subject: { role: "assistant" },
+  rules: [
+    { effect: "allow", scopes: ["gmail_send:send"] },
+    { id: "outside-mail", effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.domain": { oneOf: ["example.com"] } }, requireApproval: { ttlSeconds: 3600, approvers: ["security-team"] } },
+  ],
+};
+
+/**
  * Installs the default set once, on a store that has never had policies. Runs under the store's
  * migration lock so instances starting together install it exactly once and all see it.
  */

@@ -51,6 +51,24 @@ export interface RateLimit {
   per?: "agent" | "agentTool" | "role" | "all";
 }
 
+/**
+ * On an allow rule: a call this rule would refuse (its guards, intents or schedule fail) is held for
+ * a person's approval instead; a rule with no guards, intents or schedule holds every call it covers.
+ */
+export interface RequireApproval {
+  /** How long the approval may wait for a decision (default 3600, at most 7 days). */
+  ttlSeconds?: number;
+  /** Free-form labels of who should decide (shown and recorded; not enforced). */
+  approvers?: string[];
+  /** Where to notify (besides APPROVAL_WEBHOOK_URL); judged by the SSRF guard when it is sent. */
+  webhookUrl?: string;
+  /** `slack` sends a Slack-compatible body (a `text` field); `json` (default) the structured one. */
+  webhookFormat?: "json" | "slack";
+}
+
+export const APPROVAL_TTL_DEFAULT_SECONDS = 3600;
+export const APPROVAL_TTL_MAX_SECONDS = 7 * 86_400;
+
 export interface Rule {
   /** Stable name of the rule (keeps its counters when rules are reordered). */
   id?: string;
@@ -62,6 +80,7 @@ export interface Rule {
   quota?: Quota;
   schedule?: Schedule;
   rateLimit?: RateLimit;
+  requireApproval?: RequireApproval;
 }
 
 export interface PolicyDocument {
@@ -99,7 +118,7 @@ export interface RuleRef {
 export interface TraceEntry extends RuleRef {
   effect: "allow" | "deny";
   kind: "grant" | "deny" | "constraint";
-  outcome: "granted" | "denied" | "passed" | "failed" | "not_applicable" | "pending";
+  outcome: "granted" | "denied" | "passed" | "failed" | "not_applicable" | "pending" | "approval_required";
   why: string;
 }
 
@@ -119,6 +138,18 @@ export interface LimitCheck {
   unit?: "tokens";
 }
 
+/** Why and how long an allowed call waits for a person (the rules that asked for it, merged). */
+export interface ApprovalRequirement {
+  /** The first rule that asked. */
+  rule: RuleRef;
+  /** The shortest ttl of the rules that asked. */
+  ttlSeconds: number;
+  approvers: string[];
+  /** For people: what the rule would otherwise have refused. */
+  reason: string;
+  webhooks: { url: string; format: "json" | "slack" }[];
+}
+
 export type Decision =
-  | { allow: true; limits: LimitCheck[]; trace: TraceEntry[] }
+  | { allow: true; limits: LimitCheck[]; trace: TraceEntry[]; /** Set when the call may go only once a person approves it. */ approval?: ApprovalRequirement }
   | { allow: false; reason: DenialReason; message: string; rule?: RuleRef; retryAfterSeconds?: number; trace: TraceEntry[] };

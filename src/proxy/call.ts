@@ -1,11 +1,17 @@
 import type { GatewayError } from "../errors/index.js";
 import type { VerifiedToken } from "../identity/index.js";
-import type { LimitCheck } from "../policy/types.js";
+import type { ApprovalRequirement, LimitCheck } from "../policy/types.js";
 import type { ResolvedAction, UpstreamReply } from "./catalog.js";
 
 /** The ways into the road. A closed set: it labels metrics and the audit trail. */
 export const DOORS = ["rest", "job", "approval", "mcp", "openai"] as const;
 export type Door = (typeof DOORS)[number];
+/**
+ * The live doors whose callers can be told "held for approval" (202 with the approval, or the MCP
+ * tool result saying so). The OpenAI-compatible door cannot say it in OpenAI's shape: a call there
+ * that needs approval is refused (`approval_required`) and nothing is stored.
+ */
+export const HOLDING_DOORS: readonly Door[] = ["rest", "mcp"];
 
 export type CacheStatus = "hit" | "miss" | "bypass" | "stale" | "none";
 
@@ -39,6 +45,8 @@ export interface ToolCall {
   readonly traceparent?: string;
   /** The door pipes the answer to the client as it arrives (the OpenAI-compatible door's `stream: true`). */
   readonly streaming?: boolean;
+  /** Where a deferred outcome (an approved call's result) is reported, signed; judged by the SSRF guard when given. */
+  readonly callbackUrl?: string;
   /**
    * `now` for a live call; `accept` when a deferred door (jobs, approvals) accepts work to run
    * later; `run` when that work runs. The road checks every phase; the authorize stage counts rate
@@ -49,6 +57,8 @@ export interface ToolCall {
   readonly principal?: VerifiedToken;
   readonly resolved?: ResolvedAction;
   readonly credential?: string;
+  /** Set by authorize: policy allows the call only once a person approves it; the hold stage keeps it. */
+  readonly heldFor?: ApprovalRequirement;
   /** Set by the retry stage: when the whole call (every attempt and backoff) must be over. */
   readonly deadlineAt?: number;
   /** Set by the attempt stage: aborts the adapter's request. */
@@ -69,10 +79,36 @@ export interface Execution {
 }
 
 /**
+ * Work a deferred door (jobs, approvals) accepted, kept (sealed) until it runs: the call and the
+ * token it was accepted with, which the road checks again by id when it runs.
+ */
+export interface AcceptedCall {
+  tool: string;
+  action: string;
+  params: Record<string, unknown>;
+  agentId: string;
+  /** Absent on work accepted before tokens were re-checked at run time (only the agent is checked then). */
+  tokenId?: string;
+  scopes?: string[];
+  intent?: string;
+  idempotencyKey?: string;
+}
+
+/** What an agent is told about a call held for approval (202). */
+export interface HeldApproval {
+  id: string;
+  status: "pending";
+  expiresAt: string;
+  /** SHA-256 of the canonical call (agent, tool, action, parameters): what the approval is bound to. */
+  argsHash: string;
+}
+
+/**
  * How a call ended, as a value. Each kind is produced by the stage that knows it, so no one
  * downstream has to guess from an error code:
  * - `answered`: the upstream, the cache or an idempotent replay answered;
  * - `queued`: a deferred door accepted the work (a job id);
+ * - `held`: policy wants a person's approval; the call is stored and nothing was sent (audit `pending_approval`);
  * - `denied`: a check said no (token, policy, limits, SSRF judge): audit decision `deny`;
  * - `refused`: the call could not go (bad input, unknown tool, no credential, open breaker, key in
  *   flight): never reached the upstream, so nothing counts against quotas;
@@ -81,6 +117,7 @@ export interface Execution {
 export type CallOutcome = (
   | { kind: "answered"; execution: Execution }
   | { kind: "queued"; jobId: string }
+  | { kind: "held"; approval: HeldApproval }
   | { kind: "denied"; error: GatewayError; stage: string; /** The caller proved nothing (no token, not one of ours). */ anonymous?: true }
   | { kind: "refused"; error: GatewayError; stage: string }
   | { kind: "failed"; error: GatewayError; attempts: number; upstreamMs: number }

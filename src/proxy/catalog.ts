@@ -19,7 +19,18 @@ export interface RoadAction {
   needsCredential: boolean;
   /** The metric label for the tool (generic tools share one). */
   metricTool?: string;
+  /** What the action does to the world, for agents choosing tools (MCP tool annotations). */
+  hints?: ActionHints;
   invoke(params: Record<string, unknown>, ctx: InvokeContext): Promise<UpstreamReply>;
+}
+
+/** MCP-style behaviour hints of an action; unset fields are derived (see src/mcp). */
+export interface ActionHints {
+  readOnly?: boolean;
+  destructive?: boolean;
+  openWorld?: boolean;
+  /** A human-readable title. */
+  title?: string;
 }
 
 export interface InvokeContext {
@@ -59,6 +70,7 @@ function describeIssue(e: ErrorObject): { path: string; message: string } {
 export class ToolCatalog {
   private readonly ajv: Ajv;
   private actions = new Map<string, ResolvedAction>();
+  private changes = 0;
 
   constructor() {
     // `pattern`s (generic tools' are admin-written) run on RE2: an agent's value cannot pin the event loop.
@@ -71,6 +83,17 @@ export class ToolCatalog {
     const next = new Map(this.actions);
     for (const a of actions) next.set(`${a.tool}:${a.action}`, { ...a, validate: this.ajv.compile(a.paramsSchema) });
     this.actions = next;
+    this.changes++;
+  }
+
+  /** Changes whenever actions are added or removed (views derived from the catalog key on it). */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Every action as registered (with its hints), without validating anything. */
+  actionsList(): readonly RoadAction[] {
+    return [...this.actions.values()];
   }
 
   /** Removes every action of a tool. */
@@ -78,6 +101,7 @@ export class ToolCatalog {
     const next = new Map(this.actions);
     for (const key of next.keys()) if (key.startsWith(`${tool}:`)) next.delete(key);
     this.actions = next;
+    this.changes++;
   }
 
   hasTool(tool: string): boolean {

@@ -6,8 +6,10 @@ import type { IdentityService, VerifiedToken } from "../identity/index.js";
 import type { Resilience } from "../resilience/executor.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
 import type { ToolCatalog } from "./catalog.js";
-import { compose, refused, type CacheStatus, type CallOutcome, type Door, type Next, type Stage, type ToolCall } from "./call.js";
-import { authenticate, authorize, credential, invoke, observe, redact, resolve, type AuditSink, type Authorizer, type RoadEvents } from "./stages.js";
+import { compose, refused, type AcceptedCall, type CacheStatus, type CallOutcome, type Door, type HeldApproval, type Next, type Stage, type ToolCall } from "./call.js";
+import { authenticate, authorize, credential, hold, invoke, observe, redact, resolve, type ApprovalHolder, type AuditSink, type Authorizer, type RoadEvents } from "./stages.js";
+
+export type { AcceptedCall } from "./call.js";
 
 /** One tool call as a door hands it to the road. */
 export interface ProxyInput {
@@ -24,6 +26,8 @@ export interface ProxyInput {
   traceparent?: string;
   /** Answer as it arrives (only adapters that can stream do; the answer then has `stream`). */
   stream?: boolean;
+  /** Where the result of a call held for approval is sent once it ran (signed); the door judges it first. */
+  callbackUrl?: string;
 }
 
 export interface ProxyMeta {
@@ -46,20 +50,10 @@ export interface ProxyOutput {
   stream?: Readable;
 }
 
-/**
- * Work a deferred door (jobs, approvals) accepted, kept (sealed) until it runs: the call and the
- * token it was accepted with, which the road checks again by id when it runs.
- */
-export interface AcceptedCall {
-  tool: string;
-  action: string;
-  params: Record<string, unknown>;
-  agentId: string;
-  /** Absent on work accepted before tokens were re-checked at run time (only the agent is checked then). */
-  tokenId?: string;
-  scopes?: string[];
-  intent?: string;
-  idempotencyKey?: string;
+/** A live call policy held for a person's approval: nothing was sent; the door answers 202. */
+export interface HeldOutput {
+  held: HeldApproval;
+  token: VerifiedToken;
 }
 
 export interface RoadDeps {
@@ -72,6 +66,8 @@ export interface RoadDeps {
   redactor: Redactor;
   authorizer: Authorizer;
   resilience: Pick<Resilience, "stages">;
+  /** Keeps calls held for approval; without it such calls are refused (`approval_required`). */
+  approvals?: ApprovalHolder;
   now: () => number;
   events?: RoadEvents;
   onRefundError?: (err: unknown) => void;
@@ -80,8 +76,11 @@ export interface RoadDeps {
 export interface ProxyRoad {
   /** The stage names in order, `invoke` last (for docs, health and the test that pins the order). */
   readonly stageNames: readonly string[];
-  /** A live call (REST, MCP, the OpenAI-compatible endpoint): the whole road. @throws GatewayError with the refusal */
-  handle(input: ProxyInput): Promise<ProxyOutput>;
+  /**
+   * A live call (REST, MCP, the OpenAI-compatible endpoint): the whole road. The answer, or the
+   * approval it is held for. @throws GatewayError with the refusal
+   */
+  handle(input: ProxyInput): Promise<ProxyOutput | HeldOutput>;
   /**
    * A deferred door accepts work: the road's checks up to `credential`, then `enqueue` keeps it.
    * Rate limits are counted now, quotas when it runs. @throws GatewayError with the refusal
@@ -100,6 +99,7 @@ export interface ProxyRoad {
  *  resolve       the tool action and its parameters (bounded, then schema-validated)
  *  authorize     policy, guards, schedules, rate limits and quotas; refunds what the outcome says was not used
  *  credential    the tool's secret from the vault
+ *  hold          a call policy allows only with a person's approval is stored (sealed), not sent
  *  idempotency   a repeated key replays the first result (across instances with a shared store)
  *  redact        scrubs the secret from whatever comes back, before it is stored (idempotency
  *                results live in Redis or the database) or cached
@@ -117,6 +117,7 @@ export function roadStages(deps: RoadDeps): Stage[] {
     resolve({ catalog: deps.catalog }),
     authorize({ authorizer: deps.authorizer, ...(deps.onRefundError ? { onRefundError: deps.onRefundError } : {}) }),
     credential({ vault: deps.vault }),
+    hold({ ...(deps.approvals ? { approvals: deps.approvals } : {}), acceptedOf }),
     r.idempotency,
     redact({ redactor: deps.redactor }),
     r.cache,
@@ -146,11 +147,13 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
     ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),
     ...(input.stream === true ? { streaming: true } : {}),
+    ...(input.callbackUrl === undefined ? {} : { callbackUrl: input.callbackUrl }),
   });
 
-  async function answer(call: ToolCall, run: Next) {
+  async function answer(call: ToolCall, run: Next): Promise<{ held: HeldApproval; principal: VerifiedToken | undefined } | { data: unknown; meta: ProxyMeta; principal: VerifiedToken | undefined; stream?: ProxyOutput["stream"] }> {
     const startedMs = performance.now();
     const outcome = await run(call);
+    if (outcome.kind === "held") return { held: outcome.approval, principal: outcome.principal };
     if (outcome.kind !== "answered") throw errorFrom(outcome);
     const { execution } = outcome;
     const meta: ProxyMeta = {
@@ -170,18 +173,16 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     stageNames: [...stages.map((s) => s.name), "invoke"],
 
     async handle(input) {
-      const { data, meta, principal, stream } = await answer(callOf(input, "now"), whole);
-      return { data, meta, token: principal!, ...(stream === undefined ? {} : { stream }) };
+      const out = await answer(callOf(input, "now"), whole);
+      if ("held" in out) return { held: out.held, token: out.principal! };
+      return { data: out.data, meta: out.meta, token: out.principal!, ...(out.stream === undefined ? {} : { stream: out.stream }) };
     },
 
     async accept(input, enqueue) {
       const keep: Next = async (call) => {
         const principal = call.principal!;
-        const accepted: AcceptedCall = { tool: call.tool, action: call.action, params: call.params, agentId: principal.agentId, tokenId: principal.tokenId, scopes: principal.scopes };
-        if (principal.intent !== undefined) accepted.intent = principal.intent;
-        if (call.idempotencyKey !== undefined) accepted.idempotencyKey = call.idempotencyKey;
         try {
-          return { kind: "queued", jobId: await enqueue(accepted), principal };
+          return { kind: "queued", jobId: await enqueue(acceptedOf(call)), principal };
         } catch (err) {
           return refused(isGatewayError(err) ? err : new GatewayError("internal_error", "the work could not be queued", { cause: err }), "enqueue");
         }
@@ -204,14 +205,25 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
         cacheMode: "default",
         ...(accepted.idempotencyKey === undefined ? {} : { idempotencyKey: accepted.idempotencyKey }),
       };
-      const { data, meta } = await answer(call, whole);
-      return { data, meta };
+      const out = await answer(call, whole);
+      // Only a live call is ever held (the authorize stage refuses the others), so this cannot happen.
+      if ("held" in out) throw new GatewayError("internal_error", "deferred work was held again");
+      return { data: out.data, meta: out.meta };
     },
   };
 }
 
+/** The call as deferred work keeps it (jobs, approvals): what was asked and the token it was asked with. */
+function acceptedOf(call: ToolCall): AcceptedCall {
+  const principal = call.principal!;
+  const accepted: AcceptedCall = { tool: call.tool, action: call.action, params: call.params, agentId: principal.agentId, tokenId: principal.tokenId, scopes: principal.scopes };
+  if (principal.intent !== undefined) accepted.intent = principal.intent;
+  if (call.idempotencyKey !== undefined) accepted.idempotencyKey = call.idempotencyKey;
+  return accepted;
+}
+
 function errorFrom(outcome: CallOutcome): GatewayError {
-  if (outcome.kind === "answered" || outcome.kind === "queued") return new GatewayError("internal_error", "unexpected outcome");
+  if (outcome.kind === "answered" || outcome.kind === "queued" || outcome.kind === "held") return new GatewayError("internal_error", "unexpected outcome");
   return outcome.error;
 }
 

@@ -6,7 +6,8 @@ import { paramsFingerprint } from "../resilience/executor.js";
 import { exceedsBounds, PARAMS_LIMITS } from "../util/canonical-json.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
 import type { ToolCatalog } from "./catalog.js";
-import { denied, refused, stage, type CacheStatus, type CallOutcome, type Door, type Next, type QuotaCharge, type Stage, type ToolCall } from "./call.js";
+import type { ApprovalRequirement } from "../policy/types.js";
+import { denied, HOLDING_DOORS, refused, stage, type CacheStatus, type CallOutcome, type Door, type AcceptedCall, type HeldApproval, type Next, type QuotaCharge, type Stage, type ToolCall } from "./call.js";
 
 /** What the authorize stage is given about the call. */
 export interface CallToAuthorize {
@@ -16,12 +17,27 @@ export interface CallToAuthorize {
 }
 
 /**
+ * What to do with a call policy would allow only once a person approves it: `hold` it (a live
+ * call: rate limits are counted now, quotas when it runs), treat the requirement as `satisfied`
+ * (the approved call itself, run by the approval door), or `refuse` it (a job: nobody is asked).
+ */
+export type ApprovalHandling = "hold" | "satisfied" | "refuse";
+
+/** What the authorize stage charged, and the approval the call waits for when it was held. */
+export interface Charge extends QuotaCharge {
+  heldFor?: ApprovalRequirement;
+}
+
+/**
  * The policy and limits port behind the authorize stage. `charge` decides and counts (throwing a
  * GatewayError denial), returning what it counted; `refund` gives it back.
  */
 export interface Authorizer {
-  /** `counted`: `all` for a live call, `rate` when deferred work is accepted, `quota` when it runs. */
-  charge(token: VerifiedToken, call: CallToAuthorize, counted: "all" | "rate" | "quota"): Promise<QuotaCharge>;
+  /**
+   * `counted`: `all` for a live call, `rate` when deferred work is accepted, `quota` when it runs.
+   * `approval`: see ApprovalHandling (absent: `refuse`). @throws GatewayError the denial (`approval_required` when refused for want of approval)
+   */
+  charge(token: VerifiedToken, call: CallToAuthorize, counted: "all" | "rate" | "quota", approval?: ApprovalHandling): Promise<Charge>;
   /** `not_sent`: the call never left (every quota gives back); `upstream_failed`: only quotas that do not count failures. */
   refund(charge: QuotaCharge, why: "not_sent" | "upstream_failed"): Promise<void>;
   /** Counts the model tokens an answer reported against the charge's token budgets. */
@@ -60,10 +76,10 @@ export interface AuditSink {
 const PROVED_NOTHING = new Set(["token_missing", "token_invalid", "token_too_large"]);
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** The HTTP status an outcome answers with: 200 answered, 202 queued, the error's status otherwise. */
+/** The HTTP status an outcome answers with: 200 answered, 202 queued or held, the error's status otherwise. */
 export function httpStatusOf(outcome: CallOutcome): number {
   if (outcome.kind === "answered") return 200;
-  if (outcome.kind === "queued") return 202;
+  if (outcome.kind === "queued" || outcome.kind === "held") return 202;
   return outcome.error.status;
 }
 
@@ -98,7 +114,7 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
       const durationMs = performance.now() - startedMs;
       const status = httpStatusOf(outcome);
       const execution = outcome.kind === "answered" ? outcome.execution : undefined;
-      const error = outcome.kind === "answered" || outcome.kind === "queued" ? undefined : outcome.error;
+      const error = outcome.kind === "answered" || outcome.kind === "queued" || outcome.kind === "held" ? undefined : outcome.error;
       // Awaited after the metrics event: the answer waits for the record to be durable, and a record
       // that cannot be written (closed mode) turns the answer into a 503 without losing the count.
       let recorded: unknown;
@@ -110,7 +126,7 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
           agentId: outcome.principal?.agentId ?? (call.proof.kind === "accepted" ? call.proof.agentId : null),
           tool: call.tool.slice(0, 64),
           action: call.action.slice(0, 64),
-          decision: outcome.kind === "answered" || outcome.kind === "queued" ? "allow" : outcome.kind === "denied" ? "deny" : "error",
+          decision: outcome.kind === "answered" || outcome.kind === "queued" ? "allow" : outcome.kind === "held" ? "pending_approval" : outcome.kind === "denied" ? "deny" : "error",
           reason: error?.code ?? streamError ?? null,
           status,
           latencyMs: round(durationMs),
@@ -244,16 +260,19 @@ export function authorize(deps: { authorizer: Authorizer; onRefundError?: (err: 
   return stage("authorize", async (call, next) => {
     const principal = principalOf(call);
     const counted = call.phase === "accept" ? "rate" : call.phase === "run" ? "quota" : "all";
-    let charge: QuotaCharge;
+    // Only a live call can wait for a person; the approval door's run is the approved call itself.
+    const approval: ApprovalHandling = call.phase === "now" && HOLDING_DOORS.includes(call.door) ? "hold" : call.phase === "run" && call.door === "approval" ? "satisfied" : "refuse";
+    let charge: Charge;
     try {
-      charge = await deps.authorizer.charge(principal, { tool: call.tool, action: call.action, params: call.params }, counted);
+      charge = await deps.authorizer.charge(principal, { tool: call.tool, action: call.action, params: call.params }, counted, approval);
     } catch (err) {
       if (!isGatewayError(err)) throw err;
       return denied(err, "authorize");
     }
     const redirects = deps.authorizer.redirectCheck?.(principal, { tool: call.tool, action: call.action, params: call.params });
+    const marked = charge.heldFor === undefined ? call : { ...call, heldFor: charge.heldFor };
     // An answer that followed redirects was judged by these policies: share it only with those they bind alike.
-    const outcome = await next(redirects === undefined ? call : { ...call, checkRedirect: redirects.check, cacheScope: redirects.cacheScope });
+    const outcome = await next(redirects === undefined ? marked : { ...marked, checkRedirect: redirects.check, cacheScope: redirects.cacheScope });
     const refund = outcome.kind === "refused" || outcome.kind === "denied" ? "not_sent" : outcome.kind === "failed" ? "upstream_failed" : undefined;
     if (refund !== undefined && charge.quotas.length > 0) await deps.authorizer.refund(charge, refund).catch((err: unknown) => deps.onRefundError?.(err));
     const budgets = charge.quotas.some((q) => q.unit === "tokens");
@@ -281,6 +300,40 @@ export function credential(deps: { vault: CredentialVault }): Stage {
   });
 }
 
+/** Keeps a held call until a person decides (the approvals service): sealed parameters, the hash of the exact call. */
+export interface ApprovalHolder {
+  /** Stores the approval; returns what the agent is told. */
+  hold(call: HeldCall): Promise<HeldApproval>;
+}
+
+/** A call the authorize stage held for approval, with everything needed to run it later exactly as asked. */
+export interface HeldCall {
+  accepted: AcceptedCall;
+  requirement: ApprovalRequirement;
+  correlationId: string;
+  door: Door;
+  callbackUrl?: string;
+}
+
+/**
+ * After `credential` (a call without its credential is refused, not held): a call the authorize
+ * stage marked `heldFor` is stored for a person to approve, and nothing is sent. Without a holder
+ * (a road built without approvals) such a call is refused rather than sent.
+ */
+export function hold(deps: { approvals?: ApprovalHolder; acceptedOf: (call: ToolCall) => AcceptedCall }): Stage {
+  return stage("hold", async (call, next) => {
+    if (call.heldFor === undefined) return next(call);
+    if (deps.approvals === undefined) return refused(new GatewayError("approval_required", "this call needs a person's approval and approvals are not wired on this road"), "hold");
+    const held: HeldCall = { accepted: deps.acceptedOf(call), requirement: call.heldFor, correlationId: call.correlationId, door: call.door };
+    if (call.callbackUrl !== undefined) held.callbackUrl = call.callbackUrl;
+    try {
+      return { kind: "held", approval: await deps.approvals.hold(held) };
+    } catch (err) {
+      return refused(isGatewayError(err) ? err : new GatewayError("internal_error", "the call could not be held for approval", { cause: err }), "hold");
+    }
+  });
+}
+
 /** An upstream that saw the credential may echo it back, in its answer or its error: scrub both before they leave. */
 export function redact(deps: { redactor: Redactor }): Stage {
   return stage("redact", async (call, next) => {
@@ -291,7 +344,7 @@ export function redact(deps: { redactor: Redactor }): Stage {
       const redacted = reply.stream === undefined ? { ...reply, body: deps.redactor.redactValue(reply.body) } : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
       return { kind: "answered", execution: { ...outcome.execution, reply: redacted } };
     }
-    if (outcome.kind === "queued") return outcome;
+    if (outcome.kind === "queued" || outcome.kind === "held") return outcome;
     const error = scrubbed(outcome.error, deps.redactor);
     return error === outcome.error ? outcome : { ...outcome, error };
   });

@@ -178,6 +178,39 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 7,
+    name: "approvals",
+    sql: [
+      `CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        action TEXT NOT NULL,
+        params_view TEXT NOT NULL,
+        args_hash TEXT NOT NULL,
+        sealed_call TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        door TEXT NOT NULL,
+        callback_url TEXT,
+        reason TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        approvers TEXT NOT NULL,
+        requested_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        decided_at BIGINT,
+        decided_by TEXT,
+        decision_reason TEXT,
+        result TEXT,
+        error TEXT,
+        finished_at BIGINT
+      )`,
+      `CREATE INDEX approvals_status_expiry ON approvals (status, expires_at)`,
+      `CREATE INDEX approvals_requested ON approvals (requested_at, id)`,
+      `CREATE INDEX approvals_agent ON approvals (agent_id, requested_at)`,
+    ],
+  },
+  {
+    version: 8,
     name: "operators",
     sql: [
       `CREATE TABLE operators (

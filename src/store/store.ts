@@ -65,7 +65,11 @@ export interface AuditRecord {
   agentId: string | null;
   tool: string | null;
   action: string | null;
-  decision: "allow" | "deny" | "error";
+  /**
+   * `pending_approval`: the call was held for a person; `approval_granted` / `approval_denied` /
+   * `approval_expired`: what became of it (same correlation id; the executed call has its own record).
+   */
+  decision: "allow" | "deny" | "error" | "pending_approval" | "approval_granted" | "approval_denied" | "approval_expired";
   reason: string | null;
   status: number;
   latencyMs: number;

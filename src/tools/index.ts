@@ -89,6 +89,8 @@ export class Toolbox {
   /** Validates, checks the base URL against the SSRF guard, stores and registers a generic tool (replacing one of that name). */
   async defineGeneric(input: unknown): Promise<GenericToolDefinition> {
     const def = parseGenericTool(input, BUILTIN_TOOLS);
+    // A name the catalog serves for another kind of tool (an upstream MCP server) is taken.
+    if (this.catalog.hasTool(def.name) && !this.generic.has(def.name)) throw new GatewayError("conflict", `"${def.name}" is already the name of a tool; pick another name`);
     // The URL's shape (scheme, no user:password@) is refused now, not on the first call.
     await this.directClient.resolveJudged(checkUrlShape(def.baseUrl).hostname).catch((err: unknown) => {
       if (err instanceof GatewayError && err.code === "ssrf_blocked") throw err;

@@ -70,3 +70,36 @@ export class Redactor {
     return value;
   }
 }
+
+/** Field names that hold credentials whatever the tool (matched case-insensitively, `_`/`-` ignored). */
+const CREDENTIAL_FIELD = /(password|passphrase|passwd|secret|token|apikey|accesskey|authorization|cookie|credentials?|privatekey|sessionid|signature)$/i;
+/** Values shaped like well-known credentials (bearer headers, provider key prefixes, JWTs). */
+const CREDENTIAL_VALUE = /^(bearer\s+\S+|basic\s+\S+|sk-[\w-]{8,}|ghp_\w{8,}|xox[abps]-[\w-]{8,}|ya29\.[\w.-]{8,}|AKIA[0-9A-Z]{12,}|eyJ[\w-]+\.[\w-]+\.[\w-]+)$/i;
+
+/**
+ * A copy of a JSON-like value safe to show people: fields whose name says credential and strings
+ * shaped like one are replaced by [REDACTED]. Iterative (parameters are bounded but may be deep).
+ */
+export function maskCredentialFields<T>(value: T): T {
+  const root: { v: unknown } = { v: value };
+  const stack: [Record<string, unknown> | unknown[], string | number, unknown][] = [[root as Record<string, unknown>, "v", value]];
+  while (stack.length > 0) {
+    const [parent, key, v] = stack.pop()!;
+    let out: unknown = v;
+    if (typeof v === "string") out = CREDENTIAL_VALUE.test(v.trim()) ? REDACTED : v;
+    else if (Array.isArray(v)) {
+      const copy: unknown[] = [...v];
+      copy.forEach((item, i) => stack.push([copy, i, item]));
+      out = copy;
+    } else if (v !== null && typeof v === "object") {
+      const copy: Record<string, unknown> = {};
+      for (const [k, item] of Object.entries(v)) {
+        if (CREDENTIAL_FIELD.test(k.replace(/[-_]/g, "")) && item !== null && item !== undefined && item !== "") copy[k] = REDACTED;
+        else stack.push([copy, k, item]);
+      }
+      out = copy;
+    }
+    (parent as Record<string | number, unknown>)[key] = out;
+  }
+  return root.v as T;
+}

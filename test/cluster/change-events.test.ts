@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChangeEvent } from "../../src/cluster/changes.js";
 import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { newAgent } from "../helpers/agents.js";
+import { startUpstreamMcp } from "../helpers/upstream-mcp.js";
 
 /**
  * Every route that can change state, with what it publishes, or why it publishes nothing. A route
@@ -23,11 +24,19 @@ const MUTATING_ROUTES: Record<string, { publishes: ChangeEvent["type"] } | { pub
   "DELETE /api/policies/:id": { publishes: "policy_changed" },
   "POST /api/tools": { publishes: "tool_defined" },
   "DELETE /api/tools/:name": { publishes: "tool_removed" },
+  "POST /api/mcp-servers": { publishes: "tool_defined" },
+  "POST /api/mcp-servers/:name/refresh": { publishes: "tool_defined" },
+  "DELETE /api/mcp-servers/:name": { publishes: "tool_removed" },
+  "POST /oauth/token": { publishesNothing: "issuing a token (OAuth) adds a registry row other instances read the first time they see the token" },
+  "POST /mcp": { publishesNothing: "an agent's MCP request: its tool calls run the road like POST /api/proxy" },
+  "DELETE /mcp": { publishesNothing: "stateless MCP: there is no session to end (405)" },
   "POST /api/policies/explain": { publishesNothing: "a dry run: evaluates without counting or storing anything" },
   "POST /api/tokens": { publishesNothing: "issuing a token adds a registry row other instances read the first time they see the token" },
   "POST /api/proxy": { publishesNothing: "an agent's call: shared counters live in Redis, the audit in the store" },
   "POST /api/jobs": { publishesNothing: "an agent's job: queued in the store, where every instance's worker claims it" },
   "POST /v1/chat/completions": { publishesNothing: "an agent's model call through the OpenAI-compatible door: the same road as /api/proxy" },
+  "POST /api/approvals/:id/approve": { publishesNothing: "a decision is one conditional UPDATE in the shared store; the approved call runs on the instance that won it" },
+  "POST /api/approvals/:id/deny": { publishesNothing: "a decision is one conditional UPDATE in the shared store" },
   "PUT /api/admin/chaos": { publishesNothing: "chaos is per instance by design (docs/resilience.md)" },
   "PUT /api/admin/chaos/:tool": { publishesNothing: "chaos is per instance by design" },
   "DELETE /api/admin/chaos": { publishesNothing: "chaos is per instance by design" },
@@ -102,6 +111,15 @@ describe("change events are explicit: every mutating route is accounted for", ()
     await expectEvent("POST /api/tools", "/api/tools", { body: { name: "evt", baseUrl: "http://127.0.0.1:9", actions: { get: { method: "GET", path: "/" } } } });
     await expectEvent("DELETE /api/tools/:name", "/api/tools/evt");
 
+    const upstream = await startUpstreamMcp({ name: "evt-mcp", tools: (server) => server.registerTool("ping", { description: "pong" }, async () => ({ content: [{ type: "text", text: "pong" }] })) });
+    try {
+      await expectEvent("POST /api/mcp-servers", "/api/mcp-servers", { body: { name: "evt-mcp", url: upstream.url, auth: { in: "none" } } });
+      await expectEvent("POST /api/mcp-servers/:name/refresh", "/api/mcp-servers/evt-mcp/refresh");
+      await expectEvent("DELETE /api/mcp-servers/:name", "/api/mcp-servers/evt-mcp");
+    } finally {
+      await upstream.close();
+    }
+
     const declared = Object.entries(MUTATING_ROUTES).filter(([, e]) => "publishes" in e).map(([route]) => route);
     expect([...exercised].sort()).toEqual(declared.sort());
   });
@@ -111,6 +129,8 @@ describe("change events are explicit: every mutating route is accounted for", ()
     expect((await http(`${t.url}/api/agents/nope/suspend`, { method: "POST", headers: admin() })).status).toBe(404);
     expect((await http(`${t.url}/api/policies`, { headers: admin(), body: { name: "bad" } })).status).toBe(400);
     expect((await http(`${t.url}/api/tools/none`, { method: "DELETE", headers: admin() })).status).toBe(404);
+    expect((await http(`${t.url}/api/mcp-servers/none`, { method: "DELETE", headers: admin() })).status).toBe(404);
+    expect((await http(`${t.url}/api/mcp-servers`, { headers: admin(), body: { name: "Bad Name", url: "http://127.0.0.1:9/mcp" } })).status).toBe(400);
     expect(seen.length).toBe(before);
   });
 });

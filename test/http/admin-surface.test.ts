@@ -70,7 +70,11 @@ describe("admin surface: authentication before parsing", () => {
     // Public by nature: probes, the public signing keys, /metrics (METRICS_TOKEN guards it when set),
     // and the console's static files and sign-in (the key or cookie is checked by the handler).
     expect(undeclared).toEqual([
-      "GET /.well-known/jwks.json", "GET /api/console/session", "GET /console", "GET /console/*", "GET /health", "GET /metrics", "GET /ready", "POST /api/console/session",
+      "GET /.well-known/jwks.json",
+      "GET /.well-known/oauth-authorization-server",
+      "GET /.well-known/oauth-protected-resource",
+      "GET /.well-known/oauth-protected-resource/mcp",
+      "GET /api/console/session", "GET /console", "GET /console/*", "GET /health", "GET /metrics", "GET /ready", "POST /api/console/session",
     ]);
     // Operator routes (every admin route) declare the role they need.
     const byRole = routes.filter((r) => r.role !== undefined);
@@ -78,7 +82,8 @@ describe("admin surface: authentication before parsing", () => {
     for (const r of byRole) expect(["viewer", "approver", "admin"]).toContain(r.role);
     const open = routes.filter((r) => r.auth === "none").map((r) => `${r.method} ${r.url}`).sort();
     // The road (and the token endpoint's proof of possession) authenticates these itself.
-    expect(open).toEqual(["GET /v1/models", "POST /api/jobs", "POST /api/proxy", "POST /api/tokens", "POST /v1/chat/completions"]);
+    // The MCP door checks the token itself (its refusal is the OAuth challenge); /oauth/token proves possession.
+    expect(open).toEqual(["DELETE /mcp", "GET /mcp", "GET /oauth/authorize", "GET /v1/models", "POST /api/jobs", "POST /api/proxy", "POST /api/tokens", "POST /mcp", "POST /oauth/token", "POST /v1/chat/completions"]);
   });
 });
 

@@ -22,7 +22,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   action: LABELS.action,
   status: LABELS.status,
   reason: LABELS.reason,
-  decision: LABELS.decision,
+  // Policy decisions, and what became of approvals (the wait histogram's decisions are a subset).
+  decision: [...LABELS.decision, ...LABELS.approvalDecision],
   result: [...LABELS.tokenResult, ...LABELS.cacheResult],
   outcome: LABELS.retryOutcome,
   from: LABELS.breakerState,

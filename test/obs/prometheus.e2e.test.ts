@@ -19,6 +19,7 @@ const MUST_HAVE_DATA = [
   "sum by (result) (rate(gateway_token_validations_total[5m]))",
   "sum by (reason) (rate(gateway_policy_denials_total[5m]))",
   "gateway_process_resident_memory_bytes",
+  "max(gateway_approvals_pending)",
   "gateway:error_ratio_5m",
   'sum(rate(gateway_cache_requests_total{result="hit"}[5m])) / clamp_min(sum(rate(gateway_cache_requests_total[5m])), 1e-9)',
 ];

@@ -99,7 +99,7 @@ describe("OpenTelemetry traces", () => {
     const byId = new Map(mine.map((s) => [s.spanId, s]));
     const chain: string[] = [];
     for (let s = byId.get(mine.find((x) => x.name === "stage retry")!.spanId); s !== undefined; s = s.parentSpanId ? byId.get(s.parentSpanId) : undefined) chain.unshift(s.name);
-    expect(chain).toEqual(["rest crm:lookup", "stage authenticate", "stage resolve", "stage authorize", "stage credential", "stage idempotency", "stage redact", "stage cache", "stage retry"]);
+    expect(chain).toEqual(["rest crm:lookup", "stage authenticate", "stage resolve", "stage authorize", "stage credential", "stage hold", "stage idempotency", "stage redact", "stage cache", "stage retry"]);
 
     // Retries are visible: under the retry span, each attempt asks the breaker, then goes upstream; the first failed.
     const retrySpan = mine.find((s) => s.name === "stage retry")!;

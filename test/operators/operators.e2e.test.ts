@@ -29,6 +29,17 @@ const PUBLIC_ROUTES = new Set([
   "POST /v1/chat/completions", // the OpenAI-compatible door: an agent's token
   "GET /v1/models",
   "GET /api/jobs/:id", // an agent's own job, or any job for an operator (checked in the handler)
+  "GET /api/approvals/:id", // the asking agent's own approval, or any for an operator (auth: agent or admin)
+  "POST /api/approvals/:id/approve", // an operator (approver or higher, checked in the handler); an agent is told 403
+  "POST /api/approvals/:id/deny",
+  "GET /.well-known/oauth-authorization-server", // OAuth metadata: public like the JWKS
+  "GET /.well-known/oauth-protected-resource",
+  "GET /.well-known/oauth-protected-resource/mcp",
+  "POST /oauth/token", // an agent's signed assertion
+  "GET /oauth/authorize",
+  "POST /mcp", // the MCP door: an agent's token
+  "GET /mcp",
+  "DELETE /mcp",
   "POST /api/console/session", // the sign-in itself
   "GET /api/console/session", // who is signed in: nobody is an answer too
   "GET /console",
@@ -162,6 +173,19 @@ describe("operators and roles", () => {
         return { url: "/api/console/metrics", ok: 200 };
       case "GET /api/audit/verify":
         return { url: "/api/audit/verify", ok: 200 };
+      case "GET /api/approvals":
+        return { url: "/api/approvals", ok: 200 };
+      case "GET /api/mcp-servers":
+        return { url: "/api/mcp-servers", ok: 200 };
+      // No upstream MCP server here: past the role check the handler answers "not found" / a bad body.
+      case "GET /api/mcp-servers/:name":
+        return { url: "/api/mcp-servers/none-here", ok: 404 };
+      case "POST /api/mcp-servers/:name/refresh":
+        return { url: "/api/mcp-servers/none-here/refresh", ok: 404 };
+      case "DELETE /api/mcp-servers/:name":
+        return { url: "/api/mcp-servers/none-here", ok: 404 };
+      case "POST /api/mcp-servers":
+        return { url: "/api/mcp-servers", body: {}, ok: 400 };
       default:
         throw new Error(`no fixture for ${route}: add one (and decide its role)`);
     }

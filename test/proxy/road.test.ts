@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/errors/index.js";
 import { compose, stage, type CallOutcome, type ToolCall } from "../../src/proxy/call.js";
 import { ACCEPTANCE_ENDS_AFTER, roadStages, type RoadDeps } from "../../src/proxy/road.js";
-import { authorize, type Authorizer } from "../../src/proxy/stages.js";
+import { authorize, hold, observe, type ApprovalHandling, type Authorizer, type HeldCall } from "../../src/proxy/stages.js";
+import type { AuditEntry } from "../../src/audit/index.js";
+import type { ApprovalRequirement } from "../../src/policy/types.js";
 import { paramsFingerprint } from "../../src/resilience/executor.js";
 import { canonicalJson, exceedsBounds } from "../../src/util/canonical-json.js";
 import type { VerifiedToken } from "../../src/identity/index.js";
@@ -25,7 +27,7 @@ describe("the road as one list", () => {
   it("runs its stages in the documented order, invoke last", () => {
     const noop = stage("x", async (c, next) => next(c));
     const names = roadStages({ resilience: { stages: { idempotency: { ...noop, name: "idempotency" }, cache: { ...noop, name: "cache" }, breaker: { ...noop, name: "breaker" }, retry: { ...noop, name: "retry" }, attempt: { ...noop, name: "attempt" } } } } as unknown as RoadDeps).map((s) => s.name);
-    expect(names).toEqual(["observe", "authenticate", "resolve", "authorize", "credential", "idempotency", "redact", "cache", "retry", "breaker", "attempt"]);
+    expect(names).toEqual(["observe", "authenticate", "resolve", "authorize", "credential", "hold", "idempotency", "redact", "cache", "retry", "breaker", "attempt"]);
     // Deferred doors accept work after every check, before anything that could reach the upstream.
     expect(names.slice(0, names.indexOf(ACCEPTANCE_ENDS_AFTER) + 1)).toEqual(["observe", "authenticate", "resolve", "authorize", "credential"]);
   });
@@ -96,6 +98,63 @@ describe("authorize charges and refunds from the typed outcome", () => {
     const f = fake();
     for (const phase of ["now", "accept", "run"] as const) await f.stage.run(call({ phase }), async () => answered);
     expect(f.counted).toEqual(["all", "rate", "quota"]);
+  });
+});
+
+describe("a call policy holds for approval", () => {
+  const requirement: ApprovalRequirement = { rule: { policyId: "p", policyName: "p", version: 1, rule: 1 }, ttlSeconds: 60, approvers: [], reason: "needs a person", webhooks: [] };
+  const approving = () => {
+    const asked: ApprovalHandling[] = [];
+    const counted: string[] = [];
+    const authorizer: Authorizer = {
+      async charge(_t, _c, what, approval = "refuse") {
+        asked.push(approval);
+        counted.push(what);
+        return approval === "hold" ? { quotas: [], heldFor: requirement } : { quotas: [] };
+      },
+      async refund() {},
+    };
+    return { authorizer, asked, counted };
+  };
+
+  it("authorize asks to hold a live call, to refuse a job, and treats the approval door's run as approved", async () => {
+    const f = approving();
+    const seen: (ApprovalRequirement | undefined)[] = [];
+    const stageUnderTest = authorize({ authorizer: f.authorizer });
+    const after = async (c: ToolCall) => (seen.push(c.heldFor), answered);
+    await stageUnderTest.run(call({ phase: "now" }), after);
+    await stageUnderTest.run(call({ phase: "accept", door: "job" }), after);
+    await stageUnderTest.run(call({ phase: "run", door: "job" }), after);
+    await stageUnderTest.run(call({ phase: "run", door: "approval" }), after);
+    expect(f.asked).toEqual(["hold", "refuse", "refuse", "satisfied"]);
+    expect(seen).toEqual([requirement, undefined, undefined, undefined]);
+  });
+
+  it("hold keeps a marked call and answers `held` without calling next; an unmarked call passes", async () => {
+    const kept: HeldCall[] = [];
+    const s = hold({ approvals: { hold: async (h) => (kept.push(h), { id: "apr_1", status: "pending", expiresAt: "x", argsHash: "h" }) }, acceptedOf: (c) => ({ tool: c.tool, action: c.action, params: c.params, agentId: "agent" }) });
+    let sent = 0;
+    const o = await s.run(call({ heldFor: requirement, callbackUrl: "http://127.0.0.1/cb" }), async () => (sent++, answered));
+    expect(o).toEqual({ kind: "held", approval: { id: "apr_1", status: "pending", expiresAt: "x", argsHash: "h" } });
+    expect(sent).toBe(0);
+    expect(kept[0]).toMatchObject({ requirement, correlationId: "c", door: "rest", callbackUrl: "http://127.0.0.1/cb", accepted: { agentId: "agent", tool: "t" } });
+    expect((await s.run(call(), async () => (sent++, answered))).kind).toBe("answered");
+    expect(sent).toBe(1);
+  });
+
+  it("without a holder a marked call is refused, never sent; a failing holder refuses too", async () => {
+    const bare = hold({ acceptedOf: () => ({ tool: "t", action: "a", params: {}, agentId: "a" }) });
+    const o = await bare.run(call({ heldFor: requirement }), async () => answered);
+    expect(o).toMatchObject({ kind: "refused", error: { code: "approval_required" } });
+    const broken = hold({ approvals: { hold: async () => Promise.reject(new Error("db down")) }, acceptedOf: () => ({ tool: "t", action: "a", params: {}, agentId: "a" }) });
+    expect(await broken.run(call({ heldFor: requirement }), async () => answered)).toMatchObject({ kind: "refused", error: { code: "internal_error" } });
+  });
+
+  it("observe audits a held call as pending_approval with status 202", async () => {
+    const entries: AuditEntry[] = [];
+    const o = observe({ audit: { record: (e) => entries.push(e) }, now: () => 0 });
+    await o.run(call(), async () => ({ kind: "held", approval: { id: "apr_1", status: "pending", expiresAt: "x", argsHash: "h" } }));
+    expect(entries[0]).toMatchObject({ decision: "pending_approval", status: 202, reason: null });
   });
 });
 

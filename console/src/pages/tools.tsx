@@ -28,7 +28,7 @@ const EXAMPLE = {
 export function Tools({ session }: { session: Session }) {
   const catalog = useAsync(() => get<{ tools: CatalogEntry[] }>("/api/tools"), []);
   const generic = useAsync(() => get<{ tools: GenericTool[] }>("/api/tools/generic"), []);
-  const mcp = useAsync(() => get<{ servers?: { name: string; url: string; status?: string }[] }>("/api/mcp/servers", { accept: [404] }), []);
+  const mcp = useAsync(() => get<{ servers?: { name: string; url: string; status?: string }[] }>("/api/mcp-servers", { accept: [404] }), []);
   const [text, setText] = useState(JSON.stringify(EXAMPLE, null, 2));
   const [error, setError] = useState<unknown>();
   const [message, setMessage] = useState<string>();

@@ -13,7 +13,7 @@ export const GATEWAY_ERROR_CODES = [
   "unknown_tool", "unknown_action", "ssrf_blocked", "credential_missing", "credential_not_found", "idempotency_conflict", "idempotency_in_flight",
   "upstream_error", "upstream_client_error", "upstream_timeout", "circuit_open",
   "job_not_found", "feature_disabled",
-  "approval_not_found", "approval_expired", "approval_already_decided",
+  "approval_not_found", "approval_expired", "approval_already_decided", "approval_required", "operator_forbidden",
   "service_unavailable", "internal_error",
 ] as const;
 

@@ -48,7 +48,7 @@ export function registerAuditRoutes(app: FastifyInstance, deps: { store: AuditSt
           properties: {
             agentId: { type: "string", maxLength: 128, pattern: PRINTABLE_ID },
             tool: { type: "string", maxLength: 64, pattern: PRINTABLE_ID },
-            decision: { type: "string", enum: ["allow", "deny", "error"] },
+            decision: { type: "string", enum: ["allow", "deny", "error", "pending_approval", "approval_granted", "approval_denied", "approval_expired"] },
             correlationId: { type: "string", minLength: 1, maxLength: 128 },
             operator: { type: "string", minLength: 1, maxLength: 64 },
             kind: { type: "string", enum: ["call", "admin"] },

@@ -3,8 +3,8 @@ import { GatewayError } from "../../errors/index.js";
 import type { JobService } from "../../jobs/service.js";
 import { checkUrlShape } from "../../net/address-policy.js";
 import { AGENT_OR_ADMIN, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
-import { NO_CONTROL_CHARACTERS, PRINTABLE_ID } from "../schemas.js";
-import { CALL_BODY_PROPERTIES, CALL_HEADERS_SCHEMA, toProxyInput } from "./proxy.js";
+import { PRINTABLE_ID } from "../schemas.js";
+import { CALL_BODY_PROPERTIES, CALL_HEADERS_SCHEMA, CALLBACK_URL, toProxyInput } from "./proxy.js";
 
 /** `POST /api/jobs` (a tool call run asynchronously) and `GET /api/jobs/:id`. */
 export function registerJobRoutes(
@@ -29,7 +29,7 @@ export function registerJobRoutes(
           type: "object",
           additionalProperties: false,
           required: ["tool", "action"],
-          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: { type: "string", minLength: 8, maxLength: 2048, pattern: NO_CONTROL_CHARACTERS } },
+          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: CALLBACK_URL },
         },
         headers: CALL_HEADERS_SCHEMA,
       },

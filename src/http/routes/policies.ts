@@ -83,6 +83,8 @@ export function registerPolicyRoutes(
       if (exhausted) {
         return { decision: "deny", reason: exhausted.kind === "quota" ? "quota_exceeded" : "rate_limited", message: `the ${exhausted.kind === "quota" ? "quota" : "rate limit"} of policy "${exhausted.rule.policyName}" is used up right now`, rule: exhausted.rule, limits, ...base };
       }
+      // A call policy allows only with a person's approval: which rule asks, for how long, and who should decide.
+      if (decision.approval !== undefined) return { decision: "approval_required", approval: decision.approval, message: decision.approval.reason, limits, ...base };
       return { decision: "allow", limits, ...base };
     },
   );

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { ProxyInput, ProxyOutput } from "../../proxy/index.js";
+import { checkUrlShape } from "../../net/address-policy.js";
+import type { HeldOutput, ProxyInput, ProxyOutput } from "../../proxy/index.js";
 import { AUTHENTICATED_BY_HANDLER, bearerOf } from "../auth.js";
+import { NO_CONTROL_CHARACTERS } from "../schemas.js";
 
 const NAME = { type: "string", minLength: 1, maxLength: 64, pattern: "^[a-z0-9][a-z0-9_-]*$" } as const;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -8,6 +10,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The body schema shared by `POST /api/proxy` and `POST /api/jobs`. */
 export const CALL_BODY_PROPERTIES = { tool: NAME, action: NAME, params: { type: "object" } } as const;
+export const CALLBACK_URL = { type: "string", minLength: 8, maxLength: 2048, pattern: NO_CONTROL_CHARACTERS } as const;
 export const CALL_HEADERS_SCHEMA = { type: "object", properties: { "idempotency-key": { type: "string", pattern: IDEMPOTENCY_KEY.source } } } as const;
 
 /** Reads a tool call (body, token, idempotency key, cache mode, trace context) from a request. */
@@ -34,7 +37,12 @@ export function toProxyInput(request: FastifyRequest): ProxyInput {
 /** `POST /api/proxy`: an agent calls a tool. */
 export function registerProxyRoutes(
   app: FastifyInstance,
-  deps: { handle: (input: ProxyInput) => Promise<ProxyOutput>; policyEnforced: boolean },
+  deps: {
+    handle: (input: ProxyInput) => Promise<ProxyOutput | HeldOutput>;
+    policyEnforced: boolean;
+    /** Judges a callback URL with the SSRF guard before the call is taken. */
+    judgeCallback: (hostname: string) => Promise<unknown>;
+  },
 ) {
   app.post(
     "/api/proxy",
@@ -46,17 +54,28 @@ export function registerProxyRoutes(
           type: "object",
           additionalProperties: false,
           required: ["tool", "action"],
-          properties: CALL_BODY_PROPERTIES,
+          // callbackUrl: where the result goes if policy holds the call for approval.
+          properties: { ...CALL_BODY_PROPERTIES, callbackUrl: CALLBACK_URL },
         },
         headers: CALL_HEADERS_SCHEMA,
       },
     },
     async (request, reply) => {
       const input = toProxyInput(request);
+      const { callbackUrl } = request.body as { callbackUrl?: string };
+      if (callbackUrl !== undefined) {
+        await deps.judgeCallback(checkUrlShape(callbackUrl).hostname);
+        input.callbackUrl = callbackUrl;
+      }
       if (!deps.policyEnforced) reply.header("x-gateway-warning", "policy enforcement is OFF (FF_POLICY=off)");
       try {
         const out = await deps.handle(input);
         request.logFields.agentId = out.token.agentId;
+        if ("held" in out) {
+          request.logFields.decision = "pending_approval";
+          reply.code(202).header("location", `/api/approvals/${out.held.id}`);
+          return { approval: out.held };
+        }
         request.logFields.decision = "allow";
         request.logFields.cache = out.meta.cache;
         request.logFields.attempts = out.meta.attempts;

@@ -5,6 +5,7 @@ import { scopeCovers, type VerifiedToken } from "../../identity/index.js";
 import { evaluate } from "../../policy/evaluate.js";
 import type { PolicyService } from "../../policy/service.js";
 import type { Toolbox } from "../../tools/index.js";
+import { mcpToolName } from "../../mcp/tool-names.js";
 
 export interface ToolRouteDeps {
   toolbox: Toolbox;
@@ -39,7 +40,7 @@ export function registerToolRoutes(app: FastifyInstance, deps: ToolRouteDeps) {
 
   // The admin sees the whole catalog; an agent the actions its token and policies let it call.
   app.get("/api/tools", { config: AGENT_OR_ADMIN }, async (request) => {
-    const all = deps.toolbox.catalog.list();
+    const all = deps.toolbox.catalog.list().map((a) => ({ ...a, mcpName: mcpToolName(a.tool, a.action) }));
     const caller = request.caller;
     if (caller?.role === "admin") return { tools: all };
     if (caller?.role !== "agent") throw new Error("GET /api/tools ran without an authenticated caller");

@@ -177,6 +177,7 @@ export function genericToolActions(def: GenericToolDefinition, client: GuardedHt
       cacheable: action.cacheable ?? false,
       needsCredential: (def.auth?.in ?? "none") !== "none",
       metricTool: "generic",
+      hints: { readOnly: action.method === "GET" || action.method === "HEAD", openWorld: true, ...(action.method === "DELETE" ? { destructive: true } : {}) },
       invoke: (params, ctx) => invokeGeneric(def, action, client, params, ctx),
     };
     if (action.description ?? def.description) road.description = (action.description ?? def.description)!;

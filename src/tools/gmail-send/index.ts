@@ -59,6 +59,7 @@ export function gmailSendTool(deps: { baseUrl: string; api: ApiClient }): RoadAc
         },
       },
       idempotent: false,
+      hints: { title: "Send an email", readOnly: false, destructive: true, openWorld: true },
       cacheable: false,
       timeoutMs: 20_000,
       needsCredential: true,

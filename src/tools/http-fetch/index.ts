@@ -85,6 +85,7 @@ export function httpFetchTool(opts: HttpFetchOptions): RoadAction[] {
     {
       tool: "http_fetch",
       action: "get",
+      hints: { title: "Fetch a web page", readOnly: true, openWorld: true },
       description: "GET a public URL. Returns {status, url, headers, body, bodyEncoding, bytes, truncated}.",
       paramsSchema: schema("GET"),
       idempotent: true,
@@ -97,6 +98,7 @@ export function httpFetchTool(opts: HttpFetchOptions): RoadAction[] {
     {
       tool: "http_fetch",
       action: "head",
+      hints: { title: "Fetch a web page's headers", readOnly: true, openWorld: true },
       description: "HEAD a public URL. Returns {status, url, headers}.",
       paramsSchema: schema("HEAD"),
       idempotent: true,

@@ -56,6 +56,7 @@ export function openaiTool(deps: { baseUrl: string; api: ApiClient }): RoadActio
       },
       // No side effect upstream, so a retry is safe; answers vary, so never cached.
       idempotent: true,
+      hints: { title: "Chat completion", readOnly: true, openWorld: true },
       cacheable: false,
       timeoutMs: 60_000,
       needsCredential: true,

@@ -31,6 +31,7 @@ export function serpapiTool(deps: { baseUrl: string; api: ApiClient }): RoadActi
         },
       },
       idempotent: true,
+      hints: { title: "Web search", readOnly: true, openWorld: true },
       cacheable: true,
       cacheTtlSeconds: 300,
       timeoutMs: 10_000,

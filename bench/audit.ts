@@ -38,7 +38,7 @@ const rps = Number(values.rps);
 const seconds = Number(values.seconds);
 const warmupS = Number(values.warmup);
 const rounds = Number(values.rounds);
-const variants = values.variants!.split(",") as ("off" | "batched" | "durable" | "thread")[];
+const variants = values.variants.split(",") as ("off" | "batched" | "durable" | "thread")[];
 const started: ChildService[] = [];
 const schemas: string[] = [];
 
@@ -98,7 +98,7 @@ async function runVariant(variant: string, mockUrl: string) {
   if (values.postgres) {
     const schema = `audit_bench_${process.pid}_${randomBytes(3).toString("hex")}`;
     schemas.push(schema);
-    Object.assign(env, { DATABASE_URL: values["database-url"]!, DATABASE_SCHEMA: schema });
+    Object.assign(env, { DATABASE_URL: values["database-url"], DATABASE_SCHEMA: schema });
   }
   // `thread`: the durable audit with the embedded store's commits from the writer thread (AUDIT_SQLITE_WRITER=thread).
   if (variant === "thread") env.AUDIT_SQLITE_WRITER = "thread";

@@ -91,7 +91,7 @@ function summary(samples: Sample[]) {
 }
 
 try {
-  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", values.latency!, "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
+  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", values.latency, "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-mcp-bench-"));

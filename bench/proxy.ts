@@ -73,11 +73,11 @@ async function saturation(target: string, token: string, label: string, cached =
 }
 
 try {
-  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", values.latency!, "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
+  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", values.latency, "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-bench-"));
-  const gateway = await startGatewayProcess({ DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: values["log-level"]! });
+  const gateway = await startGatewayProcess({ DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: values["log-level"] });
   started.push(gateway);
   const bare = await startTsProcess("bench/harness/bare-proxy-server.ts", [mock.url], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(bare);

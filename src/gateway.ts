@@ -138,8 +138,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   const store = await openStore(config);
   // Every part registers how to stop it as it is built; a failed start and close() run the same
   // list, last built first, so the two can never drift apart.
-  const stops: { part: string; stop: () => Promise<unknown> | void }[] = [];
-  const onStop = (part: string, stop: () => Promise<unknown> | void) => void stops.push({ part, stop });
+  const stops: { part: string; stop: () => unknown }[] = [];
+  const onStop = (part: string, stop: () => unknown) => void stops.push({ part, stop });
   const stopAll = async () => {
     for (const { part, stop } of stops.splice(0).reverse()) {
       try {
@@ -353,7 +353,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       changes,
       store,
       identity,
-      reload: { credentials: () => vault.load(), tools: async () => void (await Promise.all([toolbox.reload(), mcpUpstreams.reload()])), policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
+      reload: { credentials: () => vault.load(), tools: async () => {
+          await Promise.all([toolbox.reload(), mcpUpstreams.reload()]);
+        }, policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
       now,
       reconcileMs: config.clusterReconcileMs,
       onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
@@ -364,6 +366,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     let closingStarted = false;
     const operators = new OperatorService({ driver: store.driver, bootstrapAdminKey: admin.value, now, session: config.consoleSession });
     // Bound below, once the app exists; main's route-auth hook asks it who an operator is.
+    // eslint-disable-next-line prefer-const -- a `const` would throw instead of answering "not installed" if read early
     let operatorAuth: ReturnType<typeof installOperatorAuth> | undefined;
     const app = createHttpServer({
       isClosing: () => closingStarted,
@@ -451,7 +454,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     registerMcpServerRoutes(app, { upstreams: mcpUpstreams });
     registerOpenAICompatRoutes(app, { handle: answeredOnly(road.handle), mayChat: chatPermission({ policies, enforced: config.features.policy, now }) });
     registerChaosRoutes(app, { chaos });
-    let metricsApp: ReturnType<typeof Fastify> | undefined;
+    let metricsApp: FastifyInstance | undefined;
     if (config.metricsPort === undefined) registerMetricsRoute(app, { metrics, token: config.metricsToken });
     else {
       const separate = Fastify({ logger: false });

@@ -25,7 +25,7 @@ export async function startBareProxy(upstream: string): Promise<{ url: string; c
           else r = await pool.request({ path: new URL(String(p.url)).pathname, method: "GET" });
           const text = await r.body.text();
           const upstreamMs = performance.now() - started;
-          const body = JSON.stringify({ data: r.headers["content-type"]?.toString().includes("json") ? JSON.parse(text) : { status: r.statusCode, body: text } });
+          const body = JSON.stringify({ data: r.headers["content-type"]?.toString().includes("json") ? (JSON.parse(text) as unknown) : { status: r.statusCode, body: text } });
           res.writeHead(r.statusCode < 400 ? 200 : 502, { "content-type": "application/json", "server-timing": `gateway;dur=${(performance.now() - started - upstreamMs).toFixed(3)}, upstream;dur=${upstreamMs.toFixed(3)}` });
           res.end(body);
         } catch {

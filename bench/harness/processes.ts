@@ -40,8 +40,8 @@ export async function startTsProcess(script: string, args: string[], env: Record
         resolve(match[1]!);
       }
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (c: Buffer) => output.push(c.toString()));
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (c: Buffer) => output.push(c.toString()));
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${script} exited (${code}) before it was ready:\n${output.join("")}`));

@@ -133,7 +133,7 @@ export async function runBench(o: BenchOptions) {
       throw new Error("--target needs --mock-url: the mock upstream base URL that gateway reaches (http_fetch pages are fetched from it)");
     }
     const url = gatewayUrl!;
-    const mocks = mockUrl!;
+    const mocks = mockUrl;
     log(o.quiet, `gateway ${url} (${mode}), mock upstreams ${mocks}, report in ${outDir}`);
     const metricsHeaders: Record<string, string> = o.metricsToken ? { authorization: `Bearer ${o.metricsToken}` } : {};
     const metricsText = async () => {

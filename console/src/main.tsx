@@ -120,7 +120,7 @@ function App() {
     // After a reload the HttpOnly cookie may still hold a session: ask the server who we are.
     get<Session | { operator: null; reason?: string }>("/api/console/session").then(
       (answer) => {
-        if (answer.operator !== null) return signedIn(answer as Session);
+        if (answer.operator !== null) { signedIn(answer); return; }
         if ("reason" in answer && answer.reason === "session_expired") setNotice("Your session expired: sign in again.");
         signedIn(null);
       },

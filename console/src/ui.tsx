@@ -87,7 +87,10 @@ export function useConfirm(): [ComponentChildren, (r: Omit<ConfirmRequest, "reso
   };
   const element =
     request === undefined ? null : (
-      <dialog ref={dialog} class="confirm" aria-labelledby="confirm-title" onCancel={(e) => (e.preventDefault(), close(false))}>
+      <dialog ref={dialog} class="confirm" aria-labelledby="confirm-title" onCancel={(e) => {
+          e.preventDefault();
+          close(false);
+        }}>
         <form
           method="dialog"
           onSubmit={(e) => {

@@ -141,7 +141,7 @@ agent
   .description("list agents")
   .action(async () => {
     const agents = await adminClient().listAgents({ limit: 1000 });
-    if (program.opts<{ json?: boolean }>().json) return print(agents);
+    if (program.opts<{ json?: boolean }>().json) { print(agents); return; }
     for (const a of agents) process.stdout.write(`${a.id}  ${a.status.padEnd(9)}  ${a.role.padEnd(16)}  ${a.name}\n`);
     if (agents.length === 0) process.stdout.write("no agents yet\n");
   });
@@ -285,7 +285,7 @@ const auditCommand = program
     if (o.agent) q.set("agentId", o.agent);
     if (o.tool) q.set("tool", o.tool);
     if (o.decision) q.set("decision", o.decision);
-    const { records } = await adminClient().raw<{ records: Record<string, unknown>[] }>("GET", `/api/audit?${q}`);
+    const { records } = await adminClient().raw<{ records: Record<string, unknown>[] }>("GET", `/api/audit?${q.toString()}`);
     for (const r of records) process.stdout.write(`${String(r.at)}  ${String(r.decision).padEnd(5)} ${String(r.status)}  ${String(r.tool)}:${String(r.action)}  agent ${String(r.agentId)}  ${String(r.reason ?? "")}  ${String(r.latencyMs)} ms\n`);
     if (records.length === 0) process.stdout.write("no audit records match\n");
   });
@@ -317,8 +317,8 @@ approvals
     if (o.agent) q.set("agentId", o.agent);
     if (o.tool) q.set("tool", o.tool);
     if (o.cursor) q.set("cursor", o.cursor);
-    const page = await adminClient().raw<{ approvals: Record<string, unknown>[]; nextCursor: string | null }>("GET", `/api/approvals?${q}`);
-    if (program.opts<{ json?: boolean }>().json) return print(page);
+    const page = await adminClient().raw<{ approvals: Record<string, unknown>[]; nextCursor: string | null }>("GET", `/api/approvals?${q.toString()}`);
+    if (program.opts<{ json?: boolean }>().json) { print(page); return; }
     for (const a of page.approvals) process.stdout.write(`${String(a.id)}  ${String(a.status).padEnd(8)}  ${String(a.tool)}:${String(a.action)}  agent ${String(a.agentId)}  expires ${String(a.expiresAt)}  ${String(a.reason)}
 `);
     if (page.approvals.length === 0) process.stdout.write("no approvals match\n");

@@ -116,7 +116,7 @@ export class Keyring {
     const record: SigningKeyRecord = {
       kid,
       alg: TOKEN_ALGORITHM,
-      publicJwk: publicJwk as Record<string, unknown>,
+      publicJwk: publicJwk,
       privateKeySealed: JSON.stringify(seal(this.options.masterKey, pem, `signing-key:${kid}`)),
       createdAt: this.options.now(),
       retiredAt: null,

@@ -510,7 +510,7 @@ export class IdentityService {
   async revokeAgentTokens(agentId: string, reason = "agent tokens revoked by admin"): Promise<number> {
     await this.getAgent(agentId);
     const ids = await this.o.store.revokeAgentTokens(agentId, this.o.now(), reason);
-    for (const [id, entry] of this.registry) if (entry.agentId === agentId) entry.revoked = true;
+    for (const entry of this.registry.values()) if (entry.agentId === agentId) entry.revoked = true;
     this.markRevoked(ids);
     this.o.events?.tokensRevoked?.(ids, reason);
     return ids.length;

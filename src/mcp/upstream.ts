@@ -307,7 +307,7 @@ export class McpUpstreams {
   /** fetch for the SDK client: every request judged by the SSRF guard, the current credential added, no redirects followed. */
   private guardedFetch(def: McpServerDefinition): typeof fetch {
     const dispatcher = this.o.client.dispatcher;
-    return (async (input: string | URL | Request, init?: RequestInit) => {
+    return async (input: string | URL | Request, init?: RequestInit) => {
       const url = new URL(input instanceof Request ? input.url : String(input));
       if (url.protocol !== "http:" && url.protocol !== "https:") throw new GatewayError("ssrf_blocked", `refusing a ${url.protocol} URL`);
       await this.o.client.resolveJudged(url.hostname);
@@ -316,7 +316,7 @@ export class McpUpstreams {
       if (auth.in === "header") headers.set(auth.name, `${auth.prefix ?? ""}${this.o.secretFor(def.name) ?? ""}`);
       const response = (await undiciFetch(url, { ...(init as object), headers: Object.fromEntries(headers), dispatcher, redirect: "manual" } as never)) as unknown as Response;
       return capped(response, MAX_UPSTREAM_RESPONSE_BYTES, def.name);
-    }) as unknown as typeof fetch;
+    };
   }
 
   private install(server: StoredServer): void {

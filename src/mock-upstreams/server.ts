@@ -88,19 +88,19 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
       if (fault.mode === "hang") return;
       const status = fault.status ?? 500;
       if (fault.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(fault.retryAfterSeconds));
-      return sendJson(res, status, errorShape(api, status, "injected failure"));
+      sendJson(res, status, errorShape(api, status, "injected failure")); return;
     }
     const lat = latency.get(api);
     if (lat && lat.baseMs + lat.jitterMs > 0) await sleep(lat.baseMs + Math.random() * lat.jitterMs);
     const body = await readBody(req);
-    if (body === undefined) return sendJson(res, 413, errorShape(api, 413, "request body too large"));
+    if (body === undefined) { sendJson(res, 413, errorShape(api, 413, "request body too large")); return; }
     switch (api) {
       case "serpapi":
-        return serpapi(url, res);
+        { serpapi(url, res); return; }
       case "openai":
-        return openai(req, url, body, res);
+        { openai(req, url, body, res); return; }
       case "gmail":
-        return gmail(req, url, body, res);
+        { gmail(req, url, body, res); return; }
       default:
         return web(req, url, res);
     }
@@ -114,11 +114,11 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
 
   function serpapi(url: URL, res: http.ServerResponse) {
     const apiKey = url.searchParams.get("api_key") ?? undefined;
-    if (!keyOk("serpapi", apiKey)) return sendJson(res, 401, { error: "Invalid API key. Your API key should be here: https://serpapi.com/manage-api-key" });
+    if (!keyOk("serpapi", apiKey)) { sendJson(res, 401, { error: "Invalid API key. Your API key should be here: https://serpapi.com/manage-api-key" }); return; }
     const q = url.searchParams.get("q");
-    if (!q) return sendJson(res, 400, { error: "Missing query `q` parameter." });
+    if (!q) { sendJson(res, 400, { error: "Missing query `q` parameter." }); return; }
     const engine = url.searchParams.get("engine") ?? "google";
-    if (!SERPAPI_ENGINES.includes(engine)) return sendJson(res, 400, { error: `Unsupported \`${engine}\` search engine.` });
+    if (!SERPAPI_ENGINES.includes(engine)) { sendJson(res, 400, { error: `Unsupported \`${engine}\` search engine.` }); return; }
     const num = Math.min(Number(url.searchParams.get("num") ?? 10) || 10, 100);
     const seed = digest(`${engine}:${q}`);
     const id = seed.slice(0, 24);
@@ -142,26 +142,26 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
     const key = auth?.startsWith("Bearer ") ? auth.slice(7) : undefined;
     if (!keyOk("openai", key)) {
       // The real API echoes (part of) the key it was given: the gateway must scrub it.
-      return sendJson(res, 401, { error: { message: `Incorrect API key provided: ${key ?? ""}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: "invalid_request_error", param: null, code: "invalid_api_key" } });
+      sendJson(res, 401, { error: { message: `Incorrect API key provided: ${key ?? ""}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: "invalid_request_error", param: null, code: "invalid_api_key" } }); return;
     }
     if (url.pathname === "/v1/models" && req.method === "GET") {
-      return sendJson(res, 200, { object: "list", data: OPENAI_MODELS.map((id) => ({ id, object: "model", created: 1_715_367_049, owned_by: "system" })) });
+      sendJson(res, 200, { object: "list", data: OPENAI_MODELS.map((id) => ({ id, object: "model", created: 1_715_367_049, owned_by: "system" })) }); return;
     }
     if (url.pathname !== "/v1/chat/completions" || req.method !== "POST") {
-      return sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${url.pathname})`, type: "invalid_request_error", param: null, code: null } });
+      sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${url.pathname})`, type: "invalid_request_error", param: null, code: null } }); return;
     }
     let parsed: { model?: unknown; messages?: unknown; max_tokens?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } };
     try {
       parsed = JSON.parse(body) as typeof parsed;
     } catch {
-      return sendJson(res, 400, { error: { message: "We could not parse the JSON body of your request.", type: "invalid_request_error", param: null, code: null } });
+      sendJson(res, 400, { error: { message: "We could not parse the JSON body of your request.", type: "invalid_request_error", param: null, code: null } }); return;
     }
-    if (typeof parsed.model !== "string") return sendJson(res, 400, { error: { message: "you must provide a model parameter", type: "invalid_request_error", param: null, code: null } });
+    if (typeof parsed.model !== "string") { sendJson(res, 400, { error: { message: "you must provide a model parameter", type: "invalid_request_error", param: null, code: null } }); return; }
     if (!OPENAI_MODELS.includes(parsed.model)) {
-      return sendJson(res, 404, { error: { message: `The model \`${parsed.model}\` does not exist or you do not have access to it.`, type: "invalid_request_error", param: null, code: "model_not_found" } });
+      sendJson(res, 404, { error: { message: `The model \`${parsed.model}\` does not exist or you do not have access to it.`, type: "invalid_request_error", param: null, code: "model_not_found" } }); return;
     }
     if (!Array.isArray(parsed.messages) || parsed.messages.length === 0) {
-      return sendJson(res, 400, { error: { message: "[] is too short - 'messages'", type: "invalid_request_error", param: "messages", code: null } });
+      sendJson(res, 400, { error: { message: "[] is too short - 'messages'", type: "invalid_request_error", param: "messages", code: null } }); return;
     }
     const last = parsed.messages[parsed.messages.length - 1] as { content?: unknown };
     const prompt = typeof last?.content === "string" ? last.content : "";
@@ -212,20 +212,20 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
     const auth = req.headers.authorization;
     const key = auth?.startsWith("Bearer ") ? auth.slice(7) : undefined;
     if (!keyOk("gmail", key)) {
-      return sendJson(res, 401, { error: { code: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.", status: "UNAUTHENTICATED" } });
+      sendJson(res, 401, { error: { code: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.", status: "UNAUTHENTICATED" } }); return;
     }
     if (!/^\/gmail\/v1\/users\/[^/]+\/messages\/send$/.test(url.pathname) || req.method !== "POST") {
-      return sendJson(res, 404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } });
+      sendJson(res, 404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } }); return;
     }
     let raw: unknown;
     try {
       raw = (JSON.parse(body) as { raw?: unknown }).raw;
     } catch {
-      return sendJson(res, 400, { error: { code: 400, message: "Invalid JSON payload received.", status: "INVALID_ARGUMENT" } });
+      sendJson(res, 400, { error: { code: 400, message: "Invalid JSON payload received.", status: "INVALID_ARGUMENT" } }); return;
     }
-    if (typeof raw !== "string" || raw === "") return sendJson(res, 400, { error: { code: 400, message: "'raw' RFC822 payload message string or uploading message via /upload/* URL required", status: "INVALID_ARGUMENT" } });
+    if (typeof raw !== "string" || raw === "") { sendJson(res, 400, { error: { code: 400, message: "'raw' RFC822 payload message string or uploading message via /upload/* URL required", status: "INVALID_ARGUMENT" } }); return; }
     const message = Buffer.from(raw, "base64url").toString("utf8");
-    if (!/^To: .*@/im.test(message)) return sendJson(res, 400, { error: { code: 400, message: "Invalid To header", status: "INVALID_ARGUMENT" } });
+    if (!/^To: .*@/im.test(message)) { sendJson(res, 400, { error: { code: 400, message: "Invalid To header", status: "INVALID_ARGUMENT" } }); return; }
     counts.gmailSent += 1;
     const id = digest(message + randomBytes(8).toString("hex")).slice(0, 16);
     sendJson(res, 200, { id, threadId: id, labelIds: ["SENT"] });
@@ -234,16 +234,16 @@ export async function startMockUpstreams(options: MockUpstreamOptions = {}): Pro
   async function web(req: http.IncomingMessage, url: URL, res: http.ServerResponse) {
     const host = req.headers.host ?? "mock";
     const status = /^\/status\/(\d{3})$/.exec(url.pathname);
-    if (status) return sendText(res, Number(status[1]), `status ${status[1]}`, "text/plain");
+    if (status) { sendText(res, Number(status[1]), `status ${status[1]}`, "text/plain"); return; }
     const slow = /^\/slow\/(\d+)$/.exec(url.pathname);
     if (slow) await sleep(Math.min(Number(slow[1]), 60_000));
     const bytes = /^\/bytes\/(\d+)$/.exec(url.pathname);
-    if (bytes) return sendText(res, 200, "x".repeat(Math.min(Number(bytes[1]), 50_000_000)), "text/plain");
+    if (bytes) { sendText(res, 200, "x".repeat(Math.min(Number(bytes[1]), 50_000_000)), "text/plain"); return; }
     if (url.pathname === "/redirect") {
       res.writeHead(302, { location: url.searchParams.get("to") ?? "/" });
       return res.end();
     }
-    if (url.pathname === "/headers") return sendJson(res, 200, { headers: req.headers });
+    if (url.pathname === "/headers") { sendJson(res, 200, { headers: req.headers }); return; }
     if (url.pathname === "/binary") {
       res.writeHead(200, { "content-type": "application/octet-stream" });
       return res.end(Buffer.from([0, 1, 2, 3, 254, 255]));

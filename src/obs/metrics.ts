@@ -33,7 +33,7 @@ export const LABELS = {
 } as const;
 
 const BUILTIN_TOOLS = new Set<string>(["serpapi", "http_fetch", "openai", "gmail_send"]);
-const clamp = <T extends readonly string[]>(value: string, allowed: T): T[number] => ((allowed as readonly string[]).includes(value) ? value : "other") as T[number];
+const clamp = <T extends readonly string[]>(value: string, allowed: T): T[number] => ((allowed as readonly string[]).includes(value) ? value : "other");
 /** Tools defined at run time (generic tools) share the `generic` label. */
 export const toolLabel = (tool: string, knownGeneric: (t: string) => boolean = () => false): string => (BUILTIN_TOOLS.has(tool) ? tool : knownGeneric(tool) ? "generic" : "other");
 const statusClass = (status: number) => `${Math.min(5, Math.max(2, Math.floor(status / 100)))}xx`;
@@ -99,7 +99,7 @@ export class GatewayMetrics {
   constructor(sources: GaugeSources = {}) {
     this.sources = sources;
     this.isGeneric = (tool) => this.sources.isGenericTool?.(tool) ?? false;
-    const self = this;
+    const current = (): GaugeSources => this.sources;
     // Process metrics written out rather than prom-client's defaults, whose names promtool's linter rejects.
     this.eventLoop.enable();
     const loop = this.eventLoop;
@@ -129,25 +129,25 @@ export class GatewayMetrics {
         loop.reset();
       },
     });
-    new client.Gauge({ name: "gateway_cache_entries", help: "Entries in the response cache.", registers, collect() { this.set(self.sources.cache?.().entries ?? 0); } });
-    new client.Gauge({ name: "gateway_cache_bytes", help: "Bytes held by the response cache.", registers, collect() { this.set(self.sources.cache?.().bytes ?? 0); } });
-    new client.Gauge({ name: "gateway_chaos_active", help: "1 while chaos fault injection is on.", registers, collect() { this.set(self.sources.chaosActive?.() ? 1 : 0); } });
-    new client.Gauge({ name: "gateway_audit_buffered", help: "Audit records waiting to be written.", registers, collect() { this.set(self.sources.auditBuffered?.() ?? 0); } });
-    new client.Gauge({ name: "gateway_audit_healthy", help: "1 while the audit trail is being written; 0 after a failed write until a retry succeeds.", registers, collect() { this.set(self.sources.auditHealthy?.() === false ? 0 : 1); } });
-    new client.Gauge({ name: "gateway_db_pool_in_use", help: "Database connections in use.", registers, collect() { this.set(self.sources.dbPool?.().inUse ?? 0); } });
-    new client.Gauge({ name: "gateway_db_pool_size", help: "Database connection pool size.", registers, collect() { this.set(self.sources.dbPool?.().size ?? 0); } });
-    new client.Gauge({ name: "gateway_redis_degraded", help: "1 while Redis is unreachable and limits run per instance.", registers, collect() { this.set(self.sources.redisDegraded?.() ? 1 : 0); } });
+    new client.Gauge({ name: "gateway_cache_entries", help: "Entries in the response cache.", registers, collect() { this.set(current().cache?.().entries ?? 0); } });
+    new client.Gauge({ name: "gateway_cache_bytes", help: "Bytes held by the response cache.", registers, collect() { this.set(current().cache?.().bytes ?? 0); } });
+    new client.Gauge({ name: "gateway_chaos_active", help: "1 while chaos fault injection is on.", registers, collect() { this.set(current().chaosActive?.() ? 1 : 0); } });
+    new client.Gauge({ name: "gateway_audit_buffered", help: "Audit records waiting to be written.", registers, collect() { this.set(current().auditBuffered?.() ?? 0); } });
+    new client.Gauge({ name: "gateway_audit_healthy", help: "1 while the audit trail is being written; 0 after a failed write until a retry succeeds.", registers, collect() { this.set(current().auditHealthy?.() === false ? 0 : 1); } });
+    new client.Gauge({ name: "gateway_db_pool_in_use", help: "Database connections in use.", registers, collect() { this.set(current().dbPool?.().inUse ?? 0); } });
+    new client.Gauge({ name: "gateway_db_pool_size", help: "Database connection pool size.", registers, collect() { this.set(current().dbPool?.().size ?? 0); } });
+    new client.Gauge({ name: "gateway_redis_degraded", help: "1 while Redis is unreachable and limits run per instance.", registers, collect() { this.set(current().redisDegraded?.() ? 1 : 0); } });
     const breakerGauge = new client.Gauge({
       name: "gateway_breaker_state",
       help: "Circuit breaker state per tool: 0 closed, 1 half-open, 2 open.",
       labelNames: ["tool"],
       registers,
       collect() {
-        const states = self.sources.breakers?.() ?? {};
+        const states = current().breakers?.() ?? {};
         // Generic tools share a label: report the worst state among them.
         const worst = new Map<string, number>();
         for (const [tool, state] of Object.entries(states)) {
-          const label = toolLabel(tool, self.sources.isGenericTool);
+          const label = toolLabel(tool, current().isGenericTool);
           worst.set(label, Math.max(worst.get(label) ?? 0, BREAKER_VALUE[state]));
         }
         for (const t of LABELS.tool) breakerGauge.set({ tool: t }, worst.get(t) ?? 0);

@@ -65,9 +65,9 @@ const toOperator = (r: OperatorRow): OperatorRecord => ({
   name: r.name,
   role: r.role as OperatorRole,
   status: r.status as OperatorStatus,
-  createdAt: Number(r.created_at),
-  updatedAt: Number(r.updated_at),
-  keyRotatedAt: Number(r.key_rotated_at),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  keyRotatedAt: r.key_rotated_at,
 });
 
 /**
@@ -182,7 +182,7 @@ export class OperatorService {
     )[0];
     if (row === undefined) return undefined;
     const at = this.o.now();
-    if (at >= Number(row.expires_at) || at - Number(row.last_seen_at) >= this.o.session.idleSeconds * 1000) {
+    if (at >= row.expires_at || at - row.last_seen_at >= this.o.session.idleSeconds * 1000) {
       await this.o.driver.run(`DELETE FROM operator_sessions WHERE id_hash = $1`, [idHash]);
       return "expired";
     }
@@ -193,8 +193,8 @@ export class OperatorService {
       : await this.activeIdentity(row.operator_id);
     if (operator === undefined) return undefined;
     // Refreshing last_seen on every request would write on every read; once a minute is enough for the idle timeout.
-    if (at - Number(row.last_seen_at) > 60_000) await this.o.driver.run(`UPDATE operator_sessions SET last_seen_at = $1 WHERE id_hash = $2`, [at, idHash]);
-    return { operator, csrfToken: row.csrf_token, expiresAt: Number(row.expires_at) };
+    if (at - row.last_seen_at > 60_000) await this.o.driver.run(`UPDATE operator_sessions SET last_seen_at = $1 WHERE id_hash = $2`, [at, idHash]);
+    return { operator, csrfToken: row.csrf_token, expiresAt: row.expires_at };
   }
 
   async closeSession(sessionId: string): Promise<void> {
@@ -220,9 +220,9 @@ export class OperatorService {
       .map((r) => ({
         handle: r.id_hash.slice(0, 12),
         operator: r.name === null ? { id: BOOTSTRAP_OPERATOR.id, name: BOOTSTRAP_OPERATOR.name } : { id: r.operator_id, name: r.name },
-        createdAt: Number(r.created_at),
-        lastSeenAt: Number(r.last_seen_at),
-        expiresAt: Number(r.expires_at),
+        createdAt: r.created_at,
+        lastSeenAt: r.last_seen_at,
+        expiresAt: r.expires_at,
       }));
   }
 

@@ -107,7 +107,7 @@ export class PolicyService {
     const current = this.all.find((p) => p.id === id);
     if (current === undefined) throw new GatewayError("policy_not_found", `no policy with id "${id.slice(0, 80)}"`);
     if (patch === null || typeof patch !== "object" || Array.isArray(patch)) throw new GatewayError("policy_invalid", "invalid policy: a patch must be a JSON object of top-level fields");
-    return this.storeVersion(id, parsePolicy({ ...current.document, ...(patch as object) }));
+    return this.storeVersion(id, parsePolicy({ ...current.document, ...(patch) }));
   }
 
   private async storeVersion(id: string, document: PolicyDocument): Promise<PolicyView> {

@@ -80,7 +80,7 @@ export interface ProxyRoad {
    * A live call (REST, MCP, the OpenAI-compatible endpoint): the whole road. The answer, or the
    * approval it is held for. @throws GatewayError with the refusal
    */
-  handle(input: ProxyInput): Promise<ProxyOutput | HeldOutput>;
+  readonly handle: (input: ProxyInput) => Promise<ProxyOutput | HeldOutput>;
   /**
    * A deferred door accepts work: the road's checks up to `credential`, then `enqueue` keeps it.
    * Rate limits are counted now, quotas when it runs. @throws GatewayError with the refusal

@@ -52,7 +52,7 @@ export interface Authorizer {
  * answer that followed them may be shared through the cache.
  */
 export interface RedirectCheck {
-  check(target: string): void;
+  readonly check: (target: string) => void;
   cacheScope: string;
 }
 

@@ -54,7 +54,7 @@ export class CircuitBreaker {
     if (probe) {
       this.probesInFlight = Math.max(0, this.probesInFlight - 1);
       if (this.state !== "half_open") return;
-      if (failure) return this.trip(now);
+      if (failure) { this.trip(now); return; }
       if (++this.probeSuccesses >= this.options.halfOpenProbes) this.move("closed");
       return;
     }

@@ -227,8 +227,8 @@ export class SqlIdempotencyKeys<V> implements IdempotencyKeys<V> {
         `SELECT fingerprint, lease, result, expires_at FROM idempotency_keys WHERE id = $1`,
         [key],
       );
-      if (row !== undefined && Number(row.expires_at) > nowMs) {
-        const stored: StoredKey<V> = { fingerprint: row.fingerprint, lease: row.lease, expiresAt: Number(row.expires_at) };
+      if (row !== undefined && row.expires_at > nowMs) {
+        const stored: StoredKey<V> = { fingerprint: row.fingerprint, lease: row.lease, expiresAt: row.expires_at };
         if (row.result !== null) stored.result = JSON.parse(row.result) as V;
         return claimOf(stored, fingerprint);
       }

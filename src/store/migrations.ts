@@ -245,7 +245,7 @@ export async function migrate(driver: SqlDriver, now: () => number = Date.now): 
     await driver.run(
       `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
     );
-    const done = new Set((await driver.all<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => Number(r.version)));
+    const done = new Set((await driver.all<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => r.version));
     const applied: number[] = [];
     for (const migration of migrations) {
       if (done.has(migration.version)) continue;

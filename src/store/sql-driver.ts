@@ -188,12 +188,11 @@ export function openSqliteDriver(file: string): SqlDriver {
   };
 }
 
-const BIGINT_OID = 20;
-const NUMERIC_OID = 1700;
-const pgTypes = {
-  getTypeParser(oid: number, format?: string) {
+const { INT8: BIGINT_OID, NUMERIC: NUMERIC_OID } = pg.types.builtins;
+const pgTypes: pg.CustomTypesConfig = {
+  getTypeParser(oid, format) {
     if (oid === BIGINT_OID || oid === NUMERIC_OID) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format as "text");
+    return pg.types.getTypeParser(oid, format) as unknown;
   },
 };
 

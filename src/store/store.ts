@@ -362,8 +362,8 @@ const toAgent = (r: AgentRow): AgentRecord => ({
   status: r.status as AgentStatus,
   keyAlgorithm: r.key_algorithm as KeyAlgorithm,
   publicKeyJwk: JSON.parse(r.public_key_jwk) as Record<string, unknown>,
-  createdAt: Number(r.created_at),
-  updatedAt: Number(r.updated_at),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
 });
 const toToken = (r: TokenRow): TokenRecord => ({
   id: r.id,
@@ -371,9 +371,9 @@ const toToken = (r: TokenRow): TokenRecord => ({
   payloadHash: r.payload_hash,
   scopes: JSON.parse(r.scopes) as string[],
   intent: r.intent,
-  issuedAt: Number(r.issued_at),
-  expiresAt: Number(r.expires_at),
-  revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  issuedAt: r.issued_at,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
   revokedReason: r.revoked_reason,
 });
 const toSigningKey = (r: SigningKeyRow): SigningKeyRecord => ({
@@ -381,46 +381,46 @@ const toSigningKey = (r: SigningKeyRow): SigningKeyRecord => ({
   alg: r.alg,
   publicJwk: JSON.parse(r.public_jwk) as Record<string, unknown>,
   privateKeySealed: r.private_key_sealed,
-  createdAt: Number(r.created_at),
-  retiredAt: r.retired_at === null ? null : Number(r.retired_at),
+  createdAt: r.created_at,
+  retiredAt: r.retired_at,
 });
 
 const toCredential = (r: CredentialRow): CredentialVersionRecord => ({
   tool: r.tool,
-  version: Number(r.version),
+  version: r.version,
   sealed: r.sealed,
   description: r.description,
-  createdAt: Number(r.created_at),
+  createdAt: r.created_at,
 });
 const toAudit = (r: AuditRow): AuditRecord => ({
   id: r.id,
-  at: Number(r.at),
+  at: r.at,
   correlationId: r.correlation_id,
   agentId: r.agent_id,
   tool: r.tool,
   action: r.action,
   decision: r.decision as AuditRecord["decision"],
   reason: r.reason,
-  status: Number(r.status),
-  latencyMs: Number(r.latency_ms),
-  upstreamMs: r.upstream_ms === null ? null : Number(r.upstream_ms),
+  status: r.status,
+  latencyMs: r.latency_ms,
+  upstreamMs: r.upstream_ms,
   cache: r.cache,
-  attempts: r.attempts === null ? null : Number(r.attempts),
+  attempts: r.attempts,
   paramsHash: r.params_hash,
   door: r.door ?? null,
   operator: r.operator ?? null,
   chainId: r.chain_id ?? null,
-  chainSeq: r.chain_seq === null || r.chain_seq === undefined ? null : Number(r.chain_seq),
+  chainSeq: r.chain_seq ?? null,
   prevHash: r.prev_hash ?? null,
   hash: r.hash ?? null,
 });
 const toChainHead = (r: AuditChainRow): AuditChainHead => ({
   chainId: r.chain_id,
-  startedAt: Number(r.started_at),
-  headSeq: Number(r.head_seq),
+  startedAt: r.started_at,
+  headSeq: r.head_seq,
   headHash: r.head_hash,
   headMac: r.head_mac,
-  updatedAt: Number(r.updated_at),
+  updatedAt: r.updated_at,
 });
 
 const AUDIT_COLUMNS = 20;
@@ -513,7 +513,7 @@ export class SqlStore implements Store {
        FROM policies p JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.current_version
        ORDER BY p.created_at, p.id`,
     );
-    return rows.map((r) => ({ id: r.id, name: r.name, version: Number(r.current_version), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), spec: r.spec, hash: r.hash }));
+    return rows.map((r) => ({ id: r.id, name: r.name, version: r.current_version, createdAt: r.created_at, updatedAt: r.updated_at, spec: r.spec, hash: r.hash }));
   }
 
   async getPolicyVersions(id: string) {
@@ -521,7 +521,7 @@ export class SqlStore implements Store {
       `SELECT version, spec, hash, created_at FROM policy_versions WHERE policy_id = $1 ORDER BY version`,
       [id],
     );
-    return rows.map((r) => ({ version: Number(r.version), spec: r.spec, hash: r.hash, createdAt: Number(r.created_at) }));
+    return rows.map((r) => ({ version: r.version, spec: r.spec, hash: r.hash, createdAt: r.created_at }));
   }
 
   async insertPolicy(p: { id: string; name: string; spec: string; hash: string; at: number }) {
@@ -535,7 +535,7 @@ export class SqlStore implements Store {
     return this.driver.transaction(async (tx) => {
       const rows = await tx.all<{ current_version: number }>(`SELECT current_version FROM policies WHERE id = $1`, [p.id]);
       if (rows[0] === undefined) return undefined;
-      const version = Number(rows[0].current_version) + 1;
+      const version = rows[0].current_version + 1;
       await tx.run(`INSERT INTO policy_versions (policy_id, version, spec, hash, created_at) VALUES ($1, $2, $3, $4, $5)`, [p.id, version, p.spec, p.hash, p.at]);
       await tx.run(`UPDATE policies SET current_version = $2, name = $3, updated_at = $4 WHERE id = $1`, [p.id, version, p.name, p.at]);
       return version;
@@ -606,7 +606,7 @@ export class SqlStore implements Store {
     // Two admins adding a version at once: the loser's insert hits the primary key; retry with the next number.
     for (let attempt = 0; ; attempt++) {
       const row = await this.one<{ v: number | null }>(`SELECT MAX(version) AS v FROM credentials WHERE tool = $1`, [tool]);
-      const version = Number(row?.v ?? 0) + 1;
+      const version = (row?.v ?? 0) + 1;
       const record: CredentialVersionRecord = { tool, version, sealed: sealedFor(version), description, createdAt: at };
       try {
         await this.driver.run(`INSERT INTO credentials (tool, version, sealed, description, created_at) VALUES ($1, $2, $3, $4, $5)`, [
@@ -646,7 +646,7 @@ export class SqlStore implements Store {
 
   async listActiveCredentials() {
     const rows = await this.driver.all<{ tool: string; version: number; activated_at: number }>(`SELECT * FROM credential_active ORDER BY tool`);
-    return rows.map((r) => ({ tool: r.tool, version: Number(r.version), activatedAt: Number(r.activated_at) }));
+    return rows.map((r) => ({ tool: r.tool, version: r.version, activatedAt: r.activated_at }));
   }
 
   async insertAuditRecords(records: readonly AuditRecord[], head?: AuditChainHead) {
@@ -690,7 +690,7 @@ export class SqlStore implements Store {
   }
 
   async countUnchainedAudit() {
-    return Number((await this.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE chain_id IS NULL`, []))?.n ?? 0);
+    return ((await this.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE chain_id IS NULL`, []))?.n ?? 0);
   }
 
   async queryAudit(q: AuditQuery) {

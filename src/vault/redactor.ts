@@ -33,7 +33,7 @@ export class Redactor {
         const cut = text.lastIndexOf("\n") + 1;
         if (cut === 0 && text.length <= MAX_HELD_LINE) {
           pending = text;
-          return callback();
+          callback(); return;
         }
         const ready = cut === 0 ? text : text.slice(0, cut);
         pending = cut === 0 ? "" : text.slice(cut);
@@ -63,7 +63,7 @@ export class Redactor {
   redactValue<T>(value: T): T {
     if (this.secrets.length === 0) return value;
     if (typeof value === "string") return this.redact(value) as T;
-    if (Array.isArray(value)) return value.map((v) => this.redactValue(v)) as T;
+    if (Array.isArray(value)) return (value as unknown[]).map((v) => this.redactValue(v)) as T;
     if (value !== null && typeof value === "object") {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactValue(v)])) as T;
     }
@@ -82,13 +82,13 @@ const CREDENTIAL_VALUE = /^(bearer\s+\S+|basic\s+\S+|sk-[\w-]{8,}|ghp_\w{8,}|xox
  */
 export function maskCredentialFields<T>(value: T): T {
   const root: { v: unknown } = { v: value };
-  const stack: [Record<string, unknown> | unknown[], string | number, unknown][] = [[root as Record<string, unknown>, "v", value]];
+  const stack: [Record<string, unknown> | unknown[], string | number, unknown][] = [[root, "v", value]];
   while (stack.length > 0) {
     const [parent, key, v] = stack.pop()!;
     let out: unknown = v;
     if (typeof v === "string") out = CREDENTIAL_VALUE.test(v.trim()) ? REDACTED : v;
     else if (Array.isArray(v)) {
-      const copy: unknown[] = [...v];
+      const copy: unknown[] = [...(v as unknown[])];
       copy.forEach((item, i) => stack.push([copy, i, item]));
       out = copy;
     } else if (v !== null && typeof v === "object") {

@@ -420,7 +420,7 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(text).toMatch(/gateway_approvals_total\{tool="gmail_send",decision="denied"\} [1-9]/);
     expect(text).toMatch(/gateway_approvals_total\{tool="gmail_send",decision="expired"\} [1-9]/);
     const pending = Number(/^gateway_approvals_pending (\d+)/m.exec(text)?.[1]);
-    expect(pending).toBe(await t.gateway.store.driver.all<{ n: number }>(`SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'`).then((r) => Number(r[0]!.n)));
+    expect(pending).toBe(await t.gateway.store.driver.all<{ n: number }>(`SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending'`).then((r) => r[0]!.n));
     expect(text).toMatch(/gateway_approval_wait_seconds_bucket\{le="60",decision="approved"\} [1-9]/);
   });
 });

@@ -33,7 +33,7 @@ describe.skipIf(!runnable)("PostgreSQL goes down under a running gateway", () =>
     for (let i = 0; i < 5; i++) {
       const r = await client.call<any>("serpapi", "search", { q: `during outage ${i}` });
       expect(r.data.search_metadata.status).toBe("Success");
-      correlationIds.push(r.meta.correlationId as string);
+      correlationIds.push(r.meta.correlationId);
     }
     const write = await t.admin.createAgent({ name: "during-outage", role: "researcher" }).catch((e: unknown) => e);
     expect(write).toBeInstanceOf(GatewayClientError);

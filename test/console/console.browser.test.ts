@@ -143,7 +143,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     const downloading = page.waitForEvent("download");
     await page.getByRole("button", { name: `Download ${state.agentName}.agent.json` }).click();
     const download = await downloading;
-    const file = JSON.parse(fs.readFileSync((await download.path())!, "utf8")) as { agentId: string; privateKeyPem: string; gatewayUrl: string };
+    const file = JSON.parse(fs.readFileSync((await download.path()), "utf8")) as { agentId: string; privateKeyPem: string; gatewayUrl: string };
     expect(file.gatewayUrl).toBe(gateway.url);
     state.agentId = file.agentId;
     state.agentKeyPem = file.privateKeyPem;
@@ -227,7 +227,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     // CSV export of what the filters select.
     const downloading = page.waitForEvent("download");
     await page.getByRole("button", { name: "Export CSV" }).click();
-    const csv = fs.readFileSync((await (await downloading).path())!, "utf8");
+    const csv = fs.readFileSync((await (await downloading).path()), "utf8");
     expect(csv.split("\r\n")[0]).toBe("at,correlationId,operator,agentId,tool,action,decision,reason,status,latencyMs,upstreamMs,cache,attempts,paramsHash");
     expect(csv).toContain(correlationId);
     // Live: a new call shows up on the newest page without touching anything.
@@ -235,7 +235,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await liveBox.click();
     expect(await liveBox.isChecked()).toBe(true);
     const fresh = await client.call("serpapi", "search", { q: "live" }, { headers: { "cache-control": "no-cache" } });
-    await page.getByRole("link", { name: String(fresh.meta.correlationId) }).waitFor();
+    await page.getByRole("link", { name: fresh.meta.correlationId }).waitFor();
     await liveBox.click();
   }, 60_000);
 
@@ -322,7 +322,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await page.getByRole("button", { name: "Create operator" }).click();
     const downloading = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download console-viewer.operator-key.txt" }).click();
-    const viewerKey = fs.readFileSync((await (await downloading).path())!, "utf8");
+    const viewerKey = fs.readFileSync((await (await downloading).path()), "utf8");
     expect(viewerKey).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
     // Handed over, never drawn: the key is nowhere in the page.
     expect(await page.content()).not.toContain(viewerKey);

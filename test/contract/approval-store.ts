@@ -70,7 +70,7 @@ export function approvalStoreContract(name: string, open: () => Promise<{ approv
         expect(await approvals.decide("late", { status: "approved", by: "admin", reason: null, at: 1100 })).toBeUndefined();
         expect(await approvals.get("late")).toMatchObject({ status: "pending" });
         const [first, second] = await Promise.all([approvals.expire(1100), approvals.expire(1100)]);
-        expect([...first!, ...second!].map((a) => a.id)).toEqual(["late"]);
+        expect([...first, ...second].map((a) => a.id)).toEqual(["late"]);
         expect(await approvals.get("late")).toMatchObject({ status: "expired", decidedAt: 1100 });
         expect(await approvals.get("denied")).toMatchObject({ status: "denied" });
         expect(await approvals.countPending()).toBe(1);
@@ -88,7 +88,7 @@ export function approvalStoreContract(name: string, open: () => Promise<{ approv
         await approvals.decide("done", { status: "approved", by: "admin", reason: null, at: 200 });
         await approvals.finish("done", { status: "executed", result: "{}", at: 300 });
         const [first, second] = await Promise.all([approvals.failInterrupted(500, '{"code":"internal_error"}', 1000), approvals.failInterrupted(500, "{}", 1000)]);
-        expect([...first!, ...second!].map((a) => a.id)).toEqual(["stuck"]);
+        expect([...first, ...second].map((a) => a.id)).toEqual(["stuck"]);
         expect(await approvals.get("stuck")).toMatchObject({ status: "failed", error: '{"code":"internal_error"}', finishedAt: 1000 });
         expect(await approvals.finish("stuck", { status: "executed", result: "{}", at: 1100 })).toBe(false);
         expect((await approvals.get("running"))!.status).toBe("approved");

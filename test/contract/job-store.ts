@@ -66,7 +66,7 @@ export function jobStoreContract(name: string, open: () => Promise<{ jobs: JobSt
       try {
         for (let i = 0; i < 5; i++) await jobs.insert(job(`j${i}`, i));
         const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => jobs.claim(`w${i}`, 100, 1000)));
-        const ids = claims.filter((c) => c !== undefined).map((c) => c!.id);
+        const ids = claims.filter((c) => c !== undefined).map((c) => c.id);
         expect(ids.sort()).toEqual(["j0", "j1", "j2", "j3", "j4"]);
       } finally {
         await close();
@@ -78,7 +78,7 @@ export function jobStoreContract(name: string, open: () => Promise<{ jobs: JobSt
       try {
         const created = { old: 1, new: 2, running: 3, queued: 10 };
         for (const [id, at] of Object.entries(created)) await jobs.insert(job(id, at));
-        for (const id of ["old", "new"]) {
+        for (const _oldest of ["old", "new"]) {
           const c = await jobs.claim("w", 0, 10_000);
           await jobs.finish(c!.id, "w", { status: "succeeded", at: c!.id === "old" ? 100 : 900 });
         }

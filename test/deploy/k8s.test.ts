@@ -23,7 +23,7 @@ function manifests(): Obj[] {
 /** The environment variable names the gateway reads, found by watching loadConfig read them. */
 function configKeys(): Set<string> {
   const read = new Set<string>();
-  loadConfig(new Proxy({} as Record<string, string>, { get: (_t, key) => (typeof key === "string" && read.add(key), undefined), has: () => false }));
+  loadConfig(new Proxy({}, { get: (_t, key) => (typeof key === "string" && read.add(key), undefined), has: () => false }));
   return read;
 }
 

@@ -24,7 +24,7 @@ export class FetchLog {
 export async function connectWithAgentKey(gatewayUrl: string, agent: { agentId: string; privateKeyPem: string; scope: string }, log = new FetchLog()) {
   const provider = new PrivateKeyJwtProvider({
     clientId: agent.agentId,
-    privateKey: createPrivateKey(agent.privateKeyPem).export({ format: "jwk" }) as Record<string, unknown>,
+    privateKey: createPrivateKey(agent.privateKeyPem).export({ format: "jwk" }),
     algorithm: "EdDSA",
     scope: agent.scope,
     expectedIssuer: gatewayUrl,

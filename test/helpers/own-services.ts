@@ -74,7 +74,7 @@ function runAsPostgres(command: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
-    child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
     child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}: ${err}`))));
   });
 }

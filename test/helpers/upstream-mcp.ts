@@ -25,7 +25,7 @@ export async function startUpstreamMcp(options: { name: string; tools: Register;
     return server;
   };
 
-  const httpServer = http.createServer(async (req, res) => {
+  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     seen.push({ headers: req.headers, method: req.method ?? "" });
     if (state.failing) {
       res.writeHead(500, { "content-type": "text/plain" }).end("upstream is failing");
@@ -53,7 +53,9 @@ export async function startUpstreamMcp(options: { name: string; tools: Register;
       session = { transport, server };
     }
     await session.transport.handleRequest(req, res);
-  });
+  };
+  // Node ignores what a request listener returns; a failure here fails the test through its client.
+  const httpServer = http.createServer((req, res) => void onRequest(req, res));
   await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/mcp`,

@@ -145,7 +145,7 @@ describe("rule kinds", () => {
     ["generic equals", { guards: { safe: { equals: "active" } } }, { tool: "serpapi", action: "search", params: { safe: "active" } }, {}, "allow"],
     ["a constraint on other scopes does not apply", { scopes: ["openai:*"], guards: { model: { oneOf: ["x"] } } }, { tool: "serpapi", action: "search", params: {} }, {}, "allow"],
   ] as const)("%s", (_name, rule, call, extra, expected) => {
-    const d = decide(withRule(rule), call, extra as Partial<EvaluationInput>);
+    const d = decide(withRule(rule), call, extra);
     expect(d.allow ? "allow" : d.reason, d.allow ? "" : d.message).toBe(expected);
   });
 
@@ -209,6 +209,6 @@ describe("policy validation names the bad field", () => {
   it("accepts YAML, and its hash ignores key order", () => {
     const yaml = parsePolicy("name: y\nsubject: {role: r}\nrules:\n  - effect: allow\n    scopes: ['*']\n", "yaml");
     expect(yaml.rules[0]!.scopes).toEqual(["*"]);
-    expect(policyHash({ name: "a", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] })).toBe(policyHash({ rules: [{ scopes: ["*"], effect: "allow" }], subject: { all: true }, name: "a" } as PolicyDocument));
+    expect(policyHash({ name: "a", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] })).toBe(policyHash({ rules: [{ scopes: ["*"], effect: "allow" }], subject: { all: true }, name: "a" }));
   });
 });

@@ -76,11 +76,11 @@ describe("authorize charges and refunds from the typed outcome", () => {
   };
   const error = new GatewayError("upstream_error", "boom");
 
-  it.each([
+  it.each<[string, CallOutcome, string[]]>([
     ["answered", answered, []],
-    ["refused below (never sent)", { kind: "refused", error: new GatewayError("circuit_open", "open"), stage: "breaker" } as CallOutcome, ["not_sent"]],
-    ["denied below (SSRF judge)", { kind: "denied", error: new GatewayError("ssrf_blocked", "no"), stage: "invoke" } as CallOutcome, ["not_sent"]],
-    ["failed upstream", { kind: "failed", error, attempts: 3, upstreamMs: 1 } as CallOutcome, ["upstream_failed"]],
+    ["refused below (never sent)", { kind: "refused", error: new GatewayError("circuit_open", "open"), stage: "breaker" }, ["not_sent"]],
+    ["denied below (SSRF judge)", { kind: "denied", error: new GatewayError("ssrf_blocked", "no"), stage: "invoke" }, ["not_sent"]],
+    ["failed upstream", { kind: "failed", error, attempts: 3, upstreamMs: 1 }, ["upstream_failed"]],
   ])("%s", async (_name, outcome, expected) => {
     const f = fake();
     await f.stage.run(call(), async () => outcome);

@@ -4,6 +4,7 @@ import {
   type AgentRecord,
   type AgentStore,
   type AssertionStore,
+  type AuditRecord,
   type AuditStore,
   type CredentialStore,
   type MetaStore,
@@ -28,18 +29,20 @@ export const STORE_SLICES = {
   lifecycle: ["exclusive", "ping", "close"],
 } as const;
 type Missing<T, L extends readonly PropertyKey[]> = Exclude<keyof T, L[number]>;
-type Exhaustive =
-  | Missing<MetaStore, typeof STORE_SLICES.meta>
-  | Missing<AgentStore, typeof STORE_SLICES.agents>
-  | Missing<TokenStore, typeof STORE_SLICES.tokens>
-  | Missing<AssertionStore, typeof STORE_SLICES.assertions>
-  | Missing<SigningKeyStore, typeof STORE_SLICES.signingKeys>
-  | Missing<PolicyStore, typeof STORE_SLICES.policies>
-  | Missing<CredentialStore, typeof STORE_SLICES.credentials>
-  | Missing<AuditStore, typeof STORE_SLICES.audit>
-  | Exclude<keyof Store, (typeof STORE_SLICES)[keyof typeof STORE_SLICES][number] | "kind" | "driver">;
+// Every member is `never` while each slice is listed in full.
+type Unlisted = [
+  Missing<MetaStore, typeof STORE_SLICES.meta>,
+  Missing<AgentStore, typeof STORE_SLICES.agents>,
+  Missing<TokenStore, typeof STORE_SLICES.tokens>,
+  Missing<AssertionStore, typeof STORE_SLICES.assertions>,
+  Missing<SigningKeyStore, typeof STORE_SLICES.signingKeys>,
+  Missing<PolicyStore, typeof STORE_SLICES.policies>,
+  Missing<CredentialStore, typeof STORE_SLICES.credentials>,
+  Missing<AuditStore, typeof STORE_SLICES.audit>,
+  Exclude<keyof Store, (typeof STORE_SLICES)[keyof typeof STORE_SLICES][number] | "kind" | "driver">,
+];
 // A method added to a slice (or to Store) without being listed above makes this line fail to compile.
-const exhaustive: [Exhaustive] extends [never] ? true : false = true;
+const exhaustive: Unlisted extends never[] ? true : false = true;
 
 /**
  * The storage port's contract, one suite per slice: every backend must pass it, and the last test
@@ -195,14 +198,14 @@ export function storeContract(name: string, openStore: () => Promise<SqlStore>) 
     it("writes audit records in batches and pages them newest first with filters", async () => {
       const store = await open();
       try {
-        const records = Array.from({ length: 1203 }, (_, i) => ({
+        const records = Array.from({ length: 1203 }, (_, i): AuditRecord => ({
           id: `r${String(i).padStart(5, "0")}`,
           at: 1_000 + Math.floor(i / 2),
           correlationId: `c${i}`,
           agentId: i % 3 === 0 ? "a1" : "a2",
           tool: i % 2 === 0 ? "serpapi" : "openai",
           action: "x",
-          decision: (i % 5 === 0 ? "deny" : "allow") as "deny" | "allow",
+          decision: i % 5 === 0 ? "deny" : "allow",
           reason: i % 5 === 0 ? "scope_denied" : null,
           status: i % 5 === 0 ? 403 : 200,
           latencyMs: 1.5,

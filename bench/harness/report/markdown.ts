@@ -2,7 +2,7 @@ import type { RunData, Results } from "./compute.js";
 import { GENERATOR_LAG_TRUST_MS, TOOLS } from "./compute.js";
 
 const mark = (met: boolean | undefined) => (met === undefined ? "➖ (not judged in this scenario)" : met ? "✅" : "❌");
-const ms = (v: number | undefined, digits = 2) => (v === undefined ? "n/a" : `${v.toFixed(digits)}`);
+const ms = (v: number | undefined, digits = 2) => (v === undefined ? "n/a" : v.toFixed(digits));
 const pct = (v: number | undefined, digits = 1) => (v === undefined ? "n/a" : `${(v * 100).toFixed(digits)}%`);
 const human = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(2)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
 
@@ -272,7 +272,7 @@ function capacity(r: Results): string[] {
   const inst = (n: number | undefined) => (n === undefined ? "n/a (no CPU figures)" : String(n));
   return [
     "### Current Capacity",
-    `- **Maximum Sustained RPS:** ${c.maxSustainedRps.toFixed(1)} RPS ${c.searched ? `(last capacity step that met every target${c.stoppedOn ? `; ${c.stoppedOn.rateRps} RPS broke on ${c.stoppedOn.broke}` : ""})` : "(best stage of this run with errors within target; run the \`capacity\` scenario for the breaking point)"}`,
+    `- **Maximum Sustained RPS:** ${c.maxSustainedRps.toFixed(1)} RPS ${c.searched ? `(last capacity step that met every target${c.stoppedOn ? `; ${c.stoppedOn.rateRps} RPS broke on ${c.stoppedOn.broke}` : ""})` : "(best stage of this run with errors within target; run the `capacity` scenario for the breaking point)"}`,
     `- **Peak Burst Capacity:** ${c.peakBurstRps} RPS in the busiest second`,
     `- **Resource Headroom:** ${c.headroomPct.toFixed(0)}% of one core left at peak CPU; ${c.cpuMsPerRequest === undefined ? "no CPU figures" : `${c.cpuMsPerRequest.toFixed(2)} ms CPU per request, so about ${c.perInstanceByCpu!.toFixed(0)} RPS per instance at 70% of a core`}`,
     "",

@@ -169,7 +169,7 @@ function AuditView({ initial }: { initial: Filters }) {
         aria-label="filters"
         onSubmit={(e) => {
           e.preventDefault();
-          setFilters(Object.fromEntries(Object.entries(draft).filter(([, v]) => v)) as Filters);
+          setFilters(Object.fromEntries(Object.entries(draft).filter(([, v]) => v)));
           setCursors([null]);
         }}
       >

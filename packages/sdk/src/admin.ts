@@ -73,7 +73,7 @@ export interface OperatorView {
 
 const query = (q: object) => {
   const params = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
-  return params.size > 0 ? `?${params}` : "";
+  return params.size > 0 ? `?${params.toString()}` : "";
 };
 const segment = encodeURIComponent;
 
@@ -179,7 +179,7 @@ export class AdminClient {
   }
   /** Ends one console session (admin). */
   endConsoleSession(handle: string) {
-    return this.call<void>("DELETE", `/api/operators/sessions/${segment(handle)}`);
+    return this.call<undefined>("DELETE", `/api/operators/sessions/${segment(handle)}`);
   }
   /** Any other admin route, for features this client has no helper for yet. */
   raw<T>(method: string, path: string, body?: unknown) {

@@ -133,9 +133,20 @@ interface AgentFile {
 
 const realSleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    // An abort's reason is an Error (a DOMException) unless the caller chose otherwise.
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
   });
 
 /** The `jti` of a gateway token (read, not verified: the gateway verifies it). */

@@ -45,5 +45,5 @@ export class GatewayClientError<C extends ErrorCode = ErrorCode> extends Error {
  * `if (isGatewayError(e, "token_expired", "token_revoked")) …` (then `e.code` is one of those two).
  */
 export function isGatewayError<const C extends ErrorCode>(err: unknown, ...codes: C[]): err is GatewayClientError<C> {
-  return err instanceof GatewayClientError && (codes.length === 0 || (codes as string[]).includes(err.code));
+  return err instanceof GatewayClientError && (codes.length === 0 || (codes as string[]).includes(err.code as string));
 }

@@ -74,7 +74,7 @@ export function registerApprovalRoutes(app: FastifyInstance, deps: { approvals: 
         throw new GatewayError("invalid_request", `reason must be a string of at most ${DECISION_BODY_MAX} characters`, { details: { field: "reason" } });
       }
       request.logFields.approvalDecision = decision;
-      return deps.approvals.decide((request.params as { id: string }).id, decision, by, body.reason as string | undefined);
+      return deps.approvals.decide((request.params as { id: string }).id, decision, by, body.reason);
     });
   }
 }

@@ -9,7 +9,7 @@ import type { PolicyService } from "../../policy/service.js";
 const idParams = { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64 } } } as const;
 
 function formatOf(request: FastifyRequest): "json" | "yaml" {
-  return /yaml/i.test(String(request.headers["content-type"] ?? "")) ? "yaml" : "json";
+  return /yaml/i.test(request.headers["content-type"] ?? "") ? "yaml" : "json";
 }
 
 /** Admin routes for policies, and `explain`, which decides a call without making it or counting it. */

@@ -46,7 +46,7 @@ export async function api<T>(method: string, path: string, options: RequestOptio
     body = typeof options.body === "string" && options.contentType !== undefined ? options.body : JSON.stringify(options.body);
   }
   if (method !== "GET" && csrfToken !== null) headers["x-csrf-token"] = csrfToken;
-  const response = await fetch(path, { method, headers, body, credentials: "same-origin", cache: "no-store" });
+  const response = await fetch(path, { method, headers, ...(body === undefined ? {} : { body }), credentials: "same-origin", cache: "no-store" });
   if (response.status === 204) return undefined as T;
   const text = await response.text();
   let json: unknown;

@@ -20,7 +20,7 @@ export function LineChart({ title, unit, times, windowSeconds, series }: { title
       // The x axis spans what has been sampled (at least 30 s, at most the window), ending at the latest sample.
       scales: { x: { time: true, range: (_u, min, max) => { const end = max ?? Date.now() / 1000; return [Math.min(end - 30, Math.max(min ?? end, end - windowSeconds)), end]; } }, y: { range: (_u, min, max) => [0, Math.max(max ?? 1, min ?? 0, unit === "%" ? 5 : 1) * 1.1] } },
       axes: [{ values: (_u, splits) => splits.map((t) => clock.format(new Date(t * 1000))) }, { label: unit, size: 50 }],
-      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: false }))],
+      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length]!, width: 2, spanGaps: false }))],
     };
     const u = new uPlot(opts, [times, ...series.map((s) => s.values)] as uPlot.AlignedData, box.current);
     plot.current = u;

@@ -36,7 +36,8 @@ export function registerMcpRoutes(app: FastifyInstance, deps: McpRouteDeps) {
       const traceparent = request.headers.traceparent;
       if (typeof traceparent === "string" && TRACEPARENT.test(traceparent)) caller.traceparent = traceparent;
       const server = createMcpServer(deps, caller);
-      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      // No sessionIdGenerator: stateless, a fresh transport per request.
+      const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
       let response: Response;
       try {
         await server.connect(transport);

@@ -5,7 +5,7 @@ import type { IdentityService, VerifiedToken } from "../identity/index.js";
 import { paramsFingerprint } from "../resilience/executor.js";
 import { exceedsBounds, PARAMS_LIMITS } from "../util/canonical-json.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
-import type { ToolCatalog } from "./catalog.js";
+import type { ToolCatalog, UpstreamReply } from "./catalog.js";
 import type { ApprovalRequirement } from "../policy/types.js";
 import { denied, HOLDING_DOORS, refused, stage, type CacheStatus, type CallOutcome, type Door, type AcceptedCall, type HeldApproval, type Next, type QuotaCharge, type Stage, type ToolCall } from "./call.js";
 
@@ -341,7 +341,9 @@ export function redact(deps: { redactor: Redactor }): Stage {
     if (outcome.kind === "answered") {
       if (!resolvedOf(call).needsCredential) return outcome;
       const { reply } = outcome.execution;
-      const redacted = reply.stream === undefined ? { ...reply, body: deps.redactor.redactValue(reply.body) } : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
+      // An answer whose text holds no secret in any form goes out as it came (no walk, no re-serialising).
+      if (reply.raw !== undefined && !deps.redactor.mayHoldSecret(reply.raw)) return outcome;
+      const redacted: UpstreamReply = reply.stream === undefined ? withoutRaw(reply, deps.redactor.redactValue(reply.body)) : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
       return { kind: "answered", execution: { ...outcome.execution, reply: redacted } };
     }
     if (outcome.kind === "queued" || outcome.kind === "held") return outcome;
@@ -394,6 +396,12 @@ function principalOf(call: ToolCall): VerifiedToken {
 function resolvedOf(call: ToolCall) {
   if (call.resolved === undefined) throw new Error("stage placed before resolve");
   return call.resolved;
+}
+
+/** The reply with a new body: its raw text no longer says the same, so it goes. */
+function withoutRaw(reply: UpstreamReply, body: unknown): UpstreamReply {
+  const { raw: _raw, ...rest } = reply;
+  return { ...rest, body };
 }
 
 function scrubbed(error: GatewayError, redactor: Redactor): GatewayError {

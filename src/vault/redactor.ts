@@ -12,10 +12,13 @@ export class Redactor {
   private secrets: string[] = [];
   /** Every form a secret can take in JSON text without escapes: as is, URL-encoded, JSON-escaped. */
   private jsonForms: string[] = [];
+  /** Each secret, longest first, then its URL-encoded form where that differs: computed once, not per line. */
+  private textForms: string[] = [];
 
   setSecrets(secrets: readonly string[]): void {
     // Longest first, so a secret that contains another is removed whole.
     this.secrets = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
+    this.textForms = this.secrets.flatMap((s) => (encodeURIComponent(s) === s ? [s] : [s, encodeURIComponent(s)]));
     this.jsonForms = [...new Set(this.secrets.flatMap((s) => [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]))];
   }
 
@@ -67,11 +70,7 @@ export class Redactor {
   /** Returns `text` with every known secret (and its URL-encoded form) replaced by [REDACTED]. */
   redact(text: string): string {
     let out = text;
-    for (const secret of this.secrets) {
-      if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-      const encoded = encodeURIComponent(secret);
-      if (encoded !== secret && out.includes(encoded)) out = out.split(encoded).join(REDACTED);
-    }
+    for (const form of this.textForms) if (out.includes(form)) out = out.split(form).join(REDACTED);
     return out;
   }
 

@@ -3,7 +3,7 @@ import { replyFromJsonText, type UpstreamReply } from "../proxy/catalog.js";
 import { refused, stage, type CallOutcome, type Execution, type Stage, type ToolCall } from "../proxy/call.js";
 import type { FeatureFlags } from "../config/index.js";
 import { canonicalJson } from "../util/canonical-json.js";
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { backoffDelayMs, RetryBudget } from "./backoff.js";
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from "./breaker.js";
 import { ChaosController, type ChaosFault } from "./chaos.js";
@@ -58,7 +58,7 @@ export function isRetryable(err: unknown): boolean {
 
 /** A stable hash of the parameters (audit trail, idempotency fingerprint): never the parameters themselves. Never throws. */
 export function paramsFingerprint(params: unknown): string {
-  return createHash("sha256").update(canonicalJson(params)).digest("base64url").slice(0, 22);
+  return hash("sha256", canonicalJson(params), "base64url").slice(0, 22);
 }
 
 const defaultSleep = (ms: number, signal?: AbortSignal) =>

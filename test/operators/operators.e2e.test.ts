@@ -255,7 +255,7 @@ describe("operators and roles", () => {
         expect(r.json).toMatchObject({ id, status: decision === "approve" ? "executed" : "denied", decidedBy: operator, decisionReason: `${role} says so` });
         // The trail names who decided, in the decision's record and in the operator's change.
         const trail = await as(t.adminKey, "GET", `/api/audit?agentId=${agent.id}&decision=${decision === "approve" ? "approval_granted" : "approval_denied"}`);
-        expect(trail.json.records.find((x: { reason: string }) => x.reason.includes(id))).toMatchObject({ reason: `approval ${id} ${decision === "approve" ? "approved" : "denied"} by ${operator}: ${role} says so` });
+        expect(trail.json.records.find((x: { reason: string }) => x.reason.includes(id))).toMatchObject({ operator, reason: `approval ${id} ${decision === "approve" ? "approved" : "denied"} by ${operator}: ${role} says so` });
         const change = await as(t.adminKey, "GET", `/api/audit?kind=admin&operator=${operator}&correlationId=${r.headers.get("x-correlation-id")}`);
         expect(change.json.records).toEqual([expect.objectContaining({ action: name, decision: "allow", status: 200 })]);
       }

@@ -69,6 +69,8 @@ export function Approvals({ session }: { session: Session }) {
   const switchTo = (next: "pending" | "history") => {
     setTab(next);
     setCursors([null]);
+    setError(undefined);
+    setOutcome(undefined);
   };
   return (
     <>

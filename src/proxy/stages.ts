@@ -136,6 +136,8 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
           // An anonymous caller's parameters are not worth hashing (nor walking).
           paramsHash: anonymous ? null : deps.audit.paramsHash ? deps.audit.paramsHash(call.params) : paramsFingerprint(call.params),
           door: call.door,
+          // The tokens the answer reported, as counted in gateway_llm_tokens_total (none for a cached or replayed answer).
+          ...(auditableUsage(usage) ? { usage: { promptTokens: usage.input, completionTokens: usage.output, totalTokens: usage.input + usage.output } } : {}),
         });
       }
       const finished: Parameters<NonNullable<RoadEvents["callFinished"]>>[0] = {
@@ -378,6 +380,11 @@ export const invoke: Next = async (call) => {
     return refused(err, "invoke");
   }
 };
+
+/** Usage the audit trail can store as is: whole token counts (an upstream's odd numbers stay in the metrics only). */
+function auditableUsage(usage: { input: number; output: number } | undefined): usage is { input: number; output: number } {
+  return usage !== undefined && Number.isSafeInteger(usage.input) && Number.isSafeInteger(usage.output) && Number.isSafeInteger(usage.input + usage.output);
+}
 
 /** Tokens an OpenAI-style answer reports (`usage.prompt_tokens` / `completion_tokens`); undefined otherwise. */
 export function modelUsageOf(body: unknown): { input: number; output: number } | undefined {

@@ -126,6 +126,9 @@ try {
   const bf = await fixedRate(bare.url, bare.child.pid!, token, "bare proxy");
   const gf = await fixedRate(gateway.url, gwPid, token, "gateway", lagP99);
   const rss = rssMb(gwPid);
+  const memory = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
+  const mb = (name: string) => ((memory[name] ?? 0) / 1048576).toFixed(0);
+  console.log(`gateway memory: RSS ${rss.toFixed(0)} MB, V8 heap used ${mb("gateway_nodejs_heap_used_bytes")} of ${mb("gateway_nodejs_heap_total_bytes")} MB; response cache ${mb("gateway_cache_bytes")} MB`);
   const goals: [string, string, boolean][] = [
     ["saturation throughput ≥ 0.6× bare", `${(g.rps / b.rps).toFixed(2)}× (${g.rps.toFixed(0)} vs ${b.rps.toFixed(0)} RPS)`, g.rps >= 0.6 * b.rps],
     ["cache-hit throughput ≥ 0.8× bare", `${(hit.rps / b.rps).toFixed(2)}× (${hit.rps.toFixed(0)} RPS)`, hit.rps >= 0.8 * b.rps],

@@ -9,13 +9,16 @@
  * the gateway its RSS, event-loop lag p99 and the cache-hit path's throughput; then each goal of the
  * performance issue with its measured value. Figures, not assertions: nothing here fails a build.
  */
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { startGatewayProcess, startTsProcess, type ChildService } from "./harness/processes.js";
+import { ROOT, startGatewayProcess, startTsProcess, type ChildService } from "./harness/processes.js";
 import { closedLoop } from "./harness/closed-loop.js";
+import { printProfile } from "./harness/cpu-profile.js";
+import { hasWrk, wrkLoop } from "./harness/wrk.js";
 import { runLoad } from "./harness/loadgen.js";
 import { parseMetrics } from "./harness/observe.js";
 import { clientOverheadMs, percentiles } from "./harness/report/compute.js";
@@ -29,6 +32,11 @@ const { values } = parseArgs({
     "rate-seconds": { type: "string", default: "10" },
     latency: { type: "string", default: "0" },
     "log-level": { type: "string", default: "info" },
+    generator: { type: "string", default: "auto" },
+    profile: { type: "boolean", default: false },
+    "no-build": { type: "boolean", default: false },
+    /** KEY=VALUE settings for the gateway beyond its defaults (repeatable), e.g. --env AUDIT_SQLITE_WRITER=thread. */
+    env: { type: "string", multiple: true, default: [] },
   },
 });
 const connections = Number(values.connections);
@@ -66,10 +74,22 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
   return { e2e, cpuUsPerCall, slowNotUpstream, lagP99Ms: lags.length ? Math.max(...lags) : undefined, errors: r.samples.length - ok.length };
 }
 
+// wrk (C, Debian package) when installed: a Node generator on a 2-core machine takes a core of its
+// own and caps the bare proxy first, which would flatter the gateway's ratio.
+const extraEnv = Object.fromEntries(values.env!.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+const useWrk = values.generator === "wrk" || (values.generator === "auto" && hasWrk());
+
 async function saturation(target: string, token: string, label: string, cached = false, durationS = seconds) {
-  const r = await closedLoop({ target, token, connections, durationS, cached });
+  const r = useWrk ? await wrkLoop({ target, token, connections, durationS, cached }) : await closedLoop({ target, token, connections, durationS, cached });
   console.log(`${label.padEnd(12)} ${r.rps.toFixed(0).padStart(6)} RPS   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   errors ${r.errors}`);
   return r;
+}
+
+// The gateway runs compiled, as `npm start` runs it (tsx's loader would show in profiles and
+// hide line numbers); built here so the figures are of the code in the tree.
+if (!values["no-build"]) {
+  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, stdio: "inherit" });
+  if (build.status !== 0) throw new Error("tsc failed");
 }
 
 try {
@@ -77,7 +97,14 @@ try {
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-bench-"));
-  const gateway = await startGatewayProcess({ DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: values["log-level"] });
+  const profileDir = values.profile ? fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-profile-")) : undefined;
+  const gateway = await startGatewayProcess(
+    { DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: values["log-level"]!, ...extraEnv },
+    30_000,
+    undefined,
+    profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
+    "dist/src/cli/main.js",
+  );
   started.push(gateway);
   const bare = await startTsProcess("bench/harness/bare-proxy-server.ts", [mock.url], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(bare);
@@ -89,8 +116,8 @@ try {
     const v = m["gateway_nodejs_eventloop_lag_p99_seconds"];
     return v === undefined ? undefined : v * 1000;
   };
-  console.log(`gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
-  console.log(`\nsaturation: closed loop, ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
+  console.log(`gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env!.join(" ")}` : ""} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
+  console.log(`\nsaturation: closed loop (${useWrk ? "wrk" : "Node generator"}), ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
   await saturation(gateway.url, token, "warm-up", false, 3);
   const b = await saturation(bare.url, token, "bare proxy");
   const g = await saturation(gateway.url, token, "gateway");
@@ -99,6 +126,9 @@ try {
   const bf = await fixedRate(bare.url, bare.child.pid!, token, "bare proxy");
   const gf = await fixedRate(gateway.url, gwPid, token, "gateway", lagP99);
   const rss = rssMb(gwPid);
+  const memory = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
+  const mb = (name: string) => ((memory[name] ?? 0) / 1048576).toFixed(0);
+  console.log(`gateway memory: RSS ${rss.toFixed(0)} MB, V8 heap used ${mb("gateway_nodejs_heap_used_bytes")} of ${mb("gateway_nodejs_heap_total_bytes")} MB; response cache ${mb("gateway_cache_bytes")} MB`);
   const goals: [string, string, boolean][] = [
     ["saturation throughput ≥ 0.6× bare", `${(g.rps / b.rps).toFixed(2)}× (${g.rps.toFixed(0)} vs ${b.rps.toFixed(0)} RPS)`, g.rps >= 0.6 * b.rps],
     ["cache-hit throughput ≥ 0.8× bare", `${(hit.rps / b.rps).toFixed(2)}× (${hit.rps.toFixed(0)} RPS)`, hit.rps >= 0.8 * b.rps],
@@ -111,6 +141,12 @@ try {
   console.log(`\ngoals (docs/benchmarks.md), measured in this run:`);
   for (const [goal, value, met] of goals) console.log(`  ${met ? "met   " : "MISSED"}  ${goal.padEnd(44)} ${value}`);
   fs.rmSync(dataDir, { recursive: true, force: true });
+  if (profileDir !== undefined) {
+    await gateway.stop();
+    const file = fs.readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile"));
+    if (file === undefined) console.log("\nno CPU profile was written (the gateway did not exit cleanly)");
+    else printProfile(path.join(profileDir, file));
+  }
 } finally {
   await Promise.allSettled(started.map((s) => s.stop()));
 }

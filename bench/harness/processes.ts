@@ -18,8 +18,10 @@ export interface ChildService {
  * until its output matches `readyPattern`. Used by tests and by the benchmark harness so the
  * gateway, the mock upstreams and the load generator never share an event loop.
  */
-export async function startTsProcess(script: string, args: string[], env: Record<string, string>, readyPattern: RegExp, timeoutMs = 30_000, cpu?: number): Promise<ChildService> {
-  const argv = ["--import", "tsx", path.join(ROOT, script), ...args];
+export async function startTsProcess(script: string, args: string[], env: Record<string, string>, readyPattern: RegExp, timeoutMs = 30_000, cpu?: number, nodeFlags: string[] = []): Promise<ChildService> {
+  // Compiled JavaScript (dist/) runs on plain node, as `npm start` runs it; TypeScript through tsx.
+  const loader = script.endsWith(".js") ? [] : ["--import", "tsx"];
+  const argv = [...nodeFlags, ...loader, path.join(ROOT, script), ...args];
   // Pinned to one core with taskset when asked (Linux), so instances do not share a core.
   const [command, commandArgs] = cpu === undefined ? [process.execPath, argv] : ["taskset", ["-c", String(cpu), process.execPath, ...argv]];
   const child = spawn(command, commandArgs, {
@@ -31,11 +33,16 @@ export async function startTsProcess(script: string, args: string[], env: Record
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start in ${timeoutMs} ms:\n${output.join("")}`)), timeoutMs);
+    let ready = false;
     const onData = (chunk: Buffer) => {
       output.push(chunk.toString());
       if (output.length > 500) output.splice(0, output.length - 500);
+      // Once ready, only keep the tail: matching the joined output on every chunk of a busy
+      // gateway's access log would cost the benchmark process (the load generator) real CPU.
+      if (ready) return;
       const match = readyPattern.exec(output.join(""));
       if (match) {
+        ready = true;
         clearTimeout(timer);
         resolve(match[1]!);
       }
@@ -63,6 +70,6 @@ export async function startTsProcess(script: string, args: string[], env: Record
 }
 
 /** `gateway serve` in its own process, on a free port. */
-export function startGatewayProcess(env: Record<string, string>, timeoutMs = 30_000, cpu?: number): Promise<ChildService> {
-  return startTsProcess("src/cli/main.ts", ["serve"], { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env }, /listening on (http:\/\/[\d.:]+)/, timeoutMs, cpu);
+export function startGatewayProcess(env: Record<string, string>, timeoutMs = 30_000, cpu?: number, nodeFlags: string[] = [], entry = "src/cli/main.ts"): Promise<ChildService> {
+  return startTsProcess(entry, ["serve"], { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env }, /listening on (http:\/\/[\d.:]+)/, timeoutMs, cpu, nodeFlags);
 }

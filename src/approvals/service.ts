@@ -145,7 +145,8 @@ export class ApprovalService implements ApprovalHolder {
     this.o.events?.counted?.(decided.tool, decided.status as "approved" | "denied");
     this.o.events?.waited?.(decided.status as "approved" | "denied", (at - decided.requestedAt) / 1000);
     void this.refreshPending();
-    await this.o.audit.record(this.auditEntry(decided, decision === "approve" ? "approval_granted" : "approval_denied", `${decision === "approve" ? "approved" : "denied"} by ${by}${why === null ? "" : `: ${why}`}`, at));
+    // The operator who decided is a field of the record (chained like the rest), besides being named in its reason.
+    await this.o.audit.record({ ...this.auditEntry(decided, decision === "approve" ? "approval_granted" : "approval_denied", `${decision === "approve" ? "approved" : "denied"} by ${by}${why === null ? "" : `: ${why}`}`, at), operator: by });
     if (decided.status === "denied") return this.finished(decided);
     return this.finished(await this.execute(decided));
   }

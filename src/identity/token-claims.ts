@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { GatewayError } from "../errors/index.js";
 
 /** A scope is `tool:action`; either side may be `*`. Lower-case letters, digits, `_` and `-`. */
@@ -69,7 +69,7 @@ export function buildAccessClaims(input: {
 export function payloadFingerprint(compactJws: string): string {
   const first = compactJws.indexOf(".");
   const second = compactJws.indexOf(".", first + 1);
-  return createHash("sha256").update(compactJws.slice(first + 1, second)).digest("base64url");
+  return hash("sha256", compactJws.slice(first + 1, second), "base64url");
 }
 
 /** Constant-time equality of two strings (length leaks, content does not). */

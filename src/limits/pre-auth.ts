@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { GatewayError } from "../errors/index.js";
 import type { LimitCheck } from "../policy/types.js";
 import type { Counters } from "./counters.js";
@@ -43,7 +43,7 @@ export class PreAuthLimiter {
     const perMinute = this.o.rates[rateOf[limit]];
     if (perMinute <= 0) return;
     // Hashed: subjects come from callers, keys must stay short and plain.
-    const key = `preauth:${limit}:${createHash("sha256").update(subject).digest("base64url").slice(0, 22)}`;
+    const key = `preauth:${limit}:${hash("sha256", subject, "base64url").slice(0, 22)}`;
     const check: LimitCheck = { kind: "rate", key, ref: GATEWAY_REF, limit: perMinute, perSecond: perMinute / 60 };
     const outcome = await this.o.counters.consume([check], this.o.now());
     if (!outcome.ok) {

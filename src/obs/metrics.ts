@@ -36,6 +36,23 @@ const BUILTIN_TOOLS = new Set<string>(["serpapi", "http_fetch", "openai", "gmail
 const clamp = <T extends readonly string[]>(value: string, allowed: T): T[number] => ((allowed as readonly string[]).includes(value) ? value : "other");
 /** Tools defined at run time (generic tools) share the `generic` label. */
 export const toolLabel = (tool: string, knownGeneric: (t: string) => boolean = () => false): string => (BUILTIN_TOOLS.has(tool) ? tool : knownGeneric(tool) ? "generic" : "other");
+/**
+ * prom-client's `labels()` hashes its arguments on every call; the hot path's label sets (bounded:
+ * every value is clamped to a closed set) stay bound once made.
+ */
+function boundChildren<C>(metric: { labels(...values: string[]): C }): (...values: string[]) => C {
+  const children = new Map<string, C>();
+  return (...values) => {
+    const key = values.join("\u0000");
+    let child = children.get(key);
+    if (child === undefined) {
+      child = metric.labels(...values);
+      children.set(key, child);
+    }
+    return child;
+  };
+}
+
 const statusClass = (status: number) => `${Math.min(5, Math.max(2, Math.floor(status / 100)))}xx`;
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
@@ -95,6 +112,17 @@ export class GatewayMetrics {
   readonly approvals = new client.Counter({ name: "gateway_approvals_total", help: "Calls held for a person's approval, by tool and what became of them (requested, approved, denied, expired, executed, failed).", labelNames: ["tool", "decision"], registers: [this.registry] });
   readonly approvalsPending = new client.Gauge({ name: "gateway_approvals_pending", help: "Approvals waiting for a decision, in the store every instance shares (each instance reports the same count: aggregate with max).", registers: [this.registry] });
   readonly approvalWait = new client.Histogram({ name: "gateway_approval_wait_seconds", help: "Time from a call being held to a person's decision (or its expiry), in seconds.", labelNames: ["decision"], buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400], registers: [this.registry] });
+
+  /** The label children every call touches, bound once. */
+  private readonly hot = {
+    requests: boundChildren(this.requests),
+    requestDuration: boundChildren(this.requestDuration),
+    overhead: boundChildren(this.overhead),
+    tokenValidations: boundChildren(this.tokenValidations),
+    policyEvaluations: boundChildren(this.policyEvaluations),
+    cacheRequests: boundChildren(this.cacheRequests),
+    upstreamDuration: boundChildren(this.upstreamDuration),
+  };
 
   constructor(sources: GaugeSources = {}) {
     this.sources = sources;
@@ -192,9 +220,9 @@ export class GatewayMetrics {
     return {
       callFinished: (e) => {
         const tool = this.tool(e.tool);
-        this.requests.labels(tool, clamp(e.action, LABELS.action), statusClass(e.status), clamp(e.door, LABELS.door)).inc();
-        this.requestDuration.labels(tool).observe(e.durationMs);
-        if (e.status < 400) this.overhead.labels(tool).observe(Math.max(0, e.durationMs - e.upstreamMs));
+        this.hot.requests(tool, clamp(e.action, LABELS.action), statusClass(e.status), clamp(e.door, LABELS.door)).inc();
+        this.hot.requestDuration(tool).observe(e.durationMs);
+        if (e.status < 400) this.hot.overhead(tool).observe(Math.max(0, e.durationMs - e.upstreamMs));
         if (e.usage !== undefined) {
           this.llmTokens.labels(tool, "input").inc(e.usage.input);
           this.llmTokens.labels(tool, "output").inc(e.usage.output);
@@ -209,7 +237,7 @@ export class GatewayMetrics {
       agentCreated: () => this.agentCreations.inc(),
       tokenIssued: () => this.tokenGenerations.inc(),
       tokenChecked: (result: TokenCheckResult) => {
-        this.tokenValidations.labels(clamp(result, LABELS.tokenResult)).inc();
+        this.hot.tokenValidations(clamp(result, LABELS.tokenResult)).inc();
         if (result === "expired") this.tokenExpirations.inc();
         if (result === "provenance_mismatch") this.provenanceMismatches.inc();
       },
@@ -219,7 +247,7 @@ export class GatewayMetrics {
 
   policyEvents(): PolicyEvents {
     return {
-      decision: (d) => this.policyEvaluations.labels(d).inc(),
+      decision: (d) => this.hot.policyEvaluations(d).inc(),
       denied: (e) => {
         this.policyDenials.labels(clamp(e.reason, LABELS.reason), this.tool(e.tool), clamp(e.action, LABELS.action)).inc();
         if (e.reason === "quota_exceeded") this.quotaExceeded.inc();
@@ -254,10 +282,10 @@ export class GatewayMetrics {
       retry: (tool, outcome) => this.retries.labels(this.tool(tool), clamp(outcome, LABELS.retryOutcome)).inc(),
       breakerTransition: (tool, from, to) => this.breakerTransitions.labels(this.tool(tool), from, to).inc(),
       breakerFastFail: (tool) => this.breakerFastFails.labels(this.tool(tool)).inc(),
-      cache: (tool, result) => this.cacheRequests.labels(this.tool(tool), clamp(result, LABELS.cacheResult)).inc(),
+      cache: (tool, result) => this.hot.cacheRequests(this.tool(tool), clamp(result, LABELS.cacheResult)).inc(),
       chaosInjected: (tool, fault) => this.chaosInjected.labels(this.tool(tool), clamp(fault, LABELS.fault)).inc(),
       idempotentReplay: () => this.idempotentReplays.inc(),
-      upstreamAttempt: (tool, durationMs) => this.upstreamDuration.labels(this.tool(tool)).observe(durationMs),
+      upstreamAttempt: (tool, durationMs) => this.hot.upstreamDuration(this.tool(tool)).observe(durationMs),
     };
   }
 

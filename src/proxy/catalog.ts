@@ -48,9 +48,36 @@ export interface UpstreamReply {
   status: number;
   body: unknown;
   bytes: number;
+  /**
+   * The body's JSON text exactly as the upstream sent it (an API answer read whole and parsed):
+   * doors send it on without serialising `body` again. A stage that changes `body` drops it.
+   */
+  raw?: string;
   /** A body still arriving (server-sent events): stages pass it through untouched but for redaction, the door pipes it to the client. */
   stream?: Readable;
   headers?: Record<string, string>;
+}
+
+/**
+ * A reply kept as its JSON text (the response cache keeps answers this way: a string costs its
+ * length, a parsed tree several times that). `body` is parsed when a stage first reads it, and an
+ * own enumerable property, so a spread copy keeps it.
+ */
+export function replyFromJsonText(status: number, raw: string, bytes: number, headers?: Record<string, string>): UpstreamReply {
+  let parsed: unknown;
+  let done = false;
+  const reply = { status, raw, bytes, ...(headers === undefined ? {} : { headers }) } as UpstreamReply;
+  Object.defineProperty(reply, "body", {
+    enumerable: true,
+    get() {
+      if (!done) {
+        parsed = JSON.parse(raw);
+        done = true;
+      }
+      return parsed;
+    },
+  });
+  return reply;
 }
 
 export interface ResolvedAction extends RoadAction {

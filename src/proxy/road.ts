@@ -5,7 +5,7 @@ import { traceStages } from "../obs/tracing.js";
 import type { IdentityService, VerifiedToken } from "../identity/index.js";
 import type { Resilience } from "../resilience/executor.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
-import type { ToolCatalog } from "./catalog.js";
+import type { ToolCatalog, UpstreamReply } from "./catalog.js";
 import { compose, refused, type AcceptedCall, type CacheStatus, type CallOutcome, type Door, type HeldApproval, type Next, type Stage, type ToolCall } from "./call.js";
 import { authenticate, authorize, credential, hold, invoke, observe, redact, resolve, type ApprovalHolder, type AuditSink, type Authorizer, type RoadEvents } from "./stages.js";
 
@@ -44,6 +44,8 @@ export interface ProxyMeta {
 
 export interface ProxyOutput {
   data: unknown;
+  /** `data` as JSON text, when the upstream's text can be sent as it is (see UpstreamReply.raw). */
+  raw?: string;
   meta: ProxyMeta;
   token: VerifiedToken;
   /** The answer still arriving, when the call asked to stream: the door must pipe it (or destroy it). */
@@ -150,7 +152,9 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     ...(input.callbackUrl === undefined ? {} : { callbackUrl: input.callbackUrl }),
   });
 
-  async function answer(call: ToolCall, run: Next): Promise<{ held: HeldApproval; principal: VerifiedToken | undefined } | { data: unknown; meta: ProxyMeta; principal: VerifiedToken | undefined; stream?: ProxyOutput["stream"] }> {
+  /** The answer as a door sends it: `data` (read lazily when the reply is kept as text), `raw`, `stream`. */
+  type Answered = Omit<ProxyOutput, "token">;
+  async function answer(call: ToolCall, run: Next): Promise<{ held: HeldApproval; principal: VerifiedToken | undefined } | { answered: Answered; principal: VerifiedToken | undefined }> {
     const startedMs = performance.now();
     const outcome = await run(call);
     if (outcome.kind === "held") return { held: outcome.approval, principal: outcome.principal };
@@ -166,7 +170,10 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
       gatewayMs: round(Math.max(0, performance.now() - startedMs - execution.upstreamMs)),
       ...(execution.replayed ? { replayed: true } : {}),
     };
-    return { data: execution.reply.body, meta, principal: outcome.principal, ...(execution.reply.stream === undefined ? {} : { stream: execution.reply.stream }) };
+    const { reply } = execution;
+    // `data` is read only by doors that need the value: an answer kept as text is not parsed for the others.
+    const answered: Answered = reply.stream !== undefined ? { data: reply.body, meta, stream: reply.stream } : reply.raw === undefined ? { data: reply.body, meta } : lazyData(reply, { raw: reply.raw, meta });
+    return { answered, principal: outcome.principal };
   }
 
   return {
@@ -175,7 +182,7 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     async handle(input) {
       const out = await answer(callOf(input, "now"), whole);
       if ("held" in out) return { held: out.held, token: out.principal! };
-      return { data: out.data, meta: out.meta, token: out.principal!, ...(out.stream === undefined ? {} : { stream: out.stream }) };
+      return Object.assign(out.answered, { token: out.principal! });
     },
 
     async accept(input, enqueue) {
@@ -208,7 +215,7 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
       const out = await answer(call, whole);
       // Only a live call is ever held (the authorize stage refuses the others), so this cannot happen.
       if ("held" in out) throw new GatewayError("internal_error", "deferred work was held again");
-      return { data: out.data, meta: out.meta };
+      return { data: out.answered.data, meta: out.answered.meta };
     },
   };
 }
@@ -228,3 +235,9 @@ function errorFrom(outcome: CallOutcome): GatewayError {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** `fields` with a `data` property that reads the reply's body when first used (and keeps it, enumerable, for spreads). */
+function lazyData<T extends object>(reply: UpstreamReply, fields: T): T & { data: unknown } {
+  Object.defineProperty(fields, "data", { enumerable: true, configurable: true, get: () => reply.body });
+  return fields as T & { data: unknown };
+}

@@ -5,7 +5,7 @@ import type { IdentityService, VerifiedToken } from "../identity/index.js";
 import { paramsFingerprint } from "../resilience/executor.js";
 import { exceedsBounds, PARAMS_LIMITS } from "../util/canonical-json.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
-import type { ToolCatalog } from "./catalog.js";
+import type { ToolCatalog, UpstreamReply } from "./catalog.js";
 import type { ApprovalRequirement } from "../policy/types.js";
 import { denied, HOLDING_DOORS, refused, stage, type CacheStatus, type CallOutcome, type Door, type AcceptedCall, type HeldApproval, type Next, type QuotaCharge, type Stage, type ToolCall } from "./call.js";
 
@@ -136,6 +136,8 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
           // An anonymous caller's parameters are not worth hashing (nor walking).
           paramsHash: anonymous ? null : deps.audit.paramsHash ? deps.audit.paramsHash(call.params) : paramsFingerprint(call.params),
           door: call.door,
+          // The tokens the answer reported, as counted in gateway_llm_tokens_total (none for a cached or replayed answer).
+          ...(auditableUsage(usage) ? { usage: { promptTokens: usage.input, completionTokens: usage.output, totalTokens: usage.input + usage.output } } : {}),
         });
       }
       const finished: Parameters<NonNullable<RoadEvents["callFinished"]>>[0] = {
@@ -341,7 +343,9 @@ export function redact(deps: { redactor: Redactor }): Stage {
     if (outcome.kind === "answered") {
       if (!resolvedOf(call).needsCredential) return outcome;
       const { reply } = outcome.execution;
-      const redacted = reply.stream === undefined ? { ...reply, body: deps.redactor.redactValue(reply.body) } : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
+      // An answer whose text holds no secret in any form goes out as it came (no walk, no re-serialising).
+      if (reply.raw !== undefined && !deps.redactor.mayHoldSecret(reply.raw)) return outcome;
+      const redacted: UpstreamReply = reply.stream === undefined ? withoutRaw(reply, deps.redactor.redactValue(reply.body)) : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
       return { kind: "answered", execution: { ...outcome.execution, reply: redacted } };
     }
     if (outcome.kind === "queued" || outcome.kind === "held") return outcome;
@@ -377,6 +381,11 @@ export const invoke: Next = async (call) => {
   }
 };
 
+/** Usage the audit trail can store as is: whole token counts (an upstream's odd numbers stay in the metrics only). */
+function auditableUsage(usage: { input: number; output: number } | undefined): usage is { input: number; output: number } {
+  return usage !== undefined && Number.isSafeInteger(usage.input) && Number.isSafeInteger(usage.output) && Number.isSafeInteger(usage.input + usage.output);
+}
+
 /** Tokens an OpenAI-style answer reports (`usage.prompt_tokens` / `completion_tokens`); undefined otherwise. */
 export function modelUsageOf(body: unknown): { input: number; output: number } | undefined {
   const usage = (body as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
@@ -394,6 +403,12 @@ function principalOf(call: ToolCall): VerifiedToken {
 function resolvedOf(call: ToolCall) {
   if (call.resolved === undefined) throw new Error("stage placed before resolve");
   return call.resolved;
+}
+
+/** The reply with a new body: its raw text no longer says the same, so it goes. */
+function withoutRaw(reply: UpstreamReply, body: unknown): UpstreamReply {
+  const { raw: _raw, ...rest } = reply;
+  return { ...rest, body };
 }
 
 function scrubbed(error: GatewayError, redactor: Redactor): GatewayError {

@@ -1,9 +1,9 @@
 import { GatewayError, isGatewayError } from "../errors/index.js";
-import type { UpstreamReply } from "../proxy/catalog.js";
+import { replyFromJsonText, type UpstreamReply } from "../proxy/catalog.js";
 import { refused, stage, type CallOutcome, type Execution, type Stage, type ToolCall } from "../proxy/call.js";
 import type { FeatureFlags } from "../config/index.js";
 import { canonicalJson } from "../util/canonical-json.js";
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { backoffDelayMs, RetryBudget } from "./backoff.js";
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from "./breaker.js";
 import { ChaosController, type ChaosFault } from "./chaos.js";
@@ -58,7 +58,7 @@ export function isRetryable(err: unknown): boolean {
 
 /** A stable hash of the parameters (audit trail, idempotency fingerprint): never the parameters themselves. Never throws. */
 export function paramsFingerprint(params: unknown): string {
-  return createHash("sha256").update(canonicalJson(params)).digest("base64url").slice(0, 22);
+  return hash("sha256", canonicalJson(params), "base64url").slice(0, 22);
 }
 
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
@@ -150,12 +150,12 @@ export function createResilience(o: ResilienceOptions) {
       const hit = cache.get(key, o.now());
       if (hit !== undefined) {
         o.events?.cache?.(action.tool, "hit");
-        return answered(hit.value, "hit");
+        return answered(fromStored(hit.value), "hit");
       }
     }
     const fetchAndStore = async () => {
       const outcome = await next(call);
-      if (outcome.kind === "answered") cache.set(key, outcome.execution.reply, outcome.execution.reply.bytes, action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
+      if (outcome.kind === "answered") cache.set(key, toStored(outcome.execution.reply), outcome.execution.reply.bytes, action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
       return outcome;
     };
     let outcome: CallOutcome;
@@ -178,7 +178,7 @@ export function createResilience(o: ResilienceOptions) {
     const stale = servesStale ? cache.get(key, o.now(), true) : undefined;
     if (stale === undefined) return outcome;
     o.events?.cache?.(action.tool, "stale");
-    return { kind: "answered", execution: { reply: stale.value, attempts: outcome.kind === "failed" ? outcome.attempts : 0, upstreamMs: 0, cache: "stale" } };
+    return { kind: "answered", execution: { reply: fromStored(stale.value), attempts: outcome.kind === "failed" ? outcome.attempts : 0, upstreamMs: 0, cache: "stale" } };
   });
 
   /**
@@ -305,6 +305,20 @@ export function createResilience(o: ResilienceOptions) {
 }
 
 export type Resilience = ReturnType<typeof createResilience>;
+
+/**
+ * What the cache keeps of an answer: one with JSON text as that text alone, so an entry costs about
+ * the bytes it is counted for (a parsed tree would cost several times that, uncounted).
+ */
+function toStored(reply: UpstreamReply): UpstreamReply {
+  if (reply.raw === undefined) return reply;
+  return { status: reply.status, body: undefined, raw: reply.raw, bytes: reply.bytes, ...(reply.headers === undefined ? {} : { headers: reply.headers }) };
+}
+
+/** A kept answer as a fresh reply, its body parsed only if a stage or door reads it. */
+function fromStored(stored: UpstreamReply): UpstreamReply {
+  return stored.raw === undefined ? stored : replyFromJsonText(stored.status, stored.raw, stored.bytes, stored.headers);
+}
 
 function answered(reply: UpstreamReply, cacheStatus: "hit"): CallOutcome {
   return { kind: "answered", execution: { reply, attempts: 0, upstreamMs: 0, cache: cacheStatus } };

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { canonicalJson } from "../util/canonical-json.js";
 
 /** Cache key: tool, action, canonical parameters and what in the caller's identity changes the answer. */
 export function cacheKey(tool: string, action: string, params: unknown, scope: string): string {
-  return createHash("sha256").update(`${tool}\n${action}\n${scope}\n${canonicalJson(params)}`).digest("base64url");
+  return hash("sha256", `${tool}\n${action}\n${scope}\n${canonicalJson(params)}`, "base64url");
 }
 
 interface Entry<V> {

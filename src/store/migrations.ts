@@ -237,6 +237,16 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX audit_correlation ON audit_log (correlation_id)`,
     ],
   },
+  {
+    version: 9,
+    name: "model token usage in the audit trail",
+    sql: [
+      // What an LLM answer reported (OpenAI-style usage); NULL for every other record and for those written before.
+      `ALTER TABLE audit_log ADD COLUMN prompt_tokens BIGINT`,
+      `ALTER TABLE audit_log ADD COLUMN completion_tokens BIGINT`,
+      `ALTER TABLE audit_log ADD COLUMN total_tokens BIGINT`,
+    ],
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. */

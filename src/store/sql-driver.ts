@@ -105,6 +105,10 @@ export function openSqliteDriver(file: string): SqlDriver {
     }
     return { stmt: entry.stmt, values: entry.order.map((i) => params[i] ?? null) };
   };
+  // Prepared once: `exec` would parse these again on every transaction (the audit commits one per call or batch).
+  const begin = db.prepare("BEGIN IMMEDIATE");
+  const commit = db.prepare("COMMIT");
+  const rollback = db.prepare("ROLLBACK");
   let closed = false;
   // While a transaction is open, callers outside it wait, so their statements
   // never land inside (and roll back with) someone else's transaction.
@@ -168,13 +172,13 @@ export function openSqliteDriver(file: string): SqlDriver {
     async transaction(fn) {
       while (pendingTransaction !== undefined) await settled(pendingTransaction);
       const work = (async () => {
-        await whenFree(() => db.exec("BEGIN IMMEDIATE"));
+        await whenFree(() => begin.run());
         try {
           const result = await fn(inTransaction);
-          db.exec("COMMIT");
+          commit.run();
           return result;
         } catch (err) {
-          if (db.inTransaction) db.exec("ROLLBACK");
+          if (db.inTransaction) rollback.run();
           throw err;
         }
       })();

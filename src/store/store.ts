@@ -81,6 +81,11 @@ export interface AuditRecord {
   door?: string | null;
   /** The operator who made an admin change or decided an approval; absent for agents' calls. */
   operator?: string | null;
+  /**
+   * Model tokens an LLM answer reported (OpenAI-style `usage`), for calls answered by the upstream;
+   * absent (null) for other calls, cached or replayed answers and records written before it existed.
+   */
+  usage?: AuditUsage | null;
   /** The hash chain the record belongs to (the writing instance's id); null for records written before chaining. */
   chainId: string | null;
   /** Position in its chain, from 1, without gaps. */
@@ -89,6 +94,13 @@ export interface AuditRecord {
   prevHash: string | null;
   /** HMAC over `prevHash` and every other field: editing a record, or removing one, breaks the chain. */
   hash: string | null;
+}
+
+/** Tokens of one model answer: `totalTokens` is prompt + completion. */
+export interface AuditUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
 }
 
 /** The fields of an audit record that place it in its chain. */
@@ -333,6 +345,9 @@ interface AuditRow {
   params_hash: string | null;
   door: string | null;
   operator: string | null;
+  prompt_tokens?: number | null;
+  completion_tokens?: number | null;
+  total_tokens?: number | null;
   chain_id: string | null;
   chain_seq: number | null;
   prev_hash: string | null;
@@ -409,6 +424,10 @@ const toAudit = (r: AuditRow): AuditRecord => ({
   paramsHash: r.params_hash,
   door: r.door ?? null,
   operator: r.operator ?? null,
+  usage:
+    r.prompt_tokens === null || r.prompt_tokens === undefined || r.completion_tokens === null || r.completion_tokens === undefined
+      ? null
+      : { promptTokens: Number(r.prompt_tokens), completionTokens: Number(r.completion_tokens), totalTokens: Number(r.total_tokens ?? Number(r.prompt_tokens) + Number(r.completion_tokens)) },
   chainId: r.chain_id ?? null,
   chainSeq: r.chain_seq ?? null,
   prevHash: r.prev_hash ?? null,
@@ -423,7 +442,7 @@ const toChainHead = (r: AuditChainRow): AuditChainHead => ({
   updatedAt: r.updated_at,
 });
 
-const AUDIT_COLUMNS = 20;
+const AUDIT_COLUMNS = AUDIT_INSERT_COLUMNS.split(",").length;
 
 /** The one Store implementation: plain SQL that both dialects accept. */
 export class SqlStore implements Store {

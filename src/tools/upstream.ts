@@ -98,7 +98,7 @@ export class ApiClient {
     if (typeof body === "string") {
       throw new GatewayError("upstream_error", `${tool} answered with something that is not JSON`, { details: { upstreamStatus: response.statusCode, reason: "bad_payload", retryable: false } });
     }
-    return { status: response.statusCode, body, bytes: buffer.length, headers: responseHeaders };
+    return { status: response.statusCode, body, bytes: buffer.length, headers: responseHeaders, ...(text.length === 0 ? {} : { raw: text }) };
   }
 
   /**

@@ -5,6 +5,47 @@
  * fingerprints must never throw whatever they are handed.
  */
 export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  // A call's parameters are canonicalised for the cache key and the audit fingerprint alike: once.
+  const known = memo.get(value);
+  if (known !== undefined) return known;
+  const text = shallowCanonical(value, 0) ?? deepCanonical(value);
+  memo.set(value, text);
+  return text;
+}
+
+/** Texts of objects already canonicalised; values on the road are never mutated once built. */
+const memo = new WeakMap<object, string>();
+const RECURSION_LIMIT = 64;
+
+/** The fast way (recursion, string concatenation); undefined when the value nests deeper than RECURSION_LIMIT. */
+function shallowCanonical(v: unknown, depth: number): string | undefined {
+  if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
+  if (depth >= RECURSION_LIMIT) return undefined;
+  let text: string;
+  if (Array.isArray(v)) {
+    text = "[";
+    for (let i = 0; i < v.length; i++) {
+      const element = shallowCanonical(v[i], depth + 1);
+      if (element === undefined) return undefined;
+      text += i > 0 ? `,${element}` : element;
+    }
+    return `${text}]`;
+  }
+  const record = v as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  text = "{";
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const element = shallowCanonical(record[k], depth + 1);
+    if (element === undefined) return undefined;
+    text += `${i > 0 ? "," : ""}${JSON.stringify(k)}:${element}`;
+  }
+  return `${text}}`;
+}
+
+/** The same text for any depth, without recursion. */
+function deepCanonical(value: unknown): string {
   const out: string[] = [];
   // Work items: a value to write, or a literal piece of text (separators, closers, keys).
   const stack: ({ text: string } | { value: unknown })[] = [{ value }];

@@ -10,10 +10,29 @@ export const REDACTED = "[REDACTED]";
  */
 export class Redactor {
   private secrets: string[] = [];
+  /** Every form a secret can take in JSON text without escapes: as is, URL-encoded, JSON-escaped. */
+  private jsonForms: string[] = [];
+  /** Each secret, longest first, then its URL-encoded form where that differs: computed once, not per line. */
+  private textForms: string[] = [];
 
   setSecrets(secrets: readonly string[]): void {
     // Longest first, so a secret that contains another is removed whole.
     this.secrets = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
+    this.textForms = this.secrets.flatMap((s) => (encodeURIComponent(s) === s ? [s] : [s, encodeURIComponent(s)]));
+    this.jsonForms = [...new Set(this.secrets.flatMap((s) => [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]))];
+  }
+
+  /**
+   * False when JSON text certainly holds no secret in any string once parsed, so it can be sent as
+   * it is: no secret appears in it in any form, and it has no \u or \/ escape (which could spell one
+   * out in characters the search would not see). True sends the answer the slow way: parsed,
+   * walked and serialised again.
+   */
+  mayHoldSecret(jsonText: string): boolean {
+    if (this.secrets.length === 0) return false;
+    if (jsonText.includes("\\u") || jsonText.includes("\\/")) return true;
+    for (const form of this.jsonForms) if (jsonText.includes(form)) return true;
+    return false;
   }
 
   addSecret(secret: string): void {
@@ -51,21 +70,17 @@ export class Redactor {
   /** Returns `text` with every known secret (and its URL-encoded form) replaced by [REDACTED]. */
   redact(text: string): string {
     let out = text;
-    for (const secret of this.secrets) {
-      if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-      const encoded = encodeURIComponent(secret);
-      if (encoded !== secret && out.includes(encoded)) out = out.split(encoded).join(REDACTED);
-    }
+    for (const form of this.textForms) if (out.includes(form)) out = out.split(form).join(REDACTED);
     return out;
   }
 
-  /** Deep-redacts string leaves of a JSON-like value. */
+  /** Deep-redacts string leaves (and object keys) of a JSON-like value. */
   redactValue<T>(value: T): T {
     if (this.secrets.length === 0) return value;
     if (typeof value === "string") return this.redact(value) as T;
     if (Array.isArray(value)) return (value as unknown[]).map((v) => this.redactValue(v)) as T;
     if (value !== null && typeof value === "object") {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactValue(v)])) as T;
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.redact(k), this.redactValue(v)])) as T;
     }
     return value;
   }

@@ -30,7 +30,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
   const consoleErrors: string[] = [];
   const foreignRequests: string[] = [];
   const refusedRequests = new Set<string>();
-  const state: { agentId?: string; agentKeyPem?: string; agentName?: string } = {};
+  const state: { agentId?: string; agentKeyPem?: string; agentName?: string; waitingApprovalId?: string; decidedElsewhereId?: string } = {};
 
   const shot = async (name: string, options: { readme?: boolean } = {}) => {
     const file = path.join(ARTIFACTS, `${name}.png`);
@@ -51,6 +51,24 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await dialog.waitFor();
     await dialog.getByRole("button", { name: label, exact: true }).click();
     await dialog.waitFor({ state: "detached" });
+  };
+  /** Upstream attempts the gateway made for a tool (one per request it sent), from its own /metrics. */
+  const upstreamAttempts = async (tool: string) => {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    return Number(new RegExp(`^gateway_upstream_duration_ms_count\\{tool="${tool}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+  };
+  /** As the admin key, outside the browser. */
+  const asAdmin = async (method: string, url: string, body?: unknown) => {
+    const r = await fetch(`${gateway.url}${url}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: r.status, json: (await r.json()) as any };
+  };
+  /** The agent asks for a mail through the gateway's HTTP API; mail outside example.com is held (202). */
+  const heldMail = async (to: string, subject: string, text: string) => {
+    const token = await agentClient(["gmail_send:send"]).token();
+    const r = await fetch(`${gateway.url}/api/proxy`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ tool: "gmail_send", action: "send", params: { to: [to], subject, text } }) });
+    const body = (await r.json()) as { approval: { id: string; status: string } };
+    expect([r.status, body.approval.status, r.headers.get("location")]).toEqual([202, "pending", `/api/approvals/${body.approval.id}`]);
+    return { id: body.approval.id, token, correlationId: r.headers.get("x-correlation-id")! };
   };
   const agentClient = (scopes: string[]) =>
     new AgentClient({ baseUrl: gateway.url, agentId: state.agentId!, privateKey: state.agentKeyPem!, scopes });
@@ -256,6 +274,114 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await shot("credentials");
   }, 60_000);
 
+  it("holds an agent's call for approval; an approver sees it masked, denies one, approves one (the call runs once) and is told of a decision made elsewhere", async () => {
+    // The admin writes the policy in the console: mail outside example.com waits for a person.
+    await go("policies", "Policies");
+    await page.getByRole("button", { name: "New policy" }).click();
+    await page.getByLabel("Policy (YAML)").fill([
+      "name: console-approvals",
+      "subject:",
+      "  role: console-tester",
+      "rules:",
+      "  - effect: allow",
+      "    scopes: [gmail_send:send]",
+      "  - id: outside-mail",
+      "    effect: allow",
+      "    scopes: [gmail_send:send]",
+      "    guards:",
+      "      recipients.domain: {oneOf: [example.com]}",
+      "    requireApproval: {ttlSeconds: 3600, approvers: [console-approvers]}",
+      "",
+    ].join("\n"));
+    await page.getByRole("button", { name: "Create policy" }).click();
+    await page.getByRole("heading", { level: 1, name: "Policy console-approvals" }).waitFor();
+    const approver = await asAdmin("POST", "/api/operators", { name: "console-approver", role: "approver" });
+    expect(approver.status).toBe(201);
+    // The agent asks three times through the gateway's API; nothing is sent yet.
+    const secret = `sk-console${process.pid}abcdefgh`;
+    const sentBefore = await upstreamAttempts("gmail_send");
+    const approved = await heldMail("partner@outside.test", `contract draft ${process.pid}`, "the draft is attached");
+    const denied = await heldMail("someone@outside.test", `keys for you ${process.pid}`, secret);
+    const elsewhere = await heldMail("press@outside.test", `press release ${process.pid}`, "embargoed until Monday");
+    state.decidedElsewhereId = elsewhere.id;
+    expect(await upstreamAttempts("gmail_send")).toBe(sentBefore);
+    // The approver signs in and finds them in the queue, the credential-shaped text masked.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Operator key").waitFor();
+    await page.goto(`${gateway.url}/console/#/approvals`);
+    await signIn(approver.json.key);
+    await page.getByRole("heading", { level: 1, name: "Approvals" }).waitFor();
+    expect(await page.getByTestId("who").textContent()).toContain("approver");
+    const panel = (subject: string) => page.locator("section.panel", { hasText: subject });
+    for (const subject of ["contract draft", "keys for you", "press release"]) await panel(`${subject} ${process.pid}`).waitFor();
+    const masked = panel(`keys for you ${process.pid}`);
+    expect(await masked.getByLabel("the call, with secrets masked").textContent()).toContain('"text": "[REDACTED]"');
+    expect(await masked.textContent()).toContain("someone@outside.test");
+    expect(await masked.textContent()).toContain("recipients.domain");
+    expect(await page.content()).not.toContain(secret);
+    await shot("approvals-pending");
+    const decide = async (subject: string, id: string, button: "Approve" | "Deny", reason: string) => {
+      await panel(subject).getByRole("button", { name: button, exact: true }).click();
+      const dialog = page.getByRole("dialog");
+      await dialog.waitFor();
+      // The dialog shows what is being decided; a reason is required.
+      expect(await dialog.textContent()).toContain(subject);
+      const answered = page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === `/api/approvals/${id}/${button.toLowerCase()}`);
+      await dialog.getByLabel("Reason").fill(reason);
+      await dialog.getByRole("button", { name: button, exact: true }).click();
+      await dialog.waitFor({ state: "detached" });
+      return (await answered).status();
+    };
+    // Deny the one with the key: nothing is sent.
+    expect(await decide(`keys for you ${process.pid}`, denied.id, "Deny", "no keys by mail")).toBe(200);
+    await page.getByTestId("decision-outcome").filter({ hasText: "Denied" }).waitFor();
+    await masked.waitFor({ state: "detached" });
+    expect(await upstreamAttempts("gmail_send")).toBe(sentBefore);
+    // Approve the draft: the stored call runs, once.
+    expect(await decide(`contract draft ${process.pid}`, approved.id, "Approve", "expected by legal")).toBe(200);
+    const outcome = page.getByTestId("decision-outcome").filter({ hasText: "Approved and executed" });
+    await outcome.waitFor();
+    expect(await outcome.getAttribute("data-status")).toBe("executed");
+    expect(await outcome.getByRole("link").textContent()).toBe(approved.correlationId);
+    await panel(`contract draft ${process.pid}`).waitFor({ state: "detached" });
+    expect(await upstreamAttempts("gmail_send")).toBe(sentBefore + 1);
+    await shot("approvals-approved");
+    // Decided by someone else meanwhile: the console shows the gateway's refusal with its correlation id.
+    expect((await asAdmin("POST", `/api/approvals/${elsewhere.id}/deny`, { reason: "decided by the admin" })).json.status).toBe("denied");
+    expect(await decide(`press release ${process.pid}`, elsewhere.id, "Approve", "too late")).toBe(409);
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/already decided.*approval_already_decided.*HTTP 409.*correlation id [0-9a-f-]{36}/);
+    await panel(`press release ${process.pid}`).waitFor({ state: "detached" });
+    expect(await upstreamAttempts("gmail_send")).toBe(sentBefore + 1);
+    // The history shows who decided what, and what became of it (the notice of the last decision goes).
+    await page.getByRole("radio", { name: "History" }).click();
+    await alert.waitFor({ state: "detached" });
+    const history = (subject: string) => page.locator("section.panel", { hasText: subject });
+    await history(`contract draft ${process.pid}`).locator(".badge", { hasText: "executed" }).waitFor();
+    expect(await history(`contract draft ${process.pid}`).textContent()).toMatch(/Decided by console-approver .*: expected by legal/);
+    await history(`keys for you ${process.pid}`).locator(".badge", { hasText: "denied" }).waitFor();
+    expect(await history(`press release ${process.pid}`).textContent()).toMatch(/Decided by bootstrap-admin .*: decided by the admin/);
+    await shot("approvals-history");
+    // Through the API: the agent reads its approval executed with the mail's result; the trail names the approver.
+    const read = await fetch(`${gateway.url}/api/approvals/${approved.id}`, { headers: { authorization: `Bearer ${approved.token}` } });
+    const view = (await read.json()) as { status: string; decidedBy: string; decisionReason: string; result: { id: string }; resultMeta: { correlationId: string } };
+    expect(view).toMatchObject({ status: "executed", decidedBy: "console-approver", decisionReason: "expected by legal", result: { id: expect.any(String) } });
+    expect((await asAdmin("GET", `/api/approvals/${denied.id}`)).json).toMatchObject({ status: "denied", decidedBy: "console-approver", decisionReason: "no keys by mail" });
+    const trail = (await asAdmin("GET", `/api/audit?correlationId=${approved.correlationId}`)).json.records as { decision: string; door: string; operator: string | null; status: number }[];
+    expect(trail.map((r) => [r.decision, r.door, r.operator]).sort()).toEqual([
+      ["allow", "approval", null],
+      ["approval_granted", "approval", "console-approver"],
+      ["pending_approval", "rest", null],
+    ]);
+    expect((await asAdmin("GET", "/api/audit/verify")).json).toMatchObject({ ok: true });
+    // Back to the admin for the rest of the run.
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Operator key").waitFor();
+    await signIn(ADMIN_KEY);
+    await page.getByTestId("who").filter({ hasText: "admin" }).waitFor();
+  }, 90_000);
+
   it("shows the approvals queue and the upstream MCP servers (both exist on this gateway)", async () => {
     await go("approvals", "Approvals");
     await page.getByRole("radio", { name: "Pending" }).waitFor();
@@ -361,6 +487,15 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await page.locator("tr", { hasText: "console-viewer" }).filter({ hasText: "you" }).waitFor();
     expect(await page.getByRole("button", { name: /Create operator|Disable|Rotate key|End session/ }).count()).toBe(0);
     await shot("viewer-operators");
+    // A call waiting for approval: the viewer sees it, and no way to decide it.
+    const waiting = await heldMail("viewer-test@outside.test", `waiting ${process.pid}`, "for a person");
+    await go("approvals", "Approvals");
+    await page.locator("section.panel", { hasText: `waiting ${process.pid}` }).waitFor();
+    expect(await page.getByRole("button", { name: /^(Approve|Deny)$/ }).count()).toBe(0);
+    await page.getByRole("radio", { name: "History" }).click();
+    await page.locator("section.panel", { hasText: "console-approver" }).first().waitFor();
+    expect(await page.getByRole("button", { name: /^(Approve|Deny)$/ }).count()).toBe(0);
+    await shot("viewer-approvals");
     // The page's own session, with its CSRF token, is refused by the gateway all the same.
     const refused = await page.evaluate(async (agentId) => {
       const session = (await (await fetch("/api/console/session")).json()) as { csrfToken: string };
@@ -368,18 +503,29 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
       return { status: r.status, body: (await r.json()) as { error: { code: string } } };
     }, state.agentId!);
     expect([refused.status, refused.body.error.code]).toEqual([403, "operator_forbidden"]);
+    // Nor may it decide an approval, session, CSRF token and all; the call still waits.
+    const decision = await page.evaluate(async (id) => {
+      const session = (await (await fetch("/api/console/session")).json()) as { csrfToken: string };
+      const r = await fetch(`/api/approvals/${id}/approve`, { method: "POST", headers: { "x-csrf-token": session.csrfToken, "content-type": "application/json" }, body: JSON.stringify({ reason: "viewer" }) });
+      return { status: r.status, body: (await r.json()) as { error: { code: string; details: unknown } } };
+    }, waiting.id);
+    expect([decision.status, decision.body.error.code, decision.body.error.details]).toEqual([403, "operator_forbidden", { role: "viewer", needed: "approver" }]);
+    expect((await asAdmin("GET", `/api/approvals/${waiting.id}`)).json).toMatchObject({ status: "pending", decidedBy: null });
+    state.waitingApprovalId = waiting.id;
   }, 60_000);
 
   it("logged no console error and asked nothing of any other origin during the whole run", () => {
     // Chromium logs every 4xx answer as a console error; these are the refusals this run provokes
-    // (the wrong key, the policy with an error, the viewer's change) and the probes
+    // (the wrong key, the policy with an error, the approval decided elsewhere, the viewer's changes) and the probes
     // for features this gateway does not have. Any other refusal, or any other error, fails.
     expect(consoleErrors.filter((e) => !/^Failed to load resource: the server responded with a status of 4\d\d /.test(e))).toEqual([]);
     expect([...refusedRequests].sort()).toEqual([
       "400 POST /api/policies",
       "401 POST /api/console/session",
       "403 POST /api/agents/" + state.agentId + "/suspend",
-    ]);
+      "403 POST /api/approvals/" + state.waitingApprovalId + "/approve",
+      "409 POST /api/approvals/" + state.decidedElsewhereId + "/approve",
+    ].sort());
     expect(foreignRequests).toEqual([]);
   });
 });

@@ -67,7 +67,11 @@ describe("the OpenAI-compatible endpoint, driven by the official openai client",
     const correlationId = response.headers.get("x-correlation-id")!;
     expect(response.headers.get("server-timing")).toMatch(/gateway;dur=[\d.]+, upstream;dur=[\d.]+/);
     const audit = await admin.raw<{ records: { correlationId: string; tool: string; action: string; decision: string; door?: string }[] }>("GET", `/api/audit?agentId=${agent.id}`);
-    expect(audit.records.find((r) => r.correlationId === correlationId)).toMatchObject({ tool: "openai", action: "chat", decision: "allow", door: "openai" });
+    // The audit record keeps the tokens the upstream reported.
+    expect(audit.records.find((r) => r.correlationId === correlationId)).toMatchObject({
+      tool: "openai", action: "chat", decision: "allow", door: "openai",
+      usage: { promptTokens: data.usage!.prompt_tokens, completionTokens: data.usage!.completion_tokens, totalTokens: data.usage!.total_tokens },
+    });
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(metrics).toMatch(/^gateway_llm_tokens_total\{tool="openai",kind="input"\} [1-9]/m);
     expect(metrics).toMatch(/^gateway_llm_tokens_total\{tool="openai",kind="output"\} [1-9]/m);
@@ -174,7 +178,10 @@ describe("the OpenAI-compatible endpoint, driven by the official openai client",
     expect(usage!.completion_tokens).toBe(8);
     // Audited once it ended, metered with the usage the last event reported.
     const audit = await admin.raw<{ records: { correlationId: string; decision: string; status: number; reason: string | null }[] }>("GET", `/api/audit?agentId=${agent.id}`);
-    expect(audit.records.find((r) => r.correlationId === correlationId)).toMatchObject({ decision: "allow", status: 200, reason: null });
+    expect(audit.records.find((r) => r.correlationId === correlationId)).toMatchObject({
+      decision: "allow", status: 200, reason: null,
+      usage: { promptTokens: usage!.prompt_tokens, completionTokens: usage!.completion_tokens, totalTokens: usage!.prompt_tokens + usage!.completion_tokens },
+    });
     const usageAfter = await llmTokens();
     expect(usageAfter.output - usageBefore.output).toBe(usage!.completion_tokens);
     expect(usageAfter.input - usageBefore.input).toBe(usage!.prompt_tokens);
@@ -217,5 +224,25 @@ describe("the OpenAI-compatible endpoint, driven by the official openai client",
     const notJson = await fetch(`${gateway.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{not json" });
     expect(notJson.status).toBe(400);
     expect(((await notJson.json()) as { error: { type: string } }).error.type).toBe("invalid_request_error");
+  });
+  it("audits the model tokens of openai:chat through /api/proxy too, and the hash chain still verifies", async () => {
+    const { agent, token } = await agentToken("writer", ["openai:chat"]);
+    const body = JSON.stringify({ tool: "openai", action: "chat", params: { ...ask, messages: [{ role: "user", content: "Count my tokens" }] } });
+    const r = await fetch(`${gateway.url}/api/proxy`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body });
+    expect(r.status).toBe(200);
+    const answer = (await r.json()) as { data: { usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } }; meta: { correlationId: string } };
+    const audit = await admin.raw<{ records: { correlationId: string; door: string; usage: unknown }[] }>("GET", `/api/audit?agentId=${agent.id}`);
+    expect(audit.records.find((r) => r.correlationId === answer.meta.correlationId)).toMatchObject({
+      door: "rest",
+      usage: { promptTokens: answer.data.usage.prompt_tokens, completionTokens: answer.data.usage.completion_tokens, totalTokens: answer.data.usage.total_tokens },
+    });
+    // A call that is no model answer has none.
+    const models = await fetch(`${gateway.url}/v1/models`, { headers: { authorization: `Bearer ${token}` } });
+    const listed = await admin.raw<{ records: { correlationId: string; usage: unknown }[] }>("GET", `/api/audit?correlationId=${models.headers.get("x-correlation-id")}`);
+    expect(listed.records.map((x) => x.usage)).toEqual(listed.records.map(() => null));
+    // The usage is part of each record's link: every chain (this run's streamed and whole answers included) still verifies.
+    const verified = await admin.raw<{ ok: boolean; records: number }>("GET", "/api/audit/verify");
+    expect(verified).toMatchObject({ ok: true, broken: [] });
+    expect(verified.records).toBeGreaterThan(10);
   });
 });

@@ -224,6 +224,58 @@ describe("operators and roles", () => {
     expect(seen.length).toBeGreaterThan(30);
   });
 
+  it("walks the approval decision routes × role too: a viewer is refused like on every role route, an approver and an admin decide and are recorded by name", async () => {
+    // The decision routes also admit agent tokens (to tell an agent 403, not 401), so they check the
+    // role in the handler rather than declaring `config: { role }`: this walk holds them to the same rules.
+    await as(t.adminKey, "POST", "/api/policies", { name: unique("held"), subject: { role: "held-caller" }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], requireApproval: { approvers: ["ops"] } }] });
+    const { client, agent } = await newAgent(t, { role: "held-caller", scopes: ["serpapi:search"] });
+    const token = await client.token();
+    let q = 0;
+    const held = async () => {
+      const r = await http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "serpapi", action: "search", params: { q: `held ${++q}` } } });
+      expect(r.status, r.text).toBe(202);
+      return r.json.approval.id as string;
+    };
+    const deciders: [string, string | undefined, string][] = [["viewer", keys.viewer, "the-viewer"], ["approver", keys.approver, "the-approver"], ["admin", keys.admin, "the-admin"], ["bootstrap", t.adminKey, "bootstrap-admin"]];
+    for (const decision of ["approve", "deny"] as const) {
+      const name = `POST /api/approvals/:id/${decision}`;
+      for (const [role, key, operator] of deciders) {
+        const id = await held();
+        const r = await as(key, "POST", `/api/approvals/${id}/${decision}`, { reason: `${role} says so` });
+        if (role === "viewer") {
+          expect([name, role, r.status, r.json.error.code]).toEqual([name, role, 403, "operator_forbidden"]);
+          expect(r.json.error.details).toEqual({ role: "viewer", needed: "approver" });
+          // Still pending, and the refusal is in the audit trail with who tried.
+          expect((await as(keys.viewer, "GET", `/api/approvals/${id}`)).json).toMatchObject({ status: "pending", decidedBy: null });
+          const tried = await as(t.adminKey, "GET", `/api/audit?correlationId=${r.headers.get("x-correlation-id")}`);
+          expect(tried.json.records).toEqual([expect.objectContaining({ operator: "the-viewer", decision: "deny", reason: "operator_forbidden", status: 403 })]);
+          continue;
+        }
+        expect([name, role, r.status]).toEqual([name, role, 200]);
+        expect(r.json).toMatchObject({ id, status: decision === "approve" ? "executed" : "denied", decidedBy: operator, decisionReason: `${role} says so` });
+        // The trail names who decided, in the decision's record and in the operator's change.
+        const trail = await as(t.adminKey, "GET", `/api/audit?agentId=${agent.id}&decision=${decision === "approve" ? "approval_granted" : "approval_denied"}`);
+        expect(trail.json.records.find((x: { reason: string }) => x.reason.includes(id))).toMatchObject({ operator, reason: `approval ${id} ${decision === "approve" ? "approved" : "denied"} by ${operator}: ${role} says so` });
+        const change = await as(t.adminKey, "GET", `/api/audit?kind=admin&operator=${operator}&correlationId=${r.headers.get("x-correlation-id")}`);
+        expect(change.json.records).toEqual([expect.objectContaining({ action: name, decision: "allow", status: 200 })]);
+      }
+      // Without a credential, or with a wrong one: 401; the asking agent's own token: 403.
+      const id = await held();
+      expect((await as(undefined, "POST", `/api/approvals/${id}/${decision}`)).status).toBe(401);
+      expect((await as("op_not-a-real-key-at-all-000000000000000000", "POST", `/api/approvals/${id}/${decision}`)).status).toBe(401);
+      const byAgent = await as(token, "POST", `/api/approvals/${id}/${decision}`);
+      expect([byAgent.status, byAgent.json.error.code]).toEqual([403, "operator_forbidden"]);
+    }
+    // An approver's console session decides too (with its CSRF token); without the token it is refused.
+    const session = await http(`${t.url}/api/console/session`, { body: { key: keys.approver } });
+    const cookie = (session.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const id = await held();
+    const noCsrf = await http(`${t.url}/api/approvals/${id}/approve`, { method: "POST", headers: { cookie } });
+    expect([noCsrf.status, noCsrf.json.error.code]).toEqual([403, "csrf_invalid"]);
+    const viaSession = await http(`${t.url}/api/approvals/${id}/approve`, { method: "POST", headers: { cookie, "x-csrf-token": session.json.csrfToken } });
+    expect([viaSession.status, viaSession.json.status, viaSession.json.decidedBy]).toEqual([200, "executed", "the-approver"]);
+  });
+
   it("shows an operator's key once, stores only its hash, and lists operators without keys", async () => {
     const created = await as(t.adminKey, "POST", "/api/operators", { name: unique("op"), role: "approver" });
     expect(created.status).toBe(201);

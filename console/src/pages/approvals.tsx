@@ -19,6 +19,9 @@ interface Approval {
   decidedAt?: string | null;
   decidedBy?: string | null;
   decisionReason?: string | null;
+  /** After an approval: the executed call's `meta` (its own correlation id), or why it failed. */
+  resultMeta?: { correlationId?: string };
+  error?: { code: string; message: string };
 }
 
 const PAGE = 50;
@@ -34,23 +37,40 @@ export function Approvals({ session }: { session: Session }) {
   );
   const [dialog, confirm] = useConfirm();
   const [error, setError] = useState<unknown>();
+  /** What the last decision came to, as the gateway answered it. */
+  const [outcome, setOutcome] = useState<Approval | undefined>();
   const approver = can(session, "approver");
   const off = list.data !== undefined && !("approvals" in list.data);
   const shown = list.data && "approvals" in list.data ? list.data.approvals.filter((a) => tab === "pending" || a.status !== "pending") : [];
   const decide = async (a: Approval, decision: "approve" | "deny") => {
-    const answer = await confirm({ title: `${decision === "approve" ? "Approve" : "Deny"} ${a.tool}:${a.action} for ${a.agentId}?`, confirmLabel: decision === "approve" ? "Approve" : "Deny", danger: decision === "deny", reason: true });
+    const answer = await confirm({
+      title: `${decision === "approve" ? "Approve" : "Deny"} ${a.tool}:${a.action} for ${a.agentId}?`,
+      body: (
+        <>
+          <p>{decision === "approve" ? "The gateway runs exactly this call (secrets masked here), checked again against policy." : "The call is not sent; the agent is told it was denied, with your reason."}</p>
+          {a.params !== undefined ? <pre class="small">{JSON.stringify(a.params, null, 2)}</pre> : null}
+        </>
+      ),
+      confirmLabel: decision === "approve" ? "Approve" : "Deny",
+      danger: decision === "deny",
+      reason: true,
+    });
     if (!answer.ok) return;
     setError(undefined);
+    setOutcome(undefined);
     try {
-      await api("POST", `/api/approvals/${encodeURIComponent(a.id)}/${decision}`, { body: { reason: answer.reason } });
-      list.reload();
+      setOutcome(await api<Approval>("POST", `/api/approvals/${encodeURIComponent(a.id)}/${decision}`, { body: { reason: answer.reason } }));
     } catch (err) {
       setError(err);
     }
+    // Decided here or, if refused, most likely elsewhere: either way the list has changed.
+    list.reload();
   };
   const switchTo = (next: "pending" | "history") => {
     setTab(next);
     setCursors([null]);
+    setError(undefined);
+    setOutcome(undefined);
   };
   return (
     <>
@@ -67,6 +87,7 @@ export function Approvals({ session }: { session: Session }) {
             <button type="button" role="radio" aria-checked={tab === "history"} class={tab === "history" ? "on" : ""} onClick={() => switchTo("history")}>History</button>
           </span>
           <ErrorNotice error={list.error ?? error} />
+          {outcome ? <DecisionOutcome a={outcome} /> : null}
           {shown.map((a) => (
             <section class="panel" key={a.id} aria-label={`${a.tool}:${a.action} for ${a.agentId}`}>
               <h2>
@@ -79,6 +100,8 @@ export function Approvals({ session }: { session: Session }) {
               </p>
               {a.reason ? <p>Held because: {a.reason}{a.rule ? ` (${a.rule.policyName} v${a.rule.version}, rule ${a.rule.ruleId ?? `#${a.rule.rule + 1}`})` : ""}</p> : null}
               {a.params !== undefined ? <pre class="small" aria-label="the call, with secrets masked">{JSON.stringify(a.params, null, 2)}</pre> : null}
+              {a.resultMeta?.correlationId ? <p>The call ran: <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.resultMeta.correlationId)}`}>{a.resultMeta.correlationId}</a></p> : null}
+              {a.error ? <p>The call failed: <code>{a.error.code}</code> {a.error.message}</p> : null}
               {a.decidedBy ? <p>Decided by <strong>{a.decidedBy}</strong> {time(a.decidedAt)}{a.decisionReason ? `: ${a.decisionReason}` : ""}</p> : null}
               {approver && a.status === "pending" ? (
                 <div class="actions">
@@ -97,5 +120,20 @@ export function Approvals({ session }: { session: Session }) {
         </>
       )}
     </>
+  );
+}
+
+/** What a decision came to: approved and executed (or failed), or denied. */
+function DecisionOutcome({ a }: { a: Approval }) {
+  const what = `${a.tool}:${a.action} for ${a.agentId}`;
+  return (
+    <p class="notice" role="status" data-testid="decision-outcome" data-status={a.status}>
+      {a.status === "executed" ? <>Approved and executed: {what}. </> : a.status === "failed" ? <>Approved, but the call failed: {what} (<code>{a.error?.code}</code> {a.error?.message}). </> : a.status === "denied" ? <>Denied: {what}; nothing was sent. </> : <>{a.status}: {what}. </>}
+      {a.resultMeta?.correlationId ? (
+        <>
+          Correlation id <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.resultMeta.correlationId)}`}>{a.resultMeta.correlationId}</a>
+        </>
+      ) : null}
+    </p>
   );
 }

@@ -18,6 +18,8 @@ export interface AuditRecord {
   attempts: number | null;
   paramsHash: string | null;
   operator?: string | null;
+  /** Model tokens an LLM answer reported. */
+  usage?: { promptTokens: number; completionTokens: number; totalTokens: number } | null;
 }
 
 const FILTERS = ["agentId", "tool", "decision", "kind", "operator", "from", "to", "correlationId"] as const;
@@ -69,6 +71,11 @@ export function AuditTable({ records }: { records: AuditRecord[] }) {
               <td data-label="Status">{r.status}</td>
               <td data-label="Latency">
                 {r.latencyMs.toFixed(1)} ms{r.cache && r.cache !== "miss" ? <div class="small muted">cache {r.cache}</div> : null}
+                {r.usage ? (
+                  <div class="small muted" data-testid="usage" title={`${r.usage.promptTokens} prompt + ${r.usage.completionTokens} completion tokens`}>
+                    {r.usage.totalTokens} tokens
+                  </div>
+                ) : null}
               </td>
               <td data-label="Correlation id">
                 <a href={`#/audit?correlationId=${encodeURIComponent(r.correlationId)}`} class="cid" title="every record with this correlation id">

@@ -10,9 +10,12 @@ const DECISION_BODY_MAX = 500;
 
 /**
  * Who may do what with approvals, in one place. Each route declares who the authentication hook
- * admits; a person (the admin key) lists and decides; the agent that asked may read its own. The
- * decision routes also admit agent tokens so that an agent is told 403 (it proved who it is, and it
- * is not allowed), never given a decision.
+ * admits: any operator (viewer and up) lists and reads; the agent that asked may read its own; an
+ * operator with role `approver` or `admin` decides (the bootstrap admin key is `bootstrap-admin`),
+ * recorded by name as `decidedBy`. The decision routes also admit agent tokens so that an agent is
+ * told 403 (it proved who it is, and it is not allowed), never given a decision; so they check the
+ * role in `decider` (same refusal and details as the operator hook) instead of `config: { role }`.
+ * test/operators/operators.e2e.test.ts walks them × role like every role route.
  */
 const PEOPLE = { role: "viewer" } as const;
 const PEOPLE_OR_THE_ASKING_AGENT = AGENT_OR_ADMIN;

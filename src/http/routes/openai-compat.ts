@@ -5,6 +5,7 @@ import { allowedModels, openAIError } from "../../openai-compat/index.js";
 import type { ProxyInput, ProxyOutput } from "../../proxy/index.js";
 import { AUTHENTICATED_BY_HANDLER, bearerOf } from "../auth.js";
 import { toGatewayError } from "../errors.js";
+import { JSON_CONTENT_TYPE } from "./proxy.js";
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -66,6 +67,8 @@ export function registerOpenAICompatRoutes(app: FastifyInstance, deps: { handle:
       reply.header("content-type", "text/event-stream; charset=utf-8").header("cache-control", "no-cache").header("x-accel-buffering", "no");
       return reply.send(out.stream);
     }
+    // The upstream's own JSON text, as OpenAI's client expects it, when nothing in it had to be scrubbed.
+    if (out.raw !== undefined) return reply.type(JSON_CONTENT_TYPE).send(out.raw);
     return out.data;
   });
 

@@ -76,7 +76,7 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
 
 // wrk (C, Debian package) when installed: a Node generator on a 2-core machine takes a core of its
 // own and caps the bare proxy first, which would flatter the gateway's ratio.
-const extraEnv = Object.fromEntries(values.env!.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+const extraEnv = Object.fromEntries(values.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
 const useWrk = values.generator === "wrk" || (values.generator === "auto" && hasWrk());
 
 async function saturation(target: string, token: string, label: string, cached = false, durationS = seconds) {
@@ -99,7 +99,7 @@ try {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-bench-"));
   const profileDir = values.profile ? fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-profile-")) : undefined;
   const gateway = await startGatewayProcess(
-    { DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: values["log-level"]!, ...extraEnv },
+    { DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: values["log-level"], ...extraEnv },
     30_000,
     undefined,
     profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
@@ -116,7 +116,7 @@ try {
     const v = m["gateway_nodejs_eventloop_lag_p99_seconds"];
     return v === undefined ? undefined : v * 1000;
   };
-  console.log(`gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env!.join(" ")}` : ""} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
+  console.log(`gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env.join(" ")}` : ""} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
   console.log(`\nsaturation: closed loop (${useWrk ? "wrk" : "Node generator"}), ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
   await saturation(gateway.url, token, "warm-up", false, 3);
   const b = await saturation(bare.url, token, "bare proxy");

@@ -34,9 +34,10 @@ export function censorFields<T>(value: T, depth = 0): T {
   if (value === null || typeof value !== "object" || depth > MAX_CENSOR_DEPTH) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
-    value.forEach((item, i) => {
+    const items = value as unknown[];
+    items.forEach((item, i) => {
       const censored = censorFields(item, depth + 1);
-      if (censored !== item) (copy ??= [...value])[i] = censored;
+      if (censored !== item) (copy ??= [...items])[i] = censored;
     });
     return (copy ?? value) as T;
   }
@@ -51,6 +52,8 @@ export function censorFields<T>(value: T, depth = 0): T {
 
 /** An error keeps what pino's err serializer would have written (its message and stack are not enumerable). */
 function plainCopy(value: object): Record<string, unknown> {
+  // An error's own fields are wanted as plain data; its prototype's are written out by name.
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread
   return value instanceof Error ? { ...value, type: value.name, message: value.message, stack: value.stack } : { ...value };
 }
 

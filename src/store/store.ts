@@ -427,7 +427,7 @@ const toAudit = (r: AuditRow): AuditRecord => ({
   usage:
     r.prompt_tokens === null || r.prompt_tokens === undefined || r.completion_tokens === null || r.completion_tokens === undefined
       ? null
-      : { promptTokens: Number(r.prompt_tokens), completionTokens: Number(r.completion_tokens), totalTokens: Number(r.total_tokens ?? Number(r.prompt_tokens) + Number(r.completion_tokens)) },
+      : { promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, totalTokens: r.total_tokens ?? r.prompt_tokens + r.completion_tokens },
   chainId: r.chain_id ?? null,
   chainSeq: r.chain_seq ?? null,
   prevHash: r.prev_hash ?? null,

@@ -63,7 +63,7 @@ describe("upstream JSON passed through, and scrubbed whenever it may hold a secr
     ["as is", `{"echo":"key=${SECRET}"}`],
     ["URL-encoded", `{"echo":"https://serpapi.test/search?api_key=${encodeURIComponent(SECRET)}"}`],
     ["with escaped slashes", `{"echo":"${SECRET.replace("/", "\\/")}"}`],
-    ["spelt in \\u escapes", `{"echo":"${[...SECRET].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("")}"}`],
+    ["spelt in \\u escapes", `{"echo":"${Array.from(SECRET).map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("")}"}`],
     ["as a key", `{"${SECRET}":1}`],
   ])("scrubs a secret spelt %s, and still answers in the envelope", async (how, answer) => {
     const r = await search(`echo ${how}`, answer);

@@ -37,6 +37,8 @@ const { values } = parseArgs({
     "no-build": { type: "boolean", default: false },
     /** KEY=VALUE settings for the gateway beyond its defaults (repeatable), e.g. --env AUDIT_SQLITE_WRITER=thread. */
     env: { type: "string", multiple: true, default: [] },
+    /** Another build of the gateway to measure (e.g. an older commit's dist/src/cli/main.js), for before/after figures. */
+    "gateway-entry": { type: "string", default: "dist/src/cli/main.js" },
   },
 });
 const connections = Number(values.connections);
@@ -103,7 +105,7 @@ try {
     30_000,
     undefined,
     profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
-    "dist/src/cli/main.js",
+    values["gateway-entry"]!,
   );
   started.push(gateway);
   const bare = await startTsProcess("bench/harness/bare-proxy-server.ts", [mock.url], {}, /listening on (http:\/\/[\d.:]+)/);
@@ -116,7 +118,7 @@ try {
     const v = m["gateway_nodejs_eventloop_lag_p99_seconds"];
     return v === undefined ? undefined : v * 1000;
   };
-  console.log(`gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env.join(" ")}` : ""} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
+  console.log(`gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env.join(" ")}` : ""} ${values["gateway-entry"] === "dist/src/cli/main.js" ? "" : ` (${values["gateway-entry"]})`} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
   console.log(`\nsaturation: closed loop (${useWrk ? "wrk" : "Node generator"}), ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
   await saturation(gateway.url, token, "warm-up", false, 3);
   const b = await saturation(bare.url, token, "bare proxy");

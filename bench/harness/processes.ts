@@ -21,7 +21,7 @@ export interface ChildService {
 export async function startTsProcess(script: string, args: string[], env: Record<string, string>, readyPattern: RegExp, timeoutMs = 30_000, cpu?: number, nodeFlags: string[] = []): Promise<ChildService> {
   // Compiled JavaScript (dist/) runs on plain node, as `npm start` runs it; TypeScript through tsx.
   const loader = script.endsWith(".js") ? [] : ["--import", "tsx"];
-  const argv = [...nodeFlags, ...loader, path.join(ROOT, script), ...args];
+  const argv = [...nodeFlags, ...loader, path.resolve(ROOT, script), ...args];
   // Pinned to one core with taskset when asked (Linux), so instances do not share a core.
   const [command, commandArgs] = cpu === undefined ? [process.execPath, argv] : ["taskset", ["-c", String(cpu), process.execPath, ...argv]];
   const child = spawn(command, commandArgs, {

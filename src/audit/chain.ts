@@ -28,12 +28,35 @@ export const genesisHash = (key: Buffer, chainId: string): string => mac(key, `g
  * does not change the hash of records written before it.
  */
 export function recordHash(key: Buffer, record: AuditRecord): string {
-  const fields: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(record)) {
-    if (k === "hash" || k === "prevHash" || v === null || v === undefined) continue;
-    fields[k] = v;
+  return mac(key, `${record.prevHash ?? ""}|${canonicalFields(record)}`);
+}
+
+/** Records are built by a few code paths, each with its own key order: each order is sorted once. */
+const sortedKeyOrders = new Map<string, { key: string; quoted: string }[]>();
+
+/**
+ * `canonicalJson` of the record's fields but the links and the null ones (the same text, so every
+ * chain written before verifies), without sorting the keys of every record anew.
+ */
+function canonicalFields(record: AuditRecord): string {
+  const keys = Object.keys(record);
+  const shape = keys.join(",");
+  let sorted = sortedKeyOrders.get(shape);
+  if (sorted === undefined) {
+    sorted = keys
+      .filter((k) => k !== "hash" && k !== "prevHash")
+      .sort()
+      .map((k) => ({ key: k, quoted: JSON.stringify(k) }));
+    if (sortedKeyOrders.size < 64) sortedKeyOrders.set(shape, sorted);
   }
-  return mac(key, `${record.prevHash ?? ""}|${canonicalJson(fields)}`);
+  const values = record as unknown as Record<string, unknown>;
+  let text = "";
+  for (const { key: k, quoted } of sorted) {
+    const v = values[k];
+    if (v === null || v === undefined) continue;
+    text += `${text === "" ? "" : ","}${quoted}:${canonicalJson(v)}`;
+  }
+  return `{${text}}`;
 }
 
 /** The MAC of a chain head: whoever edits the head (to hide a cut-off tail) needs the key. */

@@ -285,6 +285,18 @@ export interface StoreOptions {
 }
 
 /** Opens the configured backend and applies pending migrations. */
+/** The multi-row audit insert for `rows` rows: built once per row count (the SQLite driver also prepares it once). */
+const auditInsertSqls = new Map<number, string>();
+function auditInsertSql(rows: number): string {
+  let sql = auditInsertSqls.get(rows);
+  if (sql === undefined) {
+    const tuples = Array.from({ length: rows }, (_, j) => `(${Array.from({ length: AUDIT_COLUMNS }, (_, k) => `$${j * AUDIT_COLUMNS + k + 1}`).join(", ")})`);
+    sql = `INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS}) VALUES ${tuples.join(", ")} ON CONFLICT (id) DO NOTHING`;
+    auditInsertSqls.set(rows, sql);
+  }
+  return sql;
+}
+
 export async function openStore(options: StoreOptions): Promise<SqlStore> {
   const sqliteFile = options.databaseUrl === undefined ? path.join(options.dataDir, "gateway.db") : undefined;
   const driver =
@@ -676,12 +688,8 @@ export class SqlStore implements Store {
       for (let i = 0; i < records.length; i += chunkSize) {
         const chunk = records.slice(i, i + chunkSize);
         const values: SqlValue[] = [];
-        const rows = chunk.map((r, j) => {
-          values.push(...auditRowValues(r));
-          const base = j * AUDIT_COLUMNS;
-          return `(${Array.from({ length: AUDIT_COLUMNS }, (_, k) => `$${base + k + 1}`).join(", ")})`;
-        });
-        await tx.run(`INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS}) VALUES ${rows.join(", ")} ON CONFLICT (id) DO NOTHING`, values);
+        for (const r of chunk) values.push(...auditRowValues(r));
+        await tx.run(auditInsertSql(chunk.length), values);
       }
       if (head !== undefined) await tx.run(AUDIT_HEAD_UPSERT, auditHeadValues(head));
     });

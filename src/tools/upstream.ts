@@ -1,4 +1,4 @@
-import { Agent, request } from "undici";
+import { Agent, request, type Dispatcher } from "undici";
 import { GatewayError } from "../errors/index.js";
 import { connectionFailure, flattenHeaders, readCapped } from "../net/outbound.js";
 import type { InvokeContext, UpstreamReply } from "../proxy/catalog.js";
@@ -55,6 +55,17 @@ export function upstreamFailure(tool: string, status: number, body: unknown, hea
   });
 }
 
+/**
+ * An answer's body as text, at most `maxBytes`: read whole by undici when its declared length fits
+ * (undici reads exactly that many bytes), through the capped reader otherwise (chunked, or too big).
+ */
+async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ text: string; bytes: number }> {
+  const declared = Number(response.headers["content-length"]);
+  if (Number.isInteger(declared) && declared >= 0 && declared <= maxBytes) return { text: await response.body.text(), bytes: declared };
+  const { buffer } = await readCapped(response.body, maxBytes);
+  return { text: buffer.toString("utf8"), bytes: buffer.length };
+}
+
 /** The pooled client adapters use for operator-configured API base URLs (SerpAPI, OpenAI, Gmail). */
 export class ApiClient {
   private readonly agent: Agent;
@@ -85,8 +96,7 @@ export class ApiClient {
       if (ctx.signal.aborted) throw err;
       throw connectionFailure(url.host, err);
     }
-    const { buffer } = await readCapped(response.body, MAX_API_RESPONSE_BYTES);
-    const text = buffer.toString("utf8");
+    const { text, bytes } = await readText(response, MAX_API_RESPONSE_BYTES);
     let body: unknown = text;
     try {
       body = text.length === 0 ? null : JSON.parse(text);
@@ -98,7 +108,7 @@ export class ApiClient {
     if (typeof body === "string") {
       throw new GatewayError("upstream_error", `${tool} answered with something that is not JSON`, { details: { upstreamStatus: response.statusCode, reason: "bad_payload", retryable: false } });
     }
-    return { status: response.statusCode, body, bytes: buffer.length, headers: responseHeaders, ...(text.length === 0 ? {} : { raw: text }) };
+    return { status: response.statusCode, body, bytes, headers: responseHeaders, ...(text.length === 0 ? {} : { raw: text }) };
   }
 
   /**

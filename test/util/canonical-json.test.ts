@@ -28,3 +28,18 @@ describe("canonicalJson", () => {
     expect(canonicalJson(deeper)).toBe(`{"k":[{"k":[${canonicalJson(shallow)}]}]}`);
   });
 });
+
+describe("audit record links keep their canonical text", () => {
+  it("recordHash is the HMAC of prevHash and the sorted non-null fields, whatever the key order", async () => {
+    const { createHmac } = await import("node:crypto");
+    const { recordHash } = await import("../../src/audit/chain.js");
+    const key = Buffer.alloc(32, 7);
+    const record = { id: "r1", at: 5, correlationId: "c", agentId: null, tool: "serpapi", action: "search", decision: "allow", reason: null, status: 200, latencyMs: 1.5, upstreamMs: undefined, cache: "miss", attempts: 1, paramsHash: "p", door: "rest", chainId: "ch", chainSeq: 3, prevHash: "prev", hash: "ignored", usage: { totalTokens: 3, promptTokens: 1, completionTokens: 2 } };
+    const fields = Object.fromEntries(Object.entries(record).filter(([k, v]) => k !== "hash" && k !== "prevHash" && v !== null && v !== undefined));
+    const expected = createHmac("sha256", key).update(`prev|${canonicalJson(fields)}`).digest("base64url");
+    expect(recordHash(key, record as never)).toBe(expected);
+    const reordered = Object.fromEntries(Object.entries(record).reverse());
+    expect(recordHash(key, reordered as never)).toBe(expected);
+    expect(recordHash(key, { ...record, status: 500 } as never)).not.toBe(expected);
+  });
+});

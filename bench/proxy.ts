@@ -105,7 +105,7 @@ try {
     30_000,
     undefined,
     profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
-    values["gateway-entry"]!,
+    values["gateway-entry"],
   );
   started.push(gateway);
   const bare = await startTsProcess("bench/harness/bare-proxy-server.ts", [mock.url], {}, /listening on (http:\/\/[\d.:]+)/);

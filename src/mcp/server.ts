@@ -77,6 +77,8 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
       action: entry.action,
       params: (request.params.arguments ?? {}) as Record<string, unknown>,
       rawToken: caller.rawToken,
+      // Verified by the route for this request: the road's authenticate stage takes it as is (one validation per call).
+      principal: caller.token,
       correlationId,
       door: "mcp",
     };

@@ -5,7 +5,7 @@ import { generateAgentKeyPair } from "../../src/identity/index.js";
 import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 
 /** The MCP door's own bookkeeping, in-process: what it counts, and what it may reuse between requests. */
-describe("MCP door: one validation per call", () => {
+describe("MCP door: what it counts, and what it keeps between requests", () => {
   let gw: TestGateway;
 
   beforeAll(async () => {
@@ -58,5 +58,25 @@ describe("MCP door: one validation per call", () => {
     const bad = await mcp(`${token.slice(0, -4)}AAAA`, { jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "serpapi__search", arguments: { q: "x" } } });
     expect(bad.status).toBe(401);
     expect(bad.headers.get("www-authenticate")).toMatch(/^Bearer resource_metadata=".*\/\.well-known\/oauth-protected-resource", error="invalid_token"/);
+  });
+
+  it("tools/list answers from its per-caller listing until a policy changes, then judges again", async () => {
+    const role = `door-lister-${randomUUID().slice(0, 8)}`;
+    const created = await gw.admin.raw("POST", "/api/policies", { name: `door-${role}`, subject: { role }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }] });
+    const policyId = (created as { id: string }).id;
+    const { token } = await agentToken(role, ["serpapi:search", "openai:chat"]);
+    const names = async () => ((await mcp(token, { jsonrpc: "2.0", id: 1, method: "tools/list" })).json.result.tools as { name: string }[]).map((t) => t.name).sort();
+    expect(await names()).toEqual(["serpapi__search"]);
+    expect(await names()).toEqual(["serpapi__search"]);
+    // A wider policy shows at once...
+    await gw.admin.raw("PUT", `/api/policies/${policyId}`, { name: `door-${role}`, subject: { role }, rules: [{ effect: "allow", scopes: ["serpapi:search", "openai:chat"] }] });
+    expect(await names()).toEqual(["openai__chat", "serpapi__search"]);
+    // ...and a deny as well.
+    await gw.admin.raw("PUT", `/api/policies/${policyId}`, { name: `door-${role}`, subject: { role }, rules: [{ effect: "allow", scopes: ["serpapi:search", "openai:chat"] }, { effect: "deny", scopes: ["serpapi:search"] }] });
+    expect(await names()).toEqual(["openai__chat"]);
+    // Another token of the same role with fewer scopes sees only what its scopes cover.
+    const narrow = await agentToken(role, ["openai:chat"]);
+    const listed = await mcp(narrow.token, { jsonrpc: "2.0", id: 2, method: "tools/list" });
+    expect((listed.json.result.tools as { name: string }[]).map((t) => t.name)).toEqual(["openai__chat"]);
   });
 });

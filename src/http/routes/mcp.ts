@@ -52,9 +52,8 @@ export function registerMcpRoutes(app: FastifyInstance, deps: McpRouteDeps) {
       response.headers.forEach((value, name) => {
         if (name !== "content-length") reply.header(name, value);
       });
-      // Bytes straight through: decoding to a string only for Fastify to encode it again costs twice.
-      const body = Buffer.from(await response.arrayBuffer());
-      return reply.send(body.length === 0 ? undefined : body);
+      const body = await bytesOf(response);
+      return reply.send(body === undefined || body.length === 0 ? undefined : body);
     });
 
     // Stateless: no server-initiated stream to open and no session to end (MCP Streamable HTTP allows 405 for both).
@@ -139,6 +138,24 @@ function bodilessRequest(request: FastifyRequest): Request {
     bodilessRequests.set(key, shared);
   }
   return shared;
+}
+
+/**
+ * The answer's bytes, straight through: decoding to a string only for Fastify to encode it again
+ * costs twice. Read off the body stream by hand: the SDK's JSON answer is one chunk, which is used
+ * as it is, where `arrayBuffer()` goes through undici's generic body reading and copies it again
+ * (a third of the read's cost).
+ */
+async function bytesOf(response: Response): Promise<Buffer | undefined> {
+  if (response.body === null) return undefined;
+  const reader = response.body.getReader();
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
 /** A value safe inside an RFC 7235 quoted-string. */

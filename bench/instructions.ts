@@ -26,6 +26,8 @@ const { values } = parseArgs({
     "gateway-entry": { type: "string", default: "dist/src/cli/main.js" },
     "no-build": { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
+    /** Copy callgrind's dump here (for callgrind_annotate: which native code, GC, SQLite or crypto, takes the instructions). */
+    "keep-dump": { type: "string" },
   },
 });
 const calls = Number(values.calls);
@@ -89,6 +91,7 @@ try {
   await gateway.stop();
   const dumps = fs.readdirSync(dir).filter((f) => f.startsWith("callgrind.out"));
   let total = 0;
+  if (values["keep-dump"] !== undefined) for (const f of dumps) fs.copyFileSync(path.join(dir, f), path.join(values["keep-dump"], f));
   for (const f of dumps) {
     const m = /^totals:\s+(\d+)/m.exec(fs.readFileSync(path.join(dir, f), "utf8"));
     total = Math.max(total, Number(m?.[1] ?? 0));

@@ -447,6 +447,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       view: new McpToolView(toolbox.catalog),
       // With FF_POLICY off nothing is enforced, so nothing is hidden either.
       visible: config.features.policy ? (token, tool, action) => visibleTo(token, policies.applicable(token.agentId, token.role), tool, action) : () => true,
+      // Everything visibleTo reads: the policies (by generation), whose they are, and the token's scopes and intent.
+      listingKey: config.features.policy ? (token) => JSON.stringify([policies.generation, token.agentId, token.role, token.intent ?? null, token.scopes]) : () => "all",
       handle: road.handle,
       serverVersion: packageVersion(),
     });

@@ -15,6 +15,12 @@ export interface McpServerDeps {
   view: McpToolView;
   /** Deny-by-default listing: whether this token's agent may see the action at all. */
   visible(token: VerifiedToken, tool: string, action: string): boolean;
+  /**
+   * What `visible` depends on for this token, as a key: two tokens with the same key see the same
+   * tools, so the listing is computed once per key (and catalog version). Without it, every
+   * `tools/list` is judged afresh.
+   */
+  listingKey?(token: VerifiedToken): string;
   /** The road: the very entry point `POST /api/proxy` calls. */
   handle(input: ProxyInput): Promise<ProxyOutput | HeldOutput>;
   serverVersion: string;
@@ -52,12 +58,9 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
 
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     if (caller.logFields !== undefined) caller.logFields.rpc = "tools/list";
-    return {
-      tools: deps.view
-        .all()
-        .filter((e) => deps.visible(caller.token, e.tool, e.action))
-        .map((e) => e.descriptor),
-    };
+    const visible = (e: { tool: string; action: string }) => deps.visible(caller.token, e.tool, e.action);
+    const key = deps.listingKey?.(caller.token);
+    return { tools: key === undefined ? deps.view.all().filter(visible).map((e) => e.descriptor) : deps.view.listing(key, visible) };
   });
 
   // The SDK checks the params against CallToolRequestSchema itself and answers -32602 (Invalid
@@ -80,6 +83,8 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
       action: entry.action,
       params: (request.params.arguments ?? {}),
       rawToken: caller.rawToken,
+      // Verified by the route for this request: the road's authenticate stage takes it as is (one validation per call).
+      principal: caller.token,
       correlationId,
       door: "mcp",
     };

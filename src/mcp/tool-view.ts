@@ -23,6 +23,9 @@ export class McpToolView {
   private builtFor = -1;
   private entries: McpToolEntry[] = [];
   private byName = new Map<string, McpToolEntry>();
+  private static readonly MAX_LISTINGS = 1024;
+  private listings = new Map<string, McpToolEntry["descriptor"][]>();
+  private listingsFor = -1;
 
   constructor(private readonly catalog: ToolCatalog) {}
 
@@ -30,6 +33,26 @@ export class McpToolView {
   all(): readonly McpToolEntry[] {
     this.refresh();
     return this.entries;
+  }
+
+  /**
+   * The `tools/list` answer for one caller: the entries `visible` lets it see, kept per `key` (which
+   * must change whenever `visible` may answer differently: the policies, the agent, its role, the
+   * token's scopes and intent) until the catalog changes. Bounded: emptied when full.
+   */
+  listing(key: string, visible: (entry: McpToolEntry) => boolean): McpToolEntry["descriptor"][] {
+    this.refresh();
+    if (this.listingsFor !== this.builtFor) {
+      this.listings.clear();
+      this.listingsFor = this.builtFor;
+    }
+    let tools = this.listings.get(key);
+    if (tools === undefined) {
+      tools = this.entries.filter(visible).map((e) => e.descriptor);
+      if (this.listings.size >= McpToolView.MAX_LISTINGS) this.listings.clear();
+      this.listings.set(key, tools);
+    }
+    return tools;
   }
 
   /** The action an MCP tool name stands for, if any. */

@@ -31,6 +31,7 @@ export class PolicyService {
   private global: Policy[] = [];
   private byRole = new Map<string, Policy[]>();
   private byAgent = new Map<string, Policy[]>();
+  private indexed = 0;
 
   /** `onChange`: called after this service changed a policy in the store (other instances reload). */
   constructor(private readonly o: { store: PolicyStore; now: () => number; onChange?: (change: PolicyChange) => void }) {}
@@ -56,6 +57,12 @@ export class PolicyService {
     this.global = global;
     this.byRole = byRole;
     this.byAgent = byAgent;
+    this.indexed++;
+  }
+
+  /** Changes whenever the policies in memory do (a write here, a reload after another instance's): what was judged from the old set must be judged again. */
+  get generation(): number {
+    return this.indexed;
   }
 
   /** The policies that apply to an agent: global, its role's, its own. */

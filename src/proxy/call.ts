@@ -18,10 +18,15 @@ export type CacheStatus = "hit" | "miss" | "bypass" | "stale" | "none";
 /**
  * How a call proves who sends it. A live door carries the bearer token as received; a deferred door
  * (a job, an approved call) carries the token verified when the work was accepted, which the
- * authenticate stage checks again by id (revocation, agent status) when the work runs.
+ * authenticate stage checks again by id (revocation, agent status) when the work runs. A door that
+ * must verify the token before it can even parse the call (the MCP door answers a bad token with its
+ * HTTP-level 401 challenge, and `tools/list` needs the caller too) hands over what
+ * `IdentityService.verifyAccessToken` returned for this very request: verifying it again would
+ * count one call as two token validations and cost the check twice.
  */
 export type CallerProof =
   | { kind: "bearer"; rawToken: string | undefined }
+  | { kind: "verified"; principal: VerifiedToken }
   | { kind: "accepted"; tokenId: string | undefined; agentId: string; scopes: string[]; intent: string | undefined };
 
 /** Quota units taken for a call: plain data, so work accepted on one instance can be refunded on another. */

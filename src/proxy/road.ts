@@ -19,6 +19,12 @@ export interface ProxyInput {
   action: string;
   params: Record<string, unknown>;
   rawToken: string | undefined;
+  /**
+   * What `IdentityService.verifyAccessToken(rawToken)` returned when the door verified the token for
+   * this very request (the MCP door must, for its 401 challenge): the authenticate stage takes it
+   * instead of verifying (and counting) the same token a second time.
+   */
+  principal?: VerifiedToken;
   correlationId: string;
   idempotencyKey?: string;
   /** `bypass` skips the response cache for this call. */
@@ -144,7 +150,7 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     action: input.action,
     params: input.params,
     correlationId: input.correlationId,
-    proof: { kind: "bearer", rawToken: input.rawToken },
+    proof: input.principal === undefined ? { kind: "bearer", rawToken: input.rawToken } : { kind: "verified", principal: input.principal },
     cacheMode: input.cacheMode ?? "default",
     ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
     ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),

@@ -213,14 +213,17 @@ export function whenStreamEnds(source: Readable, finish: (usage: { input: number
 
 /**
  * Who is calling, before anything about tools, parameters or policy is looked at: a live call's
- * bearer token is verified; deferred work's accepted token is checked again by id (revocation,
- * agent status).
+ * bearer token is verified (or, when its door already verified it for this request, that verdict is
+ * taken as is: one call, one validation); deferred work's accepted token is checked again by id
+ * (revocation, agent status).
  */
 export function authenticate(deps: { identity: IdentityService }): Stage {
   return stage("authenticate", async (call, next) => {
     let principal: VerifiedToken;
     try {
-      principal = call.proof.kind === "bearer" ? await deps.identity.verifyAccessToken(call.proof.rawToken) : await deps.identity.recheckAcceptedToken(call.proof);
+      const proof = call.proof;
+      principal =
+        proof.kind === "bearer" ? await deps.identity.verifyAccessToken(proof.rawToken) : proof.kind === "verified" ? proof.principal : await deps.identity.recheckAcceptedToken(proof);
     } catch (err) {
       if (!isGatewayError(err)) throw err;
       // A caller that proved nothing (no token, not one of ours) is anonymous: counted, not audited per call.

@@ -155,7 +155,7 @@ export function createResilience(o: ResilienceOptions) {
     }
     const fetchAndStore = async () => {
       const outcome = await next(call);
-      if (outcome.kind === "answered") cache.set(key, toStored(outcome.execution.reply), outcome.execution.reply.bytes, action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
+      if (outcome.kind === "answered") cache.set(key, toStored(outcome.execution.reply), memoryOf(outcome.execution.reply), action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
       return outcome;
     };
     let outcome: CallOutcome;
@@ -313,6 +313,15 @@ export type Resilience = ReturnType<typeof createResilience>;
 function toStored(reply: UpstreamReply): UpstreamReply {
   if (reply.raw === undefined) return reply;
   return { status: reply.status, body: undefined, raw: reply.raw, bytes: reply.bytes, ...(reply.headers === undefined ? {} : { headers: reply.headers }) };
+}
+
+/**
+ * What a kept answer costs in memory, for the cache's byte bound: its text's length, twice that when
+ * it has non-ASCII characters (V8 may then keep it two bytes a character); the body's bytes otherwise.
+ */
+function memoryOf(reply: UpstreamReply): number {
+  if (reply.raw === undefined) return reply.bytes;
+  return reply.raw.length === reply.bytes ? reply.bytes : reply.raw.length * 2;
 }
 
 /** A kept answer as a fresh reply, its body parsed only if a stage or door reads it. */

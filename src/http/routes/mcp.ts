@@ -53,9 +53,8 @@ export function registerMcpRoutes(app: FastifyInstance, deps: McpRouteDeps) {
       response.headers.forEach((value, name) => {
         if (name !== "content-length") reply.header(name, value);
       });
-      // Bytes straight through: decoding to a string only for Fastify to encode it again costs twice.
-      const body = Buffer.from(await response.arrayBuffer());
-      return reply.send(body.length === 0 ? undefined : body);
+      const body = await bytesOf(response);
+      return reply.send(body === undefined || body.length === 0 ? undefined : body);
     });
 
     // Stateless: no server-initiated stream to open and no session to end (MCP Streamable HTTP allows 405 for both).
@@ -98,19 +97,66 @@ export function registerMcpRoutes(app: FastifyInstance, deps: McpRouteDeps) {
  * A body that is not JSON is handed over as is, so the SDK answers it with its own -32700.
  */
 function toWebRequest(request: FastifyRequest): [Request, { parsedBody?: unknown }] {
+  const raw = typeof request.body === "string" ? request.body : "";
+  let parsedBody: unknown;
+  try {
+    parsedBody = JSON.parse(raw) as unknown;
+  } catch {
+    return [new Request(`http://gateway${request.url}`, { method: request.method, headers: forwardedHeaders(request), body: raw }), {}];
+  }
+  return [bodilessRequest(request), { parsedBody }];
+}
+
+function forwardedHeaders(request: FastifyRequest): Headers {
   const headers = new Headers();
   for (const name of FORWARDED_HEADERS) {
     const value = request.headers[name];
     if (typeof value === "string") headers.set(name, value);
   }
-  const url = `http://gateway${request.url}`;
-  const raw = typeof request.body === "string" ? request.body : "";
-  try {
-    const parsedBody = JSON.parse(raw) as unknown;
-    return [new Request(url, { method: request.method, headers }), { parsedBody }];
-  } catch {
-    return [new Request(url, { method: request.method, headers, body: raw }), {}];
+  return headers;
+}
+
+/**
+ * The body already parsed, the Request the transport reads is only a method, a URL and the few
+ * headers it looks at, and a client sends the same ones on every request: one Request per such
+ * combination is built once and shared. A Request without a body holds nothing that reading it
+ * uses up, and the transport only reads it (its headers, URL and method); building one costs a
+ * Headers, an AbortSignal and their validation on every call otherwise. Bounded: emptied when full.
+ */
+const bodilessRequests = new Map<string, Request>();
+const MAX_SHARED_REQUESTS = 64;
+
+function bodilessRequest(request: FastifyRequest): Request {
+  let key = `${request.method} ${request.url}`;
+  for (const name of FORWARDED_HEADERS) {
+    const value = request.headers[name];
+    key += typeof value === "string" ? `\n${value}` : "\n\u0000";
   }
+  let shared = bodilessRequests.get(key);
+  if (shared === undefined) {
+    shared = new Request(`http://gateway${request.url}`, { method: request.method, headers: forwardedHeaders(request) });
+    if (bodilessRequests.size >= MAX_SHARED_REQUESTS) bodilessRequests.clear();
+    bodilessRequests.set(key, shared);
+  }
+  return shared;
+}
+
+/**
+ * The answer's bytes, straight through: decoding to a string only for Fastify to encode it again
+ * costs twice. Read off the body stream by hand: the SDK's JSON answer is one chunk, which is used
+ * as it is, where `arrayBuffer()` goes through undici's generic body reading and copies it again
+ * (a third of the read's cost).
+ */
+async function bytesOf(response: Response): Promise<Buffer | undefined> {
+  if (response.body === null) return undefined;
+  const reader = response.body.getReader();
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
 /** A value safe inside an RFC 7235 quoted-string. */

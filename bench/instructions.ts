@@ -70,7 +70,7 @@ try {
         600_000,
         undefined,
         [],
-        values["gateway-entry"]!,
+        values["gateway-entry"],
         valgrind,
       );
   started.push(gateway);

@@ -149,7 +149,7 @@ function bodilessRequest(request: FastifyRequest): Request {
  */
 async function bytesOf(response: Response): Promise<Buffer | undefined> {
   if (response.body === null) return undefined;
-  const reader = response.body.getReader();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const chunks: Buffer[] = [];
   for (;;) {
     const { done, value } = await reader.read();

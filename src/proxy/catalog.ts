@@ -49,21 +49,22 @@ export interface UpstreamReply {
   body: unknown;
   bytes: number;
   /**
-   * The body's JSON text exactly as the upstream sent it (an API answer read whole and parsed):
-   * doors send it on without serialising `body` again. A stage that changes `body` drops it.
+   * The body's JSON bytes exactly as the upstream sent them (an API answer read whole and parsed):
+   * doors send them on without serialising `body` again, nor encoding it. A stage that changes
+   * `body` drops them.
    */
-  raw?: string;
+  raw?: Buffer;
   /** A body still arriving (server-sent events): stages pass it through untouched but for redaction, the door pipes it to the client. */
   stream?: Readable;
   headers?: Record<string, string>;
 }
 
 /**
- * A reply kept as its JSON text (the response cache keeps answers this way: a string costs its
+ * A reply kept as its JSON bytes (the response cache keeps answers this way: bytes cost their
  * length, a parsed tree several times that). `body` is parsed when a stage first reads it, and an
  * own enumerable property, so a spread copy keeps it.
  */
-export function replyFromJsonText(status: number, raw: string, bytes: number, headers?: Record<string, string>): UpstreamReply {
+export function replyFromJsonBytes(status: number, raw: Buffer, bytes: number, headers?: Record<string, string>): UpstreamReply {
   let parsed: unknown;
   let done = false;
   const reply = { status, raw, bytes, ...(headers === undefined ? {} : { headers }) } as UpstreamReply;
@@ -71,7 +72,7 @@ export function replyFromJsonText(status: number, raw: string, bytes: number, he
     enumerable: true,
     get() {
       if (!done) {
-        parsed = JSON.parse(raw);
+        parsed = JSON.parse(raw.toString("utf8"));
         done = true;
       }
       return parsed;

@@ -50,8 +50,8 @@ export interface ProxyMeta {
 
 export interface ProxyOutput {
   data: unknown;
-  /** `data` as JSON text, when the upstream's text can be sent as it is (see UpstreamReply.raw). */
-  raw?: string;
+  /** `data` as JSON bytes, when the upstream's can be sent as they are (see UpstreamReply.raw). */
+  raw?: Buffer;
   meta: ProxyMeta;
   token: VerifiedToken;
   /** The answer still arriving, when the call asked to stream: the door must pipe it (or destroy it). */

@@ -1,5 +1,5 @@
 import { GatewayError, isGatewayError } from "../errors/index.js";
-import { replyFromJsonText, type UpstreamReply } from "../proxy/catalog.js";
+import { replyFromJsonBytes, type UpstreamReply } from "../proxy/catalog.js";
 import { refused, stage, type CallOutcome, type Execution, type Stage, type ToolCall } from "../proxy/call.js";
 import type { FeatureFlags } from "../config/index.js";
 import { canonicalJson } from "../util/canonical-json.js";
@@ -307,26 +307,25 @@ export function createResilience(o: ResilienceOptions) {
 export type Resilience = ReturnType<typeof createResilience>;
 
 /**
- * What the cache keeps of an answer: one with JSON text as that text alone, so an entry costs about
- * the bytes it is counted for (a parsed tree would cost several times that, uncounted).
+ * What the cache keeps of an answer: one with JSON bytes as those bytes alone, so an entry costs the
+ * bytes it is counted for (a parsed tree would cost several times that, uncounted).
  */
 function toStored(reply: UpstreamReply): UpstreamReply {
   if (reply.raw === undefined) return reply;
-  return { status: reply.status, body: undefined, raw: reply.raw, bytes: reply.bytes, ...(reply.headers === undefined ? {} : { headers: reply.headers }) };
+  // A copy of its own: the bytes read may sit in a larger shared block that the entry would keep alive.
+  const raw = Buffer.allocUnsafeSlow(reply.raw.length);
+  reply.raw.copy(raw);
+  return { status: reply.status, body: undefined, raw, bytes: reply.bytes, ...(reply.headers === undefined ? {} : { headers: reply.headers }) };
 }
 
-/**
- * What a kept answer costs in memory, for the cache's byte bound: its text's length, twice that when
- * it has non-ASCII characters (V8 may then keep it two bytes a character); the body's bytes otherwise.
- */
+/** What a kept answer costs in memory, for the cache's byte bound: its bytes (what a parsed body costs is not counted). */
 function memoryOf(reply: UpstreamReply): number {
-  if (reply.raw === undefined) return reply.bytes;
-  return reply.raw.length === reply.bytes ? reply.bytes : reply.raw.length * 2;
+  return reply.raw?.length ?? reply.bytes;
 }
 
 /** A kept answer as a fresh reply, its body parsed only if a stage or door reads it. */
 function fromStored(stored: UpstreamReply): UpstreamReply {
-  return stored.raw === undefined ? stored : replyFromJsonText(stored.status, stored.raw, stored.bytes, stored.headers);
+  return stored.raw === undefined ? stored : replyFromJsonBytes(stored.status, stored.raw, stored.bytes, stored.headers);
 }
 
 function answered(reply: UpstreamReply, cacheStatus: "hit"): CallOutcome {

@@ -56,14 +56,13 @@ export function upstreamFailure(tool: string, status: number, body: unknown, hea
 }
 
 /**
- * An answer's body as text, at most `maxBytes`: read whole by undici when its declared length fits
- * (undici reads exactly that many bytes), through the capped reader otherwise (chunked, or too big).
+ * An answer's body, at most `maxBytes`: read whole by undici when its declared length fits (undici
+ * reads exactly that many bytes), through the capped reader otherwise (chunked, or too big).
  */
-async function readText(response: Dispatcher.ResponseData, maxBytes: number): Promise<{ text: string; bytes: number }> {
+async function readBody(response: Dispatcher.ResponseData, maxBytes: number): Promise<Buffer> {
   const declared = Number(response.headers["content-length"]);
-  if (Number.isInteger(declared) && declared >= 0 && declared <= maxBytes) return { text: await response.body.text(), bytes: declared };
-  const { buffer } = await readCapped(response.body, maxBytes);
-  return { text: buffer.toString("utf8"), bytes: buffer.length };
+  if (Number.isInteger(declared) && declared >= 0 && declared <= maxBytes) return Buffer.from(await response.body.arrayBuffer());
+  return (await readCapped(response.body, maxBytes)).buffer;
 }
 
 /** The pooled client adapters use for operator-configured API base URLs (SerpAPI, OpenAI, Gmail). */
@@ -96,7 +95,8 @@ export class ApiClient {
       if (ctx.signal.aborted) throw err;
       throw connectionFailure(url.host, err);
     }
-    const { text, bytes } = await readText(response, MAX_API_RESPONSE_BYTES);
+    const raw = await readBody(response, MAX_API_RESPONSE_BYTES);
+    const text = raw.toString("utf8");
     let body: unknown = text;
     try {
       body = text.length === 0 ? null : JSON.parse(text);
@@ -108,7 +108,7 @@ export class ApiClient {
     if (typeof body === "string") {
       throw new GatewayError("upstream_error", `${tool} answered with something that is not JSON`, { details: { upstreamStatus: response.statusCode, reason: "bad_payload", retryable: false } });
     }
-    return { status: response.statusCode, body, bytes, headers: responseHeaders, ...(text.length === 0 ? {} : { raw: text }) };
+    return { status: response.statusCode, body, bytes: raw.length, headers: responseHeaders, ...(raw.length === 0 ? {} : { raw }) };
   }
 
   /**

@@ -3,6 +3,8 @@ import { Transform, type Readable } from "node:stream";
 const MIN_SECRET_LENGTH = 4;
 const MAX_HELD_LINE = 1_048_576;
 export const REDACTED = "[REDACTED]";
+const UNICODE_ESCAPE = Buffer.from("\\u");
+const SLASH_ESCAPE = Buffer.from("\\/");
 
 /**
  * Scrubs known secret values out of text that may have echoed them (an upstream's error
@@ -10,8 +12,8 @@ export const REDACTED = "[REDACTED]";
  */
 export class Redactor {
   private secrets: string[] = [];
-  /** Every form a secret can take in JSON text without escapes: as is, URL-encoded, JSON-escaped. */
-  private jsonForms: string[] = [];
+  /** Every form a secret can take in JSON text without escapes (as is, URL-encoded, JSON-escaped), as UTF-8. */
+  private jsonForms: Buffer[] = [];
   /** Each secret, longest first, then its URL-encoded form where that differs: computed once, not per line. */
   private textForms: string[] = [];
 
@@ -19,19 +21,19 @@ export class Redactor {
     // Longest first, so a secret that contains another is removed whole.
     this.secrets = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
     this.textForms = this.secrets.flatMap((s) => (encodeURIComponent(s) === s ? [s] : [s, encodeURIComponent(s)]));
-    this.jsonForms = [...new Set(this.secrets.flatMap((s) => [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]))];
+    this.jsonForms = [...new Set(this.secrets.flatMap((s) => [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]))].map((form) => Buffer.from(form, "utf8"));
   }
 
   /**
-   * False when JSON text certainly holds no secret in any string once parsed, so it can be sent as
-   * it is: no secret appears in it in any form, and it has no \u or \/ escape (which could spell one
+   * False when JSON (its UTF-8 bytes) certainly holds no secret in any string once parsed, so it can
+   * be sent as it is: no secret appears in it in any form, and it has no \u or \/ escape (which could spell one
    * out in characters the search would not see). True sends the answer the slow way: parsed,
    * walked and serialised again.
    */
-  mayHoldSecret(jsonText: string): boolean {
+  mayHoldSecret(json: Buffer): boolean {
     if (this.secrets.length === 0) return false;
-    if (jsonText.includes("\\u") || jsonText.includes("\\/")) return true;
-    for (const form of this.jsonForms) if (jsonText.includes(form)) return true;
+    if (json.includes(UNICODE_ESCAPE) || json.includes(SLASH_ESCAPE)) return true;
+    for (const form of this.jsonForms) if (json.includes(form)) return true;
     return false;
   }
 

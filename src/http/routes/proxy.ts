@@ -9,6 +9,7 @@ const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** What Fastify sets for an object it serialises: the same whichever way the body was built. */
 export const JSON_CONTENT_TYPE = "application/json; charset=utf-8";
+const ENVELOPE_START = Buffer.from('{"data":');
 
 /** The body schema shared by `POST /api/proxy` and `POST /api/jobs`. */
 export const CALL_BODY_PROPERTIES = { tool: NAME, action: NAME, params: { type: "object" } } as const;
@@ -84,10 +85,10 @@ export function registerProxyRoutes(
         reply.header("server-timing", `gateway;dur=${out.meta.gatewayMs}, upstream;dur=${out.meta.upstreamMs}`);
         if (out.token.refreshRecommended) reply.header("x-token-refresh", "recommended");
         if (out.meta.replayed) reply.header("idempotent-replayed", "true");
-        // The upstream's JSON text goes into the envelope as it came: parsed once (to know it is JSON), never serialised again.
+        // The upstream's JSON bytes go into the envelope as they came: parsed once (to know it is JSON), never serialised or encoded again.
         // Fastify's thenable reply, handed back to Fastify: awaiting it would wait for the response to be written.
         // eslint-disable-next-line @typescript-eslint/return-await
-        if (out.raw !== undefined) return reply.type(JSON_CONTENT_TYPE).send(`{"data":${out.raw},"meta":${JSON.stringify(out.meta)}}`);
+        if (out.raw !== undefined) return reply.type(JSON_CONTENT_TYPE).send(Buffer.concat([ENVELOPE_START, out.raw, Buffer.from(`,"meta":${JSON.stringify(out.meta)}}`)]));
         return { data: out.data, meta: out.meta };
       } catch (err) {
         request.logFields.decision = "refused";

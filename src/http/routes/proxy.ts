@@ -86,9 +86,11 @@ export function registerProxyRoutes(
         if (out.token.refreshRecommended) reply.header("x-token-refresh", "recommended");
         if (out.meta.replayed) reply.header("idempotent-replayed", "true");
         // The upstream's JSON bytes go into the envelope as they came: parsed once (to know it is JSON), never serialised or encoded again.
-        // Fastify's thenable reply, handed back to Fastify: awaiting it would wait for the response to be written.
-        // eslint-disable-next-line @typescript-eslint/return-await
-        if (out.raw !== undefined) return reply.type(JSON_CONTENT_TYPE).send(Buffer.concat([ENVELOPE_START, out.raw, Buffer.from(`,"meta":${JSON.stringify(out.meta)}}`)]));
+        if (out.raw !== undefined) {
+          // Fastify's thenable reply, handed back to Fastify: awaiting it would wait for the response to be written.
+          // eslint-disable-next-line @typescript-eslint/return-await
+          return reply.type(JSON_CONTENT_TYPE).send(Buffer.concat([ENVELOPE_START, out.raw, Buffer.from(`,"meta":${JSON.stringify(out.meta)}}`)]));
+        }
         return { data: out.data, meta: out.meta };
       } catch (err) {
         request.logFields.decision = "refused";

@@ -192,7 +192,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     const auditKeys = deriveAuditKeys(masterKey);
     const auditMetrics = metrics.auditEvents();
     const audit = new AuditLog({
-      writer: deps.auditWriter?.(store) ?? store.openAuditWriter({ sqlite: config.auditSqliteWriter }),
+      writer: deps.auditWriter?.(store) ?? store.openAuditWriter({ sqlite: config.auditSqliteWriter, fsync: config.auditSqliteFsync }),
       now,
       chainId: instanceId,
       keys: auditKeys,

@@ -69,6 +69,8 @@ export interface Config {
   auditMaxBuffered: number;
   /** Embedded store: audit commits on the event loop, WAL without fsync (`inline`, default), or from a worker thread with an fsync each (`thread`). */
   auditSqliteWriter: "thread" | "inline";
+  /** `thread` writer only: fsync each commit (`synchronous=FULL`, survives a power loss; default) or not (`NORMAL`, survives a crash of the gateway, as `inline` does). */
+  auditSqliteFsync: boolean;
   /** Install the default policy set on a store that never had policies. */
   policyDefaults: boolean;
   /** Whether a call whose upstream failed still uses up quota (a quota rule can override). */
@@ -299,6 +301,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     auditFailureMode: readEnum(env, "AUDIT_FAILURE_MODE", ["closed", "open"] as const, "closed"),
     auditMaxBuffered: readInt(env, "AUDIT_MAX_BUFFERED", 100_000, 100, 10_000_000),
     auditSqliteWriter: readEnum(env, "AUDIT_SQLITE_WRITER", ["thread", "inline"] as const, "inline"),
+    auditSqliteFsync: readFlag(env, "AUDIT_SQLITE_FSYNC", true),
     upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 30_000, 50, 600_000),
     upstreamBaseUrls: {
       serpapi: readUrl(env, "SERPAPI_BASE_URL", "https://serpapi.com"),

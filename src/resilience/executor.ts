@@ -312,9 +312,9 @@ export type Resilience = ReturnType<typeof createResilience>;
  */
 function toStored(reply: UpstreamReply): UpstreamReply {
   if (reply.raw === undefined) return reply;
-  // A copy of its own: the bytes read may sit in a larger shared block that the entry would keep alive.
-  const raw = Buffer.allocUnsafeSlow(reply.raw.length);
-  reply.raw.copy(raw);
+  // Bytes that share a larger block (a pooled slab) are copied, so the entry does not keep the block alive.
+  const owned = reply.raw.byteOffset === 0 && reply.raw.buffer.byteLength === reply.raw.length;
+  const raw = owned ? reply.raw : Buffer.from(Uint8Array.prototype.slice.call(reply.raw).buffer);
   return { status: reply.status, body: undefined, raw, bytes: reply.bytes, ...(reply.headers === undefined ? {} : { headers: reply.headers }) };
 }
 

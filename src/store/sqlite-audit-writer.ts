@@ -7,16 +7,16 @@ import type { AuditWriter } from "./store.js";
 /**
  * The worker's source, plain JavaScript evaluated by `new Worker(…, { eval: true })`, so it loads
  * the same way under tsx, vitest and the compiled build. It owns one SQLite connection of its own
- * on the gateway's database file (WAL mode lets it write while the main connection reads) with
- * `synchronous=FULL`: the WAL is fsynced before each commit returns, and that wait happens here,
- * never on the event loop.
+ * on the gateway's database file (WAL mode lets it write while the main connection reads). With
+ * `fsync` (the default), `synchronous=FULL`: the WAL is fsynced before each commit returns, and that
+ * wait happens here, never on the event loop; without, `synchronous=NORMAL` like the main connection.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const Database = require(workerData.driverPath);
 const db = new Database(workerData.file);
 db.pragma("journal_mode = WAL");
-db.pragma("synchronous = FULL");
+db.pragma(workerData.fsync ? "synchronous = FULL" : "synchronous = NORMAL");
 db.pragma("busy_timeout = 5000");
 const insert = db.prepare(workerData.insertSql);
 const head = db.prepare(workerData.headSql);
@@ -57,11 +57,12 @@ export class AuditWriteError extends Error {
  * head in one transaction. A write resolves only after SQLite has committed (and fsynced) it. If
  * the worker dies, pending writes reject and the next write starts a new one.
  */
-export function openSqliteAuditWriter(file: string): AuditWriter {
+export function openSqliteAuditWriter(file: string, options: { fsync?: boolean } = {}): AuditWriter {
   const driverPath = createRequire(import.meta.url).resolve("better-sqlite3");
   const workerData = {
     driverPath,
     file,
+    fsync: options.fsync ?? true,
     insertSql: positional(`INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS}) VALUES (${AUDIT_INSERT_COLUMNS.split(",").map((_, i) => `$${i + 1}`).join(", ")}) ON CONFLICT (id) DO NOTHING`),
     headSql: positional(AUDIT_HEAD_UPSERT),
   };

@@ -258,7 +258,7 @@ export interface AuditStore {
    * `inline` commits on the main connection (`synchronous=NORMAL` in WAL: survives a process
    * crash, not a power loss; no thread hop). PostgreSQL ignores it.
    */
-  openAuditWriter(options?: { sqlite?: "thread" | "inline" }): AuditWriter;
+  openAuditWriter(options?: { sqlite?: "thread" | "inline"; fsync?: boolean }): AuditWriter;
   listAuditChains(): Promise<AuditChainHead[]>;
   /** Chain ids that have records (a chain whose registry row was removed still shows here). */
   auditChainIds(): Promise<string[]>;
@@ -695,8 +695,8 @@ export class SqlStore implements Store {
     });
   }
 
-  openAuditWriter(options: { sqlite?: "thread" | "inline" } = {}): AuditWriter {
-    if (this.options.sqliteFile !== undefined && options.sqlite !== "inline") return openSqliteAuditWriter(this.options.sqliteFile);
+  openAuditWriter(options: { sqlite?: "thread" | "inline"; fsync?: boolean } = {}): AuditWriter {
+    if (this.options.sqliteFile !== undefined && options.sqlite !== "inline") return openSqliteAuditWriter(this.options.sqliteFile, options.fsync === undefined ? {} : { fsync: options.fsync });
     // PostgreSQL: one multi-row insert and the head upsert per batch, committed (and fsynced) by the server.
     // SQLite inline: the same statements on the main connection, at most 64 records (well under a millisecond) per commit.
     const writer: AuditWriter = { write: (records, head) => this.insertAuditRecords(records, head), close: async () => undefined };

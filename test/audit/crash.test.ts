@@ -40,6 +40,7 @@ interface Backend {
 const backends: Backend[] = [
   { name: "embedded SQLite (inline audit writer, the default)", runIf: true, env: () => ({}) },
   { name: "embedded SQLite, audit writer thread", runIf: true, env: () => ({ AUDIT_SQLITE_WRITER: "thread" }) },
+  { name: "embedded SQLite, audit writer thread without fsync", runIf: true, env: () => ({ AUDIT_SQLITE_WRITER: "thread", AUDIT_SQLITE_FSYNC: "off" }) },
   {
     name: "PostgreSQL",
     runIf: pgUp,

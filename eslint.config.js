@@ -32,7 +32,10 @@ export default tseslint.config(
       // parsed envelopes, browser APIs missing outside secure contexts): the rule calls those checks unnecessary, and removing them changes behaviour.
       "@typescript-eslint/no-unnecessary-condition": "off",
       // A leading underscore marks a binding kept on purpose (`const { secret: _drop, ...rest } = x`).
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" },
+      ],
       // `async` without `await` is deliberate: it implements Promise-returning interfaces and Fastify handlers, and turns a throw into a rejection.
       "@typescript-eslint/require-await": "off",
     },

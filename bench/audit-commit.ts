@@ -49,7 +49,9 @@ export async function commitBench(o: { rps: number; seconds: number; rounds: num
       fs.rmSync(dataDir, { recursive: true, force: true });
       all.get(writer)!.push(...latencies);
       const p = percentiles(latencies);
-      console.log(`round ${round} ${writer.padEnd(7)} record→durable p50 ${p.p50.toFixed(3)} ms  p99 ${p.p99.toFixed(3)} ms  max ${p.max.toFixed(3)} ms   event-loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms  max ${(loop.max / 1e6).toFixed(2)} ms`);
+      console.log(
+        `round ${round} ${writer.padEnd(7)} record→durable p50 ${p.p50.toFixed(3)} ms  p99 ${p.p99.toFixed(3)} ms  max ${p.max.toFixed(3)} ms   event-loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms  max ${(loop.max / 1e6).toFixed(2)} ms`,
+      );
     }
   }
   for (const [writer, latencies] of all) {

@@ -89,12 +89,31 @@ async function fixedRate(target: string, token: string, rate: number, durationS:
 async function metricsText(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`)).text();
 }
-const metricValue = (text: string, series: string) => Number(text.split("\n").find((l) => l.startsWith(`${series} `))?.split(" ")[1] ?? NaN);
+const metricValue = (text: string, series: string) =>
+  Number(
+    text
+      .split("\n")
+      .find((l) => l.startsWith(`${series} `))
+      ?.split(" ")[1] ?? NaN,
+  );
 
 async function runVariant(variant: string, mockUrl: string) {
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-audit-bench-"));
-  const env: Record<string, string> = { DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mockUrl, OPENAI_BASE_URL: mockUrl, GMAIL_BASE_URL: mockUrl, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", FF_CACHE: "off", LOG_LEVEL: "warn", PORT: "0", HOST: "127.0.0.1" };
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    GATEWAY_ADMIN_KEY: adminKey,
+    UPSTREAM_MODE: "live",
+    SERPAPI_BASE_URL: mockUrl,
+    OPENAI_BASE_URL: mockUrl,
+    GMAIL_BASE_URL: mockUrl,
+    SSRF_ALLOW: "127.0.0.1/32",
+    POLICY_DEFAULTS: "off",
+    FF_CACHE: "off",
+    LOG_LEVEL: "warn",
+    PORT: "0",
+    HOST: "127.0.0.1",
+  };
   if (values.postgres) {
     const schema = `audit_bench_${process.pid}_${randomBytes(3).toString("hex")}`;
     schemas.push(schema);
@@ -110,7 +129,13 @@ async function runVariant(variant: string, mockUrl: string) {
     await admin.putCredential("serpapi", "bench-serpapi-key-0001");
     const pair = generateAgentKeyPair("EdDSA");
     const agent = await admin.createAgent({ name: "audit-bench", role: "assistant", publicKey: pair.publicKeyPem });
-    const token = await new AgentClient({ baseUrl: gateway.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes: ["serpapi:search"], ttlSeconds: 3600 }).token();
+    const token = await new AgentClient({
+      baseUrl: gateway.url,
+      agentId: agent.id,
+      privateKey: pair.privateKeyPem,
+      scopes: ["serpapi:search"],
+      ttlSeconds: 3600,
+    }).token();
     await fixedRate(gateway.url, token, rps, warmupS);
     const before = await metricsText(gateway.url);
     const result = await fixedRate(gateway.url, token, rps, seconds);
@@ -118,7 +143,13 @@ async function runVariant(variant: string, mockUrl: string) {
     const commits = metricValue(after, "gateway_audit_commit_duration_seconds_count") - metricValue(before, "gateway_audit_commit_duration_seconds_count");
     const commitS = metricValue(after, "gateway_audit_commit_duration_seconds_sum") - metricValue(before, "gateway_audit_commit_duration_seconds_sum");
     const records = metricValue(after, "gateway_audit_commit_records_sum") - metricValue(before, "gateway_audit_commit_records_sum");
-    return { ...result, commits, commitMeanMs: commits > 0 ? (commitS * 1000) / commits : NaN, recordsPerCommit: commits > 0 ? records / commits : NaN, lagP99: metricValue(after, "gateway_nodejs_eventloop_lag_p99_seconds") * 1000 };
+    return {
+      ...result,
+      commits,
+      commitMeanMs: commits > 0 ? (commitS * 1000) / commits : NaN,
+      recordsPerCommit: commits > 0 ? records / commits : NaN,
+      lagP99: metricValue(after, "gateway_nodejs_eventloop_lag_p99_seconds") * 1000,
+    };
   } finally {
     await gateway.stop();
     started.splice(started.indexOf(gateway), 1);
@@ -128,14 +159,24 @@ async function runVariant(variant: string, mockUrl: string) {
 
 const fmt = (ms: number) => ms.toFixed(2).padStart(7);
 if (values["commit-only"]) {
-  console.log(`audit commit bench: AuditLog.record → durable at ${rps} records/s, ${seconds} s per run, ${rounds} round(s), embedded SQLite, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(
+    `audit commit bench: AuditLog.record → durable at ${rps} records/s, ${seconds} s per run, ${rounds} round(s), embedded SQLite, ${os.cpus().length} cores, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
   await commitBench({ rps, seconds, rounds });
   process.exit(0);
 }
 try {
   const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", "0", "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(mock);
-  console.log(`audit bench: serpapi:search (uncached), open loop at ${rps} RPS, ${seconds} s per run after ${warmupS} s warm-up, ${rounds} round(s) of [${variants.join(", ")}], store ${values.postgres ? "PostgreSQL" : "embedded SQLite"}, ${os.cpus().length} cores, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(
+    `audit bench: serpapi:search (uncached), open loop at ${rps} RPS, ${seconds} s per run after ${warmupS} s warm-up, ${rounds} round(s) of [${variants.join(", ")}], store ${values.postgres ? "PostgreSQL" : "embedded SQLite"}, ${os.cpus().length} cores, Node ${process.version}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
   const all = new Map<string, number[]>(variants.map((v) => [v, []]));
   const errors = new Map<string, number>(variants.map((v) => [v, 0]));
   for (let round = 1; round <= rounds; round++) {
@@ -144,13 +185,24 @@ try {
       all.get(variant)!.push(...r.latencies);
       errors.set(variant, errors.get(variant)! + r.errors);
       const p = percentiles(r.latencies);
-      const commitInfo = variant === "durable" || variant === "thread" ? `   commits ${r.commits} (mean ${r.commitMeanMs.toFixed(3)} ms, ${r.recordsPerCommit.toFixed(2)} records each)` : "";
-      console.log(`round ${round} ${variant.padEnd(8)} p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  max ${fmt(p.max)} ms  errors ${r.errors}  sender lag max ${r.maxLagMs.toFixed(1)} ms${commitInfo}`);
+      const commitInfo =
+        variant === "durable" || variant === "thread"
+          ? `   commits ${r.commits} (mean ${r.commitMeanMs.toFixed(3)} ms, ${r.recordsPerCommit.toFixed(2)} records each)`
+          : "";
+      console.log(
+        `round ${round} ${variant.padEnd(8)} p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  max ${fmt(p.max)} ms  errors ${r.errors}  sender lag max ${r.maxLagMs.toFixed(1)} ms${commitInfo}`,
+      );
     }
   }
-  console.log(`\nall rounds (load average now ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}):`);
+  console.log(
+    `\nall rounds (load average now ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}):`,
+  );
   const summary = new Map(variants.map((v) => [v, percentiles(all.get(v)!)]));
-  for (const [v, p] of summary) console.log(`${v.padEnd(8)} requests ${String(p.count).padStart(6)}  p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  errors ${errors.get(v)}`);
+  for (const [v, p] of summary)
+    console.log(`${v.padEnd(8)} requests ${String(p.count).padStart(6)}  p50 ${fmt(p.p50)} ms  p99 ${fmt(p.p99)} ms  errors ${errors.get(v)}`);
   for (const measured of ["durable", "thread"] as const) {
     const m = summary.get(measured);
     for (const base of ["off", "batched"] as const) {

@@ -46,7 +46,12 @@ async function drive(pool: Pool, token: string, n: number, concurrency: number, 
   const worker = async () => {
     while (next < n) {
       const i = next++;
-      const r = await pool.request({ path: "/api/proxy", method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ tool: "serpapi", action: "search", params: { q: `${label} ${i} ${randomBytes(4).toString("hex")}` } }) });
+      const r = await pool.request({
+        path: "/api/proxy",
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({ tool: "serpapi", action: "search", params: { q: `${label} ${i} ${randomBytes(4).toString("hex")}` } }),
+      });
       await r.body.text();
       if (r.statusCode !== 200) throw new Error(`call answered ${r.statusCode}`);
     }
@@ -64,9 +69,29 @@ try {
   const valgrind = ["valgrind", "--tool=callgrind", `--callgrind-out-file=${out}`, "--dump-instr=no", "--instr-atstart=no", `--vgdb-prefix=${vgdb}`];
   // --bare: the bare reverse proxy under the same count, for the ratio (it forwards without a token).
   const gateway = values.bare
-    ? await startTsProcess("bench/harness/bare-proxy-server.ts", [mock.url], { ...VGDB_ENV }, /listening on (http:\/\/[\d.:]+)/, 600_000, undefined, [], valgrind)
+    ? await startTsProcess(
+        "bench/harness/bare-proxy-server.ts",
+        [mock.url],
+        { ...VGDB_ENV },
+        /listening on (http:\/\/[\d.:]+)/,
+        600_000,
+        undefined,
+        [],
+        valgrind,
+      )
     : await startGatewayProcess(
-        { DATA_DIR: path.join(dir, "data"), GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: "info", ...VGDB_ENV },
+        {
+          DATA_DIR: path.join(dir, "data"),
+          GATEWAY_ADMIN_KEY: adminKey,
+          UPSTREAM_MODE: "live",
+          SERPAPI_BASE_URL: mock.url,
+          OPENAI_BASE_URL: mock.url,
+          GMAIL_BASE_URL: mock.url,
+          SSRF_ALLOW: "127.0.0.1/32",
+          POLICY_DEFAULTS: "off",
+          LOG_LEVEL: "info",
+          ...VGDB_ENV,
+        },
         600_000,
         undefined,
         [],
@@ -76,7 +101,17 @@ try {
   started.push(gateway);
   const token = values.bare
     ? "unused"
-    : await (await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex"), agentRatePerSecond: 1_000_000, agentQuotaPerDay: 1_000_000_000 })).agents[0]!.token();
+    : await (
+        await setUpFleet({
+          gatewayUrl: gateway.url,
+          adminKey,
+          mockUrl: mock.url,
+          agents: 1,
+          runId: randomBytes(3).toString("hex"),
+          agentRatePerSecond: 1_000_000,
+          agentQuotaPerDay: 1_000_000_000,
+        })
+      ).agents[0]!.token();
   const pool = new Pool(gateway.url, { connections: Number(values.concurrency) });
   await drive(pool, token, Number(values.warmup), Number(values.concurrency), "warm-up");
   const pid = String(gateway.child.pid);
@@ -96,7 +131,9 @@ try {
     const m = /^totals:\s+(\d+)/m.exec(fs.readFileSync(path.join(dir, f), "utf8"));
     total = Math.max(total, Number(m?.[1] ?? 0));
   }
-  console.log(`${values.bare ? "bare proxy" : `gateway ${values["gateway-entry"]}`}: ${calls} uncached serpapi searches, ${values.concurrency} at a time: ${(total / calls / 1000).toFixed(0)} k instructions per call (${(total / 1e9).toFixed(2)} G in all, counted by callgrind after ${values.warmup} warm-up calls)`);
+  console.log(
+    `${values.bare ? "bare proxy" : `gateway ${values["gateway-entry"]}`}: ${calls} uncached serpapi searches, ${values.concurrency} at a time: ${(total / calls / 1000).toFixed(0)} k instructions per call (${(total / 1e9).toFixed(2)} G in all, counted by callgrind after ${values.warmup} warm-up calls)`,
+  );
 } finally {
   await Promise.allSettled(started.map((s) => s.stop()));
   fs.rmSync(dir, { recursive: true, force: true });

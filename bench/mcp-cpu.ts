@@ -28,7 +28,16 @@ const calls = Number(positionals[0] ?? 3000);
 const doors: Door[] = values.door === "both" ? ["rest", "mcp"] : [values.door as Door];
 const BLOCKS = 10;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-mcp-cpu-"));
-const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, UPSTREAM_MODE: "mock", MOCK_LATENCY_MS: "0", MOCK_JITTER_MS: "0", POLICY_DEFAULTS: "off", LOG_LEVEL: "warn" });
+const config = loadConfig({
+  PORT: "0",
+  HOST: "127.0.0.1",
+  DATA_DIR: dataDir,
+  UPSTREAM_MODE: "mock",
+  MOCK_LATENCY_MS: "0",
+  MOCK_JITTER_MS: "0",
+  POLICY_DEFAULTS: "off",
+  LOG_LEVEL: "warn",
+});
 const gateway = await createGateway(config, { logger: pino({ level: "silent" }) });
 try {
   const url = await gateway.listen();
@@ -44,11 +53,21 @@ try {
     const q = `${door} ${n++} ${randomBytes(4).toString("hex")}`;
     const r =
       door === "rest"
-        ? await pool.request({ path: "/api/proxy", method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ tool: "serpapi", action: "search", params: { q } }) })
+        ? await pool.request({
+            path: "/api/proxy",
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+            body: JSON.stringify({ tool: "serpapi", action: "search", params: { q } }),
+          })
         : await pool.request({
             path: "/mcp",
             method: "POST",
-            headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18", authorization: `Bearer ${token}` },
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              "mcp-protocol-version": "2025-06-18",
+              authorization: `Bearer ${token}`,
+            },
             body: JSON.stringify({ jsonrpc: "2.0", id: n, method: "tools/call", params: { name: "serpapi__search", arguments: { q } } }),
           });
     const body = (await r.body.json()) as { result?: { isError?: boolean } };
@@ -78,7 +97,9 @@ try {
     const diff = meanAndSe(used.mcp.map((us, b) => (us - used.rest[b]!) / perBlock));
     both = `  MCP - REST ${diff.mean.toFixed(0)} ± ${diff.se.toFixed(0)} µs/call, MCP/REST ${(perCall("mcp").mean / perCall("rest").mean).toFixed(2)}x`;
   }
-  console.log(`${calls} uncached calls per door, CPU per call (gateway + mock upstream + client, mean ± standard error over ${BLOCKS} blocks), load average ${os.loadavg()[0]!.toFixed(1)}: ${line}${both}`);
+  console.log(
+    `${calls} uncached calls per door, CPU per call (gateway + mock upstream + client, mean ± standard error over ${BLOCKS} blocks), load average ${os.loadavg()[0]!.toFixed(1)}: ${line}${both}`,
+  );
   await pool.close();
 } finally {
   await gateway.close();

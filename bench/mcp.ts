@@ -28,7 +28,14 @@ import { startGatewayProcess, startTsProcess, type ChildService } from "./harnes
 import { percentiles } from "./harness/report/compute.js";
 import { setUpFleet } from "./harness/traffic.js";
 
-const { values } = parseArgs({ options: { saturate: { type: "string", default: "16" }, seconds: { type: "string", default: "10" }, rounds: { type: "string", default: "2" }, latency: { type: "string", default: "0" } } });
+const { values } = parseArgs({
+  options: {
+    saturate: { type: "string", default: "16" },
+    seconds: { type: "string", default: "10" },
+    rounds: { type: "string", default: "2" },
+    latency: { type: "string", default: "0" },
+  },
+});
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const LIMIT = 1.25;
@@ -64,11 +71,21 @@ async function run(door: Door, target: string, token: string, durationS: number,
       // structuredContent and as text, is about twice the REST one to parse).
       const request =
         door === "rest"
-          ? { path: "/api/proxy", method: "POST" as const, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ tool: "serpapi", action: "search", params: { q } }) }
+          ? {
+              path: "/api/proxy",
+              method: "POST" as const,
+              headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+              body: JSON.stringify({ tool: "serpapi", action: "search", params: { q } }),
+            }
           : {
               path: "/mcp",
               method: "POST" as const,
-              headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18", authorization: `Bearer ${token}` },
+              headers: {
+                "content-type": "application/json",
+                accept: "application/json, text/event-stream",
+                "mcp-protocol-version": "2025-06-18",
+                authorization: `Bearer ${token}`,
+              },
               body: JSON.stringify({ jsonrpc: "2.0", id: n, method: "tools/call", params: { name: "serpapi__search", arguments: { q } } }),
             };
       const t0 = performance.now();
@@ -76,7 +93,10 @@ async function run(door: Door, target: string, token: string, durationS: number,
         const r = await pool.request(request);
         const bytes = await r.body.arrayBuffer();
         const latencyMs = performance.now() - t0;
-        const body = JSON.parse(Buffer.from(bytes).toString("utf8")) as { meta?: { upstreamMs: number }; result?: { isError?: boolean; _meta?: { upstreamMs: number } } };
+        const body = JSON.parse(Buffer.from(bytes).toString("utf8")) as {
+          meta?: { upstreamMs: number };
+          result?: { isError?: boolean; _meta?: { upstreamMs: number } };
+        };
         const upstreamMs = door === "rest" ? body.meta?.upstreamMs : body.result?.isError ? undefined : body.result?._meta?.upstreamMs;
         if (r.statusCode !== 200 || upstreamMs === undefined) errors++;
         else samples.push({ latencyMs, gatewayMs: latencyMs - upstreamMs });
@@ -101,10 +121,27 @@ try {
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-mcp-bench-"));
-  const gateway = await startGatewayProcess({ DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: "warn" });
+  const gateway = await startGatewayProcess({
+    DATA_DIR: dataDir,
+    GATEWAY_ADMIN_KEY: adminKey,
+    UPSTREAM_MODE: "live",
+    SERPAPI_BASE_URL: mock.url,
+    OPENAI_BASE_URL: mock.url,
+    GMAIL_BASE_URL: mock.url,
+    SSRF_ALLOW: "127.0.0.1/32",
+    POLICY_DEFAULTS: "off",
+    LOG_LEVEL: "warn",
+  });
   started.push(gateway);
   gatewayPid = gateway.child.pid!;
-  const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex"), agentRatePerSecond: 1_000_000 });
+  const fleet = await setUpFleet({
+    gatewayUrl: gateway.url,
+    adminKey,
+    mockUrl: mock.url,
+    agents: 1,
+    runId: randomBytes(3).toString("hex"),
+    agentRatePerSecond: 1_000_000,
+  });
   const token = await fleet.agents[0]!.token();
 
   // The same token through the official SDK client first: the door the bench drives is the one MCP clients use.
@@ -114,12 +151,17 @@ try {
   if (check.isError) throw new Error(`the SDK client's call failed: ${JSON.stringify(check.content)}`);
   await sdk.close();
 
-  console.log(`MCP door vs REST door: serpapi:search, unique queries, ${rounds} x ${seconds} s per door and phase, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (load average ${os.loadavg()[0]!.toFixed(1)}), Node ${process.version}`);
+  console.log(
+    `MCP door vs REST door: serpapi:search, unique queries, ${rounds} x ${seconds} s per door and phase, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (load average ${os.loadavg()[0]!.toFixed(1)}), Node ${process.version}`,
+  );
   let ok = true;
   for (const connections of [1, Number(values.saturate)]) {
     await run("rest", gateway.url, token, 2, connections);
     await run("mcp", gateway.url, token, 2, connections);
-    const all: Record<Door, { samples: Sample[]; errors: number; rps: number[]; cpuMs: number }> = { rest: { samples: [], errors: 0, rps: [], cpuMs: 0 }, mcp: { samples: [], errors: 0, rps: [], cpuMs: 0 } };
+    const all: Record<Door, { samples: Sample[]; errors: number; rps: number[]; cpuMs: number }> = {
+      rest: { samples: [], errors: 0, rps: [], cpuMs: 0 },
+      mcp: { samples: [], errors: 0, rps: [], cpuMs: 0 },
+    };
     for (let round = 0; round < rounds; round++) {
       for (const door of round % 2 === 0 ? (["rest", "mcp"] as const) : (["mcp", "rest"] as const)) {
         const r = await run(door, gateway.url, token, seconds, connections);
@@ -129,7 +171,13 @@ try {
         all[door].cpuMs += r.cpuMs;
       }
     }
-    const rows = (["rest", "mcp"] as const).map((door) => ({ door, ...summary(all[door].samples), errors: all[door].errors, rps: all[door].rps.reduce((a, b) => a + b, 0) / all[door].rps.length, cpuUsPerCall: (all[door].cpuMs * 1000) / Math.max(1, all[door].samples.length) }));
+    const rows = (["rest", "mcp"] as const).map((door) => ({
+      door,
+      ...summary(all[door].samples),
+      errors: all[door].errors,
+      rps: all[door].rps.reduce((a, b) => a + b, 0) / all[door].rps.length,
+      cpuUsPerCall: (all[door].cpuMs * 1000) / Math.max(1, all[door].samples.length),
+    }));
     console.log(`-- ${connections} connection${connections === 1 ? "" : "s"}`);
     for (const r of rows) {
       console.log(
@@ -139,11 +187,17 @@ try {
     const [rest, mcp] = rows as [(typeof rows)[0], (typeof rows)[0]];
     const p50Ratio = mcp.gatewayP50 / rest.gatewayP50;
     const meanRatio = mcp.gatewayMean / rest.gatewayMean;
-    console.log(`MCP/REST gateway time: p50 ${p50Ratio.toFixed(2)}x, mean ${meanRatio.toFixed(2)}x, p99 ${(mcp.gatewayP99 / rest.gatewayP99).toFixed(2)}x; gateway CPU per call ${(mcp.cpuUsPerCall / rest.cpuUsPerCall).toFixed(2)}x; throughput ${(mcp.rps / rest.rps).toFixed(2)}x`);
+    console.log(
+      `MCP/REST gateway time: p50 ${p50Ratio.toFixed(2)}x, mean ${meanRatio.toFixed(2)}x, p99 ${(mcp.gatewayP99 / rest.gatewayP99).toFixed(2)}x; gateway CPU per call ${(mcp.cpuUsPerCall / rest.cpuUsPerCall).toFixed(2)}x; throughput ${(mcp.rps / rest.rps).toFixed(2)}x`,
+    );
     if (rest.errors + mcp.errors > 0) ok = false;
     if (connections === 1 && p50Ratio > LIMIT) ok = false;
   }
-  console.log(ok ? `PASS: one call through the MCP door costs at most ${LIMIT}x the REST door's gateway time (p50, one connection)` : `FAIL: the MCP door costs more than ${LIMIT}x the REST door's gateway time (p50, one connection), or calls failed`);
+  console.log(
+    ok
+      ? `PASS: one call through the MCP door costs at most ${LIMIT}x the REST door's gateway time (p50, one connection)`
+      : `FAIL: the MCP door costs more than ${LIMIT}x the REST door's gateway time (p50, one connection), or calls failed`,
+  );
   process.exitCode = ok ? 0 : 1;
   fs.rmSync(dataDir, { recursive: true, force: true });
 } finally {

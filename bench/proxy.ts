@@ -57,7 +57,16 @@ const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/pr
 /** Open-model load at `rate` RPS of unique searches; CPU per call from the target process. */
 async function fixedRate(target: string, pid: number, token: string, label: string, sampleLag?: () => Promise<number | undefined>) {
   let n = 0;
-  const next = async () => ({ tool: "serpapi", action: "search", params: { q: `fixed ${n++} ${randomBytes(4).toString("hex")}` }, token, headers: {}, expect: "allow" as const, kind: "serpapi", duplicate: false });
+  const next = async () => ({
+    tool: "serpapi",
+    action: "search",
+    params: { q: `fixed ${n++} ${randomBytes(4).toString("hex")}` },
+    token,
+    headers: {},
+    expect: "allow" as const,
+    kind: "serpapi",
+    duplicate: false,
+  });
   const lags: number[] = [];
   const poll = sampleLag
     ? setInterval(() => {
@@ -72,7 +81,9 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
   const e2e = percentiles(ok.map((s) => s.e2eMs));
   const cpuUsPerCall = ((cpuAfter - cpuBefore) * 1e6) / Math.max(1, r.samples.length);
   const slowNotUpstream = ok.filter((s) => clientOverheadMs(s) > 50).length;
-  console.log(`${label.padEnd(12)} ${rate} RPS for ${rateSeconds} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms`);
+  console.log(
+    `${label.padEnd(12)} ${rate} RPS for ${rateSeconds} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms`,
+  );
   return { e2e, cpuUsPerCall, slowNotUpstream, lagP99Ms: lags.length ? Math.max(...lags) : undefined, errors: r.samples.length - ok.length };
 }
 
@@ -101,7 +112,18 @@ try {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-bench-"));
   const profileDir = values.profile ? fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-profile-")) : undefined;
   const gateway = await startGatewayProcess(
-    { DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", LOG_LEVEL: values["log-level"], ...extraEnv },
+    {
+      DATA_DIR: dataDir,
+      GATEWAY_ADMIN_KEY: adminKey,
+      UPSTREAM_MODE: "live",
+      SERPAPI_BASE_URL: mock.url,
+      OPENAI_BASE_URL: mock.url,
+      GMAIL_BASE_URL: mock.url,
+      SSRF_ALLOW: "127.0.0.1/32",
+      POLICY_DEFAULTS: "off",
+      LOG_LEVEL: values["log-level"],
+      ...extraEnv,
+    },
     30_000,
     undefined,
     profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
@@ -110,7 +132,15 @@ try {
   started.push(gateway);
   const bare = await startTsProcess("bench/harness/bare-proxy-server.ts", [mock.url], {}, /listening on (http:\/\/[\d.:]+)/);
   started.push(bare);
-  const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex"), agentRatePerSecond: 1_000_000, agentQuotaPerDay: 1_000_000_000 });
+  const fleet = await setUpFleet({
+    gatewayUrl: gateway.url,
+    adminKey,
+    mockUrl: mock.url,
+    agents: 1,
+    runId: randomBytes(3).toString("hex"),
+    agentRatePerSecond: 1_000_000,
+    agentQuotaPerDay: 1_000_000_000,
+  });
   const token = await fleet.agents[0]!.token();
   const gwPid = gateway.child.pid!;
   const lagP99 = async () => {
@@ -118,7 +148,9 @@ try {
     const v = m["gateway_nodejs_eventloop_lag_p99_seconds"];
     return v === undefined ? undefined : v * 1000;
   };
-  console.log(`gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env.join(" ")}` : ""} ${values["gateway-entry"] === "dist/src/cli/main.js" ? "" : ` (${values["gateway-entry"]})`} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
+  console.log(
+    `gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env.join(" ")}` : ""} ${values["gateway-entry"] === "dist/src/cli/main.js" ? "" : ` (${values["gateway-entry"]})`} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`,
+  );
   console.log(`\nsaturation: closed loop (${useWrk ? "wrk" : "Node generator"}), ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
   await saturation(gateway.url, token, "warm-up", false, 3);
   const b = await saturation(bare.url, token, "bare proxy");
@@ -130,14 +162,28 @@ try {
   const rss = rssMb(gwPid);
   const memory = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
   const mb = (name: string) => ((memory[name] ?? 0) / 1048576).toFixed(0);
-  console.log(`gateway memory: RSS ${rss.toFixed(0)} MB, V8 heap used ${mb("gateway_nodejs_heap_used_bytes")} of ${mb("gateway_nodejs_heap_total_bytes")} MB; response cache ${mb("gateway_cache_bytes")} MB`);
+  console.log(
+    `gateway memory: RSS ${rss.toFixed(0)} MB, V8 heap used ${mb("gateway_nodejs_heap_used_bytes")} of ${mb("gateway_nodejs_heap_total_bytes")} MB; response cache ${mb("gateway_cache_bytes")} MB`,
+  );
   const goals: [string, string, boolean][] = [
     ["saturation throughput ≥ 0.6× bare", `${(g.rps / b.rps).toFixed(2)}× (${g.rps.toFixed(0)} vs ${b.rps.toFixed(0)} RPS)`, g.rps >= 0.6 * b.rps],
     ["cache-hit throughput ≥ 0.8× bare", `${(hit.rps / b.rps).toFixed(2)}× (${hit.rps.toFixed(0)} RPS)`, hit.rps >= 0.8 * b.rps],
-    [`p99 at ${rate} RPS ≤ bare p99 + 2 ms`, `${gf.e2e.p99.toFixed(2)} vs ${bf.e2e.p99.toFixed(2)} ms (+${(gf.e2e.p99 - bf.e2e.p99).toFixed(2)} ms)`, gf.e2e.p99 <= bf.e2e.p99 + 2],
-    [`event-loop lag p99 ≤ 5 ms at ${rate} RPS`, gf.lagP99Ms === undefined ? "not sampled" : `${gf.lagP99Ms.toFixed(2)} ms (worst 1 s window)`, gf.lagP99Ms !== undefined && gf.lagP99Ms <= 5],
+    [
+      `p99 at ${rate} RPS ≤ bare p99 + 2 ms`,
+      `${gf.e2e.p99.toFixed(2)} vs ${bf.e2e.p99.toFixed(2)} ms (+${(gf.e2e.p99 - bf.e2e.p99).toFixed(2)} ms)`,
+      gf.e2e.p99 <= bf.e2e.p99 + 2,
+    ],
+    [
+      `event-loop lag p99 ≤ 5 ms at ${rate} RPS`,
+      gf.lagP99Ms === undefined ? "not sampled" : `${gf.lagP99Ms.toFixed(2)} ms (worst 1 s window)`,
+      gf.lagP99Ms !== undefined && gf.lagP99Ms <= 5,
+    ],
     ["no call > 50 ms not caused by the upstream", `${gf.slowNotUpstream} calls`, gf.slowNotUpstream === 0],
-    ["CPU per call ≤ 1.7× bare", `${(gf.cpuUsPerCall / bf.cpuUsPerCall).toFixed(2)}× (${gf.cpuUsPerCall.toFixed(0)} vs ${bf.cpuUsPerCall.toFixed(0)} µs)`, gf.cpuUsPerCall <= 1.7 * bf.cpuUsPerCall],
+    [
+      "CPU per call ≤ 1.7× bare",
+      `${(gf.cpuUsPerCall / bf.cpuUsPerCall).toFixed(2)}× (${gf.cpuUsPerCall.toFixed(0)} vs ${bf.cpuUsPerCall.toFixed(0)} µs)`,
+      gf.cpuUsPerCall <= 1.7 * bf.cpuUsPerCall,
+    ],
     [`gateway RSS at ${rate} RPS ≤ 150 MB`, `${rss.toFixed(0)} MB`, rss <= 150],
   ];
   console.log(`\ngoals (docs/benchmarks.md), measured in this run:`);

@@ -20,7 +20,16 @@ const calls = Number(process.argv[2] ?? 3000);
 const keysAt = process.argv.indexOf("--keys");
 const keyStore = keysAt > 0 ? process.argv[keysAt + 1] : undefined;
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-road-cpu-"));
-const env: Record<string, string> = { PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, UPSTREAM_MODE: "mock", MOCK_LATENCY_MS: "0", MOCK_JITTER_MS: "0", POLICY_DEFAULTS: "off", LOG_LEVEL: "warn" };
+const env: Record<string, string> = {
+  PORT: "0",
+  HOST: "127.0.0.1",
+  DATA_DIR: dataDir,
+  UPSTREAM_MODE: "mock",
+  MOCK_LATENCY_MS: "0",
+  MOCK_JITTER_MS: "0",
+  POLICY_DEFAULTS: "off",
+  LOG_LEVEL: "warn",
+};
 if (keyStore !== undefined) env.IDEMPOTENCY_STORE = keyStore;
 if (keyStore === "redis") Object.assign(env, { REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379", REDIS_PREFIX: `bench-${process.pid}:` });
 const config = loadConfig(env);
@@ -37,7 +46,12 @@ try {
   const one = (i: number) =>
     keyStore === undefined
       ? client.call("serpapi", "search", { q: `measured ${i}`, num: 10 })
-      : client.call("gmail_send", "send", { to: "a@example.com", subject: `m${i}`, text: "t" }, { headers: { "idempotency-key": `bench-${process.pid}-${i}` } });
+      : client.call(
+          "gmail_send",
+          "send",
+          { to: "a@example.com", subject: `m${i}`, text: "t" },
+          { headers: { "idempotency-key": `bench-${process.pid}-${i}` } },
+        );
   for (let i = 0; i < 500; i++) await one(-1 - i);
   const wall: number[] = [];
   const cpu = process.cpuUsage();
@@ -49,7 +63,9 @@ try {
   const used = process.cpuUsage(cpu);
   wall.sort((a, b) => a - b);
   const cpuMicros = (used.user + used.system) / calls;
-  console.log(`${calls} sequential ${keyStore === undefined ? "uncached serpapi calls" : `gmail_send calls with keys in ${keyStore}`}: CPU ${cpuMicros.toFixed(0)} µs/call (gateway + mock upstream + client), wall p50 ${wall[Math.floor(calls / 2)]!.toFixed(2)} ms`);
+  console.log(
+    `${calls} sequential ${keyStore === undefined ? "uncached serpapi calls" : `gmail_send calls with keys in ${keyStore}`}: CPU ${cpuMicros.toFixed(0)} µs/call (gateway + mock upstream + client), wall p50 ${wall[Math.floor(calls / 2)]!.toFixed(2)} ms`,
+  );
 } finally {
   await gateway.close();
   fs.rmSync(dataDir, { recursive: true, force: true });

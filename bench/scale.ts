@@ -46,26 +46,45 @@ async function configuration(instances: number) {
     started.push(g);
     gateways.push(g);
   }
-  const fleet = await setUpFleet({ gatewayUrl: gateways[0]!.url, adminKey: shared.GATEWAY_ADMIN_KEY, mockUrl: mock.url, agents: 8, runId: randomBytes(3).toString("hex") });
+  const fleet = await setUpFleet({
+    gatewayUrl: gateways[0]!.url,
+    adminKey: shared.GATEWAY_ADMIN_KEY,
+    mockUrl: mock.url,
+    agents: 8,
+    runId: randomBytes(3).toString("hex"),
+  });
   // Warm each instance's caches of agents and keys, then measure.
   const stage = (r: number, s: number) => [{ durationS: s, fromRps: r, toRps: r }];
   await Promise.all(gateways.map((g) => runLoad({ target: g.url, stages: stage(20, 2), next: mixedTraffic(fleet, rng(1), { probes: false }) })));
-  const runs = await Promise.all(gateways.map((g, i) => runLoad({ target: g.url, stages: stage(rps / instances, seconds), next: mixedTraffic(fleet, rng(10 + i), { probes: false }) })));
+  const runs = await Promise.all(
+    gateways.map((g, i) => runLoad({ target: g.url, stages: stage(rps / instances, seconds), next: mixedTraffic(fleet, rng(10 + i), { probes: false }) })),
+  );
   const samples = runs.flatMap((r) => r.samples);
   const ok = samples.filter((s) => s.status >= 200 && s.status < 300);
   const e2e = percentiles(ok.map((s) => s.e2eMs));
   const overhead = percentiles(ok.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!));
   for (const g of gateways) await g.stop();
-  return { instances, achievedRps: samples.length / seconds, success: ok.length / Math.max(1, samples.length), e2e, overhead, lagP99: Math.max(...runs.map((r) => r.generatorLagP99Ms)) };
+  return {
+    instances,
+    achievedRps: samples.length / seconds,
+    success: ok.length / Math.max(1, samples.length),
+    e2e,
+    overhead,
+    lagP99: Math.max(...runs.map((r) => r.generatorLagP99Ms)),
+  };
 }
 
 const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", "20", "--jitter", "10"], {}, /listening on (http:\/\/[\d.:]+)/);
 started.push(mock);
 try {
-  console.log(`scale-out benchmark: ${rps} RPS for ${seconds} s, PostgreSQL + Redis shared, mock upstream 20±10 ms, ${os.cpus().length} cores${pin ? ", instances pinned to cores" : ""}`);
+  console.log(
+    `scale-out benchmark: ${rps} RPS for ${seconds} s, PostgreSQL + Redis shared, mock upstream 20±10 ms, ${os.cpus().length} cores${pin ? ", instances pinned to cores" : ""}`,
+  );
   for (const n of [1, 2]) {
     const r = await configuration(n);
-    console.log(`${n} instance${n > 1 ? "s" : " "}: ${r.achievedRps.toFixed(1)} RPS achieved, success ${(r.success * 100).toFixed(2)}%, end-to-end p50 ${r.e2e.p50.toFixed(2)} ms p99 ${r.e2e.p99.toFixed(2)} ms, gateway overhead p50 ${r.overhead.p50.toFixed(2)} ms p99 ${r.overhead.p99.toFixed(2)} ms (generator lag p99 ${r.lagP99.toFixed(2)} ms)`);
+    console.log(
+      `${n} instance${n > 1 ? "s" : " "}: ${r.achievedRps.toFixed(1)} RPS achieved, success ${(r.success * 100).toFixed(2)}%, end-to-end p50 ${r.e2e.p50.toFixed(2)} ms p99 ${r.e2e.p99.toFixed(2)} ms, gateway overhead p50 ${r.overhead.p50.toFixed(2)} ms p99 ${r.overhead.p99.toFixed(2)} ms (generator lag p99 ${r.lagP99.toFixed(2)} ms)`,
+    );
   }
 } finally {
   await Promise.allSettled(started.map((s) => s.stop()));

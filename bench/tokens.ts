@@ -29,7 +29,9 @@ async function measure(label: string, fn: () => Promise<unknown>, batch = 64): P
   samples.sort((a, b) => a - b);
   const perSecond = count / seconds;
   const p99 = samples[Math.floor(samples.length * 0.99)] ?? 0;
-  console.log(`${label.padEnd(44)} ${Math.round(perSecond).toString().padStart(9)} ops/s   mean ${(1e6 / perSecond).toFixed(1)} µs   p99 of batch means ${(p99 * 1000).toFixed(1)} µs`);
+  console.log(
+    `${label.padEnd(44)} ${Math.round(perSecond).toString().padStart(9)} ops/s   mean ${(1e6 / perSecond).toFixed(1)} µs   p99 of batch means ${(p99 * 1000).toFixed(1)} µs`,
+  );
   return perSecond;
 }
 
@@ -47,14 +49,21 @@ try {
   console.log(`4Runr Gateway token benchmark (${seconds}s per measurement, Node ${process.version}, ${os.cpus()[0]?.model ?? "cpu"})`);
   const bare = await measure("baseline: jose jwtVerify (signature only)", () => jwtVerify(issued.token, publicKey, { algorithms: ["EdDSA"] }));
   const full = await measure("gateway: verifyAccessToken (request path)", () => gateway.identity.verifyAccessToken(issued.token));
-  console.log(`repeat verification on the request path: ${(full / bare).toFixed(1)}x the rate of a bare signature check (signatures are verified once per token, everything else every request)`);
+  console.log(
+    `repeat verification on the request path: ${(full / bare).toFixed(1)}x the rate of a bare signature check (signatures are verified once per token, everything else every request)`,
+  );
   const fresh = await Promise.all(
-    Array.from({ length: 400 }, async () => (await gateway.identity.issueToken({ agentId: agent.id, assertion: await client.signAssertion(), scopes: ["serpapi:search"] })).token),
+    Array.from(
+      { length: 400 },
+      async () => (await gateway.identity.issueToken({ agentId: agent.id, assertion: await client.signAssertion(), scopes: ["serpapi:search"] })).token,
+    ),
   );
   const firstStarted = performance.now();
   for (const token of fresh) await gateway.identity.verifyAccessToken(token);
   const first = fresh.length / ((performance.now() - firstStarted) / 1000);
-  console.log(`${"gateway: first verification of a new token".padEnd(44)} ${Math.round(first).toString().padStart(9)} ops/s   (${fresh.length} fresh tokens, each verified once)`);
+  console.log(
+    `${"gateway: first verification of a new token".padEnd(44)} ${Math.round(first).toString().padStart(9)} ops/s   (${fresh.length} fresh tokens, each verified once)`,
+  );
   console.log(`first-time verification: ${(first / bare).toFixed(2)}x the rate of the bare signature check`);
   const assertions: string[] = [];
   const issue = await measure(

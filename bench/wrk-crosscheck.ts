@@ -19,12 +19,30 @@ try {
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-wrk-"));
-  const gateway = await startGatewayProcess({ DATA_DIR: dir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, POLICY_DEFAULTS: "off" });
+  const gateway = await startGatewayProcess({
+    DATA_DIR: dir,
+    GATEWAY_ADMIN_KEY: adminKey,
+    UPSTREAM_MODE: "live",
+    SERPAPI_BASE_URL: mock.url,
+    OPENAI_BASE_URL: mock.url,
+    GMAIL_BASE_URL: mock.url,
+    POLICY_DEFAULTS: "off",
+  });
   started.push(gateway);
-  const fleet = await setUpFleet({ gatewayUrl: gateway.url, adminKey, mockUrl: mock.url, agents: 1, runId: randomBytes(3).toString("hex"), agentRatePerSecond: 1_000_000 });
+  const fleet = await setUpFleet({
+    gatewayUrl: gateway.url,
+    adminKey,
+    mockUrl: mock.url,
+    agents: 1,
+    runId: randomBytes(3).toString("hex"),
+    agentRatePerSecond: 1_000_000,
+  });
   const token = await fleet.agents[0]!.token();
   const lua = path.join(dir, "post.lua");
-  fs.writeFileSync(lua, `wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${token}"\nwrk.body = '{"tool":"serpapi","action":"search","params":{"q":"popular 1"}}'\n`);
+  fs.writeFileSync(
+    lua,
+    `wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${token}"\nwrk.body = '{"tool":"serpapi","action":"search","params":{"q":"popular 1"}}'\n`,
+  );
   await closedLoop({ target: gateway.url, token, connections, durationS: 3, cached: true }); // warm-up
   const wrk = spawnSync("wrk", ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", lua, `${gateway.url}/api/proxy`], { encoding: "utf8" });
   if (wrk.status !== 0) throw new Error(`wrk failed: ${wrk.stderr}`);
@@ -33,7 +51,9 @@ try {
   console.log("--- wrk ---");
   console.log(wrk.stdout.trim());
   console.log("\n--- bench/harness closed loop ---");
-  console.log(`Requests/sec: ${ours.rps.toFixed(0)}   latency mean ${ours.mean.toFixed(2)} ms, p50 ${ours.p50.toFixed(2)} ms, p99 ${ours.p99.toFixed(2)} ms, errors ${ours.errors}`);
+  console.log(
+    `Requests/sec: ${ours.rps.toFixed(0)}   latency mean ${ours.mean.toFixed(2)} ms, p50 ${ours.p50.toFixed(2)} ms, p99 ${ours.p99.toFixed(2)} ms, errors ${ours.errors}`,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 } finally {
   await Promise.allSettled(started.map((s) => s.stop()));

@@ -160,10 +160,20 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
   const bus: ClusterBus =
     config.redisUrl === undefined
       ? new LocalBus()
-      : new RedisBus(config.redisUrl, { instanceId, prefix: config.redisPrefix, onStatus: (status) => logger.warn({ redis: status }, `cluster bus ${status}`) });
+      : new RedisBus(config.redisUrl, {
+          instanceId,
+          prefix: config.redisPrefix,
+          onStatus: (status) => logger.warn({ redis: status }, `cluster bus ${status}`),
+        });
   onStop("cluster bus", () => bus.close());
   try {
-    const keyring = new Keyring({ store, masterKey, now, retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000, onRotated: (change) => changes.publish(change) });
+    const keyring = new Keyring({
+      store,
+      masterKey,
+      now,
+      retiredKeyGraceMs: config.tokenMaxTtlSeconds * 1000 + 60_000,
+      onRotated: (change) => changes.publish(change),
+    });
     await keyring.init();
     const identity = new IdentityService({
       store,
@@ -187,7 +197,13 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     });
     identity.start();
     onStop("identity sweep", () => identity.stop());
-    const vault = new CredentialVault({ store, masterKey, now, onSecretsChanged: (secrets) => redactor.setSecrets(secrets), onChange: (change) => changes.publish(change) });
+    const vault = new CredentialVault({
+      store,
+      masterKey,
+      now,
+      onSecretsChanged: (secrets) => redactor.setSecrets(secrets),
+      onChange: (change) => changes.publish(change),
+    });
     await vault.load();
     const auditKeys = deriveAuditKeys(masterKey);
     const auditMetrics = metrics.auditEvents();
@@ -203,7 +219,10 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         healthChanged: (healthy, err) =>
           healthy
             ? logger.warn("audit trail is writable again: buffered records written")
-            : logger.error({ err, mode: config.auditFailureMode }, `audit trail cannot be written: ${config.auditFailureMode === "closed" ? "refusing calls (503)" : "serving calls without durable records (counted)"} until it can`),
+            : logger.error(
+                { err, mode: config.auditFailureMode },
+                `audit trail cannot be written: ${config.auditFailureMode === "closed" ? "refusing calls (503)" : "serving calls without durable records (counted)"} until it can`,
+              ),
         dropped: (count) => {
           auditMetrics.dropped?.(count);
           logger.error({ count }, "audit retry buffer full: oldest records dropped (AUDIT_MAX_BUFFERED)");
@@ -217,7 +236,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
     onStop("audit", () => audit.close());
 
     const latency = { baseMs: config.mockLatencyMs, jitterMs: config.mockJitterMs };
-    const mockUpstreams = config.upstreamMode === "mock" ? await startMockUpstreams({ latency: { serpapi: latency, openai: latency, gmail: latency, web: latency } }) : undefined;
+    const mockUpstreams =
+      config.upstreamMode === "mock" ? await startMockUpstreams({ latency: { serpapi: latency, openai: latency, gmail: latency, web: latency } }) : undefined;
     if (mockUpstreams !== undefined) onStop("mock upstreams", () => mockUpstreams.close());
     const toolbox = new Toolbox({
       store,
@@ -290,13 +310,17 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       auditBuffered: () => audit.pending,
       auditHealthy: () => audit.isHealthy,
       dbPool: () => store.driver.poolStats(),
-      redisDegraded: () => (limitCounters instanceof FailoverCounters && limitCounters.isDegraded()) || (keys instanceof FailoverIdempotencyKeys && keys.isDegraded()),
+      redisDegraded: () =>
+        (limitCounters instanceof FailoverCounters && limitCounters.isDegraded()) || (keys instanceof FailoverIdempotencyKeys && keys.isDegraded()),
       isGenericTool: (tool) => toolbox.catalog.hasTool(tool),
     });
     const tracing = config.tracing === undefined ? undefined : createTracing(config.tracing, packageVersion());
     if (tracing !== undefined) onStop("tracing", () => tracing.shutdown());
     // One signer for job callbacks, approval notifications and approval callbacks (same secret, same SSRF-judged client).
-    const callbackSecret = config.jobCallbackSecret !== undefined ? Buffer.from(config.jobCallbackSecret) : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
+    const callbackSecret =
+      config.jobCallbackSecret !== undefined
+        ? Buffer.from(config.jobCallbackSecret)
+        : Buffer.from(hkdfSync("sha256", masterKey, Buffer.alloc(0), "4runr job callbacks", 32));
     const client = toolbox.directClient;
     const approvals = new ApprovalService({
       store: new ApprovalStore(store.driver),
@@ -307,7 +331,12 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       now,
       audit,
       redactor,
-      sender: new CallbackSender({ client, secret: callbackSecret, now, onFailure: (approvalId, reason) => logger.warn({ approvalId, reason }, "approval notification or callback could not be delivered") }),
+      sender: new CallbackSender({
+        client,
+        secret: callbackSecret,
+        now,
+        onFailure: (approvalId, reason) => logger.warn({ approvalId, reason }, "approval notification or callback could not be delivered"),
+      }),
       ...(config.approvals.webhookUrl === undefined ? {} : { webhook: { url: config.approvals.webhookUrl, format: config.approvals.webhookFormat } }),
       ...(config.approvals.consoleUrl === undefined ? {} : { consoleUrl: config.approvals.consoleUrl }),
       events: metrics.approvalEvents(),
@@ -340,7 +369,12 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         instanceId,
         concurrency: config.jobConcurrency,
         leaseMs: config.jobLeaseMs,
-        callbacks: new CallbackSender({ client, secret: callbackSecret, now, onFailure: (jobId, reason) => logger.warn({ jobId, reason }, "job callback could not be delivered") }),
+        callbacks: new CallbackSender({
+          client,
+          secret: callbackSecret,
+          now,
+          onFailure: (jobId, reason) => logger.warn({ jobId, reason }, "job callback could not be delivered"),
+        }),
         onError: (err, jobId) => logger.error({ err, jobId }, "job worker error"),
       });
       jobs.start();
@@ -353,9 +387,14 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       changes,
       store,
       identity,
-      reload: { credentials: () => vault.load(), tools: async () => {
+      reload: {
+        credentials: () => vault.load(),
+        tools: async () => {
           await Promise.all([toolbox.reload(), mcpUpstreams.reload()]);
-        }, policies: () => policies.reload(), signingKeys: () => keyring.refresh() },
+        },
+        policies: () => policies.reload(),
+        signingKeys: () => keyring.refresh(),
+      },
       now,
       reconcileMs: config.clusterReconcileMs,
       onError: (err, what) => logger.warn({ err, what }, "cluster sync step failed; the next reconcile retries"),
@@ -414,12 +453,16 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
             if (!audit.isHealthy) throw new Error(`the audit trail cannot be written (AUDIT_FAILURE_MODE=${config.auditFailureMode})`);
           },
         },
-        ...(bus.kind === "redis" ? [{
-              name: "redis",
-              check: async () => {
-                if (bus.status() !== "up") throw new Error("unreachable; serving with per-instance state until it returns");
+        ...(bus.kind === "redis"
+          ? [
+              {
+                name: "redis",
+                check: async () => {
+                  if (bus.status() !== "up") throw new Error("unreachable; serving with per-instance state until it returns");
+                },
               },
-            }] : []),
+            ]
+          : []),
       ],
       isClosing: () => closingStarted,
       describe: () => ({
@@ -448,7 +491,9 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
       // With FF_POLICY off nothing is enforced, so nothing is hidden either.
       visible: config.features.policy ? (token, tool, action) => visibleTo(token, policies.applicable(token.agentId, token.role), tool, action) : () => true,
       // Everything visibleTo reads: the policies (by generation), whose they are, and the token's scopes and intent.
-      listingKey: config.features.policy ? (token) => JSON.stringify([policies.generation, token.agentId, token.role, token.intent ?? null, token.scopes]) : () => "all",
+      listingKey: config.features.policy
+        ? (token) => JSON.stringify([policies.generation, token.agentId, token.role, token.intent ?? null, token.scopes])
+        : () => "all",
       handle: road.handle,
       serverVersion: packageVersion(),
     });
@@ -528,7 +573,8 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
 function sharedIdempotencyKeys(config: Readonly<Config>, store: SqlStore, logger: Logger): IdempotencyKeys<Execution> {
   // An unfinished claim must outlive any call: the whole-call deadline plus a margin.
   const times = { ttlMs: config.idempotency.ttlSeconds * 1000, inFlightTtlMs: config.upstreamDeadlineMs + 30_000 };
-  const choice = config.idempotency.store === "auto" ? (config.redisUrl !== undefined ? "redis" : store.kind === "postgres" ? "sql" : "memory") : config.idempotency.store;
+  const choice =
+    config.idempotency.store === "auto" ? (config.redisUrl !== undefined ? "redis" : store.kind === "postgres" ? "sql" : "memory") : config.idempotency.store;
   if (choice === "redis") {
     return new FailoverIdempotencyKeys(
       new RedisIdempotencyKeys(config.redisUrl!, { ...times, prefix: config.redisPrefix }),
@@ -536,7 +582,10 @@ function sharedIdempotencyKeys(config: Readonly<Config>, store: SqlStore, logger
       config.redisFailureMode,
       (degraded, err) =>
         degraded
-          ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for idempotency keys: ${config.redisFailureMode === "open" ? "using per-instance keys (a repeat through another instance may run again)" : "refusing calls that carry an Idempotency-Key"}`)
+          ? logger.error(
+              { err, mode: config.redisFailureMode },
+              `Redis unreachable for idempotency keys: ${config.redisFailureMode === "open" ? "using per-instance keys (a repeat through another instance may run again)" : "refusing calls that carry an Idempotency-Key"}`,
+            )
           : logger.warn("Redis is back: idempotency keys are shared again"),
     );
   }
@@ -551,7 +600,10 @@ async function openCounters(config: Readonly<Config>, logger: Logger): Promise<C
   await redisCounters.ready();
   return new FailoverCounters(redisCounters, new MemoryCounters(), config.redisFailureMode, (degraded, err) =>
     degraded
-      ? logger.error({ err, mode: config.redisFailureMode }, `Redis unreachable for limits: ${config.redisFailureMode === "open" ? "falling back to per-instance counters" : "refusing limited calls"}`)
+      ? logger.error(
+          { err, mode: config.redisFailureMode },
+          `Redis unreachable for limits: ${config.redisFailureMode === "open" ? "falling back to per-instance counters" : "refusing limited calls"}`,
+        )
       : logger.warn("Redis is back: limits are shared again"),
   );
 }

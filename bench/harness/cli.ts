@@ -93,7 +93,9 @@ process.on("SIGTERM", () => {
 // comparison and teardown allowances; past that everything started is killed.
 const scaleValue = Number(values.duration);
 const scenarioDef = SCENARIOS[values.scenario!]!;
-const plannedS = scenarioDef.capacity ? 20 * Math.max(3, scenarioDef.capacity.stepS * scaleValue) : scenarioDef.stages.reduce((s, st) => s + Math.max(1, st.durationS * scaleValue), 0);
+const plannedS = scenarioDef.capacity
+  ? 20 * Math.max(3, scenarioDef.capacity.stepS * scaleValue)
+  : scenarioDef.stages.reduce((s, st) => s + Math.max(1, st.durationS * scaleValue), 0);
 const deadlineS = plannedS * 1.5 + 240;
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: still running after ${deadlineS.toFixed(0)} s (planned ${plannedS.toFixed(0)} s); stopping everything\n`);
@@ -128,8 +130,14 @@ try {
     [
       `scenario ${results.scenario}: ${results.totals.requests} requests in ${results.totals.durationS.toFixed(1)} s (${results.totals.achievedAvgRps.toFixed(1)} RPS)`,
       `overhead p50/p95/p99 ${results.overhead.p50.toFixed(2)}/${results.overhead.p95.toFixed(2)}/${results.overhead.p99.toFixed(2)} ms; success ${(results.successRate * 100).toFixed(2)}%; probes allowed ${results.security.probesAllowed}`,
-      ...(c ? [`vs bare proxy at ${c.rateRps.toFixed(0)} RPS: e2e p50 ${c.gateway.p50.toFixed(2)} vs ${c.bare.p50.toFixed(2)} ms (x${c.ratioP50.toFixed(2)}), p99 ${c.gateway.p99.toFixed(2)} vs ${c.bare.p99.toFixed(2)} ms (x${c.ratioP99.toFixed(2)})`] : []),
-      ...(results.generator.trustworthy ? [] : [`WARNING: the generator was ${results.generator.lagP99Ms.toFixed(1)} ms late at p99; tail latencies include its own delay`]),
+      ...(c
+        ? [
+            `vs bare proxy at ${c.rateRps.toFixed(0)} RPS: e2e p50 ${c.gateway.p50.toFixed(2)} vs ${c.bare.p50.toFixed(2)} ms (x${c.ratioP50.toFixed(2)}), p99 ${c.gateway.p99.toFixed(2)} vs ${c.bare.p99.toFixed(2)} ms (x${c.ratioP99.toFixed(2)})`,
+          ]
+        : []),
+      ...(results.generator.trustworthy
+        ? []
+        : [`WARNING: the generator was ${results.generator.lagP99Ms.toFixed(1)} ms late at p99; tail latencies include its own delay`]),
       `verdict ${results.verdict}; report: ${path.join(dir, "report.md")}`,
       "",
     ].join("\n"),

@@ -17,7 +17,12 @@ export async function closedLoop(o: { target: string; token: string; connections
       const q = o.cached ? `popular ${n++ % 10}` : `query ${n++} ${randomBytes(4).toString("hex")}`;
       const t0 = performance.now();
       try {
-        const r = await pool.request({ path: "/api/proxy", method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${o.token}` }, body: JSON.stringify({ tool: "serpapi", action: "search", params: { q } }) });
+        const r = await pool.request({
+          path: "/api/proxy",
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${o.token}` },
+          body: JSON.stringify({ tool: "serpapi", action: "search", params: { q } }),
+        });
         await r.body.text();
         if (r.statusCode !== 200) errors++;
       } catch {

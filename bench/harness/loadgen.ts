@@ -81,7 +81,10 @@ export function readExchange(sample: Sample, ex: Exchange, secrets: readonly str
   if (timing.gateway !== undefined) sample.overheadMs = timing.gateway;
   if (timing.upstream !== undefined) sample.upstreamMs = timing.upstream;
   try {
-    const body = JSON.parse(ex.text) as { meta?: { cache?: string; attempts?: number; replayed?: boolean }; error?: { code?: string; details?: { attempts?: number } } };
+    const body = JSON.parse(ex.text) as {
+      meta?: { cache?: string; attempts?: number; replayed?: boolean };
+      error?: { code?: string; details?: { attempts?: number } };
+    };
     if (body.meta?.cache !== undefined) sample.cache = body.meta.cache;
     if (body.meta?.attempts !== undefined) sample.attempts = body.meta.attempts;
     if (body.meta?.replayed) sample.replayed = true;
@@ -127,7 +130,9 @@ export async function runLoad(o: {
     ? setInterval(() => {
         const el = (clock.now() - start) / 1000;
         const p99 = windowDone > 0 ? window.getValueAtPercentile(99) / 1000 : 0;
-        process.stderr.write(`[${o.label ?? "run"} ${el.toFixed(0).padStart(5)}s/${total.toFixed(0)}s] target ${targetRate(o.stages, el).toFixed(1)} rps | achieved ${windowDone.toFixed(0)} rps | p99 ${p99.toFixed(1)} ms | errors ${windowErrors} | in flight ${inFlight}\n`);
+        process.stderr.write(
+          `[${o.label ?? "run"} ${el.toFixed(0).padStart(5)}s/${total.toFixed(0)}s] target ${targetRate(o.stages, el).toFixed(1)} rps | achieved ${windowDone.toFixed(0)} rps | p99 ${p99.toFixed(1)} ms | errors ${windowErrors} | in flight ${inFlight}\n`,
+        );
         window.reset();
         windowErrors = 0;
         windowDone = 0;
@@ -139,7 +144,16 @@ export async function runLoad(o: {
     const sentAt = clock.now();
     lag.recordValue(Math.round(lagMs * 1000) + 1);
     inFlight++;
-    const sample: Sample = { t: scheduledMs / 1000, kind: planned.kind, tool: planned.tool, expect: planned.expect, duplicate: planned.duplicate, status: 0, e2eMs: 0, lagMs };
+    const sample: Sample = {
+      t: scheduledMs / 1000,
+      kind: planned.kind,
+      tool: planned.tool,
+      expect: planned.expect,
+      duplicate: planned.duplicate,
+      status: 0,
+      e2eMs: 0,
+      lagMs,
+    };
     try {
       readExchange(sample, await transport.send(planned), o.secrets);
     } catch (err) {

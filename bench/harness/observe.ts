@@ -52,7 +52,10 @@ export function startTimeline(o: { gatewayUrl: string; metricsToken?: string; ev
     while (!stopped) {
       const t = (performance.now() - o.startedAt()) / 1000;
       try {
-        const [m, health] = await Promise.all([fetchMetrics(o.gatewayUrl, o.metricsToken), fetch(`${o.gatewayUrl}/health`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json() as Promise<{ breakers?: Record<string, string> }>)]);
+        const [m, health] = await Promise.all([
+          fetchMetrics(o.gatewayUrl, o.metricsToken),
+          fetch(`${o.gatewayUrl}/health`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json() as Promise<{ breakers?: Record<string, string> }>),
+        ]);
         const point: TimelinePoint = { t, breakers: health.breakers ?? {} };
         const rss = m.gateway_process_resident_memory_bytes;
         const cpu = m.gateway_process_cpu_seconds_total;

@@ -18,7 +18,16 @@ export interface ChildService {
  * until its output matches `readyPattern`. Used by tests and by the benchmark harness so the
  * gateway, the mock upstreams and the load generator never share an event loop.
  */
-export async function startTsProcess(script: string, args: string[], env: Record<string, string>, readyPattern: RegExp, timeoutMs = 30_000, cpu?: number, nodeFlags: string[] = [], prefix: string[] = []): Promise<ChildService> {
+export async function startTsProcess(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  readyPattern: RegExp,
+  timeoutMs = 30_000,
+  cpu?: number,
+  nodeFlags: string[] = [],
+  prefix: string[] = [],
+): Promise<ChildService> {
   // Compiled JavaScript (dist/) runs on plain node, as `npm start` runs it; TypeScript through tsx.
   const loader = script.endsWith(".js") ? [] : ["--import", "tsx"];
   const argv = [...nodeFlags, ...loader, path.resolve(ROOT, script), ...args];
@@ -72,6 +81,22 @@ export async function startTsProcess(script: string, args: string[], env: Record
 }
 
 /** `gateway serve` in its own process, on a free port. */
-export function startGatewayProcess(env: Record<string, string>, timeoutMs = 30_000, cpu?: number, nodeFlags: string[] = [], entry = "src/cli/main.ts", prefix: string[] = []): Promise<ChildService> {
-  return startTsProcess(entry, ["serve"], { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env }, /listening on (http:\/\/[\d.:]+)/, timeoutMs, cpu, nodeFlags, prefix);
+export function startGatewayProcess(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  cpu?: number,
+  nodeFlags: string[] = [],
+  entry = "src/cli/main.ts",
+  prefix: string[] = [],
+): Promise<ChildService> {
+  return startTsProcess(
+    entry,
+    ["serve"],
+    { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
+    /listening on (http:\/\/[\d.:]+)/,
+    timeoutMs,
+    cpu,
+    nodeFlags,
+    prefix,
+  );
 }

@@ -120,7 +120,12 @@ export async function runBench(o: BenchOptions) {
         adminKey = gateway.adminKey.value;
       } else {
         if (mockUrl === undefined) {
-          const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", latency.MOCK_LATENCY_MS, "--jitter", latency.MOCK_JITTER_MS], {}, /listening on (http:\/\/[\d.:]+)/);
+          const mock = await startTsProcess(
+            "bench/harness/mock-server.ts",
+            ["--latency", latency.MOCK_LATENCY_MS, "--jitter", latency.MOCK_JITTER_MS],
+            {},
+            /listening on (http:\/\/[\d.:]+)/,
+          );
           track({ name: "mock upstreams", stop: () => mock.stop(), kill: () => mock.child.kill("SIGKILL") });
           mockUrl = mock.url;
         }
@@ -142,12 +147,24 @@ export async function runBench(o: BenchOptions) {
     };
     // Before setup, so the agents, tokens and the one intentional revocation of the setup are in the deltas.
     const metricsBefore = await metricsText();
-    const fleet = await setUpFleet({ gatewayUrl: url, adminKey, mockUrl: mocks, agents: o.agents ?? 8, runId: randomBytes(3).toString("hex"), clockSkewSeconds: o.target === undefined ? 0 : 30 });
+    const fleet = await setUpFleet({
+      gatewayUrl: url,
+      adminKey,
+      mockUrl: mocks,
+      agents: o.agents ?? 8,
+      runId: randomBytes(3).toString("hex"),
+      clockSkewSeconds: o.target === undefined ? 0 : 30,
+    });
     const random = rng(o.seed ?? 42);
     const next = scenario.traffic === "cache" ? cacheTraffic(fleet, random) : mixedTraffic(fleet, random);
 
     let runStart = performance.now();
-    timeline = startTimeline({ gatewayUrl: url, ...(o.metricsToken ? { metricsToken: o.metricsToken } : {}), everyMs: Math.max(500, Math.min(5000, 1000 * scale * 2)), startedAt: () => runStart });
+    timeline = startTimeline({
+      gatewayUrl: url,
+      ...(o.metricsToken ? { metricsToken: o.metricsToken } : {}),
+      everyMs: Math.max(500, Math.min(5000, 1000 * scale * 2)),
+      startedAt: () => runStart,
+    });
     let stages: Stage[];
     let samples: Sample[] = [];
     let lagP99 = 0;
@@ -178,9 +195,29 @@ export async function runBench(o: BenchOptions) {
         const overheadP99 = percentiles(calls.filter((s) => s.status >= 200 && s.status < 300).map(clientOverheadMs)).p99;
         const e2eP99 = percentiles(calls.map((s) => s.e2eMs)).p99;
         const achieved = r.samples.length / stepS;
-        const broke = errorRate > 1 - targets.successRate ? "errors" : overheadP99 > targets.clientOverheadP99Ms ? "client-observed overhead p99" : achieved < rate * 0.9 ? "achieved rate" : r.generatorLagP99Ms > 50 ? "generator lag" : undefined;
-        capacitySteps.push({ rateRps: rate, achievedRps: achieved, overheadP99Ms: overheadP99, e2eP99Ms: e2eP99, errorRate, generatorLagP99Ms: r.generatorLagP99Ms, ...(broke ? { broke } : {}) });
-        log(o.quiet, `capacity step ${rate} RPS: achieved ${achieved.toFixed(0)}, overhead p99 ${overheadP99.toFixed(2)} ms, errors ${(errorRate * 100).toFixed(2)}%${broke ? ` — broke on ${broke}` : ""}`);
+        const broke =
+          errorRate > 1 - targets.successRate
+            ? "errors"
+            : overheadP99 > targets.clientOverheadP99Ms
+              ? "client-observed overhead p99"
+              : achieved < rate * 0.9
+                ? "achieved rate"
+                : r.generatorLagP99Ms > 50
+                  ? "generator lag"
+                  : undefined;
+        capacitySteps.push({
+          rateRps: rate,
+          achievedRps: achieved,
+          overheadP99Ms: overheadP99,
+          e2eP99Ms: e2eP99,
+          errorRate,
+          generatorLagP99Ms: r.generatorLagP99Ms,
+          ...(broke ? { broke } : {}),
+        });
+        log(
+          o.quiet,
+          `capacity step ${rate} RPS: achieved ${achieved.toFixed(0)}, overhead p99 ${overheadP99.toFixed(2)} ms, errors ${(errorRate * 100).toFixed(2)}%${broke ? ` — broke on ${broke}` : ""}`,
+        );
         if (broke) break;
       }
     } else {
@@ -191,12 +228,18 @@ export async function runBench(o: BenchOptions) {
         chaosWindowS = [scenario.chaos.from * total, scenario.chaos.to * total];
         const call = async (method: "PUT" | "DELETE", body?: unknown) => {
           // No content-type without a body: Fastify refuses an empty JSON body.
-          const headers: Record<string, string> = { authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { "content-type": "application/json" }) };
+          const headers: Record<string, string> = {
+            authorization: `Bearer ${adminKey}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          };
           const r = await fetch(`${url}/api/admin/chaos`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
           if (!r.ok) throw new Error(`${method} /api/admin/chaos answered ${r.status}: ${await r.text()}`);
           log(o.quiet, `chaos ${method === "PUT" ? "ON" : "OFF"}`);
         };
-        hooks.push({ fraction: scenario.chaos.from, run: () => call("PUT", scenario.chaos!.settings) }, { fraction: scenario.chaos.to, run: () => call("DELETE") });
+        hooks.push(
+          { fraction: scenario.chaos.from, run: () => call("PUT", scenario.chaos!.settings) },
+          { fraction: scenario.chaos.to, run: () => call("DELETE") },
+        );
       }
       runStart = performance.now();
       const r = await runLoad({ target: url, stages, next, secrets: fleet.secrets, progress: !o.quiet, label: scenario.name, at: hooks });
@@ -249,7 +292,14 @@ export async function runBench(o: BenchOptions) {
         stages,
         scale,
         config,
-        machine: { cpuModel: cpus[0]?.model.trim() ?? "unknown", cores: cpus.length, memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, platform: `${os.platform()} ${os.release()}`, loadAvg: { start: loadAtStart, end: os.loadavg()[0]! } },
+        machine: {
+          cpuModel: cpus[0]?.model.trim() ?? "unknown",
+          cores: cpus.length,
+          memoryGb: Math.round(os.totalmem() / 1e9),
+          node: process.version,
+          platform: `${os.platform()} ${os.release()}`,
+          loadAvg: { start: loadAtStart, end: os.loadavg()[0]! },
+        },
         gatewayVersion: (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version,
         ...gitCommitOf(ROOT),
         gatewayMode: mode,

@@ -17,7 +17,12 @@ const min = (m: number) => m * 60;
 const CHAOS_FAULTS = { timeout: 0.3, error500: 0.25, latency: 0.2, latencyMs: 800 };
 
 export const SCENARIOS: Record<string, Scenario> = {
-  baseline: { name: "baseline", description: "Ramp 0 → 50 RPS over 10 minutes", stages: [{ durationS: min(10), fromRps: 0, toRps: 50, label: "ramp 0→50" }], traffic: "mixed" },
+  baseline: {
+    name: "baseline",
+    description: "Ramp 0 → 50 RPS over 10 minutes",
+    stages: [{ durationS: min(10), fromRps: 0, toRps: 50, label: "ramp 0→50" }],
+    traffic: "mixed",
+  },
   spike: {
     name: "spike",
     description: "0 → 150 RPS spike over 2.5 minutes",
@@ -37,7 +42,12 @@ export const SCENARIOS: Record<string, Scenario> = {
     traffic: "mixed",
     chaos: { from: 1 / 3, to: 2 / 3, settings: { serpapi: CHAOS_FAULTS, http_fetch: CHAOS_FAULTS, openai: CHAOS_FAULTS } },
   },
-  cache: { name: "cache", description: "Repeated queries at 30 RPS for 5 minutes", stages: [{ durationS: min(5), fromRps: 30, toRps: 30, label: "30 RPS" }], traffic: "cache" },
+  cache: {
+    name: "cache",
+    description: "Repeated queries at 30 RPS for 5 minutes",
+    stages: [{ durationS: min(5), fromRps: 30, toRps: 30, label: "30 RPS" }],
+    traffic: "cache",
+  },
   big: {
     name: "big",
     description: "The earlier version's 40-minute profile",

@@ -42,7 +42,16 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url")
  * `agentRatePerSecond` is the per-agent rate limit the bench policy carries (so the counters are on
  * the path like in production); saturation benchmarks raise it so they measure the gateway, not a limit.
  */
-export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mockUrl: string; agents: number; runId: string; clockSkewSeconds?: number; agentRatePerSecond?: number; agentQuotaPerDay?: number }): Promise<Fleet> {
+export async function setUpFleet(o: {
+  gatewayUrl: string;
+  adminKey: string;
+  mockUrl: string;
+  agents: number;
+  runId: string;
+  clockSkewSeconds?: number;
+  agentRatePerSecond?: number;
+  agentQuotaPerDay?: number;
+}): Promise<Fleet> {
   const admin = new AdminClient({ baseUrl: o.gatewayUrl, adminKey: o.adminKey });
   const secrets: string[] = [];
   for (const tool of ["serpapi", "openai", "gmail_send"]) {
@@ -51,16 +60,30 @@ export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mock
     await admin.putCredential(tool, secret);
   }
   const role = (r: string) => `${r}-${o.runId}`.toLowerCase().slice(0, 60);
-  const policy = (name: string, subjectRole: string, rules: unknown[]) => admin.raw("POST", "/api/policies", { name: `${name}-${o.runId}`, subject: { role: subjectRole }, rules });
+  const policy = (name: string, subjectRole: string, rules: unknown[]) =>
+    admin.raw("POST", "/api/policies", { name: `${name}-${o.runId}`, subject: { role: subjectRole }, rules });
   const tools = ["serpapi:search", "http_fetch:get", "openai:chat", "gmail_send:send"];
   // `agentQuotaPerDay` puts a quota counter on the path too, as a production policy would.
   const quotaRule = o.agentQuotaPerDay === undefined ? [] : [{ effect: "allow", scopes: ["*"], quota: { limit: o.agentQuotaPerDay, per: "day" } }];
-  await policy("bench", role("bench"), [{ effect: "allow", scopes: tools }, { effect: "allow", scopes: ["*"], rateLimit: { perSecond: o.agentRatePerSecond ?? 2000, burst: 2 * (o.agentRatePerSecond ?? 2000) } }, ...quotaRule]);
-  await policy("bench-quota", role("bench-quota"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], quota: { limit: 1, per: "day" } }]);
+  await policy("bench", role("bench"), [
+    { effect: "allow", scopes: tools },
+    { effect: "allow", scopes: ["*"], rateLimit: { perSecond: o.agentRatePerSecond ?? 2000, burst: 2 * (o.agentRatePerSecond ?? 2000) } },
+    ...quotaRule,
+  ]);
+  await policy("bench-quota", role("bench-quota"), [
+    { effect: "allow", scopes: ["serpapi:search"] },
+    { effect: "allow", scopes: ["serpapi:search"], quota: { limit: 1, per: "day" } },
+  ]);
   const hour = (new Date().getUTCHours() + 12) % 24;
   const hh = String(hour).padStart(2, "0");
-  await policy("bench-offhours", role("bench-offhours"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], schedule: { hours: `${hh}:00-${hh}:30`, timeZone: "UTC" } }]);
-  await policy("bench-ratelimit", role("bench-ratelimit"), [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], rateLimit: { perSecond: 0.00001, burst: 1 } }]);
+  await policy("bench-offhours", role("bench-offhours"), [
+    { effect: "allow", scopes: ["serpapi:search"] },
+    { effect: "allow", scopes: ["serpapi:search"], schedule: { hours: `${hh}:00-${hh}:30`, timeZone: "UTC" } },
+  ]);
+  await policy("bench-ratelimit", role("bench-ratelimit"), [
+    { effect: "allow", scopes: ["serpapi:search"] },
+    { effect: "allow", scopes: ["serpapi:search"], rateLimit: { perSecond: 0.00001, burst: 1 } },
+  ]);
 
   const agent = async (name: string, agentRole: string, scopes: string[]) => {
     const pair = generateAgentKeyPair("EdDSA");
@@ -89,7 +112,16 @@ export async function setUpFleet(o: { gatewayUrl: string; adminKey: string; mock
   const shortLived = await victim.issueToken({ ttlSeconds: 10 });
   return {
     agents,
-    probes: { narrow, quota, offHours, rateLimited, revokedToken: revoked.token, tamperedToken, forgedToken, expiredToken: { token: shortLived.token, usableAfterMs: Date.parse(shortLived.expiresAt) + ((o.clockSkewSeconds ?? 30) + 1) * 1000 } },
+    probes: {
+      narrow,
+      quota,
+      offHours,
+      rateLimited,
+      revokedToken: revoked.token,
+      tamperedToken,
+      forgedToken,
+      expiredToken: { token: shortLived.token, usableAfterMs: Date.parse(shortLived.expiresAt) + ((o.clockSkewSeconds ?? 30) + 1) * 1000 },
+    },
     secrets,
     mockUrl: o.mockUrl,
   };
@@ -116,11 +148,46 @@ export function mixedTraffic(fleet: Fleet, random: () => number, options: { prob
     const token = await agent.token();
     const r = random();
     const duplicate = random() < 0.15;
-    const base = { token, headers: (options.bypassCache ? { "cache-control": "no-cache" } : {}) as Record<string, string>, expect: "allow" as const, duplicate };
-    if (r < 0.6) return { ...base, tool: "serpapi", action: "search", kind: "serpapi", params: { q: duplicate ? `popular query ${Math.floor(random() * 20)}` : `query ${counter} ${random().toString(36).slice(2, 8)}` } };
-    if (r < 0.75) return { ...base, tool: "http_fetch", action: "get", kind: "http_fetch", params: { url: `${fleet.mockUrl}/pages/${duplicate ? `popular-${Math.floor(random() * 10)}` : `p-${counter}`}` } };
-    if (r < 0.9) return { ...base, tool: "openai", action: "chat", kind: "openai", duplicate: false, params: { model: "gpt-4o-mini", messages: [{ role: "user", content: `Summarise result ${counter}` }], max_tokens: 64 } };
-    return { ...base, tool: "gmail_send", action: "send", kind: "gmail_send", duplicate: false, headers: { ...base.headers, "idempotency-key": randomUUID() }, params: { to: ["ops@example.com"], subject: `Report ${counter}`, text: "Findings attached." } };
+    const base = {
+      token,
+      headers: (options.bypassCache ? { "cache-control": "no-cache" } : {}) as Record<string, string>,
+      expect: "allow" as const,
+      duplicate,
+    };
+    if (r < 0.6)
+      return {
+        ...base,
+        tool: "serpapi",
+        action: "search",
+        kind: "serpapi",
+        params: { q: duplicate ? `popular query ${Math.floor(random() * 20)}` : `query ${counter} ${random().toString(36).slice(2, 8)}` },
+      };
+    if (r < 0.75)
+      return {
+        ...base,
+        tool: "http_fetch",
+        action: "get",
+        kind: "http_fetch",
+        params: { url: `${fleet.mockUrl}/pages/${duplicate ? `popular-${Math.floor(random() * 10)}` : `p-${counter}`}` },
+      };
+    if (r < 0.9)
+      return {
+        ...base,
+        tool: "openai",
+        action: "chat",
+        kind: "openai",
+        duplicate: false,
+        params: { model: "gpt-4o-mini", messages: [{ role: "user", content: `Summarise result ${counter}` }], max_tokens: 64 },
+      };
+    return {
+      ...base,
+      tool: "gmail_send",
+      action: "send",
+      kind: "gmail_send",
+      duplicate: false,
+      headers: { ...base.headers, "idempotency-key": randomUUID() },
+      params: { to: ["ops@example.com"], subject: `Report ${counter}`, text: "Findings attached." },
+    };
   };
 }
 
@@ -130,8 +197,27 @@ export function cacheTraffic(fleet: Fleet, random: () => number) {
   return async (): Promise<PlannedRequest> => {
     const agent = fleet.agents[counter++ % fleet.agents.length]!;
     const token = await agent.token();
-    if (random() < 0.7) return { tool: "serpapi", action: "search", params: { q: `repeated query ${Math.floor(random() * 30)}` }, token, headers: {}, expect: "allow", kind: "serpapi", duplicate: true };
-    return { tool: "http_fetch", action: "get", params: { url: `${fleet.mockUrl}/pages/repeated-${Math.floor(random() * 20)}` }, token, headers: {}, expect: "allow", kind: "http_fetch", duplicate: true };
+    if (random() < 0.7)
+      return {
+        tool: "serpapi",
+        action: "search",
+        params: { q: `repeated query ${Math.floor(random() * 30)}` },
+        token,
+        headers: {},
+        expect: "allow",
+        kind: "serpapi",
+        duplicate: true,
+      };
+    return {
+      tool: "http_fetch",
+      action: "get",
+      params: { url: `${fleet.mockUrl}/pages/repeated-${Math.floor(random() * 20)}` },
+      token,
+      headers: {},
+      expect: "allow",
+      kind: "http_fetch",
+      duplicate: true,
+    };
   };
 }
 
@@ -139,10 +225,24 @@ async function probe(fleet: Fleet, random: () => number): Promise<PlannedRequest
   const kinds: ProbeKind[] = ["out_of_scope", "tampered_token", "revoked_token", "forged_token", "over_quota", "off_hours", "rate_limited"];
   if (Date.now() > fleet.probes.expiredToken.usableAfterMs) kinds.push("expired_token");
   const kind = kinds[Math.floor(random() * kinds.length)]!;
-  const search = { tool: "serpapi", action: "search", params: { q: `probe ${kind}` }, headers: {}, expect: "deny" as const, kind: `probe:${kind}`, duplicate: false };
+  const search = {
+    tool: "serpapi",
+    action: "search",
+    params: { q: `probe ${kind}` },
+    headers: {},
+    expect: "deny" as const,
+    kind: `probe:${kind}`,
+    duplicate: false,
+  };
   switch (kind) {
     case "out_of_scope":
-      return { ...search, tool: "gmail_send", action: "send", params: { to: ["x@example.com"], subject: "exfiltrate", text: "x" }, token: await fleet.probes.narrow.token() };
+      return {
+        ...search,
+        tool: "gmail_send",
+        action: "send",
+        params: { to: ["x@example.com"], subject: "exfiltrate", text: "x" },
+        token: await fleet.probes.narrow.token(),
+      };
     case "tampered_token":
       return { ...search, token: fleet.probes.tamperedToken };
     case "revoked_token":

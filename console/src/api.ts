@@ -61,7 +61,8 @@ export async function api<T>(method: string, path: string, options: RequestOptio
     message: `the gateway answered ${response.status}`,
     correlationId: response.headers.get("x-correlation-id") ?? "",
   };
-  if (response.status === 401 && path !== "/api/console/session") onSignedOut(error.code === "session_expired" ? "Your session expired: sign in again." : "You were signed out: sign in again.");
+  if (response.status === 401 && path !== "/api/console/session")
+    onSignedOut(error.code === "session_expired" ? "Your session expired: sign in again." : "You were signed out: sign in again.");
   throw new ApiError(response.status, error);
 }
 

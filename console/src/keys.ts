@@ -16,7 +16,7 @@ export async function generateAgentKeys(): Promise<BrowserKeyPair> {
   let pair: CryptoKeyPair;
   let algorithm: BrowserKeyPair["algorithm"] = "EdDSA";
   try {
-    pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]));
+    pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
   } catch {
     algorithm = "ES256";
     pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);

@@ -67,8 +67,16 @@ function SignIn({ notice, onSignedIn }: { notice: string | undefined; onSignedIn
         }}
       >
         <h1 id="signin-title">4Runr Gateway console</h1>
-        {notice ? <p class="notice" role="status">{notice}</p> : null}
-        <Field label="Operator key" id="operator-key" hint="The admin key printed at first start, or a key from Operators. It is exchanged for a session and not kept by the page.">
+        {notice ? (
+          <p class="notice" role="status">
+            {notice}
+          </p>
+        ) : null}
+        <Field
+          label="Operator key"
+          id="operator-key"
+          hint="The admin key printed at first start, or a key from Operators. It is exchanged for a session and not kept by the page."
+        >
           <input id="operator-key" name="operator-key" type="password" autocomplete="off" required value={key} onInput={(e) => setKey(e.currentTarget.value)} />
         </Field>
         <ErrorNotice error={error} />
@@ -120,7 +128,10 @@ function App() {
     // After a reload the HttpOnly cookie may still hold a session: ask the server who we are.
     get<Session | { operator: null; reason?: string }>("/api/console/session").then(
       (answer) => {
-        if (answer.operator !== null) { signedIn(answer); return; }
+        if (answer.operator !== null) {
+          signedIn(answer);
+          return;
+        }
         if ("reason" in answer && answer.reason === "session_expired") setNotice("Your session expired: sign in again.");
         signedIn(null);
       },

@@ -31,7 +31,11 @@ export function ErrorNotice({ error }: { error: unknown }) {
           <code>{error.body.code}</code> · HTTP {error.status}
           {error.body.correlationId ? (
             <>
-              {" "}· correlation id <a href={`#/audit?correlationId=${encodeURIComponent(error.body.correlationId)}`}><code class="cid">{error.body.correlationId}</code></a>
+              {" "}
+              · correlation id{" "}
+              <a href={`#/audit?correlationId=${encodeURIComponent(error.body.correlationId)}`}>
+                <code class="cid">{error.body.correlationId}</code>
+              </a>
             </>
           ) : null}
         </div>
@@ -46,7 +50,19 @@ export function ErrorNotice({ error }: { error: unknown }) {
 }
 
 /** A labelled control with its error shown right beside it. */
-export function Field({ label, id, error, hint, children }: { label: string; id: string; error?: string | undefined; hint?: string; children: ComponentChildren }) {
+export function Field({
+  label,
+  id,
+  error,
+  hint,
+  children,
+}: {
+  label: string;
+  id: string;
+  error?: string | undefined;
+  hint?: string;
+  children: ComponentChildren;
+}) {
   return (
     <div class={`field${error ? " invalid" : ""}`}>
       <label for={id}>{label}</label>
@@ -87,10 +103,15 @@ export function useConfirm(): [ComponentChildren, (r: Omit<ConfirmRequest, "reso
   };
   const element =
     request === undefined ? null : (
-      <dialog ref={dialog} class="confirm" aria-labelledby="confirm-title" onCancel={(e) => {
+      <dialog
+        ref={dialog}
+        class="confirm"
+        aria-labelledby="confirm-title"
+        onCancel={(e) => {
           e.preventDefault();
           close(false);
-        }}>
+        }}
+      >
         <form
           method="dialog"
           onSubmit={(e) => {
@@ -127,9 +148,7 @@ export function Pager({ offset, limit, count, onChange }: { offset: number; limi
       <button type="button" disabled={offset === 0} onClick={() => onChange(Math.max(0, offset - limit))}>
         ← Previous
       </button>
-      <span class="muted">
-        {count === 0 ? (offset === 0 ? "" : "no more") : `${offset + 1}–${offset + count}`}
-      </span>
+      <span class="muted">{count === 0 ? (offset === 0 ? "" : "no more") : `${offset + 1}–${offset + count}`}</span>
       <button type="button" disabled={count < limit} onClick={() => onChange(offset + limit)}>
         Next →
       </button>

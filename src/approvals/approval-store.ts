@@ -112,7 +112,23 @@ export class ApprovalStore {
     await this.driver.run(
       `INSERT INTO approvals (id, status, agent_id, tool, action, params_view, args_hash, sealed_call, correlation_id, door, callback_url, reason, rule, approvers, requested_at, expires_at)
        VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [a.id, a.agentId, a.tool, a.action, a.paramsView, a.argsHash, a.sealedCall, a.correlationId, a.door, a.callbackUrl, a.reason, a.rule, a.approvers, a.requestedAt, a.expiresAt],
+      [
+        a.id,
+        a.agentId,
+        a.tool,
+        a.action,
+        a.paramsView,
+        a.argsHash,
+        a.sealedCall,
+        a.correlationId,
+        a.door,
+        a.callbackUrl,
+        a.reason,
+        a.rule,
+        a.approvers,
+        a.requestedAt,
+        a.expiresAt,
+      ],
     );
   }
 
@@ -160,7 +176,13 @@ export class ApprovalStore {
 
   /** approved → executed | failed with the call's answer or error; false when it was not `approved`. */
   async finish(id: string, o: { status: "executed" | "failed"; result?: string; error?: string; at: number }): Promise<boolean> {
-    const r = await this.driver.run(`UPDATE approvals SET status = $2, result = $3, error = $4, finished_at = $5 WHERE id = $1 AND status = 'approved'`, [id, o.status, o.result ?? null, o.error ?? null, o.at]);
+    const r = await this.driver.run(`UPDATE approvals SET status = $2, result = $3, error = $4, finished_at = $5 WHERE id = $1 AND status = 'approved'`, [
+      id,
+      o.status,
+      o.result ?? null,
+      o.error ?? null,
+      o.at,
+    ]);
     return r.changes > 0;
   }
 

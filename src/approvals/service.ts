@@ -69,7 +69,9 @@ const MAX_DECISION_REASON = 500;
 
 /** SHA-256 (hex) of the canonical call: the approval is bound to exactly this agent, tool, action and parameters. */
 export function argsHashOf(call: { agentId: string; tool: string; action: string; params: Record<string, unknown> }): string {
-  return createHash("sha256").update(canonicalJson({ agentId: call.agentId, tool: call.tool, action: call.action, params: call.params })).digest("hex");
+  return createHash("sha256")
+    .update(canonicalJson({ agentId: call.agentId, tool: call.tool, action: call.action, params: call.params }))
+    .digest("hex");
 }
 
 /**
@@ -108,7 +110,16 @@ export class ApprovalService implements ApprovalHolder {
     await this.o.store.insert(record);
     this.o.events?.counted?.(record.tool, "requested");
     void this.refreshPending();
-    const view = this.view({ ...record, status: "pending", decidedAt: null, decidedBy: null, decisionReason: null, result: null, error: null, finishedAt: null });
+    const view = this.view({
+      ...record,
+      status: "pending",
+      decidedAt: null,
+      decidedBy: null,
+      decisionReason: null,
+      result: null,
+      error: null,
+      finishedAt: null,
+    });
     for (const hook of [...requirement.webhooks, ...(this.o.webhook ? [this.o.webhook] : [])]) this.notify(hook, view);
     return { id, status: "pending", expiresAt: view.expiresAt, argsHash };
   }
@@ -129,7 +140,10 @@ export class ApprovalService implements ApprovalHolder {
     if (q.cursor !== undefined) query.before = parseCursor(q.cursor);
     const rows = await this.o.store.list(query);
     const last = rows.at(-1);
-    return { approvals: rows.map((r) => this.view(r)), nextCursor: rows.length === q.limit && last !== undefined ? Buffer.from(`${last.requestedAt}:${last.id}`).toString("base64url") : null };
+    return {
+      approvals: rows.map((r) => this.view(r)),
+      nextCursor: rows.length === q.limit && last !== undefined ? Buffer.from(`${last.requestedAt}:${last.id}`).toString("base64url") : null,
+    };
   }
 
   /**
@@ -146,7 +160,15 @@ export class ApprovalService implements ApprovalHolder {
     this.o.events?.waited?.(decided.status as "approved" | "denied", (at - decided.requestedAt) / 1000);
     void this.refreshPending();
     // The operator who decided is a field of the record (chained like the rest), besides being named in its reason.
-    await this.o.audit.record({ ...this.auditEntry(decided, decision === "approve" ? "approval_granted" : "approval_denied", `${decision === "approve" ? "approved" : "denied"} by ${by}${why === null ? "" : `: ${why}`}`, at), operator: by });
+    await this.o.audit.record({
+      ...this.auditEntry(
+        decided,
+        decision === "approve" ? "approval_granted" : "approval_denied",
+        `${decision === "approve" ? "approved" : "denied"} by ${by}${why === null ? "" : `: ${why}`}`,
+        at,
+      ),
+      operator: by,
+    });
     if (decided.status === "denied") return this.finished(decided);
     return this.finished(await this.execute(decided));
   }
@@ -164,7 +186,15 @@ export class ApprovalService implements ApprovalHolder {
       await this.o.audit.record(this.auditEntry(a, "approval_expired", "nobody decided before it expired", now));
       await this.finished(a);
     }
-    const interrupted = await this.o.store.failInterrupted(now - this.o.runLimitMs, JSON.stringify({ code: "internal_error", message: "the gateway instance running this approved call stopped before recording its outcome: it may or may not have been sent, and is not run again", status: 500 }), now);
+    const interrupted = await this.o.store.failInterrupted(
+      now - this.o.runLimitMs,
+      JSON.stringify({
+        code: "internal_error",
+        message: "the gateway instance running this approved call stopped before recording its outcome: it may or may not have been sent, and is not run again",
+        status: 500,
+      }),
+      now,
+    );
     for (const a of interrupted) {
       this.o.events?.counted?.(a.tool, "failed");
       await this.finished(a);
@@ -229,9 +259,15 @@ export class ApprovalService implements ApprovalHolder {
     if (found === undefined) return notFound(id);
     if (found.status === "expired" || (found.status === "pending" && found.expiresAt <= at)) {
       if (found.status === "pending") await this.sweep().catch((err: unknown) => this.o.onError?.(err, "approval sweep"));
-      return new GatewayError("approval_expired", `approval ${id} expired at ${iso(found.expiresAt)}; the agent must ask again`, { details: { status: "expired", expiresAt: iso(found.expiresAt) } });
+      return new GatewayError("approval_expired", `approval ${id} expired at ${iso(found.expiresAt)}; the agent must ask again`, {
+        details: { status: "expired", expiresAt: iso(found.expiresAt) },
+      });
     }
-    return new GatewayError("approval_already_decided", `approval ${id} was already decided (${found.status}${found.decidedBy ? ` by ${found.decidedBy}` : ""})`, { details: { status: found.status } });
+    return new GatewayError(
+      "approval_already_decided",
+      `approval ${id} was already decided (${found.status}${found.decidedBy ? ` by ${found.decidedBy}` : ""})`,
+      { details: { status: found.status } },
+    );
   }
 
   private notify(hook: { url: string; format: "json" | "slack" }, view: ApprovalView): void {
@@ -260,7 +296,22 @@ export class ApprovalService implements ApprovalHolder {
   }
 
   private auditEntry(a: ApprovalRecord, decision: AuditEntry["decision"], reason: string, at: number): AuditEntry {
-    return { at, correlationId: a.correlationId, agentId: a.agentId, tool: a.tool, action: a.action, decision, reason: `approval ${a.id} ${reason}`.slice(0, 1000), status: 200, latencyMs: 0, upstreamMs: null, cache: null, attempts: null, paramsHash: null, door: "approval" };
+    return {
+      at,
+      correlationId: a.correlationId,
+      agentId: a.agentId,
+      tool: a.tool,
+      action: a.action,
+      decision,
+      reason: `approval ${a.id} ${reason}`.slice(0, 1000),
+      status: 200,
+      latencyMs: 0,
+      upstreamMs: null,
+      cache: null,
+      attempts: null,
+      paramsHash: null,
+      door: "approval",
+    };
   }
 
   private async refreshPending(): Promise<void> {

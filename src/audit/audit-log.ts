@@ -268,6 +268,16 @@ export class AuditLog {
       hash = record.hash;
       return record;
     });
-    return { records, head: { chainId: this.o.chainId, startedAt: this.startedAt, headSeq: seq, headHash: hash, headMac: headMac(key, this.o.chainId, seq, hash), updatedAt: this.o.now() } };
+    return {
+      records,
+      head: {
+        chainId: this.o.chainId,
+        startedAt: this.startedAt,
+        headSeq: seq,
+        headHash: hash,
+        headMac: headMac(key, this.o.chainId, seq, hash),
+        updatedAt: this.o.now(),
+      },
+    };
   }
 }

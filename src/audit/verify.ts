@@ -51,7 +51,13 @@ export async function verifyAuditTrail(store: Store, chainKey: Buffer): Promise<
   return result;
 }
 
-async function verifyChain(store: Store, key: Buffer, chainId: string, head: AuditChainHead | undefined, result: AuditVerification): Promise<AuditBreak | undefined> {
+async function verifyChain(
+  store: Store,
+  key: Buffer,
+  chainId: string,
+  head: AuditChainHead | undefined,
+  result: AuditVerification,
+): Promise<AuditBreak | undefined> {
   const last = head?.headSeq ?? Number.MAX_SAFE_INTEGER;
   let seq = 0;
   let prev = genesisHash(key, chainId);

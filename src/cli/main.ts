@@ -68,7 +68,8 @@ program
         }
       }
     }
-    const where = gateway.store.kind === "sqlite" ? `embedded SQLite at ${path.join(config.dataDir, "gateway.db")}` : `PostgreSQL (schema ${config.databaseSchema})`;
+    const where =
+      gateway.store.kind === "sqlite" ? `embedded SQLite at ${path.join(config.dataDir, "gateway.db")}` : `PostgreSQL (schema ${config.databaseSchema})`;
     const lines = [
       "",
       `4Runr Gateway listening on ${url}`,
@@ -79,7 +80,10 @@ program
       `  policy:         ${config.features.policy ? `${gateway.policies.count()} policies (see docs/policy.md)` : "NOT ENFORCED (FF_POLICY=off)"}`,
     ];
     if (gateway.adminKey.generated) {
-      lines.push(`  admin key:      ${gateway.adminKey.value}`, `                  (generated now, shown once; kept in ${gateway.adminKey.file} with mode 0600)`);
+      lines.push(
+        `  admin key:      ${gateway.adminKey.value}`,
+        `                  (generated now, shown once; kept in ${gateway.adminKey.file} with mode 0600)`,
+      );
     } else {
       lines.push(`  admin key:      ${gateway.adminKey.file === undefined ? "from GATEWAY_ADMIN_KEY" : `in ${gateway.adminKey.file}`}`);
     }
@@ -134,14 +138,18 @@ agent
     };
     fs.writeFileSync(out, JSON.stringify(file, null, 2) + "\n", { mode: 0o600, flag: "wx" });
     if (program.opts<{ json?: boolean }>().json) print({ ...created, agentFile: out });
-    else process.stdout.write(`agent ${created.id} (${created.name}, role ${created.role}) created; its private key is in ${out} (never sent to the gateway)\n`);
+    else
+      process.stdout.write(`agent ${created.id} (${created.name}, role ${created.role}) created; its private key is in ${out} (never sent to the gateway)\n`);
   });
 agent
   .command("list")
   .description("list agents")
   .action(async () => {
     const agents = await adminClient().listAgents({ limit: 1000 });
-    if (program.opts<{ json?: boolean }>().json) { print(agents); return; }
+    if (program.opts<{ json?: boolean }>().json) {
+      print(agents);
+      return;
+    }
     for (const a of agents) process.stdout.write(`${a.id}  ${a.status.padEnd(9)}  ${a.role.padEnd(16)}  ${a.name}\n`);
     if (agents.length === 0) process.stdout.write("no agents yet\n");
   });
@@ -173,7 +181,10 @@ token
       baseUrl: program.opts<{ url: string }>().url,
       agentId: file.agentId,
       privateKey: file.privateKeyPem,
-      scopes: o.scopes.split(",").map((s) => s.trim()).filter(Boolean),
+      scopes: o.scopes
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
       ...(o.intent === undefined ? {} : { intent: o.intent }),
       ...(o.ttl === undefined ? {} : { ttlSeconds: o.ttl }),
       ...(process.env.GATEWAY_ISSUER === undefined ? {} : { issuer: process.env.GATEWAY_ISSUER }),
@@ -192,19 +203,28 @@ operator
   .requiredOption("--name <name>", "operator name")
   .addOption(new Option("--role <role>", "what the operator may do").choices(["viewer", "approver", "admin"]).makeOptionMandatory())
   .action(async (o: { name: string; role: OperatorRole }) => print(await adminClient().createOperator(o)));
-operator.command("list").description("list operators (never their keys)").action(async () => print(await adminClient().listOperators()));
+operator
+  .command("list")
+  .description("list operators (never their keys)")
+  .action(async () => print(await adminClient().listOperators()));
 operator
   .command("disable <id>")
   .description("disable an operator: its key and console sessions stop working at once")
   .action(async (id: string) => print(await adminClient().disableOperator(id)));
-operator.command("enable <id>").description("enable a disabled operator").action(async (id: string) => print(await adminClient().enableOperator(id)));
+operator
+  .command("enable <id>")
+  .description("enable a disabled operator")
+  .action(async (id: string) => print(await adminClient().enableOperator(id)));
 operator
   .command("rotate <id>")
   .description("replace an operator's key (printed once); the old key and its sessions stop working")
   .action(async (id: string) => print(await adminClient().rotateOperatorKey(id)));
 
 const keys = program.command("keys").description("the gateway's token-signing keys (admin)");
-keys.command("list").description("list signing keys").action(async () => print(await adminClient().listKeys()));
+keys
+  .command("list")
+  .description("list signing keys")
+  .action(async () => print(await adminClient().listKeys()));
 keys
   .command("rotate")
   .description("create a new signing key; tokens signed by the old one stay valid until they expire")
@@ -231,7 +251,10 @@ program
   });
 
 const policy = program.command("policy").description("policies (admin)");
-policy.command("list").description("list policies").action(async () => print(await adminClient().raw("GET", "/api/policies")));
+policy
+  .command("list")
+  .description("list policies")
+  .action(async () => print(await adminClient().raw("GET", "/api/policies")));
 policy
   .command("apply <file>")
   .description("create a policy from a JSON or YAML file (or replace the one with the same name)")
@@ -239,7 +262,9 @@ policy
     const text = fs.readFileSync(file, "utf8");
     const body: unknown = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
     const admin = adminClient();
-    const existing = (await admin.raw<{ policies: { id: string; name: string }[] }>("GET", "/api/policies")).policies.find((p) => p.name === (body as { name?: string }).name);
+    const existing = (await admin.raw<{ policies: { id: string; name: string }[] }>("GET", "/api/policies")).policies.find(
+      (p) => p.name === (body as { name?: string }).name,
+    );
     print(existing ? await admin.raw("PUT", `/api/policies/${existing.id}`, body) : await admin.raw("POST", "/api/policies", body));
   });
 policy
@@ -286,18 +311,29 @@ const auditCommand = program
     if (o.tool) q.set("tool", o.tool);
     if (o.decision) q.set("decision", o.decision);
     const { records } = await adminClient().raw<{ records: Record<string, unknown>[] }>("GET", `/api/audit?${q.toString()}`);
-    for (const r of records) process.stdout.write(`${String(r.at)}  ${String(r.decision).padEnd(5)} ${String(r.status)}  ${String(r.tool)}:${String(r.action)}  agent ${String(r.agentId)}  ${String(r.reason ?? "")}  ${String(r.latencyMs)} ms\n`);
+    for (const r of records)
+      process.stdout.write(
+        `${String(r.at)}  ${String(r.decision).padEnd(5)} ${String(r.status)}  ${String(r.tool)}:${String(r.action)}  agent ${String(r.agentId)}  ${String(r.reason ?? "")}  ${String(r.latencyMs)} ms\n`,
+      );
     if (records.length === 0) process.stdout.write("no audit records match\n");
   });
 auditCommand
   .command("verify")
   .description("check every audit hash chain; prints the first broken link of each and exits 1 if any is broken (admin)")
   .action(async () => {
-    const report = await adminClient().raw<{ ok: boolean; chains: number; records: number; unchained: number; broken: Record<string, unknown>[] }>("GET", "/api/audit/verify");
+    const report = await adminClient().raw<{ ok: boolean; chains: number; records: number; unchained: number; broken: Record<string, unknown>[] }>(
+      "GET",
+      "/api/audit/verify",
+    );
     if (program.opts<{ json?: boolean }>().json) print(report);
     else {
-      process.stdout.write(`${report.ok ? "OK" : "BROKEN"}: ${report.records} records in ${report.chains} chains checked${report.unchained > 0 ? `, ${report.unchained} written before chaining (not checkable)` : ""}\n`);
-      for (const b of report.broken) process.stdout.write(`  chain ${String(b.chainId)}: ${String(b.problem)} at seq ${String(b.seq)}${b.recordId === undefined ? "" : ` (record ${String(b.recordId)})`}${b.foundSeq === undefined ? "" : ` (next found: seq ${String(b.foundSeq)})`}\n`);
+      process.stdout.write(
+        `${report.ok ? "OK" : "BROKEN"}: ${report.records} records in ${report.chains} chains checked${report.unchained > 0 ? `, ${report.unchained} written before chaining (not checkable)` : ""}\n`,
+      );
+      for (const b of report.broken)
+        process.stdout.write(
+          `  chain ${String(b.chainId)}: ${String(b.problem)} at seq ${String(b.seq)}${b.recordId === undefined ? "" : ` (record ${String(b.recordId)})`}${b.foundSeq === undefined ? "" : ` (next found: seq ${String(b.foundSeq)})`}\n`,
+        );
     }
     if (!report.ok) process.exitCode = 1;
   });
@@ -318,8 +354,13 @@ approvals
     if (o.tool) q.set("tool", o.tool);
     if (o.cursor) q.set("cursor", o.cursor);
     const page = await adminClient().raw<{ approvals: Record<string, unknown>[]; nextCursor: string | null }>("GET", `/api/approvals?${q.toString()}`);
-    if (program.opts<{ json?: boolean }>().json) { print(page); return; }
-    for (const a of page.approvals) process.stdout.write(`${String(a.id)}  ${String(a.status).padEnd(8)}  ${String(a.tool)}:${String(a.action)}  agent ${String(a.agentId)}  expires ${String(a.expiresAt)}  ${String(a.reason)}
+    if (program.opts<{ json?: boolean }>().json) {
+      print(page);
+      return;
+    }
+    for (const a of page.approvals)
+      process.stdout
+        .write(`${String(a.id)}  ${String(a.status).padEnd(8)}  ${String(a.tool)}:${String(a.action)}  agent ${String(a.agentId)}  expires ${String(a.expiresAt)}  ${String(a.reason)}
 `);
     if (page.approvals.length === 0) process.stdout.write("no approvals match\n");
     if (page.nextCursor !== null) process.stdout.write(`more: --cursor ${page.nextCursor}\n`);
@@ -336,7 +377,9 @@ for (const [name, description] of [
     .command(`${name} <id>`)
     .description(description)
     .option("--reason <text>", "why (recorded in the audit trail)")
-    .action(async (id: string, o: { reason?: string }) => print(await adminClient().raw("POST", `/api/approvals/${encodeURIComponent(id)}/${name}`, o.reason === undefined ? undefined : { reason: o.reason })));
+    .action(async (id: string, o: { reason?: string }) =>
+      print(await adminClient().raw("POST", `/api/approvals/${encodeURIComponent(id)}/${name}`, o.reason === undefined ? undefined : { reason: o.reason })),
+    );
 }
 
 program

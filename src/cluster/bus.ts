@@ -48,7 +48,13 @@ export class RedisBus implements ClusterBus {
     url: string,
     private readonly o: { instanceId: string; prefix: string; onStatus?: (status: "up" | "down") => void },
   ) {
-    const options = { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000, retryStrategy: (n: number) => Math.min(n * 200, 2000) };
+    const options = {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      connectTimeout: 2000,
+      retryStrategy: (n: number) => Math.min(n * 200, 2000),
+    };
     this.pub = new Redis(url, options);
     this.sub = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
     this.channel = `${o.prefix}cluster`;

@@ -180,7 +180,14 @@ function readString(env: Env, key: string): string | undefined {
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
 }
 
-const SAMPLERS: Record<string, number | "arg"> = { always_on: 1, parentbased_always_on: 1, always_off: 0, parentbased_always_off: 0, traceidratio: "arg", parentbased_traceidratio: "arg" };
+const SAMPLERS: Record<string, number | "arg"> = {
+  always_on: 1,
+  parentbased_always_on: 1,
+  always_off: 0,
+  parentbased_always_off: 0,
+  traceidratio: "arg",
+  parentbased_traceidratio: "arg",
+};
 
 function readTracing(env: Env): TracingConfig | undefined {
   if (readString(env, "OTEL_SDK_DISABLED")?.toLowerCase() === "true" || readString(env, "OTEL_TRACES_EXPORTER")?.toLowerCase() === "none") return undefined;
@@ -189,7 +196,8 @@ function readTracing(env: Env): TracingConfig | undefined {
   const endpoint = tracesEndpoint ?? (base === undefined ? undefined : `${base.replace(/\/+$/, "")}/v1/traces`);
   if (endpoint === undefined) return undefined;
   const key = tracesEndpoint !== undefined ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT";
-  if (!/^https?:\/\/[^\s]+$/.test(endpoint) || !URL.canParse(endpoint)) throw new ConfigError(key, "expected an http:// or https:// URL of an OTLP/HTTP receiver");
+  if (!/^https?:\/\/[^\s]+$/.test(endpoint) || !URL.canParse(endpoint))
+    throw new ConfigError(key, "expected an http:// or https:// URL of an OTLP/HTTP receiver");
   const headerKey = readString(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS") !== undefined ? "OTEL_EXPORTER_OTLP_TRACES_HEADERS" : "OTEL_EXPORTER_OTLP_HEADERS";
   const headers: Record<string, string> = {};
   for (const pair of (readString(env, headerKey) ?? "").split(",").filter((p) => p.trim() !== "")) {
@@ -206,11 +214,20 @@ function readTracing(env: Env): TracingConfig | undefined {
     if (!(arg >= 0 && arg <= 1)) throw new ConfigError("OTEL_TRACES_SAMPLER_ARG", "a ratio between 0 and 1");
     sampleRatio = arg;
   }
-  return { endpoint, headers, serviceName: readString(env, "OTEL_SERVICE_NAME") ?? "4runr-gateway", sampleRatio, exportDelayMs: readInt(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0, 600_000) };
+  return {
+    endpoint,
+    headers,
+    serviceName: readString(env, "OTEL_SERVICE_NAME") ?? "4runr-gateway",
+    sampleRatio,
+    exportDelayMs: readInt(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0, 600_000),
+  };
 }
 
 function readAllowList(env: Env): string[] {
-  const entries = (readString(env, "SSRF_ALLOW") ?? "").split(",").map((e) => e.trim()).filter(Boolean);
+  const entries = (readString(env, "SSRF_ALLOW") ?? "")
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean);
   try {
     AddressAllowList.parse(entries.join(","));
   } catch (err) {
@@ -231,7 +248,10 @@ function readTrustProxy(env: Env): false | number | string[] {
   const raw = readString(env, "TRUST_PROXY");
   if (raw === undefined || ["false", "off", "0", "no"].includes(raw.toLowerCase())) return false;
   if (/^\d+$/.test(raw)) return readInt(env, "TRUST_PROXY", 0, 0, 10);
-  const entries = raw.split(",").map((e) => e.trim()).filter(Boolean);
+  const entries = raw
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean);
   try {
     AddressAllowList.parse(entries.join(","));
   } catch (err) {
@@ -374,5 +394,12 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     },
   };
   if (config.idempotency.store === "redis" && config.redisUrl === undefined) throw new ConfigError("IDEMPOTENCY_STORE", "redis needs REDIS_URL");
-  return Object.freeze({ ...config, features: Object.freeze(config.features), upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls), ssrfAllow: Object.freeze(config.ssrfAllow) as string[], preAuthRates: Object.freeze(config.preAuthRates), approvals: Object.freeze(config.approvals) });
+  return Object.freeze({
+    ...config,
+    features: Object.freeze(config.features),
+    upstreamBaseUrls: Object.freeze(config.upstreamBaseUrls),
+    ssrfAllow: Object.freeze(config.ssrfAllow) as string[],
+    preAuthRates: Object.freeze(config.preAuthRates),
+    approvals: Object.freeze(config.approvals),
+  });
 }

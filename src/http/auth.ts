@@ -66,7 +66,9 @@ export function bearerOf(request: FastifyRequest): string | undefined {
 export function adminKeyMatcher(adminKey: string): (presented: string | undefined) => boolean {
   const expected = createHash("sha256").update(adminKey).digest();
   return (presented) => {
-    const actual = createHash("sha256").update(presented ?? "").digest();
+    const actual = createHash("sha256")
+      .update(presented ?? "")
+      .digest();
     // Compare even when nothing was presented, so both paths cost the same.
     return timingSafeEqual(expected, actual) && presented !== undefined;
   };

@@ -43,9 +43,13 @@ export function toGatewayError(err: unknown): GatewayError {
       break;
   }
   if (isDatabaseDataException(err)) {
-    return new GatewayError("invalid_request", "a value in this request cannot be stored or searched: remove control characters and keep numbers within their documented limits", {
-      logDetail: `database data exception ${String(fe.code)}: edge validation missed this input`,
-    });
+    return new GatewayError(
+      "invalid_request",
+      "a value in this request cannot be stored or searched: remove control characters and keep numbers within their documented limits",
+      {
+        logDetail: `database data exception ${String(fe.code)}: edge validation missed this input`,
+      },
+    );
   }
   if (err instanceof SyntaxError && fe.statusCode === 400) {
     return new GatewayError("invalid_request", "the body is not valid JSON");
@@ -117,12 +121,17 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
  * @throws GatewayError invalid_request naming the field
  */
 export function refuseControlCharacters(request: FastifyRequest): void {
-  for (const [where, values] of [["params", request.params], ["querystring", request.query]] as const) {
+  for (const [where, values] of [
+    ["params", request.params],
+    ["querystring", request.query],
+  ] as const) {
     if (values === null || typeof values !== "object") continue;
     for (const [field, value] of Object.entries(values as Record<string, unknown>)) {
       const texts = Array.isArray(value) ? value : [value];
       if (texts.some((v) => typeof v === "string" && CONTROL_CHARACTER.test(v))) {
-        throw new GatewayError("invalid_request", `${where}.${field.slice(0, 64)} must not contain control characters`, { details: { field: `${where}.${field.slice(0, 64)}` } });
+        throw new GatewayError("invalid_request", `${where}.${field.slice(0, 64)} must not contain control characters`, {
+          details: { field: `${where}.${field.slice(0, 64)}` },
+        });
       }
     }
   }

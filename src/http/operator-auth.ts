@@ -80,7 +80,8 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
     if (sessionId === undefined || sessionId === "") return undefined;
     const session = await deps.operators.resolveSession(sessionId);
     if (session === "expired") throw new GatewayError("session_expired", "the console session has expired: sign in again");
-    if (session === undefined) throw new GatewayError("admin_unauthorized", "the console session is not valid (signed out, or the operator was disabled or rotated): sign in again");
+    if (session === undefined)
+      throw new GatewayError("admin_unauthorized", "the console session is not valid (signed out, or the operator was disabled or rotated): sign in again");
     return { ...session.operator, via: "session", session: { id: sessionId, csrfToken: session.csrfToken, expiresAt: session.expiresAt } };
   }
 
@@ -99,7 +100,10 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
       // proxy that rewrites Host, the public host arrives as X-Forwarded-Host (a header a cross-site
       // page cannot add without a preflight this gateway never grants).
       const origin = request.headers.origin;
-      const hosts = [request.headers.host, request.headers["x-forwarded-host"]].flat().map((h) => h?.split(",")[0]?.trim()).filter((h): h is string => h !== undefined && h !== "");
+      const hosts = [request.headers.host, request.headers["x-forwarded-host"]]
+        .flat()
+        .map((h) => h?.split(",")[0]?.trim())
+        .filter((h): h is string => h !== undefined && h !== "");
       if (typeof origin === "string" && origin !== "null" && !hosts.includes(hostOf(origin) ?? "")) {
         throw new GatewayError("csrf_invalid", "a change made with a console session must come from the console's own origin");
       }
@@ -110,7 +114,11 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
       }
     }
     if (!roleAllows(operator.role, needed)) {
-      throw new GatewayError("operator_forbidden", `operator "${operator.name}" is a ${operator.role}; this needs ${needed === "viewer" ? "a viewer" : `an ${needed}`}`, { details: { role: operator.role, needed } });
+      throw new GatewayError(
+        "operator_forbidden",
+        `operator "${operator.name}" is a ${operator.role}; this needs ${needed === "viewer" ? "a viewer" : `an ${needed}`}`,
+        { details: { role: operator.role, needed } },
+      );
     }
   });
 
@@ -120,21 +128,23 @@ export function installOperatorAuth(app: FastifyInstance, deps: { operators: Ope
     if (operator === null || SAFE_METHODS.has(request.method) || request.routeOptions.config?.readOnly === true) return;
     const params = (request.params ?? {}) as Record<string, unknown>;
     // Not awaited (the answer is sent); a write that fails is reported by the audit log itself.
-    void deps.audit.record({
-      correlationId: request.id,
-      agentId: request.routeOptions.url?.startsWith("/api/agents/") && typeof params.id === "string" ? params.id : null,
-      tool: typeof params.tool === "string" ? params.tool : null,
-      action: `${request.method} ${request.routeOptions.url ?? "unmatched"}`.slice(0, 128),
-      decision: reply.statusCode < 400 ? "allow" : reply.statusCode >= 500 ? "error" : "deny",
-      reason: typeof request.logFields.errorCode === "string" ? request.logFields.errorCode : null,
-      status: reply.statusCode,
-      latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
-      upstreamMs: null,
-      cache: null,
-      attempts: null,
-      paramsHash: null,
-      operator: operator.name,
-    }).catch(() => undefined);
+    void deps.audit
+      .record({
+        correlationId: request.id,
+        agentId: request.routeOptions.url?.startsWith("/api/agents/") && typeof params.id === "string" ? params.id : null,
+        tool: typeof params.tool === "string" ? params.tool : null,
+        action: `${request.method} ${request.routeOptions.url ?? "unmatched"}`.slice(0, 128),
+        decision: reply.statusCode < 400 ? "allow" : reply.statusCode >= 500 ? "error" : "deny",
+        reason: typeof request.logFields.errorCode === "string" ? request.logFields.errorCode : null,
+        status: reply.statusCode,
+        latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
+        upstreamMs: null,
+        cache: null,
+        attempts: null,
+        paramsHash: null,
+        operator: operator.name,
+      })
+      .catch(() => undefined);
   });
 
   /** The operator a request's credentials name, or why they name nobody. */

@@ -25,7 +25,10 @@ export function clientAddressKey(address: string): string {
     let parsed = ipaddr.parse(address);
     if (parsed instanceof ipaddr.IPv6 && parsed.isIPv4MappedAddress()) parsed = parsed.toIPv4Address();
     if (parsed instanceof ipaddr.IPv4) return `ip4:${parsed.toString()}`;
-    return `ip6:${parsed.parts.slice(0, 4).map((p) => p.toString(16)).join(":")}::/64`;
+    return `ip6:${parsed.parts
+      .slice(0, 4)
+      .map((p) => p.toString(16))
+      .join(":")}::/64`;
   } catch {
     return `other:${address.slice(0, 64)}`;
   }

@@ -86,7 +86,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     reply.header("x-correlation-id", request.id);
     if (options.isClosing?.()) {
       reply.header("connection", "close");
-      return sendError(request, reply, new GatewayError("service_unavailable", "this gateway instance is shutting down: send the request again (another instance will take it)", { retryAfterSeconds: 1 }));
+      return sendError(
+        request,
+        reply,
+        new GatewayError("service_unavailable", "this gateway instance is shutting down: send the request again (another instance will take it)", {
+          retryAfterSeconds: 1,
+        }),
+      );
     }
   });
   if (options.preAuthLimiter !== undefined) installPreAuthLimits(app, options.preAuthLimiter);

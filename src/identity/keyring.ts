@@ -76,9 +76,7 @@ export class Keyring {
   /** Public keys still valid for verification, as a JWK Set. */
   jwks(): { keys: Record<string, unknown>[] } {
     return {
-      keys: [...this.keys.values()]
-        .filter((k) => this.usable(k))
-        .map((k) => ({ ...k.publicJwk, kid: k.kid, alg: TOKEN_ALGORITHM, use: "sig" })),
+      keys: [...this.keys.values()].filter((k) => this.usable(k)).map((k) => ({ ...k.publicJwk, kid: k.kid, alg: TOKEN_ALGORITHM, use: "sig" })),
     };
   }
 

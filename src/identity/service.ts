@@ -1,22 +1,23 @@
 import { createPublicKey, randomUUID, type KeyObject } from "node:crypto";
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { GatewayError } from "../errors/index.js";
-import { UniqueViolation, type AgentPage, type AgentRecord, type AgentStatus, type KeyAlgorithm, type AgentStore, type TokenStore, type AssertionStore, type TokenRecord } from "../store/index.js";
+import {
+  UniqueViolation,
+  type AgentPage,
+  type AgentRecord,
+  type AgentStatus,
+  type KeyAlgorithm,
+  type AgentStore,
+  type TokenStore,
+  type AssertionStore,
+  type TokenRecord,
+} from "../store/index.js";
 import { generateAgentKeyPair, parseAgentPublicKey } from "./agent-keys.js";
 import { TOKEN_ALGORITHM, type Keyring } from "./keyring.js";
 import { buildAccessClaims, constantTimeEqual, normalizeScopes, payloadFingerprint, shouldRefresh } from "./token-claims.js";
 
 /** Outcome labels of a token check, bounded for metrics. */
-export type TokenCheckResult =
-  | "valid"
-  | "missing"
-  | "invalid"
-  | "expired"
-  | "not_yet_valid"
-  | "revoked"
-  | "provenance_mismatch"
-  | "suspended"
-  | "too_large";
+export type TokenCheckResult = "valid" | "missing" | "invalid" | "expired" | "not_yet_valid" | "revoked" | "provenance_mismatch" | "suspended" | "too_large";
 
 /** Hooks the composition root wires to metrics and logs; the identity core stays free of them. */
 export interface IdentityEvents {
@@ -335,9 +336,7 @@ export class IdentityService {
     const tokenId = randomUUID();
     const claims = buildAccessClaims({ issuer: this.o.issuer, agentId: agent.id, tokenId, scopes, intent: request.intent, nowMs: now, ttlSeconds });
     const signer = this.o.keyring.current();
-    const token = await new SignJWT({ ...claims })
-      .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: signer.kid, typ: "at+jwt" })
-      .sign(signer.privateKey);
+    const token = await new SignJWT({ ...claims }).setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: signer.kid, typ: "at+jwt" }).sign(signer.privateKey);
     const record: TokenRecord = {
       id: tokenId,
       agentId: agent.id,
@@ -484,7 +483,8 @@ export class IdentityService {
   async recheckAcceptedToken(accepted: { tokenId: string | undefined; agentId: string; scopes: string[]; intent: string | undefined }): Promise<VerifiedToken> {
     const now = this.o.now();
     const record = accepted.tokenId === undefined ? undefined : await this.o.store.getToken(accepted.tokenId);
-    if (accepted.tokenId !== undefined && (record === undefined || record.agentId !== accepted.agentId)) throw new GatewayError("token_invalid", "the token this work was accepted with is unknown");
+    if (accepted.tokenId !== undefined && (record === undefined || record.agentId !== accepted.agentId))
+      throw new GatewayError("token_invalid", "the token this work was accepted with is unknown");
     if (record !== undefined && record.revokedAt !== null) {
       this.markRevoked([record.id]);
       throw new GatewayError("token_revoked", "the token this work was accepted with has been revoked");
@@ -495,7 +495,17 @@ export class IdentityService {
     if (agent.status !== "active") throw new GatewayError("agent_suspended", `agent ${agent.id} is suspended`);
     const issuedAt = record?.issuedAt ?? now;
     const expiresAt = record?.expiresAt ?? now;
-    return { tokenId: accepted.tokenId ?? "", agentId: agent.id, agentName: agent.name, role: agent.role, scopes: accepted.scopes, intent: accepted.intent, issuedAt, expiresAt, refreshRecommended: false };
+    return {
+      tokenId: accepted.tokenId ?? "",
+      agentId: agent.id,
+      agentName: agent.name,
+      role: agent.role,
+      scopes: accepted.scopes,
+      intent: accepted.intent,
+      issuedAt,
+      expiresAt,
+      refreshRecommended: false,
+    };
   }
 
   /** Revokes one token; effective on the very next request. @throws GatewayError `not_found` */

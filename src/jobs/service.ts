@@ -57,7 +57,16 @@ export class JobService {
     const { jobId } = await this.o.road.accept({ ...input, door: "job" }, async (call) => {
       const id = randomUUID();
       const sealed = seal(this.o.masterKey, JSON.stringify(call), `job:${id}`);
-      await this.o.store.insert({ id, agentId: call.agentId, tool: call.tool, action: call.action, sealedCall: JSON.stringify(sealed), correlationId: input.correlationId, callbackUrl: callbackUrl ?? null, createdAt: this.o.now() });
+      await this.o.store.insert({
+        id,
+        agentId: call.agentId,
+        tool: call.tool,
+        action: call.action,
+        sealedCall: JSON.stringify(sealed),
+        correlationId: input.correlationId,
+        callbackUrl: callbackUrl ?? null,
+        createdAt: this.o.now(),
+      });
       // The job as accepted: a worker may claim it while the answer waits for its audit record.
       accepted = await this.o.store.get(id);
       return id;
@@ -137,14 +146,20 @@ export class JobService {
 
   private async execute(job: JobRecord): Promise<void> {
     const leaseMs = this.o.leaseMs ?? 30_000;
-    const renewal = setInterval(() => {
-      void this.o.store.renew(job.id, this.o.instanceId, this.o.now() + leaseMs).catch((err: unknown) => this.o.onError?.(err, job.id));
-    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const renewal = setInterval(
+      () => {
+        void this.o.store.renew(job.id, this.o.instanceId, this.o.now() + leaseMs).catch((err: unknown) => this.o.onError?.(err, job.id));
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     renewal.unref();
     let outcome: { status: "succeeded" | "failed"; result?: string; error?: string };
     try {
       if (job.attempts > (this.o.maxAttempts ?? 3)) {
-        outcome = { status: "failed", error: JSON.stringify({ code: "job_abandoned", message: `the job's worker stopped ${job.attempts - 1} times before finishing it`, status: 500 }) };
+        outcome = {
+          status: "failed",
+          error: JSON.stringify({ code: "job_abandoned", message: `the job's worker stopped ${job.attempts - 1} times before finishing it`, status: 500 }),
+        };
       } else {
         const call = JSON.parse(open(this.o.masterKey, JSON.parse(job.sealedCall) as SealedEnvelope, `job:${job.id}`).toString("utf8")) as AcceptedCall;
         try {

@@ -62,7 +62,8 @@ export class MemoryCounters implements Counters {
     if (this.counts.size + this.buckets.size > this.maxEntries) this.sweep(now);
     checks.forEach((check, i) => {
       // A token budget is only checked on the way in: its tokens are counted when the answer says how many.
-      if (check.kind === "quota") this.counts.set(check.key, { count: levels[i]! + (check.unit === "tokens" ? 0 : 1), expiresAt: check.windowEndMs ?? now + 86_400_000 });
+      if (check.kind === "quota")
+        this.counts.set(check.key, { count: levels[i]! + (check.unit === "tokens" ? 0 : 1), expiresAt: check.windowEndMs ?? now + 86_400_000 });
       else {
         const tokens = levels[i]! - 1;
         this.buckets.set(check.key, { tokens, at: now, fullAt: now + ((check.limit - tokens) / (check.perSecond ?? 1)) * 1000 });

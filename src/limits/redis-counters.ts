@@ -100,8 +100,17 @@ export class RedisCounters implements Counters {
   readonly kind = "redis";
   private readonly redis: ScriptClient;
 
-  constructor(url: string, private readonly prefix: string) {
-    const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000, connectTimeout: 2000, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  constructor(
+    url: string,
+    private readonly prefix: string,
+  ) {
+    const redis = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 1000,
+      connectTimeout: 2000,
+      retryStrategy: (n) => Math.min(n * 200, 2000),
+    });
     redis.on("error", () => undefined); // reported through failed calls; ioredis reconnects by itself
     redis.defineCommand("limitsConsume", { lua: CONSUME });
     redis.defineCommand("limitsRefund", { lua: REFUND });
@@ -119,7 +128,8 @@ export class RedisCounters implements Counters {
   private args(checks: readonly LimitCheck[], now: number): (string | number)[] {
     const keys = checks.map((c) => `${this.prefix}${c.key}`);
     const argv: (string | number)[] = [now];
-    for (const c of checks) argv.push(c.kind === "quota" ? (c.unit === "tokens" ? "t" : "q") : "r", c.limit, c.perSecond ?? 1, c.windowEndMs ?? now + 86_400_000);
+    for (const c of checks)
+      argv.push(c.kind === "quota" ? (c.unit === "tokens" ? "t" : "q") : "r", c.limit, c.perSecond ?? 1, c.windowEndMs ?? now + 86_400_000);
     return [keys.length, ...keys, ...argv];
   }
 
@@ -138,7 +148,13 @@ export class RedisCounters implements Counters {
   async addUsage(checks: readonly LimitCheck[], amount: number, now: number): Promise<void> {
     const budgets = checks.filter((c) => c.kind === "quota" && c.unit === "tokens");
     if (budgets.length === 0 || !(amount > 0)) return;
-    await this.redis.limitsAddUsage(budgets.length, ...budgets.map((c) => `${this.prefix}${c.key}`), Math.round(amount), now, ...budgets.map((c) => c.windowEndMs ?? now + 86_400_000));
+    await this.redis.limitsAddUsage(
+      budgets.length,
+      ...budgets.map((c) => `${this.prefix}${c.key}`),
+      Math.round(amount),
+      now,
+      ...budgets.map((c) => c.windowEndMs ?? now + 86_400_000),
+    );
   }
 
   async peek(checks: readonly LimitCheck[], now: number): Promise<number[]> {
@@ -184,7 +200,8 @@ export class FailoverCounters implements Counters {
         this.degraded = true;
         this.onDegraded?.(true, err);
       }
-      if (this.mode === "closed") throw new GatewayError("service_unavailable", "limits cannot be checked: Redis is unreachable and REDIS_FAILURE_MODE=closed", { retryAfterSeconds: 2 });
+      if (this.mode === "closed")
+        throw new GatewayError("service_unavailable", "limits cannot be checked: Redis is unreachable and REDIS_FAILURE_MODE=closed", { retryAfterSeconds: 2 });
       return work(this.fallback);
     }
   }

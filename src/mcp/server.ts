@@ -51,7 +51,8 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
       capabilities: { tools: { listChanged: false } },
       // The SDK builds a new Ajv per server unless handed one: one per process, not per request.
       jsonSchemaValidator: sharedValidator,
-      instructions: "Tools of the 4Runr Gateway. Every call is checked against your token and policy; a refusal comes back as a tool error naming the gateway's error code.",
+      instructions:
+        "Tools of the 4Runr Gateway. Every call is checked against your token and policy; a refusal comes back as a tool error naming the gateway's error code.",
     },
   );
   let calls = 0;
@@ -60,7 +61,15 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
     if (caller.logFields !== undefined) caller.logFields.rpc = "tools/list";
     const visible = (e: { tool: string; action: string }) => deps.visible(caller.token, e.tool, e.action);
     const key = deps.listingKey?.(caller.token);
-    return { tools: key === undefined ? deps.view.all().filter(visible).map((e) => e.descriptor) : deps.view.listing(key, visible) };
+    return {
+      tools:
+        key === undefined
+          ? deps.view
+              .all()
+              .filter(visible)
+              .map((e) => e.descriptor)
+          : deps.view.listing(key, visible),
+    };
   });
 
   // The SDK checks the params against CallToolRequestSchema itself and answers -32602 (Invalid
@@ -81,7 +90,7 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
     const input: ProxyInput = {
       tool: entry.tool,
       action: entry.action,
-      params: (request.params.arguments ?? {}),
+      params: request.params.arguments ?? {},
       rawToken: caller.rawToken,
       // Verified by the route for this request: the road's authenticate stage takes it as is (one validation per call).
       principal: caller.token,
@@ -120,8 +129,10 @@ export function createMcpServer(deps: McpServerDeps, caller: McpCaller): Server 
         },
       };
     } catch (err) {
-      if (caller.logFields !== undefined) Object.assign(caller.logFields, { decision: "refused", errorCode: isGatewayError(err) ? err.code : "internal_error" });
-      if (!isGatewayError(err)) return failure("internal_error", "the gateway failed to handle this call; quote the correlation id when reporting it", correlationId);
+      if (caller.logFields !== undefined)
+        Object.assign(caller.logFields, { decision: "refused", errorCode: isGatewayError(err) ? err.code : "internal_error" });
+      if (!isGatewayError(err))
+        return failure("internal_error", "the gateway failed to handle this call; quote the correlation id when reporting it", correlationId);
       return failure(err.code, err.message, correlationId, err.details, err.retryAfterSeconds);
     }
   });
@@ -138,7 +149,12 @@ const LooseCallToolRequest = z.object({ method: z.literal("tools/call"), params:
  */
 function heldResult(approval: HeldApproval, correlationId: string): CallToolResult {
   return {
-    content: [{ type: "text", text: `approval_pending: the call is held for a person's approval (approval ${approval.id}, expires ${approval.expiresAt}); GET /api/approvals/${approval.id} with this token tells how it ended` }],
+    content: [
+      {
+        type: "text",
+        text: `approval_pending: the call is held for a person's approval (approval ${approval.id}, expires ${approval.expiresAt}); GET /api/approvals/${approval.id} with this token tells how it ended`,
+      },
+    ],
     structuredContent: { approval },
     _meta: { correlationId, approvalId: approval.id },
   };

@@ -29,7 +29,13 @@ export interface DiscoveredTool {
   title?: string;
   description?: string;
   inputSchema: Record<string, unknown>;
-  annotations?: { readOnlyHint?: boolean | undefined; destructiveHint?: boolean | undefined; idempotentHint?: boolean | undefined; openWorldHint?: boolean | undefined; title?: string | undefined };
+  annotations?: {
+    readOnlyHint?: boolean | undefined;
+    destructiveHint?: boolean | undefined;
+    idempotentHint?: boolean | undefined;
+    openWorldHint?: boolean | undefined;
+    title?: string | undefined;
+  };
 }
 
 export interface StoredServer {
@@ -62,7 +68,15 @@ const validateDefinition = ajv.compile({
       type: "object",
       required: ["in"],
       oneOf: [
-        { additionalProperties: false, required: ["in", "name"], properties: { in: { const: "header" }, name: { type: "string", pattern: "^[A-Za-z0-9-]{1,64}$" }, prefix: { type: "string", maxLength: 32, pattern: "^[^\\r\\n]*$" } } },
+        {
+          additionalProperties: false,
+          required: ["in", "name"],
+          properties: {
+            in: { const: "header" },
+            name: { type: "string", pattern: "^[A-Za-z0-9-]{1,64}$" },
+            prefix: { type: "string", maxLength: 32, pattern: "^[^\\r\\n]*$" },
+          },
+        },
         { additionalProperties: false, properties: { in: { const: "none" } } },
       ],
     },
@@ -81,7 +95,9 @@ export function parseMcpServer(input: unknown): McpServerDefinition {
     const url = new URL(def.url);
     if (url.username !== "" || url.password !== "") throw new Error("credentials in the URL");
   } catch (err) {
-    throw new GatewayError("invalid_request", `invalid MCP server: server.url is not a usable http(s) URL (${(err as Error).message})`, { details: { path: "server.url" } });
+    throw new GatewayError("invalid_request", `invalid MCP server: server.url is not a usable http(s) URL (${(err as Error).message})`, {
+      details: { path: "server.url" },
+    });
   }
   return def;
 }
@@ -92,7 +108,10 @@ export function parseMcpServer(input: unknown): McpServerDefinition {
  * with a short hash of the original.
  */
 export function actionNameFor(toolName: string, taken: ReadonlySet<string>): string {
-  const cleaned = toolName.toLowerCase().replace(/[^a-z0-9_-]+/g, "_").replace(/^[^a-z0-9]+/, "");
+  const cleaned = toolName
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, "_")
+    .replace(/^[^a-z0-9]+/, "");
   const exact = cleaned === toolName && ACTION.test(cleaned) && !taken.has(cleaned);
   if (exact) return cleaned;
   const hash = createHash("sha256").update(toolName).digest("hex").slice(0, 6);
@@ -104,20 +123,32 @@ export function mcpFailure(server: string, err: unknown, signal?: AbortSignal): 
   if (signal?.aborted) return err; // the road turns its own abort into upstream_timeout
   if (isGatewayError(err)) return err;
   if (err instanceof McpError) {
-    if (err.code === -32602) return new GatewayError("upstream_client_error", `${server} rejected the call: ${err.message.slice(0, 300)}`, { status: 400, details: { mcpCode: err.code } });
+    if (err.code === -32602)
+      return new GatewayError("upstream_client_error", `${server} rejected the call: ${err.message.slice(0, 300)}`, {
+        status: 400,
+        details: { mcpCode: err.code },
+      });
     if (err.code === -32001) return new GatewayError("upstream_timeout", `${server} did not answer in time`);
-    return new GatewayError("upstream_error", `${server} failed: ${err.message.slice(0, 300)}`, { details: { mcpCode: err.code, reason: "mcp_error", retryable: false } });
+    return new GatewayError("upstream_error", `${server} failed: ${err.message.slice(0, 300)}`, {
+      details: { mcpCode: err.code, reason: "mcp_error", retryable: false },
+    });
   }
   if (err instanceof StreamableHTTPError) {
     const status = err.code ?? 0;
     if (status === 401 || status === 403) {
-      return new GatewayError("upstream_error", `${server} refused the gateway's stored credential (${status}); an admin should check or rotate it`, { details: { upstreamStatus: status, reason: "credential_rejected", retryable: false } });
+      return new GatewayError("upstream_error", `${server} refused the gateway's stored credential (${status}); an admin should check or rotate it`, {
+        details: { upstreamStatus: status, reason: "credential_rejected", retryable: false },
+      });
     }
     const retryable = status >= 500 || status === 429 || status === 404;
-    return new GatewayError("upstream_error", `${server} failed (${status})`, { details: { upstreamStatus: status, reason: status >= 500 ? "upstream_5xx" : "mcp_transport", retryable } });
+    return new GatewayError("upstream_error", `${server} failed (${status})`, {
+      details: { upstreamStatus: status, reason: status >= 500 ? "upstream_5xx" : "mcp_transport", retryable },
+    });
   }
   const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
-  return new GatewayError("upstream_error", `could not reach ${server}${code ? `: ${code}` : ""}`, { details: { reason: "connection", retryable: true, ...(code ? { errorCode: code } : {}) } });
+  return new GatewayError("upstream_error", `could not reach ${server}${code ? `: ${code}` : ""}`, {
+    details: { reason: "connection", retryable: true, ...(code ? { errorCode: code } : {}) },
+  });
 }
 
 /** One long-lived MCP client session per upstream server, opened on first use and reopened after a failure. */
@@ -143,7 +174,9 @@ class UpstreamConnection {
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => this.onListChanged());
     // Errors of the background SSE stream are not the caller's: the next call reconnects if needed.
     client.onerror = () => undefined;
-    await client.connect(new StreamableHTTPClientTransport(new URL(this.def.url), { fetch: this.fetchFn }), { timeout: this.def.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+    await client.connect(new StreamableHTTPClientTransport(new URL(this.def.url), { fetch: this.fetchFn }), {
+      timeout: this.def.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    });
     return client;
   }
 
@@ -314,7 +347,12 @@ export class McpUpstreams {
       const headers = new Headers(init?.headers);
       const auth = def.auth ?? { in: "none" };
       if (auth.in === "header") headers.set(auth.name, `${auth.prefix ?? ""}${this.o.secretFor(def.name) ?? ""}`);
-      const response = (await undiciFetch(url, { ...(init as object), headers: Object.fromEntries(headers), dispatcher, redirect: "manual" } as never)) as unknown as Response;
+      const response = (await undiciFetch(url, {
+        ...(init as object),
+        headers: Object.fromEntries(headers),
+        dispatcher,
+        redirect: "manual",
+      } as never)) as unknown as Response;
       return capped(response, MAX_UPSTREAM_RESPONSE_BYTES, def.name);
     };
   }
@@ -366,7 +404,12 @@ export class McpUpstreams {
     return action;
   }
 
-  private async call(def: McpServerDefinition, toolName: string, params: Record<string, unknown>, ctx: Parameters<RoadAction["invoke"]>[1]): Promise<UpstreamReply> {
+  private async call(
+    def: McpServerDefinition,
+    toolName: string,
+    params: Record<string, unknown>,
+    ctx: Parameters<RoadAction["invoke"]>[1],
+  ): Promise<UpstreamReply> {
     const connection = this.connection(def);
     let result;
     try {
@@ -382,11 +425,14 @@ export class McpUpstreams {
     }
     if (result.isError === true) {
       const text = (Array.isArray(result.content) ? result.content : [])
-        .map((c) => (c as { type?: string; text?: string }).type === "text" ? (c as { text: string }).text : "")
+        .map((c) => ((c as { type?: string; text?: string }).type === "text" ? (c as { text: string }).text : ""))
         .join(" ")
         .trim()
         .slice(0, 300);
-      throw new GatewayError("upstream_client_error", `${def.name} tool ${toolName} reported an error${text ? `: ${text}` : ""}`, { status: 502, details: { reason: "tool_error" } });
+      throw new GatewayError("upstream_client_error", `${def.name} tool ${toolName} reported an error${text ? `: ${text}` : ""}`, {
+        status: 502,
+        details: { reason: "tool_error" },
+      });
     }
     const body = result.structuredContent ?? { content: result.content };
     return { status: 200, body, bytes: Buffer.byteLength(JSON.stringify(body)) };
@@ -400,7 +446,10 @@ export function capped(response: Response, maxBytes: number, server: string): Re
   const limit = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       seen += chunk.byteLength;
-      if (seen > maxBytes) controller.error(new GatewayError("upstream_error", `${server} sent more than ${maxBytes} bytes`, { details: { reason: "response_too_large", retryable: false } }));
+      if (seen > maxBytes)
+        controller.error(
+          new GatewayError("upstream_error", `${server} sent more than ${maxBytes} bytes`, { details: { reason: "response_too_large", retryable: false } }),
+        );
       else controller.enqueue(chunk);
     },
   });

@@ -14,7 +14,15 @@ const PUBLIC_RANGES = new Set(["unicast"]);
 const METADATA_ADDRESSES = new Set(["169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "192.0.0.192"]);
 
 /** Names of cloud metadata services, refused whatever they resolve to (or if they do not resolve here). */
-const METADATA_HOSTNAMES = new Set(["metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal", "metadata.azure.internal", "metadata.platformequinix.com"]);
+const METADATA_HOSTNAMES = new Set([
+  "metadata.google.internal",
+  "metadata.goog",
+  "metadata",
+  "instance-data",
+  "instance-data.ec2.internal",
+  "metadata.azure.internal",
+  "metadata.platformequinix.com",
+]);
 
 export type AddressVerdict = { allowed: true } | { allowed: false; range: string };
 
@@ -30,7 +38,10 @@ export class AddressAllowList {
 
   /** @throws Error naming the entry when it is not an IP or CIDR. */
   static parse(text: string | undefined): AddressAllowList {
-    const entries = (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+    const entries = (text ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const e of entries) {
       if (!(ipaddr.isValidCIDR(e) || ipaddr.isValid(e))) throw new Error(`"${e}" is not an IP address or CIDR range`);
     }

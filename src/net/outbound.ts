@@ -69,9 +69,7 @@ interface BlockedLookupError extends Error {
 export class GuardedHttpClient {
   private readonly agent: Agent;
 
-  constructor(
-    private readonly options: { resolver: Resolver; allowList: AddressAllowList; transport: Transport; connections?: number },
-  ) {
+  constructor(private readonly options: { resolver: Resolver; allowList: AddressAllowList; transport: Transport; connections?: number }) {
     const guardedLookup = (hostname: string, lookupOptions: { all?: boolean }, callback: (...args: unknown[]) => void) => {
       this.resolveJudged(hostname).then(
         (addresses) => {
@@ -195,7 +193,10 @@ function findBlocked(err: unknown): GatewayError | undefined {
 /** A connection-level failure: retryable, and named by its code, never by a stack. */
 export function connectionFailure(host: string, err: unknown): GatewayError {
   const code = (err as { code?: string }).code ?? "connection_failed";
-  return new GatewayError("upstream_error", `could not reach ${host}: ${code}`, { details: { reason: "connection", errorCode: code, retryable: true }, cause: err });
+  return new GatewayError("upstream_error", `could not reach ${host}: ${code}`, {
+    details: { reason: "connection", errorCode: code, retryable: true },
+    cause: err,
+  });
 }
 
 export function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

@@ -56,7 +56,16 @@ export function tokenEndpointAudiences(base: string): string[] {
   return [u.issuer, `${u.issuer}/`, u.tokenEndpoint];
 }
 
-export type OAuthErrorCode = "invalid_request" | "invalid_client" | "invalid_grant" | "unauthorized_client" | "unsupported_grant_type" | "invalid_scope" | "invalid_target" | "unsupported_response_type" | "server_error";
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "invalid_scope"
+  | "invalid_target"
+  | "unsupported_response_type"
+  | "server_error";
 
 /** An error in the RFC 6749 §5.2 shape. */
 export class OAuthError extends Error {
@@ -125,20 +134,26 @@ export function readClientCredentialsRequest(form: Record<string, string>, resou
   if (grant === undefined || grant.length === 0) throw new OAuthError("invalid_request", "grant_type is required");
   if (grant !== CLIENT_CREDENTIALS) throw new OAuthError("unsupported_grant_type", `grant_type ${grant.slice(0, 64)} is not supported; use client_credentials`);
   if (form.client_assertion_type !== JWT_BEARER_ASSERTION || !form.client_assertion) {
-    throw new OAuthError("invalid_client", `authenticate with private_key_jwt: client_assertion_type=${JWT_BEARER_ASSERTION} and client_assertion=<JWT signed with the agent's key>`);
+    throw new OAuthError(
+      "invalid_client",
+      `authenticate with private_key_jwt: client_assertion_type=${JWT_BEARER_ASSERTION} and client_assertion=<JWT signed with the agent's key>`,
+    );
   }
-  if (form.client_secret !== undefined || form.password !== undefined) throw new OAuthError("invalid_client", "only private_key_jwt client authentication is accepted");
+  if (form.client_secret !== undefined || form.password !== undefined)
+    throw new OAuthError("invalid_client", "only private_key_jwt client authentication is accepted");
   const assertion = form.client_assertion;
   if (assertion.length > 16_384) throw new OAuthError("invalid_client", "client_assertion is too long");
   const subject = unverifiedSubject(assertion);
   const agentId = form.client_id ?? subject;
-  if (agentId === undefined || agentId.length === 0 || agentId.length > 128) throw new OAuthError("invalid_client", "client_id is missing: send the agent id as client_id");
-  if (form.client_id !== undefined && subject !== undefined && subject !== form.client_id) throw new OAuthError("invalid_client", "client_id does not match the assertion's subject");
+  if (agentId === undefined || agentId.length === 0 || agentId.length > 128)
+    throw new OAuthError("invalid_client", "client_id is missing: send the agent id as client_id");
+  if (form.client_id !== undefined && subject !== undefined && subject !== form.client_id)
+    throw new OAuthError("invalid_client", "client_id does not match the assertion's subject");
   if (form.resource !== undefined && !resourceUrls.includes(form.resource.replace(/\/+$/, ""))) {
     throw new OAuthError("invalid_target", `this authorization server issues tokens for ${resourceUrls[0]} only`);
   }
   const scope = (form.scope ?? "").trim();
-  if (scope.length === 0) throw new OAuthError("invalid_scope", "scope is required: space-separated tool:action scopes, e.g. \"serpapi:search http_fetch:*\"");
+  if (scope.length === 0) throw new OAuthError("invalid_scope", 'scope is required: space-separated tool:action scopes, e.g. "serpapi:search http_fetch:*"');
   const scopes = scope.split(/[ ]+/);
   if (scopes.length > 100) throw new OAuthError("invalid_scope", "at most 100 scopes");
   const request: ClientCredentialsRequest = { agentId, assertion, scopes };

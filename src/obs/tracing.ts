@@ -1,4 +1,15 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, defaultTextMapSetter, trace, type Attributes, type Context, type Span, type Tracer } from "@opentelemetry/api";
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -20,7 +31,13 @@ export function createTracing(config: TracingConfig, version: string, exporter?:
     resource: resourceFromAttributes({ "service.name": config.serviceName, "service.version": version }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
     // Bounded: a receiver that is down costs at most maxQueueSize spans of memory, then spans are dropped.
-    spanProcessors: [new BatchSpanProcessor({ exporter: exporter ?? new OTLPTraceExporter({ url: config.endpoint, headers: config.headers }), scheduledDelayMillis: config.exportDelayMs, maxQueueSize: 8192 })],
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter: exporter ?? new OTLPTraceExporter({ url: config.endpoint, headers: config.headers }),
+        scheduledDelayMillis: config.exportDelayMs,
+        maxQueueSize: 8192,
+      }),
+    ],
   });
   return { tracer: provider.getTracer("4runr-gateway", version), shutdown: () => provider.shutdown() };
 }
@@ -55,7 +72,11 @@ export function traceStages(stages: readonly Stage[], tracer: Tracer): Stage[] {
       const attributes: Attributes = first ? callAttributes(call) : { "gateway.stage": s.name };
       const attemptNo = attemptOf.get(call);
       if (attemptNo !== undefined) attributes["gateway.attempt"] = attemptNo;
-      const span = tracer.startSpan(first ? `${call.door} ${call.tool}:${call.action}` : s.name === "attempt" ? `attempt ${call.tool}:${call.action}` : `stage ${s.name}`, { kind: first ? SpanKind.SERVER : s.name === "attempt" ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes }, contextOf(call.traceparent));
+      const span = tracer.startSpan(
+        first ? `${call.door} ${call.tool}:${call.action}` : s.name === "attempt" ? `attempt ${call.tool}:${call.action}` : `stage ${s.name}`,
+        { kind: first ? SpanKind.SERVER : s.name === "attempt" ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes },
+        contextOf(call.traceparent),
+      );
       const here = traceparentOf(span);
       let calls = 0;
       const traced: Next = (inner) => {
@@ -81,7 +102,13 @@ export function traceStages(stages: readonly Stage[], tracer: Tracer): Stage[] {
 }
 
 function callAttributes(call: ToolCall): Attributes {
-  const a: Attributes = { "gateway.door": call.door, "gateway.tool": call.tool, "gateway.action": call.action, "gateway.correlation_id": call.correlationId, "gateway.phase": call.phase };
+  const a: Attributes = {
+    "gateway.door": call.door,
+    "gateway.tool": call.tool,
+    "gateway.action": call.action,
+    "gateway.correlation_id": call.correlationId,
+    "gateway.phase": call.phase,
+  };
   // GenAI semantic conventions for model calls.
   if (call.tool === "openai") {
     a["gen_ai.system"] = "openai";

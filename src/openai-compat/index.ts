@@ -35,7 +35,19 @@ export function openAIError(error: GatewayError, correlationId: string): OpenAIE
   const field = error.details?.field ?? (Array.isArray(error.details?.issues) ? (error.details.issues[0] as { path?: string } | undefined)?.path : undefined);
   const headers: Record<string, string> = { "x-should-retry": WORTH_RETRYING.has(error.code) ? "true" : "false" };
   if (error.retryAfterSeconds !== undefined) headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
-  return { status: error.status, headers, body: { error: { message: error.message, type: typeOf(error.status), param: typeof field === "string" ? field : null, code: error.code, correlation_id: correlationId } } };
+  return {
+    status: error.status,
+    headers,
+    body: {
+      error: {
+        message: error.message,
+        type: typeOf(error.status),
+        param: typeof field === "string" ? field : null,
+        code: error.code,
+        correlation_id: correlationId,
+      },
+    },
+  };
 }
 
 /** The upstream's model list (OpenAI's `{object: "list", data}`), cut to the models `mayChat` allows. */
@@ -55,6 +67,12 @@ export function chatPermission(o: { policies: Pick<PolicyService, "applicable">;
     if (!token.scopes.some((s) => scopeCovers(s, "openai", "chat"))) return false;
     if (!o.enforced) return true;
     const call = { tool: "openai", action: "chat", params: { model, messages: [{ role: "user", content: "" }] } };
-    return evaluate({ agent: { id: token.agentId, role: token.role }, token: { scopes: token.scopes, intent: token.intent }, call, policies: o.policies.applicable(token.agentId, token.role), now: o.now() }).allow;
+    return evaluate({
+      agent: { id: token.agentId, role: token.role },
+      token: { scopes: token.scopes, intent: token.intent },
+      call,
+      policies: o.policies.applicable(token.agentId, token.role),
+      now: o.now(),
+    }).allow;
   };
 }

@@ -94,7 +94,8 @@ export class OperatorService {
 
   /** Creates an operator; the key is returned here only. @throws GatewayError invalid_request | conflict */
   async create(input: { name: string; role: string }): Promise<{ operator: OperatorRecord; key: string }> {
-    if (!NAME.test(input.name)) throw new GatewayError("invalid_request", "name: lower-case letters, digits, '.', '_' or '-', at most 64", { details: { field: "name" } });
+    if (!NAME.test(input.name))
+      throw new GatewayError("invalid_request", "name: lower-case letters, digits, '.', '_' or '-', at most 64", { details: { field: "name" } });
     if (!isOperatorRole(input.role)) throw new GatewayError("invalid_request", "role: one of viewer, approver, admin", { details: { field: "role" } });
     if (input.name === BOOTSTRAP_OPERATOR.name) throw new GatewayError("conflict", `"${BOOTSTRAP_OPERATOR.name}" is the bootstrap admin key's name`);
     const key = newKey();
@@ -209,7 +210,14 @@ export class OperatorService {
   /** Sessions that are still live (neither expired nor idle too long), newest first. */
   async listSessions(): Promise<SessionSummary[]> {
     const at = this.o.now();
-    const rows = await this.o.driver.all<{ id_hash: string; operator_id: string; created_at: number; last_seen_at: number; expires_at: number; name: string | null }>(
+    const rows = await this.o.driver.all<{
+      id_hash: string;
+      operator_id: string;
+      created_at: number;
+      last_seen_at: number;
+      expires_at: number;
+      name: string | null;
+    }>(
       `SELECT s.id_hash, s.operator_id, s.created_at, s.last_seen_at, s.expires_at, o.name
        FROM operator_sessions s LEFT JOIN operators o ON o.id = s.operator_id
        WHERE s.expires_at > $1 AND s.last_seen_at > $2 ORDER BY s.created_at DESC, s.id_hash`,
@@ -228,7 +236,8 @@ export class OperatorService {
 
   /** Ends the session with this handle. @throws GatewayError invalid_request | not_found */
   async endSession(handle: string): Promise<void> {
-    if (!HANDLE.test(handle)) throw new GatewayError("invalid_request", "handle: 12 hex digits, as GET /api/operators/sessions lists them", { details: { field: "handle" } });
+    if (!HANDLE.test(handle))
+      throw new GatewayError("invalid_request", "handle: 12 hex digits, as GET /api/operators/sessions lists them", { details: { field: "handle" } });
     const { changes } = await this.o.driver.run(`DELETE FROM operator_sessions WHERE id_hash LIKE $1`, [`${handle}%`]);
     if (changes === 0) throw new GatewayError("not_found", `no live session with handle ${handle}`);
   }

@@ -18,7 +18,13 @@ export interface PolicyEvents {
  * atomic step. What was charged is returned as data so the same stage can refund it later, on this
  * instance or another (a job run elsewhere).
  */
-export function createPolicyAuthorizer(o: { policies: PolicyService; counters: Counters; now: () => number; countFailedCalls: boolean; events?: PolicyEvents }): Authorizer {
+export function createPolicyAuthorizer(o: {
+  policies: PolicyService;
+  counters: Counters;
+  now: () => number;
+  countFailedCalls: boolean;
+  events?: PolicyEvents;
+}): Authorizer {
   const decide = (token: Parameters<Authorizer["charge"]>[0], call: Parameters<Authorizer["charge"]>[1]) => {
     const decision = evaluate({
       agent: { id: token.agentId, role: token.role },
@@ -77,7 +83,14 @@ export const allowAllAuthorizer: Authorizer = {
   refund: async () => undefined,
 };
 
-function deny(reason: DenialReason | "approval_required", message: string, call: { tool: string; action: string }, events: PolicyEvents | undefined, rule?: object, retryAfterSeconds?: number): GatewayError {
+function deny(
+  reason: DenialReason | "approval_required",
+  message: string,
+  call: { tool: string; action: string },
+  events: PolicyEvents | undefined,
+  rule?: object,
+  retryAfterSeconds?: number,
+): GatewayError {
   events?.decision?.("deny");
   events?.denied?.({ reason, tool: call.tool, action: call.action });
   return new GatewayError(reason, message, {

@@ -1,6 +1,16 @@
 import { scopeCovers } from "../identity/token-claims.js";
 import { checkGuard, guardValue } from "./guards.js";
-import { APPROVAL_TTL_DEFAULT_SECONDS, APPROVAL_TTL_MAX_SECONDS, type ApprovalRequirement, type Decision, type LimitCheck, type Policy, type Rule, type RuleRef, type TraceEntry } from "./types.js";
+import {
+  APPROVAL_TTL_DEFAULT_SECONDS,
+  APPROVAL_TTL_MAX_SECONDS,
+  type ApprovalRequirement,
+  type Decision,
+  type LimitCheck,
+  type Policy,
+  type Rule,
+  type RuleRef,
+  type TraceEntry,
+} from "./types.js";
 import { calendarWindow, describeSchedule, inSchedule } from "./windows.js";
 
 export interface EvaluationInput {
@@ -21,7 +31,13 @@ export function covers(scope: string, tool: string, action: string): boolean {
   return scope === "*" ? true : scopeCovers(scope, tool, action);
 }
 
-const isConstraint = (r: Rule) => r.intents !== undefined || r.guards !== undefined || r.quota !== undefined || r.schedule !== undefined || r.rateLimit !== undefined || r.requireApproval !== undefined;
+const isConstraint = (r: Rule) =>
+  r.intents !== undefined ||
+  r.guards !== undefined ||
+  r.quota !== undefined ||
+  r.schedule !== undefined ||
+  r.rateLimit !== undefined ||
+  r.requireApproval !== undefined;
 
 /**
  * Decides one call. Pure: no I/O, no clock but `now`, no counters (the stateful limits the call
@@ -58,7 +74,12 @@ export function evaluate(input: EvaluationInput): Decision {
     for (const policy of input.policies) {
       const claimable = policy.document.claimableIntents;
       if (policy.document.enabled === false || claimable === undefined || claimable.includes(input.token.intent)) continue;
-      return { allow: false, reason: "intent_required", message: `policy "${policy.document.name}" (version ${policy.version}) does not let this agent claim the intent "${input.token.intent}" (claimable: ${claimable.join(", ") || "none"})`, trace };
+      return {
+        allow: false,
+        reason: "intent_required",
+        message: `policy "${policy.document.name}" (version ${policy.version}) does not let this agent claim the intent "${input.token.intent}" (claimable: ${claimable.join(", ") || "none"})`,
+        trace,
+      };
     }
   }
 
@@ -71,9 +92,21 @@ export function evaluate(input: EvaluationInput): Decision {
       const applies = rule.scopes.some((s) => covers(s, tool, action));
       // The hot path skips rules that do not cover the call before building anything for them.
       if (!applies && !explain) return;
-      const ref: RuleRef = { policyId: policy.id, policyName: policy.document.name, version: policy.version, rule: index, ...(rule.id === undefined ? {} : { ruleId: rule.id }) };
+      const ref: RuleRef = {
+        policyId: policy.id,
+        policyName: policy.document.name,
+        version: policy.version,
+        rule: index,
+        ...(rule.id === undefined ? {} : { ruleId: rule.id }),
+      };
       if (!applies) {
-        note(ref, rule.effect, isConstraint(rule) ? "constraint" : rule.effect === "allow" ? "grant" : "deny", "not_applicable", `scopes ${rule.scopes.join(", ")} do not cover ${call}`);
+        note(
+          ref,
+          rule.effect,
+          isConstraint(rule) ? "constraint" : rule.effect === "allow" ? "grant" : "deny",
+          "not_applicable",
+          `scopes ${rule.scopes.join(", ")} do not cover ${call}`,
+        );
         return;
       }
       if (rule.effect === "deny") {
@@ -135,8 +168,15 @@ export function evaluate(input: EvaluationInput): Decision {
     const ruleKey = `${policy.id}:${rule.id ?? ref.rule}`;
     if (rule.rateLimit !== undefined) {
       const per = rule.rateLimit.per ?? "agent";
-      const who = per === "agent" ? `a:${input.agent.id}` : per === "agentTool" ? `a:${input.agent.id}:${tool}` : per === "role" ? `r:${input.agent.role}` : "all";
-      limits.push({ kind: "rate", key: `rate:${ruleKey}:${who}`, ref, limit: rule.rateLimit.burst ?? Math.max(1, Math.ceil(rule.rateLimit.perSecond)), perSecond: rule.rateLimit.perSecond });
+      const who =
+        per === "agent" ? `a:${input.agent.id}` : per === "agentTool" ? `a:${input.agent.id}:${tool}` : per === "role" ? `r:${input.agent.role}` : "all";
+      limits.push({
+        kind: "rate",
+        key: `rate:${ruleKey}:${who}`,
+        ref,
+        limit: rule.rateLimit.burst ?? Math.max(1, Math.ceil(rule.rateLimit.perSecond)),
+        perSecond: rule.rateLimit.perSecond,
+      });
     }
   }
   for (const { ref, rule, policy } of constraints) {
@@ -147,11 +187,21 @@ export function evaluate(input: EvaluationInput): Decision {
       const who = rule.quota.shared ? ("role" in subject ? `r:${subject.role}` : "agentId" in subject ? `a:${subject.agentId}` : "all") : `a:${input.agent.id}`;
       const tokens = rule.quota.unit === "tokens";
       // A token budget keeps its own count: switching a rule's unit never mixes calls and tokens.
-      limits.push({ kind: "quota", key: `quota:${ruleKey}:${who}:${startMs}${tokens ? ":tokens" : ""}`, ref, limit: rule.quota.limit, windowEndMs: endMs, countFailures: rule.quota.countFailures ?? input.countFailedCalls ?? true, ...(tokens ? { unit: "tokens" as const } : {}) });
+      limits.push({
+        kind: "quota",
+        key: `quota:${ruleKey}:${who}:${startMs}${tokens ? ":tokens" : ""}`,
+        ref,
+        limit: rule.quota.limit,
+        windowEndMs: endMs,
+        countFailures: rule.quota.countFailures ?? input.countFailedCalls ?? true,
+        ...(tokens ? { unit: "tokens" as const } : {}),
+      });
     }
   }
-  for (const { ref, rule } of constraints) if (rule.quota === undefined && rule.rateLimit === undefined) resolve(ref, "passed", "intents, guards and schedule pass");
-  for (const l of limits) resolve(l.ref, "passed", l.kind === "quota" ? `quota of ${l.limit} per window applies` : `rate limit ${l.perSecond}/s (burst ${l.limit}) applies`);
+  for (const { ref, rule } of constraints)
+    if (rule.quota === undefined && rule.rateLimit === undefined) resolve(ref, "passed", "intents, guards and schedule pass");
+  for (const l of limits)
+    resolve(l.ref, "passed", l.kind === "quota" ? `quota of ${l.limit} per window applies` : `rate limit ${l.perSecond}/s (burst ${l.limit}) applies`);
   if (approvals.length === 0) return { allow: true, limits, trace };
   return { allow: true, limits, trace, approval: mergeApprovals(approvals) };
 }
@@ -188,12 +238,19 @@ function mergeApprovals(asked: { ref: RuleRef; rule: Rule; why: string }[]): App
     for (const a of r.approvers ?? []) approvers.add(a);
     if (r.webhookUrl !== undefined) webhooks.set(r.webhookUrl, r.webhookFormat ?? "json");
   }
-  return { rule: asked[0]!.ref, ttlSeconds, approvers: [...approvers], reason: asked.map((a) => a.why).join("; "), webhooks: [...webhooks].map(([url, format]) => ({ url, format })) };
+  return {
+    rule: asked[0]!.ref,
+    ttlSeconds,
+    approvers: [...approvers],
+    reason: asked.map((a) => a.why).join("; "),
+    webhooks: [...webhooks].map(([url, format]) => ({ url, format })),
+  };
 }
 
 /** A deny rule with conditions applies only when all of them match; returns why it does not apply. */
 function denyConditionUnmet(rule: Rule, input: EvaluationInput, tool: string, action: string, params: Record<string, unknown>): string | undefined {
-  if (rule.intents !== undefined && (input.token.intent === undefined || !rule.intents.includes(input.token.intent))) return "intent is not one the rule denies";
+  if (rule.intents !== undefined && (input.token.intent === undefined || !rule.intents.includes(input.token.intent)))
+    return "intent is not one the rule denies";
   for (const [path, guard] of Object.entries(rule.guards ?? {})) {
     if (checkGuard(path, guardValue(path, tool, action, params), guard, "condition") !== undefined) return `${path} does not match the rule's condition`;
   }

@@ -163,7 +163,10 @@ function checkScalar(path: string, value: unknown, g: Guard, mode: GuardMode): s
     const pattern = usablePattern(g.pattern);
     // Undecidable (too long, or a pattern stored before RE2 that RE2 cannot run): fail closed both ways.
     if (value.length > MAX_PATTERN_INPUT_CHARS || pattern === undefined) {
-      if (mode === "constraint") return pattern === undefined ? `cannot be matched: the policy's pattern /${g.pattern}/ is not one RE2 can run (fix the policy)` : `is longer than the ${MAX_PATTERN_INPUT_CHARS} characters a pattern is matched against`;
+      if (mode === "constraint")
+        return pattern === undefined
+          ? `cannot be matched: the policy's pattern /${g.pattern}/ is not one RE2 can run (fix the policy)`
+          : `is longer than the ${MAX_PATTERN_INPUT_CHARS} characters a pattern is matched against`;
     } else if (!pattern.test(value)) return `must match /${g.pattern}/`;
   }
   if (g.maxLength !== undefined && (typeof value !== "string" || value.length > g.maxLength)) return `must be at most ${g.maxLength} characters`;

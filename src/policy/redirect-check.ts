@@ -15,7 +15,10 @@ import type { PolicyService } from "./service.js";
  * token's intent can change which rules apply, so answers are shared per role and intent, or per
  * agent and intent for an agent with its own policies.
  */
-export function createRedirectCheck(o: { policies: PolicyService; now: () => number }): (who: Pick<VerifiedToken, "agentId" | "role" | "intent">, call: CallToAuthorize) => RedirectCheck | undefined {
+export function createRedirectCheck(o: {
+  policies: PolicyService;
+  now: () => number;
+}): (who: Pick<VerifiedToken, "agentId" | "role" | "intent">, call: CallToAuthorize) => RedirectCheck | undefined {
   return (who, call) => {
     if (typeof call.params.url !== "string") return undefined;
     const personal = o.policies.applicable(who.agentId, who.role).some((p) => "agentId" in p.document.subject);

@@ -62,12 +62,25 @@ const policySchema = {
           description: { type: "string", maxLength: 500 },
           scopes: { type: "array", minItems: 1, maxItems: 200, items: { type: "string", maxLength: 130 } },
           intents: { type: "array", minItems: 1, maxItems: 50, items: { type: "string", minLength: 1, maxLength: 128 } },
-          guards: { type: "object", minProperties: 1, maxProperties: 50, propertyNames: { pattern: "^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$", maxLength: 128 }, additionalProperties: GUARD },
+          guards: {
+            type: "object",
+            minProperties: 1,
+            maxProperties: 50,
+            propertyNames: { pattern: "^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$", maxLength: 128 },
+            additionalProperties: GUARD,
+          },
           quota: {
             type: "object",
             additionalProperties: false,
             required: ["limit", "per"],
-            properties: { limit: { type: "integer", minimum: 1, maximum: 1_000_000_000 }, per: { enum: ["minute", "hour", "day"] }, timeZone: TIME_ZONE, shared: { type: "boolean" }, countFailures: { type: "boolean" }, unit: { enum: ["calls", "tokens"] } },
+            properties: {
+              limit: { type: "integer", minimum: 1, maximum: 1_000_000_000 },
+              per: { enum: ["minute", "hour", "day"] },
+              timeZone: TIME_ZONE,
+              shared: { type: "boolean" },
+              countFailures: { type: "boolean" },
+              unit: { enum: ["calls", "tokens"] },
+            },
           },
           schedule: {
             type: "object",
@@ -93,7 +106,11 @@ const policySchema = {
             type: "object",
             additionalProperties: false,
             required: ["perSecond"],
-            properties: { perSecond: { type: "number", exclusiveMinimum: 0, maximum: 1_000_000 }, burst: { type: "integer", minimum: 1, maximum: 10_000_000 }, per: { enum: ["agent", "agentTool", "role", "all"] } },
+            properties: {
+              perSecond: { type: "number", exclusiveMinimum: 0, maximum: 1_000_000 },
+              burst: { type: "integer", minimum: 1, maximum: 10_000_000 },
+              per: { enum: ["agent", "agentTool", "role", "all"] },
+            },
           },
         },
       },
@@ -116,7 +133,14 @@ function describe(e: ErrorObject): { field: string; message: string } {
   let field = pathOf(e.instancePath);
   if (e.keyword === "additionalProperties") field = `${field ? `${field}.` : ""}${String(e.params.additionalProperty)}`;
   if (e.keyword === "required") field = `${field ? `${field}.` : ""}${String(e.params.missingProperty)}`;
-  const message = e.keyword === "additionalProperties" ? "is not a known field" : e.keyword === "required" ? "is required" : e.keyword === "enum" ? `must be one of ${(e.params.allowedValues as unknown[]).join(", ")}` : (e.message ?? "is invalid");
+  const message =
+    e.keyword === "additionalProperties"
+      ? "is not a known field"
+      : e.keyword === "required"
+        ? "is required"
+        : e.keyword === "enum"
+          ? `must be one of ${(e.params.allowedValues as unknown[]).join(", ")}`
+          : (e.message ?? "is invalid");
   return { field: field || "(document)", message };
 }
 
@@ -147,21 +171,29 @@ export function parsePolicy(input: unknown, format: "json" | "yaml" = "json"): P
     rule.scopes.forEach((scope, j) => {
       if (scope !== "*" && !SCOPE_PATTERN.test(scope)) throw invalid(`${at}.scopes[${j}]`, `"${scope}" is not a scope (tool:action, tool:*, or *)`);
     });
-    if (rule.effect === "deny" && (rule.quota !== undefined || rule.rateLimit !== undefined)) throw invalid(`${at}.effect`, "a deny rule cannot carry a quota or a rate limit");
-    if (rule.effect === "deny" && rule.requireApproval !== undefined) throw invalid(`${at}.requireApproval`, "is for allow rules (a deny rule refuses; nothing can approve it)");
+    if (rule.effect === "deny" && (rule.quota !== undefined || rule.rateLimit !== undefined))
+      throw invalid(`${at}.effect`, "a deny rule cannot carry a quota or a rate limit");
+    if (rule.effect === "deny" && rule.requireApproval !== undefined)
+      throw invalid(`${at}.requireApproval`, "is for allow rules (a deny rule refuses; nothing can approve it)");
     for (const [path, guard] of Object.entries(rule.guards ?? {})) {
       if (guard.pattern !== undefined) {
         try {
           compileGuardPattern(guard.pattern);
         } catch (err) {
-          throw invalid(`${at}.guards.${path}.pattern`, `is not a regular expression the gateway can match in linear time (RE2 syntax: no backreferences or lookaround): ${(err as Error).message}`);
+          throw invalid(
+            `${at}.guards.${path}.pattern`,
+            `is not a regular expression the gateway can match in linear time (RE2 syntax: no backreferences or lookaround): ${(err as Error).message}`,
+          );
         }
       }
       if (guard.min !== undefined && guard.max !== undefined && guard.min > guard.max) throw invalid(`${at}.guards.${path}.min`, "is greater than max");
     }
-    if (rule.quota?.timeZone !== undefined && !isValidTimeZone(rule.quota.timeZone)) throw invalid(`${at}.quota.timeZone`, `"${rule.quota.timeZone}" is not an IANA time zone`);
-    if (rule.schedule?.timeZone !== undefined && !isValidTimeZone(rule.schedule.timeZone)) throw invalid(`${at}.schedule.timeZone`, `"${rule.schedule.timeZone}" is not an IANA time zone`);
-    if (rule.schedule?.hours !== undefined && parseHours(rule.schedule.hours) === undefined) throw invalid(`${at}.schedule.hours`, `"${rule.schedule.hours}" is not HH:MM-HH:MM with distinct times`);
+    if (rule.quota?.timeZone !== undefined && !isValidTimeZone(rule.quota.timeZone))
+      throw invalid(`${at}.quota.timeZone`, `"${rule.quota.timeZone}" is not an IANA time zone`);
+    if (rule.schedule?.timeZone !== undefined && !isValidTimeZone(rule.schedule.timeZone))
+      throw invalid(`${at}.schedule.timeZone`, `"${rule.schedule.timeZone}" is not an IANA time zone`);
+    if (rule.schedule?.hours !== undefined && parseHours(rule.schedule.hours) === undefined)
+      throw invalid(`${at}.schedule.hours`, `"${rule.schedule.hours}" is not HH:MM-HH:MM with distinct times`);
     if (rule.requireApproval?.webhookUrl !== undefined) {
       try {
         checkUrlShape(rule.requireApproval.webhookUrl);

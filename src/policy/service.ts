@@ -39,7 +39,16 @@ export class PolicyService {
   /** Loads every policy (at start, and when another instance changed one). */
   async reload(): Promise<void> {
     const rows = await this.o.store.listPolicies();
-    this.index(rows.map((r) => ({ id: r.id, version: r.version, hash: r.hash, document: JSON.parse(r.spec) as PolicyDocument, createdAt: r.createdAt, updatedAt: r.updatedAt })));
+    this.index(
+      rows.map((r) => ({
+        id: r.id,
+        version: r.version,
+        hash: r.hash,
+        document: JSON.parse(r.spec) as PolicyDocument,
+        createdAt: r.createdAt,
+        updatedAt: r.updatedAt,
+      })),
+    );
   }
 
   private index(all: Cached[]): void {
@@ -86,7 +95,15 @@ export class PolicyService {
     const found = this.all.find((p) => p.id === id) ?? (await this.reload(), this.all.find((p) => p.id === id));
     if (found === undefined) throw new GatewayError("policy_not_found", `no policy with id "${id.slice(0, 80)}"`);
     const versions = await this.o.store.getPolicyVersions(id);
-    return { ...view(found), versions: versions.map((v) => ({ version: v.version, hash: v.hash, createdAt: new Date(v.createdAt).toISOString(), policy: JSON.parse(v.spec) as PolicyDocument })) };
+    return {
+      ...view(found),
+      versions: versions.map((v) => ({
+        version: v.version,
+        hash: v.hash,
+        createdAt: new Date(v.createdAt).toISOString(),
+        policy: JSON.parse(v.spec) as PolicyDocument,
+      })),
+    };
   }
 
   /** Validates and stores a new policy. @throws GatewayError policy_invalid | conflict */
@@ -96,7 +113,8 @@ export class PolicyService {
     try {
       await this.o.store.insertPolicy({ id, name: document.name, spec: JSON.stringify(document), hash: policyHash(document), at: this.o.now() });
     } catch (err) {
-      if (err instanceof UniqueViolation) throw new GatewayError("conflict", `a policy named "${document.name}" already exists; update it (PUT /api/policies/:id) instead`);
+      if (err instanceof UniqueViolation)
+        throw new GatewayError("conflict", `a policy named "${document.name}" already exists; update it (PUT /api/policies/:id) instead`);
       throw err;
     }
     await this.changed(id);
@@ -113,8 +131,9 @@ export class PolicyService {
   async patch(id: string, patch: unknown): Promise<PolicyView> {
     const current = this.all.find((p) => p.id === id);
     if (current === undefined) throw new GatewayError("policy_not_found", `no policy with id "${id.slice(0, 80)}"`);
-    if (patch === null || typeof patch !== "object" || Array.isArray(patch)) throw new GatewayError("policy_invalid", "invalid policy: a patch must be a JSON object of top-level fields");
-    return this.storeVersion(id, parsePolicy({ ...current.document, ...(patch) }));
+    if (patch === null || typeof patch !== "object" || Array.isArray(patch))
+      throw new GatewayError("policy_invalid", "invalid policy: a patch must be a JSON object of top-level fields");
+    return this.storeVersion(id, parsePolicy({ ...current.document, ...patch }));
   }
 
   private async storeVersion(id: string, document: PolicyDocument): Promise<PolicyView> {
@@ -144,7 +163,15 @@ export class PolicyService {
 }
 
 function view(p: Cached): PolicyView {
-  return { id: p.id, name: p.document.name, version: p.version, hash: p.hash, createdAt: new Date(p.createdAt).toISOString(), updatedAt: new Date(p.updatedAt).toISOString(), policy: p.document };
+  return {
+    id: p.id,
+    name: p.document.name,
+    version: p.version,
+    hash: p.hash,
+    createdAt: new Date(p.createdAt).toISOString(),
+    updatedAt: new Date(p.updatedAt).toISOString(),
+    policy: p.document,
+  };
 }
 
 /**
@@ -189,7 +216,13 @@ export const EXAMPLE_APPROVAL_POLICY: PolicyDocument = {
   subject: { role: "assistant" },
   rules: [
     { effect: "allow", scopes: ["gmail_send:send"] },
-    { id: "outside-mail", effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.domain": { oneOf: ["example.com"] } }, requireApproval: { ttlSeconds: 3600, approvers: ["security-team"] } },
+    {
+      id: "outside-mail",
+      effect: "allow",
+      scopes: ["gmail_send:send"],
+      guards: { "recipients.domain": { oneOf: ["example.com"] } },
+      requireApproval: { ttlSeconds: 3600, approvers: ["security-team"] },
+    },
   ],
 };
 

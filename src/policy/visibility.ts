@@ -34,4 +34,5 @@ export function visibleTo(subject: ListingSubject, policies: readonly Policy[], 
   return granted;
 }
 
-const isConstrained = (r: Rule) => r.intents !== undefined || r.guards !== undefined || r.quota !== undefined || r.schedule !== undefined || r.rateLimit !== undefined;
+const isConstrained = (r: Rule) =>
+  r.intents !== undefined || r.guards !== undefined || r.quota !== undefined || r.schedule !== undefined || r.rateLimit !== undefined;

@@ -102,7 +102,14 @@ export class ToolCatalog {
 
   constructor() {
     // `pattern`s (generic tools' are admin-written) run on RE2: an agent's value cannot pin the event loop.
-    this.ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false, useDefaults: true, code: { regExp: linearRegExpEngine } });
+    this.ajv = new Ajv({
+      allErrors: true,
+      strict: false,
+      coerceTypes: false,
+      removeAdditional: false,
+      useDefaults: true,
+      code: { regExp: linearRegExpEngine },
+    });
     addFormats(this.ajv);
   }
 
@@ -145,7 +152,10 @@ export class ToolCatalog {
     const found = this.actions.get(`${tool}:${action}`);
     if (found === undefined) {
       if (!this.hasTool(tool)) {
-        throw new GatewayError("unknown_tool", `no tool named "${tool.slice(0, 64)}"; known tools: ${[...new Set([...this.actions.values()].map((a) => a.tool))].join(", ")}`);
+        throw new GatewayError(
+          "unknown_tool",
+          `no tool named "${tool.slice(0, 64)}"; known tools: ${[...new Set([...this.actions.values()].map((a) => a.tool))].join(", ")}`,
+        );
       }
       const known = [...this.actions.values()].filter((a) => a.tool === tool).map((a) => a.action);
       throw new GatewayError("unknown_action", `tool ${tool} has no action "${action.slice(0, 64)}"; its actions: ${known.join(", ")}`);

@@ -6,8 +6,32 @@ import type { IdentityService, VerifiedToken } from "../identity/index.js";
 import type { Resilience } from "../resilience/executor.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
 import type { ToolCatalog, UpstreamReply } from "./catalog.js";
-import { compose, refused, type AcceptedCall, type CacheStatus, type CallOutcome, type Door, type HeldApproval, type Next, type Stage, type ToolCall } from "./call.js";
-import { authenticate, authorize, credential, hold, invoke, observe, redact, resolve, type ApprovalHolder, type AuditSink, type Authorizer, type RoadEvents } from "./stages.js";
+import {
+  compose,
+  refused,
+  type AcceptedCall,
+  type CacheStatus,
+  type CallOutcome,
+  type Door,
+  type HeldApproval,
+  type Next,
+  type Stage,
+  type ToolCall,
+} from "./call.js";
+import {
+  authenticate,
+  authorize,
+  credential,
+  hold,
+  invoke,
+  observe,
+  redact,
+  resolve,
+  type ApprovalHolder,
+  type AuditSink,
+  type Authorizer,
+  type RoadEvents,
+} from "./stages.js";
 
 export type { AcceptedCall } from "./call.js";
 
@@ -160,7 +184,10 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
 
   /** The answer as a door sends it: `data` (read lazily when the reply is kept as text), `raw`, `stream`. */
   type Answered = Omit<ProxyOutput, "token">;
-  async function answer(call: ToolCall, run: Next): Promise<{ held: HeldApproval; principal: VerifiedToken | undefined } | { answered: Answered; principal: VerifiedToken | undefined }> {
+  async function answer(
+    call: ToolCall,
+    run: Next,
+  ): Promise<{ held: HeldApproval; principal: VerifiedToken | undefined } | { answered: Answered; principal: VerifiedToken | undefined }> {
     const startedMs = performance.now();
     const outcome = await run(call);
     if (outcome.kind === "held") return { held: outcome.approval, principal: outcome.principal };
@@ -178,7 +205,12 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
     };
     const { reply } = execution;
     // `data` is read only by doors that need the value: an answer kept as text is not parsed for the others.
-    const answered: Answered = reply.stream !== undefined ? { data: reply.body, meta, stream: reply.stream } : reply.raw === undefined ? { data: reply.body, meta } : lazyData(reply, { raw: reply.raw, meta });
+    const answered: Answered =
+      reply.stream !== undefined
+        ? { data: reply.body, meta, stream: reply.stream }
+        : reply.raw === undefined
+          ? { data: reply.body, meta }
+          : lazyData(reply, { raw: reply.raw, meta });
     return { answered, principal: outcome.principal };
   }
 
@@ -214,7 +246,13 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
         params: accepted.params,
         correlationId,
         // Work accepted before tokens were kept: the scope that covered exactly this call is what was proven.
-        proof: { kind: "accepted", tokenId: accepted.tokenId, agentId: accepted.agentId, scopes: accepted.scopes ?? [`${accepted.tool}:${accepted.action}`], intent: accepted.intent },
+        proof: {
+          kind: "accepted",
+          tokenId: accepted.tokenId,
+          agentId: accepted.agentId,
+          scopes: accepted.scopes ?? [`${accepted.tool}:${accepted.action}`],
+          intent: accepted.intent,
+        },
         cacheMode: "default",
         ...(accepted.idempotencyKey === undefined ? {} : { idempotencyKey: accepted.idempotencyKey }),
       };
@@ -229,7 +267,14 @@ export function createProxyRoad(deps: RoadDeps): ProxyRoad {
 /** The call as deferred work keeps it (jobs, approvals): what was asked and the token it was asked with. */
 function acceptedOf(call: ToolCall): AcceptedCall {
   const principal = call.principal!;
-  const accepted: AcceptedCall = { tool: call.tool, action: call.action, params: call.params, agentId: principal.agentId, tokenId: principal.tokenId, scopes: principal.scopes };
+  const accepted: AcceptedCall = {
+    tool: call.tool,
+    action: call.action,
+    params: call.params,
+    agentId: principal.agentId,
+    tokenId: principal.tokenId,
+    scopes: principal.scopes,
+  };
   if (principal.intent !== undefined) accepted.intent = principal.intent;
   if (call.idempotencyKey !== undefined) accepted.idempotencyKey = call.idempotencyKey;
   return accepted;

@@ -7,7 +7,21 @@ import { exceedsBounds, PARAMS_LIMITS } from "../util/canonical-json.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
 import type { ToolCatalog, UpstreamReply } from "./catalog.js";
 import type { ApprovalRequirement } from "../policy/types.js";
-import { denied, HOLDING_DOORS, refused, stage, type CacheStatus, type CallOutcome, type Door, type AcceptedCall, type HeldApproval, type Next, type QuotaCharge, type Stage, type ToolCall } from "./call.js";
+import {
+  denied,
+  HOLDING_DOORS,
+  refused,
+  stage,
+  type CacheStatus,
+  type CallOutcome,
+  type Door,
+  type AcceptedCall,
+  type HeldApproval,
+  type Next,
+  type QuotaCharge,
+  type Stage,
+  type ToolCall,
+} from "./call.js";
 
 /** What the authorize stage is given about the call. */
 export interface CallToAuthorize {
@@ -58,7 +72,18 @@ export interface RedirectCheck {
 
 /** Hooks for metrics; every label they receive is bounded (door, tool, action, status, reason). */
 export interface RoadEvents {
-  callFinished?(e: { door: Door; tool: string; action: string; status: number; durationMs: number; upstreamMs: number; cache: CacheStatus; attempts: number; errorCode?: string; /** Model tokens, when the answer reports OpenAI-style usage. */ usage?: { input: number; output: number } }): void;
+  callFinished?(e: {
+    door: Door;
+    tool: string;
+    action: string;
+    status: number;
+    durationMs: number;
+    upstreamMs: number;
+    cache: CacheStatus;
+    attempts: number;
+    errorCode?: string;
+    /** Model tokens, when the answer reports OpenAI-style usage. */ usage?: { input: number; output: number };
+  }): void;
   denied?(e: { door: Door; tool: string; action: string; reason: string }): void;
   /** A call refused before a valid token: counted, not audited one by one. */
   unauthenticated?(e: { door: Door; code: string }): void;
@@ -99,12 +124,18 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
       deps.audit.assertWritable?.();
       outcome = await next(call);
     } catch (err) {
-      outcome = { kind: "failed", error: isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err }), attempts: 0, upstreamMs: 0 };
+      outcome = {
+        kind: "failed",
+        error: isGatewayError(err) ? err : new GatewayError("internal_error", "the gateway failed to handle this call", { cause: err }),
+        attempts: 0,
+        upstreamMs: 0,
+      };
     }
     const anonymous = outcome.kind === "denied" && outcome.anonymous === true;
     if (outcome.kind === "denied") {
       if (anonymous) deps.events?.unauthenticated?.({ door: call.door, code: outcome.error.code });
-      else deps.events?.denied?.({ door: call.door, tool: call.tool, action: call.action, reason: String(outcome.error.details?.reason ?? outcome.error.code) });
+      else
+        deps.events?.denied?.({ door: call.door, tool: call.tool, action: call.action, reason: String(outcome.error.details?.reason ?? outcome.error.code) });
     }
     const sampled = anonymous && deps.now() - lastAnonymousRecord >= (deps.anonymousSampleMs ?? 1000);
     if (sampled) lastAnonymousRecord = deps.now();
@@ -126,7 +157,14 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
           agentId: outcome.principal?.agentId ?? (call.proof.kind === "accepted" ? call.proof.agentId : null),
           tool: call.tool.slice(0, 64),
           action: call.action.slice(0, 64),
-          decision: outcome.kind === "answered" || outcome.kind === "queued" ? "allow" : outcome.kind === "held" ? "pending_approval" : outcome.kind === "denied" ? "deny" : "error",
+          decision:
+            outcome.kind === "answered" || outcome.kind === "queued"
+              ? "allow"
+              : outcome.kind === "held"
+                ? "pending_approval"
+                : outcome.kind === "denied"
+                  ? "deny"
+                  : "error",
           reason: error?.code ?? streamError ?? null,
           status,
           latencyMs: round(durationMs),
@@ -172,7 +210,10 @@ export function observe(deps: { audit: AuditSink; events?: RoadEvents; anonymous
  * and calls `finish` once: before the last byte goes out when the stream ends (so the audit record is
  * written before the client sees the end), or when it breaks or the client goes away.
  */
-export function whenStreamEnds(source: Readable, finish: (usage: { input: number; output: number } | undefined, streamError?: string) => Promise<void>): Readable {
+export function whenStreamEnds(
+  source: Readable,
+  finish: (usage: { input: number; output: number } | undefined, streamError?: string) => Promise<void>,
+): Readable {
   let usage: { input: number; output: number } | undefined;
   let pending = "";
   let finished = false;
@@ -223,7 +264,11 @@ export function authenticate(deps: { identity: IdentityService }): Stage {
     try {
       const proof = call.proof;
       principal =
-        proof.kind === "bearer" ? await deps.identity.verifyAccessToken(proof.rawToken) : proof.kind === "verified" ? proof.principal : await deps.identity.recheckAcceptedToken(proof);
+        proof.kind === "bearer"
+          ? await deps.identity.verifyAccessToken(proof.rawToken)
+          : proof.kind === "verified"
+            ? proof.principal
+            : await deps.identity.recheckAcceptedToken(proof);
     } catch (err) {
       if (!isGatewayError(err)) throw err;
       // A caller that proved nothing (no token, not one of ours) is anonymous: counted, not audited per call.
@@ -266,7 +311,8 @@ export function authorize(deps: { authorizer: Authorizer; onRefundError?: (err: 
     const principal = principalOf(call);
     const counted = call.phase === "accept" ? "rate" : call.phase === "run" ? "quota" : "all";
     // Only a live call can wait for a person; the approval door's run is the approved call itself.
-    const approval: ApprovalHandling = call.phase === "now" && HOLDING_DOORS.includes(call.door) ? "hold" : call.phase === "run" && call.door === "approval" ? "satisfied" : "refuse";
+    const approval: ApprovalHandling =
+      call.phase === "now" && HOLDING_DOORS.includes(call.door) ? "hold" : call.phase === "run" && call.door === "approval" ? "satisfied" : "refuse";
     let charge: Charge;
     try {
       charge = await deps.authorizer.charge(principal, { tool: call.tool, action: call.action, params: call.params }, counted, approval);
@@ -281,8 +327,12 @@ export function authorize(deps: { authorizer: Authorizer; onRefundError?: (err: 
     const refund = outcome.kind === "refused" || outcome.kind === "denied" ? "not_sent" : outcome.kind === "failed" ? "upstream_failed" : undefined;
     if (refund !== undefined && charge.quotas.length > 0) await deps.authorizer.refund(charge, refund).catch((err: unknown) => deps.onRefundError?.(err));
     const budgets = charge.quotas.some((q) => q.unit === "tokens");
-    if (outcome.kind !== "answered" || !budgets || deps.authorizer.recordUsage === undefined || outcome.execution.replayed || outcome.execution.cache === "hit") return outcome;
-    const count = (usage: { input: number; output: number } | undefined) => (usage === undefined ? Promise.resolve() : deps.authorizer.recordUsage!(charge, usage.input + usage.output).catch((err: unknown) => deps.onRefundError?.(err)));
+    if (outcome.kind !== "answered" || !budgets || deps.authorizer.recordUsage === undefined || outcome.execution.replayed || outcome.execution.cache === "hit")
+      return outcome;
+    const count = (usage: { input: number; output: number } | undefined) =>
+      usage === undefined
+        ? Promise.resolve()
+        : deps.authorizer.recordUsage!(charge, usage.input + usage.output).catch((err: unknown) => deps.onRefundError?.(err));
     const { reply } = outcome.execution;
     if (reply.stream === undefined) {
       await count(modelUsageOf(reply.body));
@@ -299,7 +349,10 @@ export function credential(deps: { vault: CredentialVault }): Stage {
     const action = resolvedOf(call);
     const secret = deps.vault.secretFor(action.tool);
     if (action.needsCredential && secret === undefined) {
-      return refused(new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`), "credential");
+      return refused(
+        new GatewayError("credential_missing", `no credential is stored for ${action.tool}: an admin must add one (POST /api/credentials)`),
+        "credential",
+      );
     }
     return next(secret === undefined ? call : { ...call, credential: secret });
   });
@@ -328,7 +381,8 @@ export interface HeldCall {
 export function hold(deps: { approvals?: ApprovalHolder; acceptedOf: (call: ToolCall) => AcceptedCall }): Stage {
   return stage("hold", async (call, next) => {
     if (call.heldFor === undefined) return next(call);
-    if (deps.approvals === undefined) return refused(new GatewayError("approval_required", "this call needs a person's approval and approvals are not wired on this road"), "hold");
+    if (deps.approvals === undefined)
+      return refused(new GatewayError("approval_required", "this call needs a person's approval and approvals are not wired on this road"), "hold");
     const held: HeldCall = { accepted: deps.acceptedOf(call), requirement: call.heldFor, correlationId: call.correlationId, door: call.door };
     if (call.callbackUrl !== undefined) held.callbackUrl = call.callbackUrl;
     try {
@@ -348,7 +402,8 @@ export function redact(deps: { redactor: Redactor }): Stage {
       const { reply } = outcome.execution;
       // An answer whose text holds no secret in any form goes out as it came (no walk, no re-serialising).
       if (reply.raw !== undefined && !deps.redactor.mayHoldSecret(reply.raw)) return outcome;
-      const redacted: UpstreamReply = reply.stream === undefined ? withoutRaw(reply, deps.redactor.redactValue(reply.body)) : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
+      const redacted: UpstreamReply =
+        reply.stream === undefined ? withoutRaw(reply, deps.redactor.redactValue(reply.body)) : { ...reply, stream: deps.redactor.redactLines(reply.stream) };
       return { kind: "answered", execution: { ...outcome.execution, reply: redacted } };
     }
     if (outcome.kind === "queued" || outcome.kind === "held") return outcome;
@@ -366,7 +421,11 @@ export function redact(deps: { redactor: Redactor }): Stage {
 export const invoke: Next = async (call) => {
   const action = resolvedOf(call);
   try {
-    const ctx: Parameters<typeof action.invoke>[1] = { credential: call.credential, signal: call.signal ?? new AbortController().signal, correlationId: call.correlationId };
+    const ctx: Parameters<typeof action.invoke>[1] = {
+      credential: call.credential,
+      signal: call.signal ?? new AbortController().signal,
+      correlationId: call.correlationId,
+    };
     if (call.traceparent !== undefined) ctx.traceparent = call.traceparent;
     if (call.streaming === true) ctx.stream = true;
     if (call.checkRedirect !== undefined) ctx.checkRedirect = call.checkRedirect;
@@ -375,7 +434,12 @@ export const invoke: Next = async (call) => {
   } catch (err) {
     if (!isGatewayError(err)) {
       // Aborted by the attempt stage's timer, or a fault inside the adapter: either way it may have been sent.
-      return { kind: "failed", error: new GatewayError("internal_error", `${action.tool} failed inside the gateway`, { cause: err }), attempts: 1, upstreamMs: 0 };
+      return {
+        kind: "failed",
+        error: new GatewayError("internal_error", `${action.tool} failed inside the gateway`, { cause: err }),
+        attempts: 1,
+        upstreamMs: 0,
+      };
     }
     // The SSRF judge, or policy on a redirect hop: a check said no.
     if (err.code === "ssrf_blocked" || err.code === "guard_failed") return denied(err, "invoke");

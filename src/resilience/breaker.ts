@@ -27,7 +27,11 @@ export class CircuitBreaker {
   private probesInFlight = 0;
   private probeSuccesses = 0;
   /** Ring of [bucketStart, calls, failures], bucket width windowMs / BUCKETS. */
-  private readonly buckets: { start: number; calls: number; failures: number }[] = Array.from({ length: BUCKETS }, () => ({ start: -1, calls: 0, failures: 0 }));
+  private readonly buckets: { start: number; calls: number; failures: number }[] = Array.from({ length: BUCKETS }, () => ({
+    start: -1,
+    calls: 0,
+    failures: 0,
+  }));
 
   constructor(
     private readonly options: BreakerOptions = DEFAULT_BREAKER,
@@ -54,7 +58,10 @@ export class CircuitBreaker {
     if (probe) {
       this.probesInFlight = Math.max(0, this.probesInFlight - 1);
       if (this.state !== "half_open") return;
-      if (failure) { this.trip(now); return; }
+      if (failure) {
+        this.trip(now);
+        return;
+      }
       if (++this.probeSuccesses >= this.options.halfOpenProbes) this.move("closed");
       return;
     }

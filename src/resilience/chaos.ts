@@ -16,18 +16,22 @@ const FIELDS = ["timeout", "error500", "reset", "latency"] as const;
 
 /** @throws GatewayError invalid_request naming the field */
 export function parseChaosSettings(input: unknown, where = "chaos"): ChaosSettings {
-  if (input === null || typeof input !== "object" || Array.isArray(input)) throw new GatewayError("invalid_request", `${where} must be an object like {"timeout":0.3,"error500":0.25,"latency":0.2,"latencyMs":800}`);
+  if (input === null || typeof input !== "object" || Array.isArray(input))
+    throw new GatewayError("invalid_request", `${where} must be an object like {"timeout":0.3,"error500":0.25,"latency":0.2,"latencyMs":800}`);
   const out: ChaosSettings = {};
   for (const [key, value] of Object.entries(input)) {
     if (key === "latencyMs") {
-      if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 120_000) throw new GatewayError("invalid_request", `${where}.latencyMs must be an integer between 0 and 120000`);
+      if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 120_000)
+        throw new GatewayError("invalid_request", `${where}.latencyMs must be an integer between 0 and 120000`);
       out.latencyMs = value;
     } else if ((FIELDS as readonly string[]).includes(key)) {
-      if (typeof value !== "number" || !(value >= 0 && value <= 1)) throw new GatewayError("invalid_request", `${where}.${key} must be a probability between 0 and 1`);
+      if (typeof value !== "number" || !(value >= 0 && value <= 1))
+        throw new GatewayError("invalid_request", `${where}.${key} must be a probability between 0 and 1`);
       out[key as (typeof FIELDS)[number]] = value;
     } else throw new GatewayError("invalid_request", `${where}.${key} is not a chaos setting (timeout, error500, reset, latency, latencyMs)`);
   }
-  if ((out.timeout ?? 0) + (out.error500 ?? 0) + (out.reset ?? 0) > 1) throw new GatewayError("invalid_request", `${where}: timeout + error500 + reset must not exceed 1`);
+  if ((out.timeout ?? 0) + (out.error500 ?? 0) + (out.reset ?? 0) > 1)
+    throw new GatewayError("invalid_request", `${where}: timeout + error500 + reset must not exceed 1`);
   return out;
 }
 
@@ -38,9 +42,10 @@ export function parseChaosEnv(text: string | undefined): Record<string, ChaosSet
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new GatewayError("invalid_request", "CHAOS must be JSON like {\"serpapi\":{\"timeout\":0.3}}");
+    throw new GatewayError("invalid_request", 'CHAOS must be JSON like {"serpapi":{"timeout":0.3}}');
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new GatewayError("invalid_request", "CHAOS must be a JSON object keyed by tool (or *)");
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw))
+    throw new GatewayError("invalid_request", "CHAOS must be a JSON object keyed by tool (or *)");
   return Object.fromEntries(Object.entries(raw).map(([tool, s]) => [tool, parseChaosSettings(s, `CHAOS.${tool}`)]));
 }
 

@@ -64,10 +64,14 @@ export function paramsFingerprint(params: unknown): string {
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /** The resolved action of a call; the resilience stages sit after `resolve` in the road. */
@@ -117,10 +121,16 @@ export function createResilience(o: ResilienceOptions) {
         claim = await keys.claim(key, fingerprint, o.now());
       } catch (err) {
         // Without the shared key store a repeat could send twice: refuse rather than risk it.
-        return refused(new GatewayError("service_unavailable", "the idempotency key store is unreachable; retry later", { retryAfterSeconds: 2, cause: err }), "idempotency");
+        return refused(
+          new GatewayError("service_unavailable", "the idempotency key store is unreachable; retry later", { retryAfterSeconds: 2, cause: err }),
+          "idempotency",
+        );
       }
       if (claim.state === "conflict") {
-        return refused(new GatewayError("idempotency_conflict", "this Idempotency-Key was already used with different parameters; use a new key for a different call"), "idempotency");
+        return refused(
+          new GatewayError("idempotency_conflict", "this Idempotency-Key was already used with different parameters; use a new key for a different call"),
+          "idempotency",
+        );
       }
       if (claim.state === "done") {
         o.events?.idempotentReplay?.(action.tool);
@@ -134,7 +144,12 @@ export function createResilience(o: ResilienceOptions) {
         return outcome;
       }
       if (o.now() >= waitUntil) {
-        return refused(new GatewayError("idempotency_in_flight", "a call with this Idempotency-Key is still running; retry later to get its result", { retryAfterSeconds: 1 }), "idempotency");
+        return refused(
+          new GatewayError("idempotency_in_flight", "a call with this Idempotency-Key is still running; retry later to get its result", {
+            retryAfterSeconds: 1,
+          }),
+          "idempotency",
+        );
       }
       await sleep(o.idempotency.pollMs ?? 25);
     }
@@ -155,7 +170,8 @@ export function createResilience(o: ResilienceOptions) {
     }
     const fetchAndStore = async () => {
       const outcome = await next(call);
-      if (outcome.kind === "answered") cache.set(key, toStored(outcome.execution.reply), memoryOf(outcome.execution.reply), action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
+      if (outcome.kind === "answered")
+        cache.set(key, toStored(outcome.execution.reply), memoryOf(outcome.execution.reply), action.cacheTtlSeconds ?? o.cache.defaultTtlSeconds, o.now());
       return outcome;
     };
     let outcome: CallOutcome;
@@ -174,11 +190,15 @@ export function createResilience(o: ResilienceOptions) {
         return leader ? { kind: "answered", execution: { ...outcome.execution, cache: "miss" } } : answered(outcome.execution.reply, "hit");
       }
     }
-    const servesStale = (outcome.kind === "failed" && isUpstreamFailure(outcome.error)) || (outcome.kind === "refused" && outcome.error.code === "circuit_open");
+    const servesStale =
+      (outcome.kind === "failed" && isUpstreamFailure(outcome.error)) || (outcome.kind === "refused" && outcome.error.code === "circuit_open");
     const stale = servesStale ? cache.get(key, o.now(), true) : undefined;
     if (stale === undefined) return outcome;
     o.events?.cache?.(action.tool, "stale");
-    return { kind: "answered", execution: { reply: fromStored(stale.value), attempts: outcome.kind === "failed" ? outcome.attempts : 0, upstreamMs: 0, cache: "stale" } };
+    return {
+      kind: "answered",
+      execution: { reply: fromStored(stale.value), attempts: outcome.kind === "failed" ? outcome.attempts : 0, upstreamMs: 0, cache: "stale" },
+    };
   });
 
   /**
@@ -254,7 +274,12 @@ export function createResilience(o: ResilienceOptions) {
     const timeoutMs = Math.max(1, Math.min(effectiveTimeoutMs(action.timeoutMs, o.attemptTimeoutMs), remaining));
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
-    const timedOut = (): CallOutcome => ({ kind: "failed", error: new GatewayError("upstream_timeout", `${action.tool} did not answer within ${timeoutMs} ms`, { details: { timeoutMs } }), attempts: 1, upstreamMs: performance.now() - attemptStarted });
+    const timedOut = (): CallOutcome => ({
+      kind: "failed",
+      error: new GatewayError("upstream_timeout", `${action.tool} did not answer within ${timeoutMs} ms`, { details: { timeoutMs } }),
+      attempts: 1,
+      upstreamMs: performance.now() - attemptStarted,
+    });
     let outcome: CallOutcome;
     try {
       const injected = await injectFaults(action.tool, timeoutMs, controller.signal);
@@ -286,8 +311,17 @@ export function createResilience(o: ResilienceOptions) {
       await sleep(timeoutMs + 1000, signal);
       return failed(new GatewayError("upstream_timeout", `${tool} did not answer within ${timeoutMs} ms`, { details: { timeoutMs } }));
     }
-    if (faults.failure === "error500") return failed(new GatewayError("upstream_error", `${tool} failed (500): injected fault`, { details: { upstreamStatus: 500, reason: "upstream_5xx", retryable: true, injected: true } }));
-    return failed(new GatewayError("upstream_error", `could not reach ${tool}: ECONNRESET (injected fault)`, { details: { reason: "connection", errorCode: "ECONNRESET", retryable: true, injected: true } }));
+    if (faults.failure === "error500")
+      return failed(
+        new GatewayError("upstream_error", `${tool} failed (500): injected fault`, {
+          details: { upstreamStatus: 500, reason: "upstream_5xx", retryable: true, injected: true },
+        }),
+      );
+    return failed(
+      new GatewayError("upstream_error", `could not reach ${tool}: ECONNRESET (injected fault)`, {
+        details: { reason: "connection", errorCode: "ECONNRESET", retryable: true, injected: true },
+      }),
+    );
   }
 
   return {

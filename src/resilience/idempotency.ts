@@ -113,7 +113,12 @@ export class RedisIdempotencyKeys<V> implements IdempotencyKeys<V> {
     url: string,
     private readonly o: IdempotencyTimes & { prefix: string },
   ) {
-    this.redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, retryStrategy: (n: number) => Math.min(n * 200, 2000) });
+    this.redis = new Redis(url, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      connectTimeout: 2000,
+      retryStrategy: (n: number) => Math.min(n * 200, 2000),
+    });
     this.redis.on("error", () => undefined); // a failing command rejects; the stage turns that into a refusal
   }
 
@@ -184,11 +189,15 @@ export class FailoverIdempotencyKeys<V> implements IdempotencyKeys<V> {
   }
 
   complete(key: string, lease: string, result: V, nowMs: number): Promise<void> {
-    return lease.startsWith(FailoverIdempotencyKeys.LOCAL) ? this.fallback.complete(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length), result, nowMs) : this.primary.complete(key, lease, result, nowMs);
+    return lease.startsWith(FailoverIdempotencyKeys.LOCAL)
+      ? this.fallback.complete(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length), result, nowMs)
+      : this.primary.complete(key, lease, result, nowMs);
   }
 
   release(key: string, lease: string): Promise<void> {
-    return lease.startsWith(FailoverIdempotencyKeys.LOCAL) ? this.fallback.release(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length)) : this.primary.release(key, lease);
+    return lease.startsWith(FailoverIdempotencyKeys.LOCAL)
+      ? this.fallback.release(key, lease.slice(FailoverIdempotencyKeys.LOCAL.length))
+      : this.primary.release(key, lease);
   }
 
   isDegraded(): boolean {
@@ -239,7 +248,12 @@ export class SqlIdempotencyKeys<V> implements IdempotencyKeys<V> {
   }
 
   async complete(key: string, lease: string, result: V, nowMs: number): Promise<void> {
-    await this.driver.run(`UPDATE idempotency_keys SET lease = NULL, result = $1, expires_at = $2 WHERE id = $3 AND lease = $4`, [JSON.stringify(result), nowMs + this.o.ttlMs, key, lease]);
+    await this.driver.run(`UPDATE idempotency_keys SET lease = NULL, result = $1, expires_at = $2 WHERE id = $3 AND lease = $4`, [
+      JSON.stringify(result),
+      nowMs + this.o.ttlMs,
+      key,
+      lease,
+    ]);
   }
 
   async release(key: string, lease: string): Promise<void> {

@@ -252,20 +252,14 @@ export const migrations: readonly Migration[] = [
 /** Applies every migration newer than the database's version, each in its own transaction. */
 export async function migrate(driver: SqlDriver, now: () => number = Date.now): Promise<number[]> {
   return driver.withMigrationLock(async () => {
-    await driver.run(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
-    );
+    await driver.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
     const done = new Set((await driver.all<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => r.version));
     const applied: number[] = [];
     for (const migration of migrations) {
       if (done.has(migration.version)) continue;
       await driver.transaction(async (tx) => {
         for (const statement of migration.sql) await tx.run(statement);
-        await tx.run(`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, [
-          migration.version,
-          migration.name,
-          now(),
-        ]);
+        await tx.run(`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, [migration.version, migration.name, now()]);
       });
       applied.push(migration.version);
     }

@@ -38,7 +38,20 @@ function isUniqueViolation(err: unknown): boolean {
 }
 
 /** Connection-level failures (database down, restarting, unreachable): the store is unavailable, not broken. */
-const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EPIPE", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"]);
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EPIPE",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08001",
+  "08003",
+  "08006",
+]);
 
 export function isStoreUnavailable(err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
@@ -49,7 +62,11 @@ export function isStoreUnavailable(err: unknown): boolean {
 
 function rethrow(err: unknown): never {
   if (isUniqueViolation(err)) throw new UniqueViolation(err);
-  if (isStoreUnavailable(err)) throw new GatewayError("service_unavailable", "the database is unreachable: writes are refused until it returns (calls for known agents keep working)", { retryAfterSeconds: 5, cause: err });
+  if (isStoreUnavailable(err))
+    throw new GatewayError("service_unavailable", "the database is unreachable: writes are refused until it returns (calls for known agents keep working)", {
+      retryAfterSeconds: 5,
+      cause: err,
+    });
   throw err;
 }
 

@@ -63,7 +63,11 @@ export function openSqliteAuditWriter(file: string, options: { fsync?: boolean }
     driverPath,
     file,
     fsync: options.fsync ?? true,
-    insertSql: positional(`INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS}) VALUES (${AUDIT_INSERT_COLUMNS.split(",").map((_, i) => `$${i + 1}`).join(", ")}) ON CONFLICT (id) DO NOTHING`),
+    insertSql: positional(
+      `INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS}) VALUES (${AUDIT_INSERT_COLUMNS.split(",")
+        .map((_, i) => `$${i + 1}`)
+        .join(", ")}) ON CONFLICT (id) DO NOTHING`,
+    ),
     headSql: positional(AUDIT_HEAD_UPSERT),
   };
   let worker: Worker | undefined;

@@ -300,9 +300,7 @@ function auditInsertSql(rows: number): string {
 export async function openStore(options: StoreOptions): Promise<SqlStore> {
   const sqliteFile = options.databaseUrl === undefined ? path.join(options.dataDir, "gateway.db") : undefined;
   const driver =
-    sqliteFile !== undefined
-      ? openSqliteDriver(sqliteFile)
-      : await openPostgresDriver(options.databaseUrl!, options.databaseSchema, options.databasePoolSize);
+    sqliteFile !== undefined ? openSqliteDriver(sqliteFile) : await openPostgresDriver(options.databaseUrl!, options.databaseSchema, options.databasePoolSize);
   try {
     await migrate(driver);
   } catch (err) {
@@ -530,21 +528,33 @@ export class SqlStore implements Store {
   }
 
   async revokeToken(id: string, at: number, reason: string) {
-    await this.driver.run(`UPDATE tokens SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL`, [
-      at,
-      reason,
-      id,
-    ]);
+    await this.driver.run(`UPDATE tokens SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL`, [at, reason, id]);
     return (await this.getToken(id)) !== undefined;
   }
 
   async listPolicies() {
-    const rows = await this.driver.all<{ id: string; name: string; current_version: number; created_at: number; updated_at: number; spec: string; hash: string }>(
+    const rows = await this.driver.all<{
+      id: string;
+      name: string;
+      current_version: number;
+      created_at: number;
+      updated_at: number;
+      spec: string;
+      hash: string;
+    }>(
       `SELECT p.id, p.name, p.current_version, p.created_at, p.updated_at, v.spec, v.hash
        FROM policies p JOIN policy_versions v ON v.policy_id = p.id AND v.version = p.current_version
        ORDER BY p.created_at, p.id`,
     );
-    return rows.map((r) => ({ id: r.id, name: r.name, version: r.current_version, createdAt: r.created_at, updatedAt: r.updated_at, spec: r.spec, hash: r.hash }));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      version: r.current_version,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      spec: r.spec,
+      hash: r.hash,
+    }));
   }
 
   async getPolicyVersions(id: string) {
@@ -567,7 +577,13 @@ export class SqlStore implements Store {
       const rows = await tx.all<{ current_version: number }>(`SELECT current_version FROM policies WHERE id = $1`, [p.id]);
       if (rows[0] === undefined) return undefined;
       const version = rows[0].current_version + 1;
-      await tx.run(`INSERT INTO policy_versions (policy_id, version, spec, hash, created_at) VALUES ($1, $2, $3, $4, $5)`, [p.id, version, p.spec, p.hash, p.at]);
+      await tx.run(`INSERT INTO policy_versions (policy_id, version, spec, hash, created_at) VALUES ($1, $2, $3, $4, $5)`, [
+        p.id,
+        version,
+        p.spec,
+        p.hash,
+        p.at,
+      ]);
       await tx.run(`UPDATE policies SET current_version = $2, name = $3, updated_at = $4 WHERE id = $1`, [p.id, version, p.name, p.at]);
       return version;
     });
@@ -593,18 +609,15 @@ export class SqlStore implements Store {
 
   async revokeAgentTokens(agentId: string, at: number, reason: string) {
     return this.driver.transaction(async (tx) => {
-      const rows = await tx.all<{ id: string }>(
-        `SELECT id FROM tokens WHERE agent_id = $1 AND revoked_at IS NULL AND expires_at > $2`,
-        [agentId, at],
-      );
-      await tx.run(
-        `UPDATE tokens SET revoked_at = $1, revoked_reason = $2 WHERE agent_id = $3 AND revoked_at IS NULL AND expires_at > $1`,
-        [at, reason, agentId],
-      );
+      const rows = await tx.all<{ id: string }>(`SELECT id FROM tokens WHERE agent_id = $1 AND revoked_at IS NULL AND expires_at > $2`, [agentId, at]);
+      await tx.run(`UPDATE tokens SET revoked_at = $1, revoked_reason = $2 WHERE agent_id = $3 AND revoked_at IS NULL AND expires_at > $1`, [
+        at,
+        reason,
+        agentId,
+      ]);
       return rows.map((r) => r.id);
     });
   }
-
 
   async useAssertionJti(agentId: string, jti: string, expiresAt: number) {
     const { changes } = await this.driver.run(
@@ -619,10 +632,14 @@ export class SqlStore implements Store {
   }
 
   async insertSigningKey(k: SigningKeyRecord) {
-    await this.driver.run(
-      `INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [k.kid, k.alg, JSON.stringify(k.publicJwk), k.privateKeySealed, k.createdAt, k.retiredAt],
-    );
+    await this.driver.run(`INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)`, [
+      k.kid,
+      k.alg,
+      JSON.stringify(k.publicJwk),
+      k.privateKeySealed,
+      k.createdAt,
+      k.retiredAt,
+    ]);
   }
 
   async listSigningKeys() {
@@ -696,7 +713,8 @@ export class SqlStore implements Store {
   }
 
   openAuditWriter(options: { sqlite?: "thread" | "inline"; fsync?: boolean } = {}): AuditWriter {
-    if (this.options.sqliteFile !== undefined && options.sqlite !== "inline") return openSqliteAuditWriter(this.options.sqliteFile, options.fsync === undefined ? {} : { fsync: options.fsync });
+    if (this.options.sqliteFile !== undefined && options.sqlite !== "inline")
+      return openSqliteAuditWriter(this.options.sqliteFile, options.fsync === undefined ? {} : { fsync: options.fsync });
     // PostgreSQL: one multi-row insert and the head upsert per batch, committed (and fsynced) by the server.
     // SQLite inline: the same statements on the main connection, at most 64 records (well under a millisecond) per commit.
     const writer: AuditWriter = { write: (records, head) => this.insertAuditRecords(records, head), close: async () => undefined };
@@ -708,16 +726,22 @@ export class SqlStore implements Store {
   }
 
   async auditChainIds() {
-    return (await this.driver.all<{ chain_id: string }>(`SELECT DISTINCT chain_id FROM audit_log WHERE chain_id IS NOT NULL ORDER BY chain_id`)).map((r) => r.chain_id);
+    return (await this.driver.all<{ chain_id: string }>(`SELECT DISTINCT chain_id FROM audit_log WHERE chain_id IS NOT NULL ORDER BY chain_id`)).map(
+      (r) => r.chain_id,
+    );
   }
 
   async auditChainRecords(chainId: string, afterSeq: number, limit: number) {
-    const rows = await this.driver.all<AuditRow>(`SELECT * FROM audit_log WHERE chain_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`, [chainId, afterSeq, limit]);
+    const rows = await this.driver.all<AuditRow>(`SELECT * FROM audit_log WHERE chain_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`, [
+      chainId,
+      afterSeq,
+      limit,
+    ]);
     return rows.map(toAudit);
   }
 
   async countUnchainedAudit() {
-    return ((await this.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE chain_id IS NULL`, []))?.n ?? 0);
+    return (await this.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE chain_id IS NULL`, []))?.n ?? 0;
   }
 
   async queryAudit(q: AuditQuery) {

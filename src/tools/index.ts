@@ -56,7 +56,9 @@ export class Toolbox {
     this.fetchClient = new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: options.fetchTransport });
     // When http_fetch is rewritten to the mock web server, nothing else may leave the machine either.
     this.directClient =
-      options.fetchTransport.kind === "direct" ? this.fetchClient : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct", sealed: true } });
+      options.fetchTransport.kind === "direct"
+        ? this.fetchClient
+        : new GuardedHttpClient({ resolver: options.resolver, allowList: options.allowList, transport: { kind: "direct", sealed: true } });
     this.catalog.register([
       ...serpapiTool({ baseUrl: options.baseUrls.serpapi, api: this.api }),
       ...openaiTool({ baseUrl: options.baseUrls.openai, api: this.api }),
@@ -90,7 +92,8 @@ export class Toolbox {
   async defineGeneric(input: unknown): Promise<GenericToolDefinition> {
     const def = parseGenericTool(input, BUILTIN_TOOLS);
     // A name the catalog serves for another kind of tool (an upstream MCP server) is taken.
-    if (this.catalog.hasTool(def.name) && !this.generic.has(def.name)) throw new GatewayError("conflict", `"${def.name}" is already the name of a tool; pick another name`);
+    if (this.catalog.hasTool(def.name) && !this.generic.has(def.name))
+      throw new GatewayError("conflict", `"${def.name}" is already the name of a tool; pick another name`);
     // The URL's shape (scheme, no user:password@) is refused now, not on the first call.
     await this.directClient.resolveJudged(checkUrlShape(def.baseUrl).hostname).catch((err: unknown) => {
       if (err instanceof GatewayError && err.code === "ssrf_blocked") throw err;

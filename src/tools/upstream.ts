@@ -90,7 +90,13 @@ export class ApiClient {
     }
     let response;
     try {
-      response = await request(url, { method: init.method, headers, signal: ctx.signal, dispatcher: this.agent, ...(payload === undefined ? {} : { body: payload }) });
+      response = await request(url, {
+        method: init.method,
+        headers,
+        signal: ctx.signal,
+        dispatcher: this.agent,
+        ...(payload === undefined ? {} : { body: payload }),
+      });
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       throw connectionFailure(url.host, err);
@@ -106,7 +112,9 @@ export class ApiClient {
     const responseHeaders = flattenHeaders(response.headers);
     if (response.statusCode < 200 || response.statusCode >= 300) throw upstreamFailure(tool, response.statusCode, body, responseHeaders);
     if (typeof body === "string") {
-      throw new GatewayError("upstream_error", `${tool} answered with something that is not JSON`, { details: { upstreamStatus: response.statusCode, reason: "bad_payload", retryable: false } });
+      throw new GatewayError("upstream_error", `${tool} answered with something that is not JSON`, {
+        details: { upstreamStatus: response.statusCode, reason: "bad_payload", retryable: false },
+      });
     }
     return { status: response.statusCode, body, bytes: raw.length, headers: responseHeaders, ...(raw.length === 0 ? {} : { raw }) };
   }

@@ -19,7 +19,9 @@ export const MAX_REGEXP_PROGRAM_SIZE = 300;
 export function compileLinearRegExp(pattern: string): RE2JS {
   const compiled = RE2JS.compile(pattern);
   if (compiled.programSize() > MAX_REGEXP_PROGRAM_SIZE) {
-    throw new Error(`the pattern compiles to ${compiled.programSize()} RE2 instructions; at most ${MAX_REGEXP_PROGRAM_SIZE} are allowed (large counted repetitions such as {1000} cost that much per character)`);
+    throw new Error(
+      `the pattern compiles to ${compiled.programSize()} RE2 instructions; at most ${MAX_REGEXP_PROGRAM_SIZE} are allowed (large counted repetitions such as {1000} cost that much per character)`,
+    );
   }
   return compiled;
 }

@@ -98,7 +98,8 @@ export class CredentialVault {
    * @throws GatewayError invalid_request
    */
   async put(tool: string, secret: string, options: { description?: string; activate?: boolean } = {}): Promise<CredentialMetadata> {
-    if (!TOOL_NAME.test(tool)) throw new GatewayError("invalid_request", "tool must be a tool name: lower-case letters, digits, '_' or '-'", { details: { field: "tool" } });
+    if (!TOOL_NAME.test(tool))
+      throw new GatewayError("invalid_request", "tool must be a tool name: lower-case letters, digits, '_' or '-'", { details: { field: "tool" } });
     if (secret.length === 0 || Buffer.byteLength(secret) > MAX_SECRET_BYTES) {
       throw new GatewayError("invalid_request", `secret must be 1-${MAX_SECRET_BYTES} bytes`, { details: { field: "secret" } });
     }

@@ -21,7 +21,9 @@ export class Redactor {
     // Longest first, so a secret that contains another is removed whole.
     this.secrets = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
     this.textForms = this.secrets.flatMap((s) => (encodeURIComponent(s) === s ? [s] : [s, encodeURIComponent(s)]));
-    this.jsonForms = [...new Set(this.secrets.flatMap((s) => [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]))].map((form) => Buffer.from(form, "utf8"));
+    this.jsonForms = [...new Set(this.secrets.flatMap((s) => [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)]))].map((form) =>
+      Buffer.from(form, "utf8"),
+    );
   }
 
   /**
@@ -54,7 +56,8 @@ export class Redactor {
         const cut = text.lastIndexOf("\n") + 1;
         if (cut === 0 && text.length <= MAX_HELD_LINE) {
           pending = text;
-          callback(); return;
+          callback();
+          return;
         }
         const ready = cut === 0 ? text : text.slice(0, cut);
         pending = cut === 0 ? "" : text.slice(cut);
@@ -91,7 +94,8 @@ export class Redactor {
 /** Field names that hold credentials whatever the tool (matched case-insensitively, `_`/`-` ignored). */
 const CREDENTIAL_FIELD = /(password|passphrase|passwd|secret|token|apikey|accesskey|authorization|cookie|credentials?|privatekey|sessionid|signature)$/i;
 /** Values shaped like well-known credentials (bearer headers, provider key prefixes, JWTs). */
-const CREDENTIAL_VALUE = /^(bearer\s+\S+|basic\s+\S+|sk-[\w-]{8,}|ghp_\w{8,}|xox[abps]-[\w-]{8,}|ya29\.[\w.-]{8,}|AKIA[0-9A-Z]{12,}|eyJ[\w-]+\.[\w-]+\.[\w-]+)$/i;
+const CREDENTIAL_VALUE =
+  /^(bearer\s+\S+|basic\s+\S+|sk-[\w-]{8,}|ghp_\w{8,}|xox[abps]-[\w-]{8,}|ya29\.[\w.-]{8,}|AKIA[0-9A-Z]{12,}|eyJ[\w-]+\.[\w-]+\.[\w-]+)$/i;
 
 /**
  * A copy of a JSON-like value safe to show people: fields whose name says credential and strings

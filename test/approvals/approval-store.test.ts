@@ -9,7 +9,12 @@ import { POSTGRES_URL, postgresAvailable, uniqueSchema } from "../helpers/servic
 import { approvalStoreContract } from "../contract/approval-store.js";
 
 approvalStoreContract("embedded SQLite", async () => {
-  const store = await openStore({ databaseUrl: undefined, databaseSchema: "public", databasePoolSize: 1, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-approvals-")) });
+  const store = await openStore({
+    databaseUrl: undefined,
+    databaseSchema: "public",
+    databasePoolSize: 1,
+    dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-approvals-")),
+  });
   return { approvals: new ApprovalStore(store.driver), close: () => store.close() };
 });
 

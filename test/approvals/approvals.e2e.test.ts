@@ -16,7 +16,13 @@ const MAIL_POLICY = {
   subject: { all: true },
   rules: [
     { effect: "allow", scopes: ["gmail_send:send", "serpapi:search"] },
-    { id: "outside-mail", effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.domain": { oneOf: ["example.com"] } }, requireApproval: { ttlSeconds: 600, approvers: ["security-team"] } },
+    {
+      id: "outside-mail",
+      effect: "allow",
+      scopes: ["gmail_send:send"],
+      guards: { "recipients.domain": { oneOf: ["example.com"] } },
+      requireApproval: { ttlSeconds: 600, approvers: ["security-team"] },
+    },
   ],
 };
 
@@ -30,7 +36,13 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
   beforeAll(async () => {
     hooks = await startReceiver();
     t = await startTestGateway(
-      { UPSTREAM_MODE: "mock", SSRF_ALLOW: "127.0.0.1/32", JOB_CALLBACK_SECRET: CALLBACK_SECRET, APPROVAL_WEBHOOK_URL: `${hooks.url}/global`, APPROVAL_CONSOLE_URL: "https://console.example.test" },
+      {
+        UPSTREAM_MODE: "mock",
+        SSRF_ALLOW: "127.0.0.1/32",
+        JOB_CALLBACK_SECRET: CALLBACK_SECRET,
+        APPROVAL_WEBHOOK_URL: `${hooks.url}/global`,
+        APPROVAL_CONSOLE_URL: "https://console.example.test",
+      },
       { now: clock.now },
     );
     await storeBuiltinCredentials(t, { gmail_send: GMAIL_SECRET });
@@ -46,13 +58,15 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     const { client, agent } = await newAgent(t, { scopes: ["gmail_send:send", "serpapi:search"], now: clock.now });
     return { token: await client.token(), agentId: agent.id };
   };
-  const ask = (token: string, body: unknown, headers: Record<string, string> = {}) => http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${token}`, ...headers }, body });
+  const ask = (token: string, body: unknown, headers: Record<string, string> = {}) =>
+    http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${token}`, ...headers }, body });
   const held = async (token: string, body: unknown = outside()) => {
     const r = await ask(token, body);
     expect(r.status, r.text).toBe(202);
     return r.json.approval as { id: string; status: string; expiresAt: string; argsHash: string };
   };
-  const decide = (id: string, decision: "approve" | "deny", headers: Record<string, string> = admin(), body?: unknown) => http(`${t.url}/api/approvals/${id}/${decision}`, { method: "POST", headers, ...(body === undefined ? {} : { body }) });
+  const decide = (id: string, decision: "approve" | "deny", headers: Record<string, string> = admin(), body?: unknown) =>
+    http(`${t.url}/api/approvals/${id}/${decision}`, { method: "POST", headers, ...(body === undefined ? {} : { body }) });
 
   it("a call inside the policy goes at once; one outside it is held: 202, Location, nothing sent", async () => {
     const { token } = await agent();
@@ -80,7 +94,11 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     expect(sent()).toBe(before + 1);
     await t.gateway.audit.flush();
     const records = (await t.gateway.store.queryAudit({ agentId, limit: 100 })).filter((x) => x.correlationId === `mcp-held-${agentId}`);
-    expect(records.map((x) => [x.door, x.decision]).sort()).toEqual([["approval", "allow"], ["approval", "approval_granted"], ["mcp", "pending_approval"]]);
+    expect(records.map((x) => [x.door, x.decision]).sort()).toEqual([
+      ["approval", "allow"],
+      ["approval", "approval_granted"],
+      ["mcp", "pending_approval"],
+    ]);
   });
 
   it("the OpenAI-compatible door cannot say 'held': a call there that needs approval is refused, nothing stored", async () => {
@@ -95,7 +113,17 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     const approval = await held(token);
     const mine = await http(`${t.url}/api/approvals/${approval.id}`, { headers: { authorization: `Bearer ${token}` } });
     expect(mine.status).toBe(200);
-    expect(mine.json).toMatchObject({ id: approval.id, status: "pending", agentId, tool: "gmail_send", action: "send", argsHash: approval.argsHash, approvers: ["security-team"], decidedAt: null, decidedBy: null });
+    expect(mine.json).toMatchObject({
+      id: approval.id,
+      status: "pending",
+      agentId,
+      tool: "gmail_send",
+      action: "send",
+      argsHash: approval.argsHash,
+      approvers: ["security-team"],
+      decidedAt: null,
+      decidedBy: null,
+    });
     expect(mine.json.reason).toContain("recipients.domain");
     expect(mine.json.rule).toMatchObject({ policyName: MAIL_POLICY.name, ruleId: "outside-mail" });
     const before = sent();
@@ -245,7 +273,10 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     await http(`${t.url}/api/tokens/${tokenIdOf(revoked.token)}/revoke`, { method: "POST", headers: admin() });
     const changed = await agent();
     const c = await held(changed.token);
-    const policy = await http(`${t.url}/api/policies`, { headers: admin(), body: { name: `no-mail-${changed.agentId}`, subject: { agentId: changed.agentId }, rules: [{ effect: "deny", scopes: ["gmail_send:send"] }] } });
+    const policy = await http(`${t.url}/api/policies`, {
+      headers: admin(),
+      body: { name: `no-mail-${changed.agentId}`, subject: { agentId: changed.agentId }, rules: [{ effect: "deny", scopes: ["gmail_send:send"] }] },
+    });
     expect(policy.status).toBe(201);
     const before = sent();
     expect((await decide(s.id, "approve")).json).toMatchObject({ status: "failed", error: { code: "agent_suspended", status: 403 } });
@@ -261,7 +292,10 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     const refused = await ask(token, { tool: "gmail_send", action: "send", params: { to: many, subject: "s", text: "t" } });
     expect(refused.status).toBe(403);
     expect(refused.json.error.code).toBe("guard_failed");
-    await http(`${t.url}/api/policies`, { headers: admin(), body: { name: `one-mail-${agentId}`, subject: { agentId }, rules: [{ effect: "allow", scopes: ["gmail_send:send"], quota: { limit: 1, per: "hour" } }] } });
+    await http(`${t.url}/api/policies`, {
+      headers: admin(),
+      body: { name: `one-mail-${agentId}`, subject: { agentId }, rules: [{ effect: "allow", scopes: ["gmail_send:send"], quota: { limit: 1, per: "hour" } }] },
+    });
     const waiting = await held(token); // holding uses no quota…
     expect((await ask(token, inside)).status).toBe(200); // …so this one may use it
     expect((await ask(token, inside)).json.error.code).toBe("quota_exceeded");
@@ -291,7 +325,9 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
 
     await decide(id, "approve");
     const callback = await hooks.waitFor((h) => h.path === "/agent-callback" && h.headers["x-gateway-approval-id"] === id);
-    expect(verifyCallback(Buffer.from(CALLBACK_SECRET), callback.body, String(callback.headers["x-gateway-signature"]), Math.floor(clock.now() / 1000))).toBe(true);
+    expect(verifyCallback(Buffer.from(CALLBACK_SECRET), callback.body, String(callback.headers["x-gateway-signature"]), Math.floor(clock.now() / 1000))).toBe(
+      true,
+    );
     expect(JSON.parse(callback.body).approval).toMatchObject({ id, status: "executed" });
     expect(t.logs.join("")).not.toContain(GMAIL_SECRET);
   });
@@ -300,7 +336,17 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     const { token, agentId } = await agent();
     const policy = await http(`${t.url}/api/policies`, {
       headers: admin(),
-      body: { name: `slack-${agentId}`, subject: { agentId }, rules: [{ effect: "allow", scopes: ["serpapi:search"], requireApproval: { webhookUrl: `${hooks.url}/slack`, webhookFormat: "slack", approvers: ["research-leads"] } }] },
+      body: {
+        name: `slack-${agentId}`,
+        subject: { agentId },
+        rules: [
+          {
+            effect: "allow",
+            scopes: ["serpapi:search"],
+            requireApproval: { webhookUrl: `${hooks.url}/slack`, webhookFormat: "slack", approvers: ["research-leads"] },
+          },
+        ],
+      },
     });
     expect(policy.status, policy.text).toBe(201);
     const r = await ask(token, { tool: "serpapi", action: "search", params: { q: "sk-leaked-looking-value-123456", location: "Toronto" } });
@@ -320,7 +366,14 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
 
   it("a webhook to an address the SSRF judge refuses is never contacted: the approval still waits, the failure is logged", async () => {
     const { token, agentId } = await agent();
-    await http(`${t.url}/api/policies`, { headers: admin(), body: { name: `internal-hook-${agentId}`, subject: { agentId }, rules: [{ effect: "allow", scopes: ["serpapi:search"], requireApproval: { webhookUrl: "http://10.20.30.40/hook" } }] } });
+    await http(`${t.url}/api/policies`, {
+      headers: admin(),
+      body: {
+        name: `internal-hook-${agentId}`,
+        subject: { agentId },
+        rules: [{ effect: "allow", scopes: ["serpapi:search"], requireApproval: { webhookUrl: "http://10.20.30.40/hook" } }],
+      },
+    });
     const r = await ask(token, { tool: "serpapi", action: "search", params: { q: "x" } });
     expect(r.status).toBe(202);
     const id = r.json.approval.id as string;
@@ -357,11 +410,18 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
 
   it("explain says when a call would need approval and which rule asks; a malformed requireApproval is a 400 naming the field", async () => {
     const { agentId } = await agent();
-    const explain = (params: unknown) => http(`${t.url}/api/policies/explain`, { headers: admin(), body: { agentId, tool: "gmail_send", action: "send", params } });
+    const explain = (params: unknown) =>
+      http(`${t.url}/api/policies/explain`, { headers: admin(), body: { agentId, tool: "gmail_send", action: "send", params } });
     const held = await explain(outside().params);
-    expect(held.json).toMatchObject({ decision: "approval_required", approval: { rule: { policyName: MAIL_POLICY.name, ruleId: "outside-mail" }, ttlSeconds: 600, approvers: ["security-team"] } });
+    expect(held.json).toMatchObject({
+      decision: "approval_required",
+      approval: { rule: { policyName: MAIL_POLICY.name, ruleId: "outside-mail" }, ttlSeconds: 600, approvers: ["security-team"] },
+    });
     expect((await explain(inside.params)).json.decision).toBe("allow");
-    const bad = await http(`${t.url}/api/policies`, { headers: admin(), body: { name: "bad-approval", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], requireApproval: { ttlSeconds: 999_999_999 } }] } });
+    const bad = await http(`${t.url}/api/policies`, {
+      headers: admin(),
+      body: { name: "bad-approval", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], requireApproval: { ttlSeconds: 999_999_999 } }] },
+    });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ code: "policy_invalid", details: { field: "rules[0].requireApproval.ttlSeconds" } });
   });
@@ -370,7 +430,11 @@ describe("approvals: calls held for a person, bound to their exact arguments", (
     const { token } = await agent();
     const approval = await held(token);
     const post = (id: string, rawBody?: string, contentType = "application/json") =>
-      http(`${t.url}/api/approvals/${encodeURIComponent(id)}/approve`, { method: "POST", headers: { ...admin(), ...(rawBody === undefined ? {} : { "content-type": contentType }) }, ...(rawBody === undefined ? {} : { rawBody }) });
+      http(`${t.url}/api/approvals/${encodeURIComponent(id)}/approve`, {
+        method: "POST",
+        headers: { ...admin(), ...(rawBody === undefined ? {} : { "content-type": contentType }) },
+        ...(rawBody === undefined ? {} : { rawBody }),
+      });
     const cases = [
       await post(approval.id, "[1,2]"),
       await post(approval.id, '"approve"'),

@@ -12,7 +12,10 @@ describe("gateway approvals list|show|approve|deny (the CLI against a running ga
   let t: TestGateway;
   const cli = async (...args: string[]) => {
     try {
-      const r = await run(process.execPath, ["--import", "tsx", path.join(ROOT_DIR, "src/cli/main.ts"), "--url", t.url, "--admin-key", t.adminKey, ...args], { cwd: ROOT_DIR, env: { PATH: process.env.PATH ?? "" } });
+      const r = await run(process.execPath, ["--import", "tsx", path.join(ROOT_DIR, "src/cli/main.ts"), "--url", t.url, "--admin-key", t.adminKey, ...args], {
+        cwd: ROOT_DIR,
+        env: { PATH: process.env.PATH ?? "" },
+      });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };
@@ -23,7 +26,14 @@ describe("gateway approvals list|show|approve|deny (the CLI against a running ga
   beforeAll(async () => {
     t = await startTestGateway({ UPSTREAM_MODE: "mock" });
     await storeBuiltinCredentials(t);
-    await t.admin.raw("POST", "/api/policies", { name: "mail-held", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:send"] }, { effect: "allow", scopes: ["gmail_send:send"], requireApproval: { approvers: ["ops"] } }] });
+    await t.admin.raw("POST", "/api/policies", {
+      name: "mail-held",
+      subject: { all: true },
+      rules: [
+        { effect: "allow", scopes: ["gmail_send:send"] },
+        { effect: "allow", scopes: ["gmail_send:send"], requireApproval: { approvers: ["ops"] } },
+      ],
+    });
   });
   afterAll(async () => {
     await t.close();
@@ -33,7 +43,13 @@ describe("gateway approvals list|show|approve|deny (the CLI against a running ga
   it("lists, shows, approves and denies; a second decision is an error with its code", { timeout: 90_000 }, async () => {
     const { client } = await newAgent(t, { scopes: ["gmail_send:send"] });
     const token = await client.token();
-    const ask = async () => (await http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "gmail_send", action: "send", params: { to: "x@outside.test", subject: "s", text: "t" } } })).json.approval.id as string;
+    const ask = async () =>
+      (
+        await http(`${t.url}/api/proxy`, {
+          headers: { authorization: `Bearer ${token}` },
+          body: { tool: "gmail_send", action: "send", params: { to: "x@outside.test", subject: "s", text: "t" } },
+        })
+      ).json.approval.id as string;
     const [first, second] = [await ask(), await ask()];
 
     const list = await cli("approvals", "list", "--status", "pending");

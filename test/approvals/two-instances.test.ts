@@ -75,7 +75,14 @@ describe.skipIf(!available)("approvals across two gateway processes", () => {
     [a, b] = await Promise.all([start(), start()]);
     const adminA = new AdminClient({ baseUrl: a.url, adminKey });
     await adminA.defineTool({ name: "mailer", baseUrl: mailerUrl, actions: { send: { method: "POST", path: "/send", params: { type: "object" } } } });
-    await adminA.raw("POST", "/api/policies", { name: "mail-needs-approval", subject: { all: true }, rules: [{ effect: "allow", scopes: ["mailer:*"] }, { effect: "allow", scopes: ["mailer:send"], requireApproval: { ttlSeconds: 600 } }] });
+    await adminA.raw("POST", "/api/policies", {
+      name: "mail-needs-approval",
+      subject: { all: true },
+      rules: [
+        { effect: "allow", scopes: ["mailer:*"] },
+        { effect: "allow", scopes: ["mailer:send"], requireApproval: { ttlSeconds: 600 } },
+      ],
+    });
     ({ client } = await newAgent({ url: a.url, adminKey, admin: adminA } as never, { scopes: ["mailer:send"] }));
     await until("B knows the tool and the policy", async () => {
       const tools = await http(`${b.url}/api/tools/generic`, { headers: admin });
@@ -94,11 +101,15 @@ describe.skipIf(!available)("approvals across two gateway processes", () => {
   });
 
   const ask = async (gateway: GatewayProcess, ref: string) => {
-    const r = await http(`${gateway.url}/api/proxy`, { headers: { authorization: `Bearer ${await client.token()}` }, body: { tool: "mailer", action: "send", params: { ref } } });
+    const r = await http(`${gateway.url}/api/proxy`, {
+      headers: { authorization: `Bearer ${await client.token()}` },
+      body: { tool: "mailer", action: "send", params: { ref } },
+    });
     expect(r.status, r.text).toBe(202);
     return r.json.approval.id as string;
   };
-  const decide = (gateway: GatewayProcess, id: string, decision: "approve" | "deny") => http(`${gateway.url}/api/approvals/${id}/${decision}`, { method: "POST", headers: admin });
+  const decide = (gateway: GatewayProcess, id: string, decision: "approve" | "deny") =>
+    http(`${gateway.url}/api/approvals/${id}/${decision}`, { method: "POST", headers: admin });
 
   it("asked on A, seen and approved on B: executed there once with the result; A then answers 409", async () => {
     const ref = `ab-${randomBytes(4).toString("hex")}`;

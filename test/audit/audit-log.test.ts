@@ -28,7 +28,12 @@ const entry = (i: number) => ({
 
 const opened: { store: Store; log?: AuditLog }[] = [];
 async function tempStore(): Promise<Store> {
-  const store = await openStore({ databaseUrl: undefined, databaseSchema: "public", databasePoolSize: 1, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-audit-")) });
+  const store = await openStore({
+    databaseUrl: undefined,
+    databaseSchema: "public",
+    databasePoolSize: 1,
+    dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-audit-")),
+  });
   opened.push({ store });
   return store;
 }
@@ -92,7 +97,13 @@ describe("audit log: group commit", () => {
     const inner = store.openAuditWriter();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const writer: AuditWriter = { write: async (records, head) => { await gate; await inner.write(records, head); }, close: () => inner.close() };
+    const writer: AuditWriter = {
+      write: async (records, head) => {
+        await gate;
+        await inner.write(records, head);
+      },
+      close: () => inner.close(),
+    };
     const log = newLog(store, writer);
     let settled = false;
     const receipt = log.record(entry(1)).then((r) => ((settled = true), r));
@@ -128,7 +139,10 @@ describe("audit log: when the store cannot be written", () => {
     const log = newLog(store, writer, { failureMode: "closed", events: { healthChanged: (h) => health.push(h), unrecorded: (o) => unrecorded.push(o) } });
     await log.record(entry(0));
     state.failing = true;
-    const failed = await log.record(entry(1)).then(() => undefined, (e: unknown) => e);
+    const failed = await log.record(entry(1)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(failed).toBeInstanceOf(GatewayError);
     expect(failed).toMatchObject({ code: "service_unavailable", status: 503, details: { reason: "audit_unavailable" } });
     expect(log.isHealthy).toBe(false);
@@ -156,7 +170,10 @@ describe("audit log: when the store cannot be written", () => {
     const log = newLog(store, writer, { failureMode: "open", events: { unrecorded: (o) => unrecorded.push(o), writeFailed: (_e, n) => failures.push(n) } });
     state.failing = true;
     const receipts: AuditReceipt[] = await Promise.all([log.record(entry(1)), log.record(entry(2))]);
-    expect(receipts).toEqual([{ durable: false, reason: "write_failed" }, { durable: false, reason: "write_failed" }]);
+    expect(receipts).toEqual([
+      { durable: false, reason: "write_failed" },
+      { durable: false, reason: "write_failed" },
+    ]);
     expect(await log.record(entry(3))).toEqual({ durable: false, reason: "unavailable" });
     expect(() => log.assertWritable()).not.toThrow();
     expect(unrecorded).toEqual(["served", "served", "served"]);
@@ -171,7 +188,13 @@ describe("audit log: when the store cannot be written", () => {
     const store = await tempStore();
     const { writer, state } = switchableWriter(store.openAuditWriter());
     let dropped = 0;
-    const log = newLog(store, writer, { failureMode: "open", maxBuffered: 100, retryMinMs: 60_000, retryMaxMs: 60_000, events: { dropped: (n) => (dropped += n) } });
+    const log = newLog(store, writer, {
+      failureMode: "open",
+      maxBuffered: 100,
+      retryMinMs: 60_000,
+      retryMaxMs: 60_000,
+      events: { dropped: (n) => (dropped += n) },
+    });
     state.failing = true;
     await log.record(entry(0));
     const receipts = await Promise.all(Array.from({ length: 149 }, (_, i) => log.record(entry(i + 1))));

@@ -57,7 +57,10 @@ async function allAuditCorrelationIds(url: string, adminKey: string): Promise<Se
   const ids = new Set<string>();
   let cursor: string | null = null;
   do {
-    const page: { records: { correlationId: string }[]; nextCursor: string | null } = await admin.raw("GET", `/api/audit?limit=1000${cursor === null ? "" : `&cursor=${cursor}`}`);
+    const page: { records: { correlationId: string }[]; nextCursor: string | null } = await admin.raw(
+      "GET",
+      `/api/audit?limit=1000${cursor === null ? "" : `&cursor=${cursor}`}`,
+    );
     for (const r of page.records) ids.add(r.correlationId);
     cursor = page.nextCursor;
   } while (cursor !== null);
@@ -65,64 +68,71 @@ async function allAuditCorrelationIds(url: string, adminKey: string): Promise<Se
 }
 
 describe.each(backends)("kill -9 under load ($name)", (backend) => {
-  it.runIf(backend.runIf)("every call answered 2xx before the kill is in the audit trail after a restart, and the chains verify", async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-audit-crash-"));
-    dirs.push(dataDir);
-    const adminKey = `admin-${randomBytes(16).toString("hex")}`;
-    const env = { DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, POLICY_DEFAULTS: "off", FF_CACHE: "off", ...backend.env() };
-    const gw = await startGatewayProcess(env, 60_000);
-    running.push(gw);
-    const admin = new AdminClient({ baseUrl: gw.url, adminKey });
-    await admin.raw("POST", "/api/policies", { name: "allow-all", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] });
-    const pair = generateAgentKeyPair("EdDSA");
-    const agent = await admin.createAgent({ name: "crash-caller", role: "assistant", publicKey: pair.publicKeyPem });
-    const token = await new AgentClient({ baseUrl: gw.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes: ["serpapi:search"] }).token();
+  it.runIf(backend.runIf)(
+    "every call answered 2xx before the kill is in the audit trail after a restart, and the chains verify",
+    async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-audit-crash-"));
+      dirs.push(dataDir);
+      const adminKey = `admin-${randomBytes(16).toString("hex")}`;
+      const env = { DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: adminKey, POLICY_DEFAULTS: "off", FF_CACHE: "off", ...backend.env() };
+      const gw = await startGatewayProcess(env, 60_000);
+      running.push(gw);
+      const admin = new AdminClient({ baseUrl: gw.url, adminKey });
+      await admin.raw("POST", "/api/policies", { name: "allow-all", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] });
+      const pair = generateAgentKeyPair("EdDSA");
+      const agent = await admin.createAgent({ name: "crash-caller", role: "assistant", publicKey: pair.publicKeyPem });
+      const token = await new AgentClient({ baseUrl: gw.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes: ["serpapi:search"] }).token();
 
-    // 24 callers in a closed loop; once 400 calls have been answered 2xx, SIGKILL with calls in flight.
-    const answered: string[] = [];
-    const sent: string[] = [];
-    const pool = new Pool(gw.url, { connections: 24, pipelining: 1 });
-    let stop = false;
-    let killed: Promise<void> | undefined;
-    const caller = async () => {
-      while (!stop) {
-        const id = `crash-${randomUUID()}`;
-        sent.push(id);
-        try {
-          const r = await pool.request({
-            path: "/api/proxy",
-            method: "POST",
-            headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "x-correlation-id": id },
-            body: JSON.stringify({ tool: "serpapi", action: "search", params: { q: id } }),
-          });
-          // Answered: the status line has arrived, whatever happens to the body.
-          if (r.statusCode >= 200 && r.statusCode < 300) answered.push(id);
-          await r.body.text().catch(() => undefined);
-        } catch {
-          // The connection died with the process.
+      // 24 callers in a closed loop; once 400 calls have been answered 2xx, SIGKILL with calls in flight.
+      const answered: string[] = [];
+      const sent: string[] = [];
+      const pool = new Pool(gw.url, { connections: 24, pipelining: 1 });
+      let stop = false;
+      let killed: Promise<void> | undefined;
+      const caller = async () => {
+        while (!stop) {
+          const id = `crash-${randomUUID()}`;
+          sent.push(id);
+          try {
+            const r = await pool.request({
+              path: "/api/proxy",
+              method: "POST",
+              headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "x-correlation-id": id },
+              body: JSON.stringify({ tool: "serpapi", action: "search", params: { q: id } }),
+            });
+            // Answered: the status line has arrived, whatever happens to the body.
+            if (r.statusCode >= 200 && r.statusCode < 300) answered.push(id);
+            await r.body.text().catch(() => undefined);
+          } catch {
+            // The connection died with the process.
+          }
+          if (answered.length >= 400 && killed === undefined) killed = gw.kill().then(() => void (stop = true));
+          // A gateway that answers nothing 2xx would never be killed: give up (and fail below) after many tries.
+          if (sent.length > 50_000) stop = true;
         }
-        if (answered.length >= 400 && killed === undefined) killed = gw.kill().then(() => void (stop = true));
-        // A gateway that answers nothing 2xx would never be killed: give up (and fail below) after many tries.
-        if (sent.length > 50_000) stop = true;
-      }
-    };
-    await Promise.all(Array.from({ length: 24 }, caller));
-    await killed;
-    await pool.destroy();
-    expect(gw.child.signalCode).toBe("SIGKILL");
-    expect(answered.length).toBeGreaterThanOrEqual(400);
-    // Calls were still being sent when the process died, so some were cut off unanswered.
-    expect(sent.length).toBeGreaterThan(answered.length);
+      };
+      await Promise.all(Array.from({ length: 24 }, caller));
+      await killed;
+      await pool.destroy();
+      expect(gw.child.signalCode).toBe("SIGKILL");
+      expect(answered.length).toBeGreaterThanOrEqual(400);
+      // Calls were still being sent when the process died, so some were cut off unanswered.
+      expect(sent.length).toBeGreaterThan(answered.length);
 
-    const again = await startGatewayProcess(env, 60_000);
-    running.push(again);
-    const inTrail = await allAuditCorrelationIds(again.url, adminKey);
-    const missing = answered.filter((id) => !inTrail.has(id));
-    expect(missing).toEqual([]);
-    const verify = await new AdminClient({ baseUrl: again.url, adminKey }).raw<{ ok: boolean; records: number; broken: unknown[] }>("GET", "/api/audit/verify");
-    expect(verify.broken).toEqual([]);
-    expect(verify.ok).toBe(true);
-    expect(verify.records).toBeGreaterThanOrEqual(answered.length);
-    await again.stop();
-  }, 120_000);
+      const again = await startGatewayProcess(env, 60_000);
+      running.push(again);
+      const inTrail = await allAuditCorrelationIds(again.url, adminKey);
+      const missing = answered.filter((id) => !inTrail.has(id));
+      expect(missing).toEqual([]);
+      const verify = await new AdminClient({ baseUrl: again.url, adminKey }).raw<{ ok: boolean; records: number; broken: unknown[] }>(
+        "GET",
+        "/api/audit/verify",
+      );
+      expect(verify.broken).toEqual([]);
+      expect(verify.ok).toBe(true);
+      expect(verify.records).toBeGreaterThanOrEqual(answered.length);
+      await again.stop();
+    },
+    120_000,
+  );
 });

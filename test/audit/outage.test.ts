@@ -83,7 +83,10 @@ describe.skipIf(!runnable)("the audit trail cannot be written (PostgreSQL down)"
   it("once the database is back: closed serves again, open writes what it kept, and both chains verify", async () => {
     await pg.start();
     await eventually(async () => {
-      const r = await closed.client.call("serpapi", "search", { q: "after the outage" }).then(() => true, () => false);
+      const r = await closed.client.call("serpapi", "search", { q: "after the outage" }).then(
+        () => true,
+        () => false,
+      );
       return r;
     });
     await eventually(async () => open.t.gateway.audit.pending === 0);

@@ -74,7 +74,9 @@ describe.each(backends)("audit tamper evidence ($name)", (backend) => {
   it.runIf(backend.runIf)("an edited row is reported at its sequence number (API and CLI)", async () => {
     const { t, chainId } = await gatewayWithTrail(backend.env());
     try {
-      const { changes } = await t.gateway.store.driver.run(`UPDATE audit_log SET status = 500, decision = 'error' WHERE chain_id = $1 AND chain_seq = 4`, [chainId]);
+      const { changes } = await t.gateway.store.driver.run(`UPDATE audit_log SET status = 500, decision = 'error' WHERE chain_id = $1 AND chain_seq = 4`, [
+        chainId,
+      ]);
       expect(changes).toBe(1);
       const report = await verify(t);
       expect(report.ok).toBe(false);
@@ -82,8 +84,11 @@ describe.each(backends)("audit tamper evidence ($name)", (backend) => {
 
       // Asynchronously: the gateway answering the CLI lives in this process.
       const cli = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
-        const child = execFile(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), "--url", t.url, "--admin-key", t.adminKey, "audit", "verify"], { cwd: ROOT, encoding: "utf8" }, (_err, stdout) =>
-          resolve({ status: child.exitCode, stdout }),
+        const child = execFile(
+          process.execPath,
+          ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), "--url", t.url, "--admin-key", t.adminKey, "audit", "verify"],
+          { cwd: ROOT, encoding: "utf8" },
+          (_err, stdout) => resolve({ status: child.exitCode, stdout }),
         );
       });
       expect(cli.status).toBe(1);
@@ -126,7 +131,10 @@ describe.each(backends)("audit tamper evidence ($name)", (backend) => {
       await t.gateway.store.driver.run(`DELETE FROM audit_log WHERE chain_id = $1 AND chain_seq >= 9`, [chainId]);
       expect((await verify(t)).broken).toEqual([{ chainId, seq: 9, problem: "tail_missing" }]);
       // Moving the head back to the last remaining record needs the head's MAC, which needs the key.
-      await t.gateway.store.driver.run(`UPDATE audit_chains SET head_seq = 8, head_hash = (SELECT hash FROM audit_log WHERE chain_id = $1 AND chain_seq = 8) WHERE chain_id = $1`, [chainId]);
+      await t.gateway.store.driver.run(
+        `UPDATE audit_chains SET head_seq = 8, head_hash = (SELECT hash FROM audit_log WHERE chain_id = $1 AND chain_seq = 8) WHERE chain_id = $1`,
+        [chainId],
+      );
       expect((await verify(t)).broken).toEqual([{ chainId, seq: 8, problem: "head_altered" }]);
       // Removing the head altogether is reported too.
       await t.gateway.store.driver.run(`DELETE FROM audit_chains WHERE chain_id = $1`, [chainId]);
@@ -149,7 +157,12 @@ describe.runIf(pgUp)("several instances on one PostgreSQL schema", () => {
       await Promise.all(Array.from({ length: 4 }, (_, i) => client.call("serpapi", "search", { q: `from b ${i}` })));
       const chains = (await b.gateway.store.listAuditChains()).map((h) => [h.chainId, h.headSeq]);
       // b's chain also holds the operator change that created its agent.
-      expect(chains.sort()).toEqual([[a.chainId, 6 + OPERATOR_SETUP_RECORDS], [b.gateway.instanceId, 4 + 1]].sort());
+      expect(chains.sort()).toEqual(
+        [
+          [a.chainId, 6 + OPERATOR_SETUP_RECORDS],
+          [b.gateway.instanceId, 4 + 1],
+        ].sort(),
+      );
       for (const t of [a.t, b]) expect(await verify(t)).toEqual({ ok: true, chains: 2, records: 10 + OPERATOR_SETUP_RECORDS + 1, unchained: 0, broken: [] });
       await b.gateway.store.driver.run(`UPDATE audit_log SET agent_id = 'someone-else' WHERE chain_id = $1 AND chain_seq = 2`, [b.gateway.instanceId]);
       expect((await verify(a.t)).broken).toEqual([{ chainId: b.gateway.instanceId, seq: 2, recordId: expect.any(String), problem: "record_altered" }]);

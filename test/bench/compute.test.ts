@@ -5,12 +5,43 @@ import { computeResults, DEFAULT_TARGETS, percentiles, resourceTrend, type RunDa
 import { renderMarkdown } from "../../bench/harness/report/markdown.js";
 import { PLACEHOLDERS, TEMPLATE_HEADINGS } from "./report-checks.js";
 
-const call = (t: number, over: Partial<Sample> = {}): Sample => ({ t, kind: "serpapi", tool: "serpapi", expect: "allow", duplicate: false, status: 200, e2eMs: 27, lagMs: 0, overheadMs: 1, upstreamMs: 25, cache: "miss", attempts: 1, ...over });
+const call = (t: number, over: Partial<Sample> = {}): Sample => ({
+  t,
+  kind: "serpapi",
+  tool: "serpapi",
+  expect: "allow",
+  duplicate: false,
+  status: 200,
+  e2eMs: 27,
+  lagMs: 0,
+  overheadMs: 1,
+  upstreamMs: 25,
+  cache: "miss",
+  attempts: 1,
+  ...over,
+});
 /** A probe's sample; `code: null` for an answer without an error code. */
-const probe = (t: number, status = 403, code: string | null = "scope_denied", kind = "probe:out_of_scope"): Sample => ({ t, kind, tool: "gmail_send", expect: "deny", duplicate: false, status, ...(code === null ? {} : { code }), e2eMs: 2, lagMs: 0 });
+const probe = (t: number, status = 403, code: string | null = "scope_denied", kind = "probe:out_of_scope"): Sample => ({
+  t,
+  kind,
+  tool: "gmail_send",
+  expect: "deny",
+  duplicate: false,
+  status,
+  ...(code === null ? {} : { code }),
+  e2eMs: 2,
+  lagMs: 0,
+});
 /** A healthy gateway's resource samples: judged checks need them. */
 const healthyTimeline = (durationS: number, breakers: (t: number) => Record<string, string> = () => ({})): TimelinePoint[] =>
-  Array.from({ length: 21 }, (_, i) => ({ t: (i * durationS) / 20, rssBytes: 100 * 1_048_576, heapBytes: 5e7, cpuSeconds: i * 0.1, lagP99Ms: 2, breakers: breakers((i * durationS) / 20) }));
+  Array.from({ length: 21 }, (_, i) => ({
+    t: (i * durationS) / 20,
+    rssBytes: 100 * 1_048_576,
+    heapBytes: 5e7,
+    cpuSeconds: i * 0.1,
+    lagP99Ms: 2,
+    breakers: breakers((i * durationS) / 20),
+  }));
 /** The bare-proxy comparison of a run: the gateway `addedMs` slower at every percentile. */
 const comparison = (addedMs = 1): NonNullable<RunData["comparison"]> => ({
   rateRps: 10,
@@ -71,7 +102,12 @@ describe("report computations", () => {
 
   // Each of these made the old rule (any non-2xx probe counted as refused) say READY.
   it("a probe answered with a 5xx, or refused with another code than its kind's, is a failed probe (NOT READY)", () => {
-    for (const bad of [probe(2, 500, "internal_error", "probe:forged_token"), probe(2, 503, null, "probe:revoked_token"), probe(2, 401, "token_invalid", "probe:revoked_token"), probe(2, 403, "scope_denied", "probe:over_quota")]) {
+    for (const bad of [
+      probe(2, 500, "internal_error", "probe:forged_token"),
+      probe(2, 503, null, "probe:revoked_token"),
+      probe(2, 401, "token_invalid", "probe:revoked_token"),
+      probe(2, 403, "scope_denied", "probe:over_quota"),
+    ]) {
       const r = computeResults(runData([...steady(100), probe(1, 401, "token_revoked", "probe:revoked_token"), bad]));
       expect(r.security).toMatchObject({ probes: 2, probesRefused: 1, probesAllowed: 0, probesMisanswered: 1, probesFailed: 1 });
       expect(r.verdict, JSON.stringify(bad)).toBe("NOT READY");
@@ -79,7 +115,14 @@ describe("report computations", () => {
       expect(md).not.toMatch(/All \d+ probes were refused/);
       expect(md).toContain("1 of 2 refused with their expected code (0 allowed, 1 answered otherwise)");
     }
-    const good = computeResults(runData([...steady(100), probe(1, 401, "token_revoked", "probe:revoked_token"), probe(2, 429, "quota_exceeded", "probe:over_quota"), probe(3, 401, "token_invalid", "probe:forged_token")]));
+    const good = computeResults(
+      runData([
+        ...steady(100),
+        probe(1, 401, "token_revoked", "probe:revoked_token"),
+        probe(2, 429, "quota_exceeded", "probe:over_quota"),
+        probe(3, 401, "token_invalid", "probe:forged_token"),
+      ]),
+    );
     expect(good.security).toMatchObject({ probesRefused: 3, probesFailed: 0 });
     expect(good.verdict).toBe("READY");
   });
@@ -115,7 +158,12 @@ describe("report computations", () => {
     // Client-observed overhead p99 over 5 ms (critical).
     expect(computeResults(runData([...steady(100, (i) => (i >= 98 ? { e2eMs: 40 } : {})), probe(1)])).verdict).toBe("NOT READY");
     // Cache scenario with a 20 % hit ratio (non-critical).
-    const cache = computeResults(runData(steady(100, (i) => ({ cache: i % 5 === 0 ? "hit" : "miss", e2eMs: i % 5 === 0 ? 2 : 27, upstreamMs: i % 5 === 0 ? 0 : 25 })), { scenario: "cache" }));
+    const cache = computeResults(
+      runData(
+        steady(100, (i) => ({ cache: i % 5 === 0 ? "hit" : "miss", e2eMs: i % 5 === 0 ? 2 : 27, upstreamMs: i % 5 === 0 ? 0 : 25 })),
+        { scenario: "cache" },
+      ),
+    );
     expect(cache.cache.ratio).toBeCloseTo(0.2);
     expect(cache.cache.reduction).toBeCloseTo(1 - 2 / 27);
     expect(cache.verdict).toBe("CONDITIONAL");
@@ -134,7 +182,12 @@ describe("report computations", () => {
 
   it("judges chaos success outside the fault window and its recovery, and reads breakers, fast-fail and retries", () => {
     // Faults 10–20 s of 30 s; the serpapi breaker is open from 12 s until 24 s.
-    const timeline: TimelinePoint[] = Array.from({ length: 31 }, (_, t) => ({ t, rssBytes: 1e8, lagP99Ms: 2, breakers: { serpapi: t >= 12 && t < 24 ? "open" : "closed" } }));
+    const timeline: TimelinePoint[] = Array.from({ length: 31 }, (_, t) => ({
+      t,
+      rssBytes: 1e8,
+      lagP99Ms: 2,
+      breakers: { serpapi: t >= 12 && t < 24 ? "open" : "closed" },
+    }));
     const samples: Sample[] = [];
     for (let i = 0; i < 300; i++) {
       const t = i / 10;
@@ -143,8 +196,22 @@ describe("report computations", () => {
       else samples.push(call(t));
     }
     const metricsBefore = parseMetrics('gateway_breaker_transitions_total{tool="serpapi",from="closed",to="open"} 2\n');
-    const metricsAfter = parseMetrics('gateway_breaker_transitions_total{tool="serpapi",from="closed",to="open"} 3\ngateway_retries_total{tool="serpapi",outcome="success"} 10\n');
-    const r = computeResults(runData([...samples, probe(1)], { scenario: "chaos", durationS: 30, stages: [{ durationS: 30, fromRps: 10, toRps: 10 }], chaosWindowS: [10, 20], chaosSettings: { serpapi: { timeout: 0.5 } } }, { timeline, metricsBefore, metricsAfter }));
+    const metricsAfter = parseMetrics(
+      'gateway_breaker_transitions_total{tool="serpapi",from="closed",to="open"} 3\ngateway_retries_total{tool="serpapi",outcome="success"} 10\n',
+    );
+    const r = computeResults(
+      runData(
+        [...samples, probe(1)],
+        {
+          scenario: "chaos",
+          durationS: 30,
+          stages: [{ durationS: 30, fromRps: 10, toRps: 10 }],
+          chaosWindowS: [10, 20],
+          chaosSettings: { serpapi: { timeout: 0.5 } },
+        },
+        { timeline, metricsBefore, metricsAfter },
+      ),
+    );
     expect(r.faultWindow).toMatchObject({ fromS: 10, toS: 24, calls: 140 });
     expect(r.successRate).toBe(1);
     expect(r.breakers.serpapi).toMatchObject({ opens: 1, avgOpenMs: 12_000, recoveryMs: 4_000 });
@@ -168,7 +235,19 @@ describe("report computations", () => {
       });
       const opens = breakerAt(15) === "open" ? 1 : 0;
       const metricsAfter = parseMetrics(`gateway_breaker_transitions_total{tool="serpapi",from="closed",to="open"} ${opens}\n`);
-      return computeResults(runData([...samples, probe(1)], { scenario: "chaos", durationS: 30, stages: [{ durationS: 30, fromRps: 10, toRps: 10 }], chaosWindowS: [10, 20], chaosSettings: { serpapi: { timeout: 0.5 } } }, { timeline, metricsAfter }));
+      return computeResults(
+        runData(
+          [...samples, probe(1)],
+          {
+            scenario: "chaos",
+            durationS: 30,
+            stages: [{ durationS: 30, fromRps: 10, toRps: 10 }],
+            chaosWindowS: [10, 20],
+            chaosSettings: { serpapi: { timeout: 0.5 } },
+          },
+          { timeline, metricsAfter },
+        ),
+      );
     };
     const neverOpened = chaos(() => "closed", false);
     expect(neverOpened.checks.find((c) => c.name === "Breaker serpapi opened under faults")!.met).toBe(false);
@@ -188,18 +267,32 @@ describe("report computations", () => {
   });
 
   it("judges soak memory growth per hour, and only in the soak scenario", () => {
-    const growing = (pctPerHour: number): TimelinePoint[] => Array.from({ length: 61 }, (_, i) => ({ t: i * 60, rssBytes: 100 * 1_048_576 * (1 + (pctPerHour / 100) * (i / 60)), lagP99Ms: 2, breakers: {} }));
-    const soak = (pctPerHour: number) => computeResults(runData([...steady(100), probe(1)], { scenario: "soak", durationS: 3600 }, { timeline: growing(pctPerHour) }));
+    const growing = (pctPerHour: number): TimelinePoint[] =>
+      Array.from({ length: 61 }, (_, i) => ({ t: i * 60, rssBytes: 100 * 1_048_576 * (1 + (pctPerHour / 100) * (i / 60)), lagP99Ms: 2, breakers: {} }));
+    const soak = (pctPerHour: number) =>
+      computeResults(runData([...steady(100), probe(1)], { scenario: "soak", durationS: 3600 }, { timeline: growing(pctPerHour) }));
     expect(soak(2).soakGrowth!.pctPerHour).toBeCloseTo(2, 0);
     expect(soak(2).verdict).toBe("READY");
     expect(soak(10).checks.find((c) => c.name === "Soak RSS growth")!.met).toBe(false);
     expect(soak(10).verdict).toBe("NOT READY");
-    expect(computeResults(runData([...steady(100), probe(1)], { durationS: 3600 }, { timeline: growing(10) })).checks.find((c) => c.name === "Soak RSS growth")!.met).toBeUndefined();
+    expect(
+      computeResults(runData([...steady(100), probe(1)], { durationS: 3600 }, { timeline: growing(10) })).checks.find((c) => c.name === "Soak RSS growth")!.met,
+    ).toBeUndefined();
   });
 
   it("computes achieved RPS and errors per stage from the scheduled times", () => {
-    const samples = [...Array.from({ length: 20 }, (_, i) => call(i * 0.25)), ...Array.from({ length: 50 }, (_, i) => call(5 + i * 0.1, i < 5 ? { status: 502, code: "upstream_error" } : {}))];
-    const r = computeResults(runData(samples, { stages: [{ durationS: 5, fromRps: 4, toRps: 4, label: "a" }, { durationS: 5, fromRps: 10, toRps: 10, label: "b" }] }));
+    const samples = [
+      ...Array.from({ length: 20 }, (_, i) => call(i * 0.25)),
+      ...Array.from({ length: 50 }, (_, i) => call(5 + i * 0.1, i < 5 ? { status: 502, code: "upstream_error" } : {})),
+    ];
+    const r = computeResults(
+      runData(samples, {
+        stages: [
+          { durationS: 5, fromRps: 4, toRps: 4, label: "a" },
+          { durationS: 5, fromRps: 10, toRps: 10, label: "b" },
+        ],
+      }),
+    );
     expect(r.stages.map((s) => [s.label, s.achievedRps, s.errorRate])).toEqual([
       ["a", 4, 0],
       ["b", 10, 0.1],
@@ -209,7 +302,9 @@ describe("report computations", () => {
   });
 
   it("tolerates missing metric families and parses labels", () => {
-    const m = parseMetrics('# HELP x\n# TYPE x counter\ngateway_policy_denials_total{reason="scope_denied",tool="a",action="b"} 3\ngateway_policy_denials_total{reason="quota_exceeded",tool="a",action="b"} 1\n');
+    const m = parseMetrics(
+      '# HELP x\n# TYPE x counter\ngateway_policy_denials_total{reason="scope_denied",tool="a",action="b"} 3\ngateway_policy_denials_total{reason="quota_exceeded",tool="a",action="b"} 1\n',
+    );
     expect(delta({}, m, "gateway_policy_denials_total")).toBe(4);
     expect(delta({}, m, "gateway_policy_denials_total", { reason: "scope_denied" })).toBe(3);
     expect(delta({}, {}, "gateway_breaker_transitions_total", { tool: "x" })).toBe(0);
@@ -220,25 +315,35 @@ describe("report computations", () => {
 
   it("buckets the resource trend per hour for long runs and per sixth otherwise", () => {
     const point = (t: number, mb: number): TimelinePoint => ({ t, rssBytes: mb * 1_048_576, heapBytes: (mb / 2) * 1_048_576, lagP99Ms: 2, breakers: {} });
-    const long = resourceTrend(Array.from({ length: 73 }, (_, i) => point(i * 100, 100 + i)), 7200);
+    const long = resourceTrend(
+      Array.from({ length: 73 }, (_, i) => point(i * 100, 100 + i)),
+      7200,
+    );
     expect(long.unit).toBe("hour");
     expect(long.buckets.map((b) => b.label)).toEqual(["hour 1", "hour 2"]);
     expect(long.rssGrowthMb).toBeCloseTo(36, 0);
-    const short = resourceTrend(Array.from({ length: 60 }, (_, i) => point(i, 100)), 60);
+    const short = resourceTrend(
+      Array.from({ length: 60 }, (_, i) => point(i, 100)),
+      60,
+    );
     expect(short.buckets).toHaveLength(6);
     expect(short.rssGrowthMb).toBe(0);
   });
 
   it("plans capacity from the capacity search's last passing step", () => {
-    const d = runData(steady(100), {
-      scenario: "capacity",
-      planRps: [100, 1000],
-      capacitySteps: [
-        { rateRps: 50, achievedRps: 50, overheadP99Ms: 2, e2eP99Ms: 30, errorRate: 0, generatorLagP99Ms: 1 },
-        { rateRps: 75, achievedRps: 75, overheadP99Ms: 3, e2eP99Ms: 31, errorRate: 0, generatorLagP99Ms: 1 },
-        { rateRps: 113, achievedRps: 90, overheadP99Ms: 90, e2eP99Ms: 200, errorRate: 0.02, generatorLagP99Ms: 1, broke: "errors" },
-      ],
-    }, { timeline: [] });
+    const d = runData(
+      steady(100),
+      {
+        scenario: "capacity",
+        planRps: [100, 1000],
+        capacitySteps: [
+          { rateRps: 50, achievedRps: 50, overheadP99Ms: 2, e2eP99Ms: 30, errorRate: 0, generatorLagP99Ms: 1 },
+          { rateRps: 75, achievedRps: 75, overheadP99Ms: 3, e2eP99Ms: 31, errorRate: 0, generatorLagP99Ms: 1 },
+          { rateRps: 113, achievedRps: 90, overheadP99Ms: 90, e2eP99Ms: 200, errorRate: 0.02, generatorLagP99Ms: 1, broke: "errors" },
+        ],
+      },
+      { timeline: [] },
+    );
     const c = computeResults(d).capacity;
     expect(c.maxSustainedRps).toBe(75);
     expect(c.stoppedOn!.rateRps).toBe(113);

@@ -37,13 +37,27 @@ describe("open-model schedule", () => {
 });
 
 /** Every byte a run directory holds, gzipped raw data unpacked. */
-const everything = (dir: string) => fs.readdirSync(dir).map((f) => (f.endsWith(".gz") ? gunzipSync(fs.readFileSync(path.join(dir, f))) : fs.readFileSync(path.join(dir, f))).toString("utf8")).join("\n");
+const everything = (dir: string) =>
+  fs
+    .readdirSync(dir)
+    .map((f) => (f.endsWith(".gz") ? gunzipSync(fs.readFileSync(path.join(dir, f))) : fs.readFileSync(path.join(dir, f))).toString("utf8"))
+    .join("\n");
 
 const regenerated = (dir: string) => fs.readFileSync(path.join(dir, "report.md"), "utf8").replace(/\*\*Report Generated:\*\*.*\n/, "");
 
 /** Everything a user must get from a run, checked against the raw data it left. */
 function checkRunDirectory(dir: string, scenario: string) {
-  for (const f of ["report.md", "report.html", "results.json", "samples.ndjson.gz", "run.json", "metrics-before.txt", "metrics-after.txt", "timeline.ndjson.gz"]) expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
+  for (const f of [
+    "report.md",
+    "report.html",
+    "results.json",
+    "samples.ndjson.gz",
+    "run.json",
+    "metrics-before.txt",
+    "metrics-after.txt",
+    "timeline.ndjson.gz",
+  ])
+    expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
   const report = fs.readFileSync(path.join(dir, "report.md"), "utf8");
 
   // Every section of the template, in the template's order; nothing left unfilled.
@@ -58,8 +72,14 @@ function checkRunDirectory(dir: string, scenario: string) {
 
   // Numbers agree with the raw data.
   const samples = readNdjson<{ t: number; expect: string; status: number }>(dir, "samples");
-  const meta = JSON.parse(fs.readFileSync(path.join(dir, "run.json"), "utf8")) as { run: { stages: Stage[]; command: string; machine: { cpuModel: string; cores: number; node: string } } };
-  const results = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8")) as { totals: { requests: number; calls: number; probes: number }; security: { probesAllowed: number }; verdict: string };
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, "run.json"), "utf8")) as {
+    run: { stages: Stage[]; command: string; machine: { cpuModel: string; cores: number; node: string } };
+  };
+  const results = JSON.parse(fs.readFileSync(path.join(dir, "results.json"), "utf8")) as {
+    totals: { requests: number; calls: number; probes: number };
+    security: { probesAllowed: number };
+    verdict: string;
+  };
   expect(samples.length).toBeGreaterThan(0);
   expect(results.totals.requests).toBe(samples.length);
   expect(results.totals.calls + results.totals.probes).toBe(samples.length);
@@ -67,7 +87,9 @@ function checkRunDirectory(dir: string, scenario: string) {
   if (scenario !== "capacity") expect(samples.length).toBe([...arrivals(meta.run.stages)].length);
   expect(results.security.probesAllowed).toBe(samples.filter((s) => s.expect === "deny" && s.status >= 200 && s.status < 300).length);
   expect(report).toContain(`${results.totals.calls} legitimate calls`);
-  expect(report).toContain(`**Production Readiness:** ${results.verdict === "READY" ? "✅ READY" : results.verdict === "CONDITIONAL" ? "⚠️ CONDITIONAL" : "❌ NOT READY"}`);
+  expect(report).toContain(
+    `**Production Readiness:** ${results.verdict === "READY" ? "✅ READY" : results.verdict === "CONDITIONAL" ? "⚠️ CONDITIONAL" : "❌ NOT READY"}`,
+  );
   expect(meta.run.command).toContain(`--scenario ${scenario}`);
   expect(meta.run.machine.cores).toBeGreaterThan(0);
   expect(meta.run.machine.node).toBe(process.version);
@@ -83,7 +105,16 @@ const ADMIN_CANARY = `canary-admin-${"k".repeat(8)}-${Date.now()}`;
 const METRICS_CANARY = `canary-metrics-${Date.now()}`;
 const QUICK: [string, Partial<BenchOptions>][] = [
   // Secrets given on the command line must not reach any artifact of the run.
-  ["baseline", { scale: 0.008, compare: true, adminKey: ADMIN_CANARY, metricsToken: METRICS_CANARY, command: `npm run bench -- --scenario baseline --admin-key ${ADMIN_CANARY} --metrics-token=${METRICS_CANARY} --duration 0.008` }],
+  [
+    "baseline",
+    {
+      scale: 0.008,
+      compare: true,
+      adminKey: ADMIN_CANARY,
+      metricsToken: METRICS_CANARY,
+      command: `npm run bench -- --scenario baseline --admin-key ${ADMIN_CANARY} --metrics-token=${METRICS_CANARY} --duration 0.008`,
+    },
+  ],
   ["spike", { scale: 0.03 }],
   ["soak", { scale: 0.0008 }],
   // Long enough that the fault window holds dozens of calls even when the machine is busy.
@@ -95,9 +126,18 @@ const QUICK: [string, Partial<BenchOptions>][] = [
 
 describe("secrets never reach a run's artifacts", () => {
   it("redacts secret-named flags, variables and URL passwords, and keeps everything else", () => {
-    expect(redactCommandLine("npm run bench -- --scenario chaos --admin-key abc --metrics-token=def --target http://u:pw@10.0.0.1:3000 --duration 1")).toBe("npm run bench -- --scenario chaos --admin-key *** --metrics-token=*** --target http://u:***@10.0.0.1:3000 --duration 1");
-    expect(redactCommandLine("GATEWAY_ADMIN_KEY=s3cret JOB_CALLBACK_SECRET='x y' PORT=3000 npm run bench")).toBe("GATEWAY_ADMIN_KEY=*** JOB_CALLBACK_SECRET=*** PORT=3000 npm run bench");
-    expect(redactConfig({ GATEWAY_MASTER_KEY: "m", METRICS_TOKEN: "t", DATABASE_URL: "postgres://app:pw@db/x", LOG_LEVEL: "warn" })).toEqual({ GATEWAY_MASTER_KEY: "***", METRICS_TOKEN: "***", DATABASE_URL: "postgres://app:***@db/x", LOG_LEVEL: "warn" });
+    expect(redactCommandLine("npm run bench -- --scenario chaos --admin-key abc --metrics-token=def --target http://u:pw@10.0.0.1:3000 --duration 1")).toBe(
+      "npm run bench -- --scenario chaos --admin-key *** --metrics-token=*** --target http://u:***@10.0.0.1:3000 --duration 1",
+    );
+    expect(redactCommandLine("GATEWAY_ADMIN_KEY=s3cret JOB_CALLBACK_SECRET='x y' PORT=3000 npm run bench")).toBe(
+      "GATEWAY_ADMIN_KEY=*** JOB_CALLBACK_SECRET=*** PORT=3000 npm run bench",
+    );
+    expect(redactConfig({ GATEWAY_MASTER_KEY: "m", METRICS_TOKEN: "t", DATABASE_URL: "postgres://app:pw@db/x", LOG_LEVEL: "warn" })).toEqual({
+      GATEWAY_MASTER_KEY: "***",
+      METRICS_TOKEN: "***",
+      DATABASE_URL: "postgres://app:***@db/x",
+      LOG_LEVEL: "warn",
+    });
   });
 });
 
@@ -110,7 +150,18 @@ describe("the proof harness writes a complete report for every scenario", () => 
     "%s (in process)",
     async (scenario, options) => {
       const dir = path.join(out, scenario);
-      const run = await runBench({ scenario, scale: 1, inProcess: true, quiet: true, agents: 2, mockLatencyMs: 2, mockJitterMs: 1, compare: false, out: dir, ...options });
+      const run = await runBench({
+        scenario,
+        scale: 1,
+        inProcess: true,
+        quiet: true,
+        agents: 2,
+        mockLatencyMs: 2,
+        mockJitterMs: 1,
+        compare: false,
+        out: dir,
+        ...options,
+      });
       expect(run.dir).toBe(dir);
       const { report } = checkRunDirectory(dir, scenario);
       // Everything it started is stopped.
@@ -147,7 +198,22 @@ describe("the proof harness writes a complete report for every scenario", () => 
         child.stderr.on("data", (c: Buffer) => (output += c.toString()));
         child.on("exit", (code) => resolve({ code, output }));
       });
-    const bench = await run(["bench/harness/cli.ts", "--scenario", "spike", "--duration", "0.02", "--out", dir, "--agents", "2", "--mock-latency", "2", "--mock-jitter", "1", "--no-compare"]);
+    const bench = await run([
+      "bench/harness/cli.ts",
+      "--scenario",
+      "spike",
+      "--duration",
+      "0.02",
+      "--out",
+      dir,
+      "--agents",
+      "2",
+      "--mock-latency",
+      "2",
+      "--mock-jitter",
+      "1",
+      "--no-compare",
+    ]);
     expect(bench.code, bench.output).toBe(0);
     // The progress line: elapsed, target RPS, achieved RPS, p99, errors.
     expect(bench.output).toMatch(/\[spike +\d+s\/\d+s\] target [\d.]+ rps \| achieved \d+ rps \| p99 [\d.]+ ms \| errors \d+/);

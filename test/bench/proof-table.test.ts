@@ -8,10 +8,22 @@ import { BEGIN, END, renderProofTable, TABLE_FILES, withTable } from "../../benc
 const writeRun = (root: string, scenario: string, verdict: string, missed: { name: string; value: string; target: string }[]) => {
   const dir = path.join(root, scenario);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, "run.json"), JSON.stringify({ run: { scenario, startedAt: "2026-11-30T18:00:00.000Z", durationS: 600, scale: 1, command: `npm run bench -- --scenario ${scenario}` } }));
+  fs.writeFileSync(
+    path.join(dir, "run.json"),
+    JSON.stringify({ run: { scenario, startedAt: "2026-11-30T18:00:00.000Z", durationS: 600, scale: 1, command: `npm run bench -- --scenario ${scenario}` } }),
+  );
   fs.writeFileSync(
     path.join(dir, "results.json"),
-    JSON.stringify({ verdict, totals: { requests: 15000, calls: 14500, judgedCalls: 14500 }, successRate: 0.9995, overhead: { count: 14000, p50: 1.5, p99: 4.25 }, selfReportedOverhead: { p99: 0.6 }, comparison: { ratioP99: 1.04 }, security: { probes: 450, probesRefused: 450, leaks: 0 }, missed }),
+    JSON.stringify({
+      verdict,
+      totals: { requests: 15000, calls: 14500, judgedCalls: 14500 },
+      successRate: 0.9995,
+      overhead: { count: 14000, p50: 1.5, p99: 4.25 },
+      selfReportedOverhead: { p99: 0.6 },
+      comparison: { ratioP99: 1.04 },
+      security: { probes: 450, probesRefused: 450, leaks: 0 },
+      missed,
+    }),
   );
 };
 
@@ -22,7 +34,9 @@ describe("the README's proof table", () => {
     writeRun(root, "baseline", "READY", []);
     const table = renderProofTable(root, "docs/reports/");
     const rows = table.split("\n").slice(2);
-    expect(rows[0]).toMatch(/^\| \[baseline\]\(docs\/reports\/baseline\/report\.md\) \| 2026-11-30 \| 10\.0 min \| n\/a \| \*\*READY\*\* \| 15000 requests; success 99\.95 %; client-observed overhead p50\/p99 1\.50\/4\.25 ms \(self-reported p99 0\.60 ms\); e2e p99 ×1\.04 the bare proxy; 450\/450 probes refused as expected; 0 secrets exposed \| none \|$/);
+    expect(rows[0]).toMatch(
+      /^\| \[baseline\]\(docs\/reports\/baseline\/report\.md\) \| 2026-11-30 \| 10\.0 min \| n\/a \| \*\*READY\*\* \| 15000 requests; success 99\.95 %; client-observed overhead p50\/p99 1\.50\/4\.25 ms \(self-reported p99 0\.60 ms\); e2e p99 ×1\.04 the bare proxy; 450\/450 probes refused as expected; 0 secrets exposed \| none \|$/,
+    );
     expect(rows[1]).toContain("| **NOT READY** |");
     expect(rows[1]).toContain("Breaker serpapi closed after faults (still open at the end; target ≤ 30 s)");
     expect(withTable(`a\n${BEGIN}\nold\n${END}\nb`, "new")).toBe(`a\n${BEGIN}\nnew\n${END}\nb`);

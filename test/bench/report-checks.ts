@@ -9,4 +9,17 @@ export const TEMPLATE_HEADINGS = fs
   .filter((l) => /^#{1,3} /.test(l));
 
 /** Left-over template text or broken arithmetic in a rendered report. */
-export const PLACEHOLDERS = [/\[X\]/, /\[DATE\]/, /\[DURATION\]/, /\[VERSION\]/, /\[ENVIRONMENT\]/, /\[DETAILS\]/, /\[RECOMMENDATION/, /\[TIMESTAMP\]/, /\[SUCCESS\/FAILURE\]/, /\[STRONG/, /\bTODO\b|\bTBD\b|\{\{|\bundefined\b|\bNaN\b|Infinity|\[object Object\]/, /✅\/❌/];
+export const PLACEHOLDERS = [
+  /\[X\]/,
+  /\[DATE\]/,
+  /\[DURATION\]/,
+  /\[VERSION\]/,
+  /\[ENVIRONMENT\]/,
+  /\[DETAILS\]/,
+  /\[RECOMMENDATION/,
+  /\[TIMESTAMP\]/,
+  /\[SUCCESS\/FAILURE\]/,
+  /\[STRONG/,
+  /\bTODO\b|\bTBD\b|\{\{|\bundefined\b|\bNaN\b|Infinity|\[object Object\]/,
+  /✅\/❌/,
+];

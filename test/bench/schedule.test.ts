@@ -77,7 +77,12 @@ describe("dispatcher (virtual clock)", () => {
     const clock = new VirtualClock();
     const fired: { at: number; scheduled: number; lag: number }[] = [];
     const result = await clock.run(
-      dispatch({ stages: [{ durationS: 1, fromRps: 4, toRps: 4 }], clock, prepare: () => null, fire: (_i, scheduled, lag) => fired.push({ at: clock.now(), scheduled, lag }) }),
+      dispatch({
+        stages: [{ durationS: 1, fromRps: 4, toRps: 4 }],
+        clock,
+        prepare: () => null,
+        fire: (_i, scheduled, lag) => fired.push({ at: clock.now(), scheduled, lag }),
+      }),
     );
     expect(result.sent).toBe(4);
     expect(fired.map((f) => f.scheduled)).toEqual([250, 500, 750, 1000]);
@@ -124,8 +129,21 @@ describe("dispatcher (virtual clock)", () => {
 });
 
 describe("load generator (virtual clock, fake transport)", () => {
-  const planned: PlannedRequest = { tool: "serpapi", action: "search", params: { q: "x" }, token: "t", headers: {}, expect: "allow", kind: "serpapi", duplicate: false };
-  const answer = (): Exchange => ({ status: 200, headers: { "server-timing": "gateway;dur=1.5, upstream;dur=3.5" }, text: '{"data":{},"meta":{"cache":"miss","attempts":1}}' });
+  const planned: PlannedRequest = {
+    tool: "serpapi",
+    action: "search",
+    params: { q: "x" },
+    token: "t",
+    headers: {},
+    expect: "allow",
+    kind: "serpapi",
+    duplicate: false,
+  };
+  const answer = (): Exchange => ({
+    status: 200,
+    headers: { "server-timing": "gateway;dur=1.5, upstream;dur=3.5" },
+    text: '{"data":{},"meta":{"cache":"miss","attempts":1}}',
+  });
 
   it("measures latency from the scheduled time, so a stall shows in every request it delayed (no coordinated omission)", async () => {
     const clock = new VirtualClock();
@@ -138,7 +156,9 @@ describe("load generator (virtual clock, fake transport)", () => {
       },
       close: async () => {},
     };
-    const result = await clock.run(runLoad({ target: "http://unused", stages: [{ durationS: 1, fromRps: 10, toRps: 10 }], next: async () => planned, clock, transport }));
+    const result = await clock.run(
+      runLoad({ target: "http://unused", stages: [{ durationS: 1, fromRps: 10, toRps: 10 }], next: async () => planned, clock, transport }),
+    );
     expect(result.samples).toHaveLength(10);
     const byT = new Map(result.samples.map((s) => [Math.round(s.t * 1000), s.e2eMs]));
     expect(byT.get(100)).toBe(5);
@@ -181,7 +201,9 @@ describe("load generator (virtual clock, fake transport)", () => {
       },
       close: async () => {},
     };
-    const result = await clock.run(runLoad({ target: "http://unused", stages: [{ durationS: 0.5, fromRps: 4, toRps: 4 }], next: async () => planned, clock, transport }));
+    const result = await clock.run(
+      runLoad({ target: "http://unused", stages: [{ durationS: 0.5, fromRps: 4, toRps: 4 }], next: async () => planned, clock, transport }),
+    );
     expect(result.samples).toHaveLength(2);
     expect(result.samples.every((s) => s.status === 0 && s.code === "client_ECONNREFUSED")).toBe(true);
   });
@@ -192,13 +214,19 @@ describe("reading an answer", () => {
 
   it("takes overhead and upstream time from Server-Timing and cache/attempts from meta", () => {
     const s = base();
-    readExchange(s, { status: 200, headers: { "server-timing": "gateway;dur=0.42, upstream;dur=27.1" }, text: '{"data":{},"meta":{"cache":"hit","attempts":0}}' });
+    readExchange(s, {
+      status: 200,
+      headers: { "server-timing": "gateway;dur=0.42, upstream;dur=27.1" },
+      text: '{"data":{},"meta":{"cache":"hit","attempts":0}}',
+    });
     expect(s).toMatchObject({ status: 200, overheadMs: 0.42, upstreamMs: 27.1, cache: "hit", attempts: 0 });
   });
 
   it("takes the error code and attempts from an error body, and flags a leaked secret", () => {
     const s = base();
-    readExchange(s, { status: 504, headers: {}, text: '{"error":{"code":"upstream_timeout","details":{"attempts":3},"message":"sk-secret-1"}}' }, ["sk-secret-1"]);
+    readExchange(s, { status: 504, headers: {}, text: '{"error":{"code":"upstream_timeout","details":{"attempts":3},"message":"sk-secret-1"}}' }, [
+      "sk-secret-1",
+    ]);
     expect(s).toMatchObject({ status: 504, code: "upstream_timeout", attempts: 3, leaked: true });
     const garbage = base();
     readExchange(garbage, { status: 502, headers: {}, text: "<html>" });

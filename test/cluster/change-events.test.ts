@@ -35,7 +35,9 @@ const MUTATING_ROUTES: Record<string, { publishes: ChangeEvent["type"] } | { pub
   "POST /api/proxy": { publishesNothing: "an agent's call: shared counters live in Redis, the audit in the store" },
   "POST /api/jobs": { publishesNothing: "an agent's job: queued in the store, where every instance's worker claims it" },
   "POST /v1/chat/completions": { publishesNothing: "an agent's model call through the OpenAI-compatible door: the same road as /api/proxy" },
-  "POST /api/approvals/:id/approve": { publishesNothing: "a decision is one conditional UPDATE in the shared store; the approved call runs on the instance that won it" },
+  "POST /api/approvals/:id/approve": {
+    publishesNothing: "a decision is one conditional UPDATE in the shared store; the approved call runs on the instance that won it",
+  },
   "POST /api/approvals/:id/deny": { publishesNothing: "a decision is one conditional UPDATE in the shared store" },
   "PUT /api/admin/chaos": { publishesNothing: "chaos is per instance by design (docs/resilience.md)" },
   "PUT /api/admin/chaos/:tool": { publishesNothing: "chaos is per instance by design" },
@@ -77,7 +79,11 @@ describe("change events are explicit: every mutating route is accounted for", ()
       const entry = MUTATING_ROUTES[route]!;
       expect("publishes" in entry, route).toBe(true);
       const before = seen.length;
-      const r = await http(`${t.url}${path}`, { method: init.method ?? route.split(" ")[0]!, headers: admin(), ...(init.body === undefined ? {} : { body: init.body }) });
+      const r = await http(`${t.url}${path}`, {
+        method: init.method ?? route.split(" ")[0]!,
+        headers: admin(),
+        ...(init.body === undefined ? {} : { body: init.body }),
+      });
       expect(r.status, `${route}: ${r.text}`).toBeLessThan(300);
       const published = seen.slice(before).map((e) => e.type);
       expect(published, route).toContain((entry as { publishes: string }).publishes);
@@ -108,10 +114,15 @@ describe("change events are explicit: every mutating route is accounted for", ()
     await expectEvent("PATCH /api/policies/:id", `/api/policies/${policy.id}`, { body: { description: "patched" } });
     await expectEvent("DELETE /api/policies/:id", `/api/policies/${policy.id}`);
 
-    await expectEvent("POST /api/tools", "/api/tools", { body: { name: "evt", baseUrl: "http://127.0.0.1:9", actions: { get: { method: "GET", path: "/" } } } });
+    await expectEvent("POST /api/tools", "/api/tools", {
+      body: { name: "evt", baseUrl: "http://127.0.0.1:9", actions: { get: { method: "GET", path: "/" } } },
+    });
     await expectEvent("DELETE /api/tools/:name", "/api/tools/evt");
 
-    const upstream = await startUpstreamMcp({ name: "evt-mcp", tools: (server) => server.registerTool("ping", { description: "pong" }, async () => ({ content: [{ type: "text", text: "pong" }] })) });
+    const upstream = await startUpstreamMcp({
+      name: "evt-mcp",
+      tools: (server) => server.registerTool("ping", { description: "pong" }, async () => ({ content: [{ type: "text", text: "pong" }] })),
+    });
     try {
       await expectEvent("POST /api/mcp-servers", "/api/mcp-servers", { body: { name: "evt-mcp", url: upstream.url, auth: { in: "none" } } });
       await expectEvent("POST /api/mcp-servers/:name/refresh", "/api/mcp-servers/evt-mcp/refresh");
@@ -120,7 +131,9 @@ describe("change events are explicit: every mutating route is accounted for", ()
       await upstream.close();
     }
 
-    const declared = Object.entries(MUTATING_ROUTES).filter(([, e]) => "publishes" in e).map(([route]) => route);
+    const declared = Object.entries(MUTATING_ROUTES)
+      .filter(([, e]) => "publishes" in e)
+      .map(([route]) => route);
     expect([...exercised].sort()).toEqual(declared.sort());
   });
 

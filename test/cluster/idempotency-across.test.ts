@@ -116,7 +116,10 @@ describe.skipIf(!available).each([
   });
 
   const send = async (gateway: GatewayProcess, key: string, params: Record<string, unknown>) =>
-    http(`${gateway.url}/api/proxy`, { headers: { authorization: `Bearer ${await client.token()}`, "idempotency-key": key }, body: { tool: "mailer", action: "send", params } });
+    http(`${gateway.url}/api/proxy`, {
+      headers: { authorization: `Bearer ${await client.token()}`, "idempotency-key": key },
+      body: { tool: "mailer", action: "send", params },
+    });
 
   it("sequentially: A sends, B replays A's result without sending", async () => {
     const ref = `seq-${randomBytes(4).toString("hex")}`;

@@ -48,7 +48,8 @@ describe("Redis dies mid-run and comes back", () => {
     expect(call.data.search_metadata.status).toBe("Success");
     // Idempotency keys fall back to this instance's (REDIS_FAILURE_MODE=open): a repeat is still answered once here.
     const sentBefore = t.gateway.mockUpstreams!.stats().gmailSent;
-    const send = () => client.call<any>("gmail_send", "send", { to: "a@example.com", subject: "during outage", text: "t" }, { headers: { "idempotency-key": "outage-key-1" } });
+    const send = () =>
+      client.call<any>("gmail_send", "send", { to: "a@example.com", subject: "during outage", text: "t" }, { headers: { "idempotency-key": "outage-key-1" } });
     const first = await send();
     const again = await send();
     expect(again.meta.replayed).toBe(true);

@@ -51,7 +51,8 @@ describe.skipIf(!available)("scale-out: separate gateway processes behave as one
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  const admin = (p: GatewayProcess) => ({ url: p.url, adminKey: shared.GATEWAY_ADMIN_KEY, admin: new AdminClient({ baseUrl: p.url, adminKey: shared.GATEWAY_ADMIN_KEY }) }) as never;
+  const admin = (p: GatewayProcess) =>
+    ({ url: p.url, adminKey: shared.GATEWAY_ADMIN_KEY, admin: new AdminClient({ baseUrl: p.url, adminKey: shared.GATEWAY_ADMIN_KEY }) }) as never;
 
   async function untilRefused(url: string, token: string, code: string, limitMs: number): Promise<number> {
     const started = performance.now();
@@ -94,7 +95,10 @@ describe.skipIf(!available)("scale-out: separate gateway processes behave as one
   it("a job accepted by A is completed by another instance after A is killed with SIGKILL", async () => {
     const { client } = await newAgent(admin(a), { scopes: ["serpapi:search"] });
     const token = await client.token();
-    const accepted = await http(`${a.url}/api/jobs`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "serpapi", action: "search", params: { q: "survives kill -9" } } });
+    const accepted = await http(`${a.url}/api/jobs`, {
+      headers: { authorization: `Bearer ${token}` },
+      body: { tool: "serpapi", action: "search", params: { q: "survives kill -9" } },
+    });
     expect(accepted.status, JSON.stringify(accepted.json)).toBe(202);
     const jobId = accepted.json.jobId as string;
     // Wait until A's worker holds it (its slow upstream keeps it busy), then kill A without any shutdown.

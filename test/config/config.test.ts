@@ -4,7 +4,15 @@ import { ConfigError, loadConfig } from "../../src/config/index.js";
 describe("configuration", () => {
   it("has embedded defaults", () => {
     const c = loadConfig({}, "/srv");
-    expect(c).toMatchObject({ port: 3000, host: "127.0.0.1", dataDir: "/srv/data", databaseUrl: undefined, logLevel: "info", issuer: "urn:4runr:gateway", upstreamMode: "mock" });
+    expect(c).toMatchObject({
+      port: 3000,
+      host: "127.0.0.1",
+      dataDir: "/srv/data",
+      databaseUrl: undefined,
+      logLevel: "info",
+      issuer: "urn:4runr:gateway",
+      upstreamMode: "mock",
+    });
     expect(c.features).toEqual({ cache: true, retry: true, breakers: true, policy: true, async: false });
     expect(Object.isFrozen(c)).toBe(true);
   });

@@ -3,7 +3,11 @@ import { ConfigError, loadConfig } from "../../src/config/index.js";
 
 describe("security configuration", () => {
   it("has pre-authentication limits on by default and lets each be turned off", () => {
-    expect(loadConfig({}).preAuthRates).toEqual({ tokenRequestsPerMinutePerAddress: 300, tokenRequestsPerMinutePerAgent: 60, anonymousCallsPerMinutePerAddress: 300 });
+    expect(loadConfig({}).preAuthRates).toEqual({
+      tokenRequestsPerMinutePerAddress: 300,
+      tokenRequestsPerMinutePerAgent: 60,
+      anonymousCallsPerMinutePerAddress: 300,
+    });
     expect(loadConfig({ ANONYMOUS_CALLS_PER_MINUTE_PER_ADDRESS: "0" }).preAuthRates.anonymousCallsPerMinutePerAddress).toBe(0);
     expect(() => loadConfig({ TOKEN_REQUESTS_PER_MINUTE_PER_AGENT: "-1" })).toThrow(/TOKEN_REQUESTS_PER_MINUTE_PER_AGENT/);
   });

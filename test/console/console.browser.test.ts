@@ -17,7 +17,8 @@ const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = path.join(ROOT, "test-artifacts", "console");
 const README_IMAGES = path.join(ROOT, "docs", "images");
 const haveBrowser = fs.existsSync(CHROMIUM);
-if (!haveBrowser && !process.env.CI) process.stderr.write(`\n!!! ${CHROMIUM} is missing: SKIPPING the console's browser tests (required in CI; scripts/ensure-tools.sh installs it)\n\n`);
+if (!haveBrowser && !process.env.CI)
+  process.stderr.write(`\n!!! ${CHROMIUM} is missing: SKIPPING the console's browser tests (required in CI; scripts/ensure-tools.sh installs it)\n\n`);
 
 const ADMIN_KEY = `admin-${"k".repeat(24)}-${process.pid}`;
 
@@ -59,19 +60,26 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
   };
   /** As the admin key, outside the browser. */
   const asAdmin = async (method: string, url: string, body?: unknown) => {
-    const r = await fetch(`${gateway.url}${url}`, { method, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const r = await fetch(`${gateway.url}${url}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     return { status: r.status, json: (await r.json()) as any };
   };
   /** The agent asks for a mail through the gateway's HTTP API; mail outside example.com is held (202). */
   const heldMail = async (to: string, subject: string, text: string) => {
     const token = await agentClient(["gmail_send:send"]).token();
-    const r = await fetch(`${gateway.url}/api/proxy`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ tool: "gmail_send", action: "send", params: { to: [to], subject, text } }) });
+    const r = await fetch(`${gateway.url}/api/proxy`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ tool: "gmail_send", action: "send", params: { to: [to], subject, text } }),
+    });
     const body = (await r.json()) as { approval: { id: string; status: string } };
     expect([r.status, body.approval.status, r.headers.get("location")]).toEqual([202, "pending", `/api/approvals/${body.approval.id}`]);
     return { id: body.approval.id, token, correlationId: r.headers.get("x-correlation-id")! };
   };
-  const agentClient = (scopes: string[]) =>
-    new AgentClient({ baseUrl: gateway.url, agentId: state.agentId!, privateKey: state.agentKeyPem!, scopes });
+  const agentClient = (scopes: string[]) => new AgentClient({ baseUrl: gateway.url, agentId: state.agentId!, privateKey: state.agentKeyPem!, scopes });
 
   beforeAll(async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -103,7 +111,13 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
 
   // Every test leaves a screenshot of where it ended (passed or failed) in the artifacts folder.
   afterEach(async (test) => {
-    if (page && !page.isClosed()) await shot(`end-${test.task.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 60)}`);
+    if (page && !page.isClosed())
+      await shot(
+        `end-${test.task.name
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, "-")
+          .slice(0, 60)}`,
+      );
   });
 
   afterAll(async () => {
@@ -161,7 +175,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     const downloading = page.waitForEvent("download");
     await page.getByRole("button", { name: `Download ${state.agentName}.agent.json` }).click();
     const download = await downloading;
-    const file = JSON.parse(fs.readFileSync((await download.path()), "utf8")) as { agentId: string; privateKeyPem: string; gatewayUrl: string };
+    const file = JSON.parse(fs.readFileSync(await download.path(), "utf8")) as { agentId: string; privateKeyPem: string; gatewayUrl: string };
     expect(file.gatewayUrl).toBe(gateway.url);
     state.agentId = file.agentId;
     state.agentKeyPem = file.privateKeyPem;
@@ -195,18 +209,28 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await go("policies", "Policies");
     await page.getByRole("button", { name: "New policy" }).click();
     const editor = page.getByLabel("Policy (YAML)");
-    await editor.fill(["name: console-testers", "subject:", "  role: console-tester", "rules:", "  - effect: maybe", "    scopes: [serpapi:search]", ""].join("\n"));
+    await editor.fill(
+      ["name: console-testers", "subject:", "  role: console-tester", "rules:", "  - effect: maybe", "    scopes: [serpapi:search]", ""].join("\n"),
+    );
     await page.getByRole("button", { name: "Create policy" }).click();
     const fieldError = page.getByTestId("policy-field-error");
     await fieldError.waitFor();
     expect(await fieldError.textContent()).toMatch(/rules\[0\]\.effect.*\(line 5\)/);
     expect(await editor.getAttribute("aria-invalid")).toBe("true");
     await shot("policy-error");
-    await editor.fill(["name: console-testers", "subject:", "  role: console-tester", "rules:", "  - effect: allow", "    scopes: [serpapi:search]", ""].join("\n"));
+    await editor.fill(
+      ["name: console-testers", "subject:", "  role: console-tester", "rules:", "  - effect: allow", "    scopes: [serpapi:search]", ""].join("\n"),
+    );
     await page.getByRole("button", { name: "Create policy" }).click();
     await page.getByRole("heading", { level: 1, name: "Policy console-testers" }).waitFor();
     // A second version, then the diff between them and a roll back.
-    await page.getByLabel("Policy (YAML)").fill(["name: console-testers", "subject:", "  role: console-tester", "rules:", "  - effect: allow", "    scopes: [serpapi:search, openai:chat]", ""].join("\n"));
+    await page
+      .getByLabel("Policy (YAML)")
+      .fill(
+        ["name: console-testers", "subject:", "  role: console-tester", "rules:", "  - effect: allow", "    scopes: [serpapi:search, openai:chat]", ""].join(
+          "\n",
+        ),
+      );
     await page.getByRole("button", { name: "Save as a new version" }).click();
     await page.getByText("Version 2 ·").waitFor();
     await page.locator(".d-add", { hasText: "openai:chat" }).waitFor();
@@ -226,7 +250,9 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
   it("finds the agent's denied call in the audit and follows its correlation id", async () => {
     const client = agentClient(["serpapi:search", "openai:chat"]);
     await client.call("serpapi", "search", { q: "coffee" });
-    const denied = await client.call("openai", "chat", { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }).catch((e: GatewayClientError) => e);
+    const denied = await client
+      .call("openai", "chat", { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: GatewayClientError) => e);
     expect(denied).toBeInstanceOf(GatewayClientError);
     const correlationId = (denied as GatewayClientError).correlationId!;
     await go("audit", "Audit");
@@ -245,7 +271,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     // CSV export of what the filters select.
     const downloading = page.waitForEvent("download");
     await page.getByRole("button", { name: "Export CSV" }).click();
-    const csv = fs.readFileSync((await (await downloading).path()), "utf8");
+    const csv = fs.readFileSync(await (await downloading).path(), "utf8");
     expect(csv.split("\r\n")[0]).toBe("at,correlationId,operator,agentId,tool,action,decision,reason,status,latencyMs,upstreamMs,cache,attempts,paramsHash");
     expect(csv).toContain(correlationId);
     // Live: a new call shows up on the newest page without touching anything.
@@ -278,21 +304,25 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     // The admin writes the policy in the console: mail outside example.com waits for a person.
     await go("policies", "Policies");
     await page.getByRole("button", { name: "New policy" }).click();
-    await page.getByLabel("Policy (YAML)").fill([
-      "name: console-approvals",
-      "subject:",
-      "  role: console-tester",
-      "rules:",
-      "  - effect: allow",
-      "    scopes: [gmail_send:send]",
-      "  - id: outside-mail",
-      "    effect: allow",
-      "    scopes: [gmail_send:send]",
-      "    guards:",
-      "      recipients.domain: {oneOf: [example.com]}",
-      "    requireApproval: {ttlSeconds: 3600, approvers: [console-approvers]}",
-      "",
-    ].join("\n"));
+    await page
+      .getByLabel("Policy (YAML)")
+      .fill(
+        [
+          "name: console-approvals",
+          "subject:",
+          "  role: console-tester",
+          "rules:",
+          "  - effect: allow",
+          "    scopes: [gmail_send:send]",
+          "  - id: outside-mail",
+          "    effect: allow",
+          "    scopes: [gmail_send:send]",
+          "    guards:",
+          "      recipients.domain: {oneOf: [example.com]}",
+          "    requireApproval: {ttlSeconds: 3600, approvers: [console-approvers]}",
+          "",
+        ].join("\n"),
+      );
     await page.getByRole("button", { name: "Create policy" }).click();
     await page.getByRole("heading", { level: 1, name: "Policy console-approvals" }).waitFor();
     const approver = await asAdmin("POST", "/api/operators", { name: "console-approver", role: "approver" });
@@ -326,7 +356,9 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
       await dialog.waitFor();
       // The dialog shows what is being decided; a reason is required.
       expect(await dialog.textContent()).toContain(subject);
-      const answered = page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === `/api/approvals/${id}/${button.toLowerCase()}`);
+      const answered = page.waitForResponse(
+        (r) => r.request().method() === "POST" && new URL(r.url()).pathname === `/api/approvals/${id}/${button.toLowerCase()}`,
+      );
       await dialog.getByLabel("Reason").fill(reason);
       await dialog.getByRole("button", { name: button, exact: true }).click();
       await dialog.waitFor({ state: "detached" });
@@ -365,10 +397,25 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await shot("approvals-history");
     // Through the API: the agent reads its approval executed with the mail's result; the trail names the approver.
     const read = await fetch(`${gateway.url}/api/approvals/${approved.id}`, { headers: { authorization: `Bearer ${approved.token}` } });
-    const view = (await read.json()) as { status: string; decidedBy: string; decisionReason: string; result: { id: string }; resultMeta: { correlationId: string } };
+    const view = (await read.json()) as {
+      status: string;
+      decidedBy: string;
+      decisionReason: string;
+      result: { id: string };
+      resultMeta: { correlationId: string };
+    };
     expect(view).toMatchObject({ status: "executed", decidedBy: "console-approver", decisionReason: "expected by legal", result: { id: expect.any(String) } });
-    expect((await asAdmin("GET", `/api/approvals/${denied.id}`)).json).toMatchObject({ status: "denied", decidedBy: "console-approver", decisionReason: "no keys by mail" });
-    const trail = (await asAdmin("GET", `/api/audit?correlationId=${approved.correlationId}`)).json.records as { decision: string; door: string; operator: string | null; status: number }[];
+    expect((await asAdmin("GET", `/api/approvals/${denied.id}`)).json).toMatchObject({
+      status: "denied",
+      decidedBy: "console-approver",
+      decisionReason: "no keys by mail",
+    });
+    const trail = (await asAdmin("GET", `/api/audit?correlationId=${approved.correlationId}`)).json.records as {
+      decision: string;
+      door: string;
+      operator: string | null;
+      status: number;
+    }[];
     expect(trail.map((r) => [r.decision, r.door, r.operator]).sort()).toEqual([
       ["allow", "approval", null],
       ["approval_granted", "approval", "console-approver"],
@@ -448,7 +495,7 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     await page.getByRole("button", { name: "Create operator" }).click();
     const downloading = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download console-viewer.operator-key.txt" }).click();
-    const viewerKey = fs.readFileSync((await (await downloading).path()), "utf8");
+    const viewerKey = fs.readFileSync(await (await downloading).path(), "utf8");
     expect(viewerKey).toMatch(/^op_[A-Za-z0-9_-]{43}$/);
     // Handed over, never drawn: the key is nowhere in the page.
     expect(await page.content()).not.toContain(viewerKey);
@@ -506,10 +553,18 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     // Nor may it decide an approval, session, CSRF token and all; the call still waits.
     const decision = await page.evaluate(async (id) => {
       const session = (await (await fetch("/api/console/session")).json()) as { csrfToken: string };
-      const r = await fetch(`/api/approvals/${id}/approve`, { method: "POST", headers: { "x-csrf-token": session.csrfToken, "content-type": "application/json" }, body: JSON.stringify({ reason: "viewer" }) });
+      const r = await fetch(`/api/approvals/${id}/approve`, {
+        method: "POST",
+        headers: { "x-csrf-token": session.csrfToken, "content-type": "application/json" },
+        body: JSON.stringify({ reason: "viewer" }),
+      });
       return { status: r.status, body: (await r.json()) as { error: { code: string; details: unknown } } };
     }, waiting.id);
-    expect([decision.status, decision.body.error.code, decision.body.error.details]).toEqual([403, "operator_forbidden", { role: "viewer", needed: "approver" }]);
+    expect([decision.status, decision.body.error.code, decision.body.error.details]).toEqual([
+      403,
+      "operator_forbidden",
+      { role: "viewer", needed: "approver" },
+    ]);
     expect((await asAdmin("GET", `/api/approvals/${waiting.id}`)).json).toMatchObject({ status: "pending", decidedBy: null });
     state.waitingApprovalId = waiting.id;
   }, 60_000);
@@ -519,13 +574,15 @@ describe.skipIf(!haveBrowser && !process.env.CI)("the operator console in a real
     // (the wrong key, the policy with an error, the approval decided elsewhere, the viewer's changes) and the probes
     // for features this gateway does not have. Any other refusal, or any other error, fails.
     expect(consoleErrors.filter((e) => !/^Failed to load resource: the server responded with a status of 4\d\d /.test(e))).toEqual([]);
-    expect([...refusedRequests].sort()).toEqual([
-      "400 POST /api/policies",
-      "401 POST /api/console/session",
-      "403 POST /api/agents/" + state.agentId + "/suspend",
-      "403 POST /api/approvals/" + state.waitingApprovalId + "/approve",
-      "409 POST /api/approvals/" + state.decidedElsewhereId + "/approve",
-    ].sort());
+    expect([...refusedRequests].sort()).toEqual(
+      [
+        "400 POST /api/policies",
+        "401 POST /api/console/session",
+        "403 POST /api/agents/" + state.agentId + "/suspend",
+        "403 POST /api/approvals/" + state.waitingApprovalId + "/approve",
+        "409 POST /api/approvals/" + state.decidedElsewhereId + "/approve",
+      ].sort(),
+    );
     expect(foreignRequests).toEqual([]);
   });
 });

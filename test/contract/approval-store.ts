@@ -44,7 +44,17 @@ export function approvalStoreContract(name: string, open: () => Promise<{ approv
       const { approvals, close } = await opened();
       try {
         await approvals.insert(approval("a", 100, { callbackUrl: "http://127.0.0.1/cb" }));
-        expect(await approvals.get("a")).toMatchObject({ status: "pending", agentId: "a1", sealedCall: "sealed-a", callbackUrl: "http://127.0.0.1/cb", requestedAt: 100, expiresAt: 1100, decidedAt: null, decidedBy: null, result: null });
+        expect(await approvals.get("a")).toMatchObject({
+          status: "pending",
+          agentId: "a1",
+          sealedCall: "sealed-a",
+          callbackUrl: "http://127.0.0.1/cb",
+          requestedAt: 100,
+          expiresAt: 1100,
+          decidedAt: null,
+          decidedBy: null,
+          result: null,
+        });
         expect(await approvals.get("missing")).toBeUndefined();
         expect(await approvals.countPending()).toBe(1);
         expect(await approvals.finish("a", { status: "executed", result: "{}", at: 150 })).toBe(false); // not approved yet
@@ -87,7 +97,10 @@ export function approvalStoreContract(name: string, open: () => Promise<{ approv
         await approvals.decide("running", { status: "approved", by: "admin", reason: null, at: 900 });
         await approvals.decide("done", { status: "approved", by: "admin", reason: null, at: 200 });
         await approvals.finish("done", { status: "executed", result: "{}", at: 300 });
-        const [first, second] = await Promise.all([approvals.failInterrupted(500, '{"code":"internal_error"}', 1000), approvals.failInterrupted(500, "{}", 1000)]);
+        const [first, second] = await Promise.all([
+          approvals.failInterrupted(500, '{"code":"internal_error"}', 1000),
+          approvals.failInterrupted(500, "{}", 1000),
+        ]);
         expect([...first, ...second].map((a) => a.id)).toEqual(["stuck"]);
         expect(await approvals.get("stuck")).toMatchObject({ status: "failed", error: '{"code":"internal_error"}', finishedAt: 1000 });
         expect(await approvals.finish("stuck", { status: "executed", result: "{}", at: 1100 })).toBe(false);
@@ -102,7 +115,9 @@ export function approvalStoreContract(name: string, open: () => Promise<{ approv
       const { approvals, close } = await opened();
       try {
         await approvals.insert(approval("race", 100));
-        const results = await Promise.all(Array.from({ length: 12 }, (_, i) => approvals.decide("race", { status: i % 2 === 0 ? "approved" : "denied", by: `p${i}`, reason: null, at: 200 })));
+        const results = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => approvals.decide("race", { status: i % 2 === 0 ? "approved" : "denied", by: `p${i}`, reason: null, at: 200 })),
+        );
         const winners = results.filter((r) => r !== undefined);
         expect(winners).toHaveLength(1);
         expect((await approvals.get("race"))!.decidedBy).toBe(winners[0]!.decidedBy);

@@ -21,7 +21,16 @@ export function jobStoreContract(name: string, open: () => Promise<{ jobs: JobSt
       });
       return { jobs: recorded, close };
     };
-    const job = (id: string, createdAt: number) => ({ id, agentId: "a1", tool: "serpapi", action: "search", sealedCall: `sealed-${id}`, correlationId: `c-${id}`, callbackUrl: null, createdAt });
+    const job = (id: string, createdAt: number) => ({
+      id,
+      agentId: "a1",
+      tool: "serpapi",
+      action: "search",
+      sealedCall: `sealed-${id}`,
+      correlationId: `c-${id}`,
+      callbackUrl: null,
+      createdAt,
+    });
 
     it("queues, claims the oldest first with a lease, and finishes only for the lease holder", async () => {
       const { jobs, close } = await opened();
@@ -86,7 +95,7 @@ export function jobStoreContract(name: string, open: () => Promise<{ jobs: JobSt
         // Claims go oldest first: "old", "new", then "running" were taken; "queued" was not.
         expect(await jobs.prune(500)).toBe(1);
         expect(await jobs.get("old")).toBeUndefined();
-        expect((await jobs.counts())).toEqual({ queued: 1, running: 1, succeeded: 1, failed: 0 });
+        expect(await jobs.counts()).toEqual({ queued: 1, running: 1, succeeded: 1, failed: 0 });
       } finally {
         await close();
       }

@@ -53,7 +53,9 @@ describe("Kubernetes manifests (deploy/k8s)", () => {
   it.skipIf(spawnSync("kubectl", ["version", "--client"]).status !== 0)("kubectl kustomize builds the same objects", () => {
     const built = spawnSync("kubectl", ["kustomize", K8S], { encoding: "utf8" });
     expect(built.status, built.stderr).toBe(0);
-    const kinds = parseAllDocuments(built.stdout).map((d) => (d.toJS() as Obj).kind).sort();
+    const kinds = parseAllDocuments(built.stdout)
+      .map((d) => (d.toJS() as Obj).kind)
+      .sort();
     expect(kinds).toEqual(objs.map((o) => o.kind).sort());
   });
 

@@ -10,7 +10,8 @@ export const DEPLOY = path.join(ROOT, "deploy");
 /** Whether promtool is installed; in CI its absence fails the suite (scripts/ensure-tools.sh installs it). */
 export function promtoolAvailable(): boolean {
   const found = spawnSync("promtool", ["--version"]).status === 0;
-  if (!found && !process.env.CI) process.stderr.write("\n!!! promtool is not installed: SKIPPING the Prometheus checks (required in CI; scripts/ensure-tools.sh installs it)\n\n");
+  if (!found && !process.env.CI)
+    process.stderr.write("\n!!! promtool is not installed: SKIPPING the Prometheus checks (required in CI; scripts/ensure-tools.sh installs it)\n\n");
   return found || Boolean(process.env.CI);
 }
 
@@ -27,7 +28,9 @@ export function deployedExpressions(): { where: string; expr: string }[] {
     const dash = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as { panels: { title: string; targets: { expr: string }[] }[] };
     for (const p of dash.panels) for (const t of p.targets) out.push({ where: `${file} › ${p.title}`, expr: t.expr });
   }
-  const rules = parseYaml(fs.readFileSync(path.join(DEPLOY, "prometheus", "alerts.yml"), "utf8")) as { groups: { rules: { alert?: string; record?: string; expr: string }[] }[] };
+  const rules = parseYaml(fs.readFileSync(path.join(DEPLOY, "prometheus", "alerts.yml"), "utf8")) as {
+    groups: { rules: { alert?: string; record?: string; expr: string }[] }[];
+  };
   for (const g of rules.groups) for (const r of g.rules) out.push({ where: `alerts.yml › ${r.alert ?? r.record}`, expr: r.expr });
   return out;
 }

@@ -8,7 +8,12 @@ export interface Received {
 }
 
 /** A real HTTP server that records every request it gets (webhooks, callbacks) and answers 200. */
-export async function startReceiver(): Promise<{ url: string; received: Received[]; waitFor(match: (r: Received) => boolean, deadlineMs?: number): Promise<Received>; close(): Promise<void> }> {
+export async function startReceiver(): Promise<{
+  url: string;
+  received: Received[];
+  waitFor(match: (r: Received) => boolean, deadlineMs?: number): Promise<Received>;
+  close(): Promise<void>;
+}> {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
     let body = "";

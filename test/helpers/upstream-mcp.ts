@@ -39,7 +39,9 @@ export async function startUpstreamMcp(options: { name: string; tools: Register;
     let session = typeof sessionId === "string" ? sessions.get(sessionId) : undefined;
     if (session === undefined) {
       if (typeof sessionId === "string") {
-        res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null }));
+        res
+          .writeHead(404, { "content-type": "application/json" })
+          .end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32001, message: "Session not found" }, id: null }));
         return;
       }
       const server = newServer();

@@ -36,12 +36,12 @@ describe("admin surface: authentication before parsing", () => {
   it.each(invalidAdminCalls.map(([method, path, init]) => [method, path.length > 60 ? `${path.slice(0, 40)}…` : path, path, init] as const))(
     "%s %s without the admin key is a plain 401, whatever the body",
     async (method, _label, path, init) => {
-    const r = await http(`${t.url}${path}`, { method, ...init, headers: { "content-type": "application/json", ...init.headers } });
-    expect(r.status).toBe(401);
-    expect(r.json.error.code).toBe("admin_unauthorized");
-    expect(r.json.error.correlationId).toBe(r.headers.get("x-correlation-id"));
-    expect(r.json.error.details).toBeUndefined();
-    expect(r.text).not.toMatch(/must|additional|property|schema|body\./i);
+      const r = await http(`${t.url}${path}`, { method, ...init, headers: { "content-type": "application/json", ...init.headers } });
+      expect(r.status).toBe(401);
+      expect(r.json.error.code).toBe("admin_unauthorized");
+      expect(r.json.error.correlationId).toBe(r.headers.get("x-correlation-id"));
+      expect(r.json.error.details).toBeUndefined();
+      expect(r.text).not.toMatch(/must|additional|property|schema|body\./i);
     },
   );
 
@@ -49,13 +49,19 @@ describe("admin surface: authentication before parsing", () => {
     const pair = generateAgentKeyPair("EdDSA");
     const agent = await t.admin.createAgent({ name: "not-an-admin", role: "researcher", publicKey: pair.publicKeyPem });
     const client = new AgentClient({ baseUrl: t.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes: ["serpapi:search"] });
-    const r = await http(`${t.url}/api/agents`, { rawBody: "{}", headers: { "content-type": "application/json", authorization: `Bearer ${await client.token()}` } });
+    const r = await http(`${t.url}/api/agents`, {
+      rawBody: "{}",
+      headers: { "content-type": "application/json", authorization: `Bearer ${await client.token()}` },
+    });
     expect(r.status).toBe(401);
     expect(r.json.error.code).toBe("admin_unauthorized");
   });
 
   it("with the admin key the same bad bodies are validated and named", async () => {
-    const r = await http(`${t.url}/api/agents`, { rawBody: JSON.stringify({ bogus: 1 }), headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` } });
+    const r = await http(`${t.url}/api/agents`, {
+      rawBody: JSON.stringify({ bogus: 1 }),
+      headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` },
+    });
     expect(r.status).toBe(400);
     expect(r.json.error.code).toBe("invalid_request");
   });
@@ -66,7 +72,10 @@ describe("admin surface: authentication before parsing", () => {
     // A declaration is either `auth` (agents, or agents and operators) or an operator `role`; never both.
     const both = routes.filter((r) => r.auth !== undefined && r.role !== undefined).map((r) => `${r.method} ${r.url}`);
     expect(both).toEqual([]);
-    const undeclared = routes.filter((r) => r.auth === undefined && r.role === undefined).map((r) => `${r.method} ${r.url}`).sort();
+    const undeclared = routes
+      .filter((r) => r.auth === undefined && r.role === undefined)
+      .map((r) => `${r.method} ${r.url}`)
+      .sort();
     // Public by nature: probes, the public signing keys, /metrics (METRICS_TOKEN guards it when set),
     // and the console's static files and sign-in (the key or cookie is checked by the handler).
     expect(undeclared).toEqual([
@@ -74,16 +83,36 @@ describe("admin surface: authentication before parsing", () => {
       "GET /.well-known/oauth-authorization-server",
       "GET /.well-known/oauth-protected-resource",
       "GET /.well-known/oauth-protected-resource/mcp",
-      "GET /api/console/session", "GET /console", "GET /console/*", "GET /health", "GET /metrics", "GET /ready", "POST /api/console/session",
+      "GET /api/console/session",
+      "GET /console",
+      "GET /console/*",
+      "GET /health",
+      "GET /metrics",
+      "GET /ready",
+      "POST /api/console/session",
     ]);
     // Operator routes (every admin route) declare the role they need.
     const byRole = routes.filter((r) => r.role !== undefined);
     expect(byRole.length).toBeGreaterThan(20);
     for (const r of byRole) expect(["viewer", "approver", "admin"]).toContain(r.role);
-    const open = routes.filter((r) => r.auth === "none").map((r) => `${r.method} ${r.url}`).sort();
+    const open = routes
+      .filter((r) => r.auth === "none")
+      .map((r) => `${r.method} ${r.url}`)
+      .sort();
     // The road (and the token endpoint's proof of possession) authenticates these itself.
     // The MCP door checks the token itself (its refusal is the OAuth challenge); /oauth/token proves possession.
-    expect(open).toEqual(["DELETE /mcp", "GET /mcp", "GET /oauth/authorize", "GET /v1/models", "POST /api/jobs", "POST /api/proxy", "POST /api/tokens", "POST /mcp", "POST /oauth/token", "POST /v1/chat/completions"]);
+    expect(open).toEqual([
+      "DELETE /mcp",
+      "GET /mcp",
+      "GET /oauth/authorize",
+      "GET /v1/models",
+      "POST /api/jobs",
+      "POST /api/proxy",
+      "POST /api/tokens",
+      "POST /mcp",
+      "POST /oauth/token",
+      "POST /v1/chat/completions",
+    ]);
   });
 });
 
@@ -130,7 +159,11 @@ describe("GET /api/tools with policy enforcement off", () => {
       const agent = await t.admin.createAgent({ name: "tools-viewer-nopolicy", role: "researcher", publicKey: pair.publicKeyPem });
       const client = new AgentClient({ baseUrl: t.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes: ["http_fetch:*", "gmail_send:send"] });
       const r = await http(`${t.url}/api/tools`, { headers: { authorization: `Bearer ${await client.token()}` } });
-      expect(r.json.tools.map((a: { tool: string; action: string }) => `${a.tool}:${a.action}`).sort()).toEqual(["gmail_send:send", "http_fetch:get", "http_fetch:head"]);
+      expect(r.json.tools.map((a: { tool: string; action: string }) => `${a.tool}:${a.action}`).sort()).toEqual([
+        "gmail_send:send",
+        "http_fetch:get",
+        "http_fetch:head",
+      ]);
     } finally {
       await t.close();
     }

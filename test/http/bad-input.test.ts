@@ -27,14 +27,35 @@ const badInputs: { name: string; method?: string; path: string; body?: unknown; 
   { name: "agents: NUL id", path: "/api/agents/%00", code: "invalid_request" },
   { name: "agents: NUL inside an id", path: "/api/agents/agt_%00x/suspend", method: "POST", body: {}, code: "invalid_request" },
   { name: "tokens: revoke NUL id", path: "/api/tokens/%00/revoke", method: "POST", body: {}, code: "invalid_request" },
-  { name: "tokens: issue for a NUL agent id", path: "/api/tokens", method: "POST", body: { agentId: "a\u0000", assertion: "x.y.z", scopes: ["serpapi:search"] } },
+  {
+    name: "tokens: issue for a NUL agent id",
+    path: "/api/tokens",
+    method: "POST",
+    body: { agentId: "a\u0000", assertion: "x.y.z", scopes: ["serpapi:search"] },
+  },
   { name: "policies: NUL id", path: "/api/policies/%00", code: "invalid_request" },
-  { name: "policies: explain for a NUL agent id", path: "/api/policies/explain", method: "POST", body: { agentId: "\u0000", tool: "serpapi", action: "search" } },
+  {
+    name: "policies: explain for a NUL agent id",
+    path: "/api/policies/explain",
+    method: "POST",
+    body: { agentId: "\u0000", tool: "serpapi", action: "search" },
+  },
   { name: "credentials: NUL tool", path: "/api/credentials/%00", code: "invalid_request" },
-  { name: "credentials: NUL in a description", path: "/api/credentials", method: "POST", body: { tool: "serpapi", secret: "s3cret-value", description: "a\u0000b" }, code: "invalid_request" },
+  {
+    name: "credentials: NUL in a description",
+    path: "/api/credentials",
+    method: "POST",
+    body: { tool: "serpapi", secret: "s3cret-value", description: "a\u0000b" },
+    code: "invalid_request",
+  },
   { name: "credentials: version beyond INTEGER", path: "/api/credentials/serpapi/versions/999999999/activate", method: "POST", body: {} },
   { name: "jobs: NUL id", path: "/api/jobs/%00", code: "invalid_request" },
-  { name: "tools: a generic tool with NUL in its name", path: "/api/tools", method: "POST", body: { name: "nul\u0000tool", baseUrl: "https://example.org", auth: { in: "none" }, actions: {} } },
+  {
+    name: "tools: a generic tool with NUL in its name",
+    path: "/api/tools",
+    method: "POST",
+    body: { name: "nul\u0000tool", baseUrl: "https://example.org", auth: { in: "none" }, actions: {} },
+  },
   { name: "tools: delete NUL name", path: "/api/tools/%00", method: "DELETE", code: "invalid_request" },
 ];
 
@@ -69,7 +90,11 @@ describe.each(stores)("bad input on the %s store", (store) => {
   });
 
   it.each(badInputs)("$name → 4xx with a stable code", async ({ method, path, body, code }) => {
-    const r = await http(`${t.url}${path}`, { method: method ?? "GET", ...(body === undefined ? {} : { body }), headers: { authorization: `Bearer ${t.adminKey}` } });
+    const r = await http(`${t.url}${path}`, {
+      method: method ?? "GET",
+      ...(body === undefined ? {} : { body }),
+      headers: { authorization: `Bearer ${t.adminKey}` },
+    });
     expect(r.status, r.text).toBeGreaterThanOrEqual(400);
     expect(r.status, r.text).toBeLessThan(500);
     expect(r.json.error.code).toMatch(/^[a-z_]+$/);
@@ -80,7 +105,9 @@ describe.each(stores)("bad input on the %s store", (store) => {
 
   it("refuses control characters in what an authenticated agent sends to be stored (intent, callback URL)", async () => {
     const { client, agent } = await newAgent(t, { role: "researcher", scopes: ["serpapi:search"] });
-    const intent = await http(`${t.url}/api/tokens`, { body: { agentId: agent.id, assertion: await client.signAssertion(), scopes: ["serpapi:search"], intent: "research\u0000" } });
+    const intent = await http(`${t.url}/api/tokens`, {
+      body: { agentId: agent.id, assertion: await client.signAssertion(), scopes: ["serpapi:search"], intent: "research\u0000" },
+    });
     expect(intent.status, intent.text).toBe(400);
     expect(intent.json.error.code).toBe("invalid_request");
     const job = await http(`${t.url}/api/jobs`, {

@@ -22,7 +22,8 @@ async function settled(done: () => boolean) {
 describe("a gateway that fails to start", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-failed-start-"));
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
-  const config = () => loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, UPSTREAM_MODE: "mock", POLICY_DEFAULTS: "off", FF_ASYNC: "on", LOG_LEVEL: "silent" });
+  const config = () =>
+    loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, UPSTREAM_MODE: "mock", POLICY_DEFAULTS: "off", FF_ASYNC: "on", LOG_LEVEL: "silent" });
 
   it("stops every part it had started, as close() would (no server, socket or live timer left behind)", async () => {
     // A first start leaves a policy row that cannot be parsed: the next start fails late, after

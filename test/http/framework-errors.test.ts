@@ -48,7 +48,12 @@ describe("framework and parser refusals use the error shape", () => {
   const parserCases: [string, string, number, string][] = [
     ["header overflow", `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431, "headers_too_large"],
     ["a bare CR in a header", `GET /health HTTP/1.1\r\nHost: x\r\nX-Odd: a\rb\r\n\r\n`, 400, "invalid_request"],
-    ["Content-Length with Transfer-Encoding", `POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400, "invalid_request"],
+    [
+      "Content-Length with Transfer-Encoding",
+      `POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      400,
+      "invalid_request",
+    ],
     ["an unknown method", `FOO@ /health HTTP/1.1\r\nHost: x\r\n\r\n`, 400, "invalid_request"],
     ["a malformed request line", `GET /health HTTP/9\r\n\r\n`, 400, "invalid_request"],
   ];
@@ -69,7 +74,11 @@ describe("framework and parser refusals use the error shape", () => {
       const r = await rawRequest(slow.url, "POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n", 10_000);
       expectShape(r, 408, "request_timeout");
       // Headers complete, body never finished.
-      const body = await rawRequest(slow.url, 'POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"agentId"', 10_000);
+      const body = await rawRequest(
+        slow.url,
+        'POST /api/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"agentId"',
+        10_000,
+      );
       expect(body.status).toBe(408);
       expect(body.json?.error?.code).toBe("request_timeout");
     } finally {

@@ -54,7 +54,10 @@ describe("limits before authentication (in-process)", () => {
     for (let i = 0; i < 4; i++) expect((await anonymous()).json.error.code).toBe("token_missing");
     expectRateLimited(await anonymous());
     const agent = await registerAgent(t, "limited-caller", clock.now);
-    const withToken = await http(`${t.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { authorization: `Bearer ${await agent.client.token()}` } });
+    const withToken = await http(`${t.url}/api/proxy`, {
+      body: { tool: "serpapi", action: "search", params: { q: "x" } },
+      headers: { authorization: `Bearer ${await agent.client.token()}` },
+    });
     expect(withToken.status).not.toBe(429);
   });
 
@@ -70,13 +73,15 @@ describe("limits before authentication (in-process)", () => {
 
   it("ignores X-Forwarded-For unless TRUST_PROXY says whose to believe", async () => {
     clock.advance(60_000);
-    const spoofed = (n: number) => http(`${t.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { "x-forwarded-for": `198.51.100.${n}` } });
+    const spoofed = (n: number) =>
+      http(`${t.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { "x-forwarded-for": `198.51.100.${n}` } });
     for (let i = 0; i < 4; i++) expect((await spoofed(i)).status).toBe(401);
     expectRateLimited(await spoofed(99));
 
     const behindProxy = await startTestGateway({ ...LIMITS, TRUST_PROXY: "127.0.0.1/32" }, { now: clock.now });
     try {
-      const via = (client: string) => http(`${behindProxy.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { "x-forwarded-for": client } });
+      const via = (client: string) =>
+        http(`${behindProxy.url}/api/proxy`, { body: { tool: "serpapi", action: "search", params: { q: "x" } }, headers: { "x-forwarded-for": client } });
       for (let i = 0; i < 4; i++) expect((await via("198.51.100.1")).status).toBe(401);
       expectRateLimited(await via("198.51.100.1"));
       expect((await via("198.51.100.2")).status).toBe(401);

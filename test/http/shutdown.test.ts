@@ -32,13 +32,27 @@ describe("graceful shutdown (SIGTERM) of a real gateway process", () => {
     const adminKey = `admin-${randomBytes(16).toString("hex")}`;
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
     const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    gw = await startGatewayProcess({ DATA_DIR: dir, GATEWAY_ADMIN_KEY: adminKey, UPSTREAM_MODE: "live", SERPAPI_BASE_URL: upstreamUrl, SSRF_ALLOW: "127.0.0.1/32", SHUTDOWN_GRACE_MS: "10000" });
+    gw = await startGatewayProcess({
+      DATA_DIR: dir,
+      GATEWAY_ADMIN_KEY: adminKey,
+      UPSTREAM_MODE: "live",
+      SERPAPI_BASE_URL: upstreamUrl,
+      SSRF_ALLOW: "127.0.0.1/32",
+      SHUTDOWN_GRACE_MS: "10000",
+    });
     const admin = new AdminClient({ baseUrl: gw.url, adminKey });
     await admin.putCredential("serpapi", "serp-shutdown-key-0001");
     const pair = generateAgentKeyPair("EdDSA");
     const agent = await admin.createAgent({ name: "slow-caller", role: "assistant", publicKey: pair.publicKeyPem });
     // No SDK retries or catalog look-ups: the test counts the gateway's own token checks and answers.
-    const client = new AgentClient({ baseUrl: gw.url, agentId: agent.id, privateKey: pair.privateKeyPem, scopes: ["serpapi:search"], retry: { maxRetries: 0 }, autoIdempotencyKeys: false });
+    const client = new AgentClient({
+      baseUrl: gw.url,
+      agentId: agent.id,
+      privateKey: pair.privateKeyPem,
+      scopes: ["serpapi:search"],
+      retry: { maxRetries: 0 },
+      autoIdempotencyKeys: false,
+    });
     await client.token();
 
     const inFlight = Promise.all([client.call<any>("serpapi", "search", { q: "slow one" }), client.call<any>("serpapi", "search", { q: "slow two" })]);
@@ -51,7 +65,12 @@ describe("graceful shutdown (SIGTERM) of a real gateway process", () => {
     const exited = new Promise<number | null>((resolve) => gw!.child.once("exit", (code) => resolve(code)));
     gw.child.kill("SIGTERM");
     // Once the gateway refuses new requests, it is shutting down with the two calls still open: answer them now.
-    while ((await fetch(`${gw.url}/health`).then((r) => r.status, () => 0)) === 200) {
+    while (
+      (await fetch(`${gw.url}/health`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    ) {
       if (Date.now() > deadline) throw new Error("the gateway never started shutting down");
       await new Promise((r) => setTimeout(r, 5));
     }

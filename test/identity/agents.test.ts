@@ -49,8 +49,16 @@ describe("agents API", () => {
   });
 
   it.each([
-    [{ name: "weak-rsa", role: "r", publicKey: generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ format: "pem", type: "spki" }) }, "key_invalid", /2048/],
-    [{ name: "p384", role: "r", publicKey: generateKeyPairSync("ec", { namedCurve: "secp384r1" }).publicKey.export({ format: "pem", type: "spki" }) }, "key_invalid", /P-256/],
+    [
+      { name: "weak-rsa", role: "r", publicKey: generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ format: "pem", type: "spki" }) },
+      "key_invalid",
+      /2048/,
+    ],
+    [
+      { name: "p384", role: "r", publicKey: generateKeyPairSync("ec", { namedCurve: "secp384r1" }).publicKey.export({ format: "pem", type: "spki" }) },
+      "key_invalid",
+      /P-256/,
+    ],
     [{ name: "private-jwk", role: "r", publicKey: generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" }) }, "key_invalid", /private/],
     [{ name: "garbage-key", role: "r", publicKey: "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----" }, "key_invalid", /readable/],
     [{ name: "bad name with spaces", role: "r" }, "invalid_request", /name/],
@@ -69,7 +77,12 @@ describe("agents API", () => {
     const dup = await admin("/api/agents", { name: "dup", role: "r" });
     expect(dup.status).toBe(409);
     expect(dup.json.error.code).toBe("agent_exists");
-    for (const path of ["/api/agents/agt_missing", "/api/agents/agt_missing/suspend", "/api/agents/agt_missing/activate", "/api/agents/agt_missing/revoke-tokens"]) {
+    for (const path of [
+      "/api/agents/agt_missing",
+      "/api/agents/agt_missing/suspend",
+      "/api/agents/agt_missing/activate",
+      "/api/agents/agt_missing/revoke-tokens",
+    ]) {
       const r = await admin(path, path.endsWith("missing") ? undefined : {});
       expect(r.status, path).toBe(404);
       expect(r.json.error.code).toBe("agent_not_found");

@@ -65,7 +65,13 @@ describe("token requests do not reveal agents", () => {
       notAJws: await request(active.id, "not.a.jws"),
       suspendedWrongKey: await request(suspended.id, await assertionFor(suspended.id, stranger)),
     };
-    const answers = Object.entries(cases).map(([name, r]) => ({ name, status: r.status, code: r.json.error.code, message: r.json.error.message, details: r.json.error.details }));
+    const answers = Object.entries(cases).map(([name, r]) => ({
+      name,
+      status: r.status,
+      code: r.json.error.code,
+      message: r.json.error.message,
+      details: r.json.error.details,
+    }));
     const first = answers[0]!;
     for (const a of answers) {
       expect({ ...a, name: first.name }, a.name).toEqual({ ...first, name: first.name });
@@ -86,7 +92,8 @@ describe("an agent's public key must be public", () => {
   afterAll(async () => t.close());
 
   let n = 0;
-  const register = (publicKey: unknown) => http(`${t.url}/api/agents`, { body: { name: `key-check-${++n}`, role: "researcher", publicKey }, headers: { authorization: `Bearer ${t.adminKey}` } });
+  const register = (publicKey: unknown) =>
+    http(`${t.url}/api/agents`, { body: { name: `key-check-${++n}`, role: "researcher", publicKey }, headers: { authorization: `Bearer ${t.adminKey}` } });
 
   const ed = generateKeyPairSync("ed25519");
   const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
@@ -110,7 +117,11 @@ describe("an agent's public key must be public", () => {
   });
 
   it("still accepts the public halves (SPKI PEM, JWK object, JWK string)", async () => {
-    for (const key of [ed.publicKey.export({ format: "pem", type: "spki" }).toString(), ec.publicKey.export({ format: "jwk" }), JSON.stringify(rsa.publicKey.export({ format: "jwk" }))]) {
+    for (const key of [
+      ed.publicKey.export({ format: "pem", type: "spki" }).toString(),
+      ec.publicKey.export({ format: "jwk" }),
+      JSON.stringify(rsa.publicKey.export({ format: "jwk" })),
+    ]) {
       const r = await register(key);
       expect(r.status).toBe(201);
     }

@@ -24,8 +24,7 @@ describe("tokens: proof of possession, verification and every refusal", () => {
   });
   afterAll(async () => t.close());
 
-  const self = (token: string | undefined) =>
-    http(`${t.url}/api/tokens/self`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
+  const self = (token: string | undefined) => http(`${t.url}/api/tokens/self`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
 
   async function expectRefusal(token: string | undefined, code: string, status = 401) {
     const r = await self(token);
@@ -80,8 +79,13 @@ describe("tokens: proof of possession, verification and every refusal", () => {
     const foreign = generateKeyPairSync("ed25519").privateKey;
     const forged = await new SignJWT({ scp: ["*:*"] })
       .setProtectedHeader({ alg: "EdDSA", kid: jwks.keys[0].kid, typ: "at+jwt" })
-      .setIssuer(ISSUER).setAudience(ISSUER).setSubject(agentId).setJti(randomUUID())
-      .setIssuedAt(Math.floor(clock.now() / 1000)).setNotBefore(Math.floor(clock.now() / 1000)).setExpirationTime(Math.floor(clock.now() / 1000) + 600)
+      .setIssuer(ISSUER)
+      .setAudience(ISSUER)
+      .setSubject(agentId)
+      .setJti(randomUUID())
+      .setIssuedAt(Math.floor(clock.now() / 1000))
+      .setNotBefore(Math.floor(clock.now() / 1000))
+      .setExpirationTime(Math.floor(clock.now() / 1000) + 600)
       .sign(foreign);
     await expectRefusal(forged, "token_invalid");
   });
@@ -91,8 +95,12 @@ describe("tokens: proof of possession, verification and every refusal", () => {
     await t.admin.createAgent({ name: "other-agent", role: "researcher", publicKey: other.publicKeyPem });
     const forged = await new SignJWT({ scp: ["*:*"] })
       .setProtectedHeader({ alg: "EdDSA", typ: "at+jwt" })
-      .setIssuer(ISSUER).setAudience(ISSUER).setSubject(agentId).setJti(randomUUID())
-      .setIssuedAt(Math.floor(clock.now() / 1000)).setExpirationTime(Math.floor(clock.now() / 1000) + 600)
+      .setIssuer(ISSUER)
+      .setAudience(ISSUER)
+      .setSubject(agentId)
+      .setJti(randomUUID())
+      .setIssuedAt(Math.floor(clock.now() / 1000))
+      .setExpirationTime(Math.floor(clock.now() / 1000) + 600)
       .sign((await import("node:crypto")).createPrivateKey(other.privateKeyPem));
     await expectRefusal(forged, "token_invalid");
   });
@@ -168,8 +176,13 @@ describe("tokens: proof of possession, verification and every refusal", () => {
     const nowS = Math.floor(clock.now() / 1000);
     const minted = await new SignJWT({ scp: ["*:*"] })
       .setProtectedHeader({ alg: "EdDSA", kid: signer.kid, typ: "at+jwt" })
-      .setIssuer(ISSUER).setAudience(ISSUER).setSubject(agentId).setJti(randomUUID())
-      .setIssuedAt(nowS).setNotBefore(nowS).setExpirationTime(nowS + 600)
+      .setIssuer(ISSUER)
+      .setAudience(ISSUER)
+      .setSubject(agentId)
+      .setJti(randomUUID())
+      .setIssuedAt(nowS)
+      .setNotBefore(nowS)
+      .setExpirationTime(nowS + 600)
       .sign(signer.privateKey);
     await expectRefusal(minted, "token_provenance_mismatch");
 
@@ -177,8 +190,13 @@ describe("tokens: proof of possession, verification and every refusal", () => {
     const issued = await client.issueToken();
     const reminted = await new SignJWT({ scp: ["*:*"] })
       .setProtectedHeader({ alg: "EdDSA", kid: signer.kid, typ: "at+jwt" })
-      .setIssuer(ISSUER).setAudience(ISSUER).setSubject(agentId).setJti(issued.tokenId)
-      .setIssuedAt(nowS).setNotBefore(nowS).setExpirationTime(nowS + 600)
+      .setIssuer(ISSUER)
+      .setAudience(ISSUER)
+      .setSubject(agentId)
+      .setJti(issued.tokenId)
+      .setIssuedAt(nowS)
+      .setNotBefore(nowS)
+      .setExpirationTime(nowS + 600)
       .sign(signer.privateKey);
     await expectRefusal(reminted, "token_provenance_mismatch");
   });
@@ -218,7 +236,13 @@ describe("tokens: proof of possession, verification and every refusal", () => {
     });
 
     it("refuses an assertion signed by a key that is not the agent's", async () => {
-      const impostor = new AgentClient({ baseUrl: t.url, agentId, privateKey: generateAgentKeyPair("EdDSA").privateKeyPem, scopes: ["serpapi:search"], now: clock.now });
+      const impostor = new AgentClient({
+        baseUrl: t.url,
+        agentId,
+        privateKey: generateAgentKeyPair("EdDSA").privateKeyPem,
+        scopes: ["serpapi:search"],
+        now: clock.now,
+      });
       const r = await post({ agentId, assertion: await impostor.signAssertion(), scopes: ["serpapi:search"] });
       expect(r.status).toBe(401);
       expect(r.json.error.code).toBe("assertion_invalid");
@@ -271,7 +295,9 @@ describe("tokens: proof of possession, verification and every refusal", () => {
     clock.advance(81_000);
     const second = await c.token();
     expect(second).not.toBe(first);
-    await expect(new AgentClient({ baseUrl: t.url, agentId: "agt_nope", privateKey: agentKey, scopes: ["x:y"], now: clock.now }).token()).rejects.toBeInstanceOf(GatewayClientError);
+    await expect(
+      new AgentClient({ baseUrl: t.url, agentId: "agt_nope", privateKey: agentKey, scopes: ["x:y"], now: clock.now }).token(),
+    ).rejects.toBeInstanceOf(GatewayClientError);
   });
 
   it("never writes a token or assertion into the logs", async () => {

@@ -9,7 +9,12 @@ import { POSTGRES_URL, postgresAvailable, uniqueSchema } from "../helpers/servic
 import { jobStoreContract } from "../contract/job-store.js";
 
 jobStoreContract("embedded SQLite", async () => {
-  const store = await openStore({ databaseUrl: undefined, databaseSchema: "public", databasePoolSize: 1, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-jobs-")) });
+  const store = await openStore({
+    databaseUrl: undefined,
+    databaseSchema: "public",
+    databasePoolSize: 1,
+    dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-jobs-")),
+  });
   return { jobs: new JobStore(store.driver), close: () => store.close() };
 });
 

@@ -22,7 +22,11 @@ describe("jobs are checked again when they run", () => {
   beforeAll(async () => {
     t = await startTestGateway({ FF_ASYNC: "on", UPSTREAM_MODE: "mock" });
     await storeBuiltinCredentials(t);
-    await t.admin.raw("POST", "/api/policies", { name: "mail-allowed", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:send", "serpapi:search"] }] });
+    await t.admin.raw("POST", "/api/policies", {
+      name: "mail-allowed",
+      subject: { all: true },
+      rules: [{ effect: "allow", scopes: ["gmail_send:send", "serpapi:search"] }],
+    });
   });
   afterAll(async () => {
     await t.close();
@@ -66,7 +70,11 @@ describe("jobs are checked again when they run", () => {
   it("a job the policy no longer allows fails with the denial and sends nothing", async () => {
     const { client, agent } = await newAgent(t, { scopes: ["gmail_send:send"] });
     const jobId = await submit(await client.token());
-    await t.admin.raw("POST", "/api/policies", { name: `no-mail-${agent.id}`, subject: { agentId: agent.id }, rules: [{ effect: "deny", scopes: ["gmail_send:send"] }] });
+    await t.admin.raw("POST", "/api/policies", {
+      name: `no-mail-${agent.id}`,
+      subject: { agentId: agent.id },
+      rules: [{ effect: "deny", scopes: ["gmail_send:send"] }],
+    });
     const before = sent();
     t.gateway.jobs!.start();
     const job = await finished(t.url, t.adminKey, jobId);
@@ -85,7 +93,10 @@ describe("jobs are checked again when they run", () => {
     expect(sent()).toBe(before + 1);
     await t.gateway.audit.flush();
     const records = (await t.gateway.store.queryAudit({ limit: 1000 })).filter((r) => r.correlationId === job.correlationId);
-    expect(records.map((r) => [r.door, r.status]).sort()).toEqual([["job", 200], ["job", 202]]);
+    expect(records.map((r) => [r.door, r.status]).sort()).toEqual([
+      ["job", 200],
+      ["job", 202],
+    ]);
     // The admin API filters by door.
     const viaApi = await request(`${t.url}/api/audit?door=job&limit=1000`, { headers: { authorization: `Bearer ${t.adminKey}` } });
     expect(viaApi.json.records.some((r: { correlationId: string }) => r.correlationId === job.correlationId)).toBe(true);

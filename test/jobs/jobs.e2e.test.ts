@@ -45,7 +45,8 @@ describe("async jobs (FF_ASYNC=on, embedded store)", () => {
     receiver.close();
   });
 
-  const submit = (body: unknown, headers: Record<string, string> = {}) => request(`${t.url}/api/jobs`, { headers: { authorization: `Bearer ${token}`, ...headers }, body });
+  const submit = (body: unknown, headers: Record<string, string> = {}) =>
+    request(`${t.url}/api/jobs`, { headers: { authorization: `Bearer ${token}`, ...headers }, body });
 
   it("accepts a call with 202 and runs it to success, result and timings included", async () => {
     const r = await submit({ tool: "serpapi", action: "search", params: { q: "async search" } });
@@ -120,7 +121,10 @@ describe("async jobs survive a restart", () => {
     const { client } = await newAgent(a, { scopes: ["serpapi:search"] });
     const token = await client.token();
     await a.gateway.jobs!.stop(); // the worker is gone: the job stays queued
-    const r = await request(`${a.url}/api/jobs`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "serpapi", action: "search", params: { q: "after restart" } } });
+    const r = await request(`${a.url}/api/jobs`, {
+      headers: { authorization: `Bearer ${token}` },
+      body: { tool: "serpapi", action: "search", params: { q: "after restart" } },
+    });
     expect(r.status).toBe(202);
     await a.gateway.close(); // keep the data dir
     const b = await startTestGateway({ FF_ASYNC: "on", DATA_DIR: dataDir });
@@ -145,4 +149,3 @@ describe("async jobs survive a restart", () => {
     }
   });
 });
-

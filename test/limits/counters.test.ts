@@ -7,7 +7,14 @@ import { redisAvailable, REDIS_URL } from "../helpers/services.js";
 
 const ref = { policyId: "p", policyName: "p", version: 1, rule: 0 };
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
-const quota = (key: string, limit: number, windowEndMs = T0 + 60_000, countFailures = false): LimitCheck => ({ kind: "quota", key, ref, limit, windowEndMs, countFailures });
+const quota = (key: string, limit: number, windowEndMs = T0 + 60_000, countFailures = false): LimitCheck => ({
+  kind: "quota",
+  key,
+  ref,
+  limit,
+  windowEndMs,
+  countFailures,
+});
 const rate = (key: string, perSecond: number, burst: number): LimitCheck => ({ kind: "rate", key, ref, limit: burst, perSecond });
 
 /** One contract, run against every backend. */

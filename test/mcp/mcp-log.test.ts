@@ -19,10 +19,17 @@ describe("MCP request log lines", () => {
     await client.callTool({ name: "serpapi__search", arguments: { q: "logged" } });
     await client.callTool({ name: "gmail_send__send", arguments: { to: ["a@example.org"], subject: "s", text: "t" } });
     await client.close();
-    const lines = t.logs.flatMap((chunk) => chunk.split("\n")).filter((l) => l.includes('"route":"/mcp"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = t.logs
+      .flatMap((chunk) => chunk.split("\n"))
+      .filter((l) => l.includes('"route":"/mcp"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.find((l) => l.rpc === "tools/list")).toMatchObject({ door: "mcp", agentId: agent.id, status: 200 });
     expect(lines.find((l) => l.rpc === "tools/call" && l.tool === "serpapi")).toMatchObject({ action: "search", decision: "allow", cache: "miss" });
-    expect(lines.find((l) => l.rpc === "tools/call" && l.tool === "gmail_send")).toMatchObject({ action: "send", decision: "refused", errorCode: "scope_denied" });
+    expect(lines.find((l) => l.rpc === "tools/call" && l.tool === "gmail_send")).toMatchObject({
+      action: "send",
+      decision: "refused",
+      errorCode: "scope_denied",
+    });
     const token = provider.tokens()!.access_token;
     expect(t.logs.join("")).not.toContain(token);
   });

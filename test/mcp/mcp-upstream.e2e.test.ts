@@ -23,17 +23,22 @@ describe("MCP: fronting upstream MCP servers", () => {
   let notesServer: Awaited<ReturnType<typeof startUpstreamMcp>>;
   let flaky: Awaited<ReturnType<typeof startUpstreamMcp>>;
   let slow: Awaited<ReturnType<typeof startUpstreamMcp>>;
-  const adminCall = (method: string, p: string, body?: unknown) => http(`${gw.url}${p}`, { method, headers: { authorization: `Bearer ${adminKey}` }, ...(body === undefined ? {} : { body }) });
+  const adminCall = (method: string, p: string, body?: unknown) =>
+    http(`${gw.url}${p}`, { method, headers: { authorization: `Bearer ${adminKey}` }, ...(body === undefined ? {} : { body }) });
 
   beforeAll(async () => {
     notesServer = await startUpstreamMcp({
       name: "notes",
       requireHeader: { name: "x-api-key", value: "notes-upstream-secret" },
       tools: (server) => {
-        server.registerTool("add_note", { description: "Adds a note", inputSchema: { text: z.string().min(1) }, annotations: { readOnlyHint: false, destructiveHint: false } }, async ({ text }) => {
-          notes.push(text);
-          return { content: [{ type: "text", text: `added ${text}` }], structuredContent: { added: text, count: notes.length } };
-        });
+        server.registerTool(
+          "add_note",
+          { description: "Adds a note", inputSchema: { text: z.string().min(1) }, annotations: { readOnlyHint: false, destructiveHint: false } },
+          async ({ text }) => {
+            notes.push(text);
+            return { content: [{ type: "text", text: `added ${text}` }], structuredContent: { added: text, count: notes.length } };
+          },
+        );
         server.registerTool("list_notes", { description: "Lists the notes", annotations: { readOnlyHint: true } }, async () => ({
           content: [{ type: "text", text: notes.join("\n") }],
           structuredContent: { notes },
@@ -41,12 +46,16 @@ describe("MCP: fronting upstream MCP servers", () => {
         server.registerTool("Get.Weather", { description: "A tool whose name is not a scope", inputSchema: { city: z.string() } }, async ({ city }) => ({
           content: [{ type: "text", text: `sunny in ${city}` }],
         }));
-        server.registerTool("explode", { description: "Always reports an error" }, async () => ({ isError: true, content: [{ type: "text", text: "the note store is read-only today" }] }));
+        server.registerTool("explode", { description: "Always reports an error" }, async () => ({
+          isError: true,
+          content: [{ type: "text", text: "the note store is read-only today" }],
+        }));
       },
     });
     flaky = await startUpstreamMcp({
       name: "flaky",
-      tools: (server) => server.registerTool("ping", { description: "pong", annotations: { readOnlyHint: true } }, async () => ({ content: [{ type: "text", text: "pong" }] })),
+      tools: (server) =>
+        server.registerTool("ping", { description: "pong", annotations: { readOnlyHint: true } }, async () => ({ content: [{ type: "text", text: "pong" }] })),
     });
     slow = await startUpstreamMcp({
       name: "slow",
@@ -123,9 +132,17 @@ describe("MCP: fronting upstream MCP servers", () => {
     const tools = await adminCall("GET", "/api/tools");
     const listed = tools.json.tools.filter((t: { tool: string }) => t.tool === "notes");
     expect(listed.map((t: { mcpName: string }) => t.mcpName)).toContain("notes__add_note");
-    const clash = await adminCall("POST", "/api/tools", { name: "notes", baseUrl: "https://notes.example.com", actions: { get: { method: "GET", path: "/" } } });
+    const clash = await adminCall("POST", "/api/tools", {
+      name: "notes",
+      baseUrl: "https://notes.example.com",
+      actions: { get: { method: "GET", path: "/" } },
+    });
     expect(clash.status).toBe(409);
-    expect((await adminCall("GET", "/api/mcp-servers")).json.servers.map((s: { server: { name: string } }) => s.server.name).sort()).toEqual(["flaky", "notes", "slow"]);
+    expect((await adminCall("GET", "/api/mcp-servers")).json.servers.map((s: { server: { name: string } }) => s.server.name).sort()).toEqual([
+      "flaky",
+      "notes",
+      "slow",
+    ]);
   });
 
   it("its tools are gateway tools: listed by policy, called through the road with the vault's credential, guards on their arguments", async () => {

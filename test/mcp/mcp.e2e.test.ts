@@ -28,7 +28,14 @@ describe("MCP: the official SDK client against a gateway process", () => {
   }
 
   beforeAll(async () => {
-    gw = await startGatewayProcess({ DATA_DIR: dir, GATEWAY_ADMIN_KEY: adminKey, GATEWAY_MASTER_KEY: randomBytes(32).toString("base64"), UPSTREAM_MODE: "mock", RETRY_BASE_MS: "1", SSRF_ALLOW: "127.0.0.1/32" });
+    gw = await startGatewayProcess({
+      DATA_DIR: dir,
+      GATEWAY_ADMIN_KEY: adminKey,
+      GATEWAY_MASTER_KEY: randomBytes(32).toString("base64"),
+      UPSTREAM_MODE: "mock",
+      RETRY_BASE_MS: "1",
+      SSRF_ALLOW: "127.0.0.1/32",
+    });
     admin = new AdminClient({ baseUrl: gw.url, adminKey });
     for (const tool of ["serpapi", "openai", "gmail_send"]) await admin.putCredential(tool, `${tool}-mcp-secret-0001`);
   }, 60_000);
@@ -57,7 +64,13 @@ describe("MCP: the official SDK client against a gateway process", () => {
 
   it("a call policy holds for approval is a tool result naming the approval (not an error); approved, it runs", async () => {
     const assistant = await agent("assistant");
-    await admin.raw("POST", "/api/policies", { name: `held-${assistant.agentId}`, subject: { agentId: assistant.agentId }, rules: [{ effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.domain": { oneOf: ["example.com"] } }, requireApproval: { ttlSeconds: 600 } }] });
+    await admin.raw("POST", "/api/policies", {
+      name: `held-${assistant.agentId}`,
+      subject: { agentId: assistant.agentId },
+      rules: [
+        { effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.domain": { oneOf: ["example.com"] } }, requireApproval: { ttlSeconds: 600 } },
+      ],
+    });
     const { client } = await connectWithAgentKey(gw.url, { ...assistant, scope: ALL_SCOPES });
     const held = await client.callTool({ name: "gmail_send__send", arguments: { to: ["someone@outside.test"], subject: "hi", text: "held" } });
     expect(held.isError).toBeFalsy();
@@ -75,7 +88,12 @@ describe("MCP: the official SDK client against a gateway process", () => {
     const token = accessTokenOf(provider);
     await client.close();
     for (const version of ["2025-06-18", "2025-11-25"]) {
-      const r = await rpc(gw.url, token, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: version, capabilities: {}, clientInfo: { name: "raw", version: "1" } } });
+      const r = await rpc(gw.url, token, {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: version, capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+      });
       expect(r.status).toBe(200);
       expect(r.json.result.protocolVersion).toBe(version);
       expect(r.json.result.capabilities.tools).toBeDefined();
@@ -191,7 +209,9 @@ describe("MCP: the official SDK client against a gateway process", () => {
     expect(none.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${gw.url}/.well-known/oauth-protected-resource"`);
     const bad = await rpc(gw.url, "not-a-token", { jsonrpc: "2.0", id: 1, method: "tools/list" });
     expect(bad.status).toBe(401);
-    expect(bad.headers.get("www-authenticate")).toMatch(/^Bearer resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource", error="invalid_token", error_description="[^"]+"$/);
+    expect(bad.headers.get("www-authenticate")).toMatch(
+      /^Bearer resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource", error="invalid_token", error_description="[^"]+"$/,
+    );
     const get = await http(`${gw.url}/mcp`, { headers: { accept: "text/event-stream" } });
     expect(get.status).toBe(401);
   });
@@ -223,7 +243,9 @@ describe("MCP: the official SDK client against a gateway process", () => {
       { jsonrpc: "2.0", id: "b", method: "tools/call", params: { name: "serpapi__search", arguments: {} } },
     ]);
     expect(batch.status).toBe(200);
-    const byId = Object.fromEntries((batch.json as { id: string; result: { isError?: boolean; _meta: { correlationId: string } } }[]).map((m) => [m.id, m.result]));
+    const byId = Object.fromEntries(
+      (batch.json as { id: string; result: { isError?: boolean; _meta: { correlationId: string } } }[]).map((m) => [m.id, m.result]),
+    );
     expect(byId.a!.isError).toBeFalsy();
     expect(byId.b!.isError).toBe(true);
     expect(byId.a!._meta.correlationId).not.toBe(byId.b!._meta.correlationId);
@@ -262,7 +284,12 @@ describe("MCP: the official SDK client against a gateway process", () => {
       baseUrl: "http://127.0.0.1:9/api", // only listed here, never called (mock mode is sealed to 127.0.0.1)
       auth: { in: "none" },
       actions: {
-        get_contact: { method: "GET", path: "/contacts/{id}", description: "Reads a contact", params: { type: "object", required: ["id"], properties: { id: { type: "string" } }, additionalProperties: false } },
+        get_contact: {
+          method: "GET",
+          path: "/contacts/{id}",
+          description: "Reads a contact",
+          params: { type: "object", required: ["id"], properties: { id: { type: "string" } }, additionalProperties: false },
+        },
         delete_contact: { method: "DELETE", path: "/contacts/{id}", params: { type: "object", required: ["id"], properties: { id: { type: "string" } } } },
       },
     });
@@ -294,7 +321,13 @@ describe("MCP: the official SDK client against a gateway process", () => {
 
   it("the gateway's own SDK signs in at /oauth/token and hands its fetch to the official MCP client", async () => {
     const researcher = await agent("researcher");
-    const sdk = new AgentClient({ baseUrl: gw.url, agentId: researcher.agentId, privateKey: researcher.privateKeyPem, scopes: ["serpapi:search"], tokenEndpoint: "oauth" });
+    const sdk = new AgentClient({
+      baseUrl: gw.url,
+      agentId: researcher.agentId,
+      privateKey: researcher.privateKeyPem,
+      scopes: ["serpapi:search"],
+      tokenEndpoint: "oauth",
+    });
     const { url, fetch } = sdk.mcpTransportOptions();
     const client = new Client({ name: "sdk-e2e", version: "1.0.0" });
     await client.connect(new StreamableHTTPClientTransport(url, { fetch }));
@@ -318,7 +351,7 @@ describe("MCP: the official SDK client against a gateway process", () => {
 });
 
 function text(result: object): string {
-  return ((result as { content: { type: string; text: string }[] }).content)[0]!.text;
+  return (result as { content: { type: string; text: string }[] }).content[0]!.text;
 }
 
 async function rpc(url: string, token: string | undefined, body: unknown) {
@@ -328,7 +361,12 @@ async function rpc(url: string, token: string | undefined, body: unknown) {
 async function rpcRaw(url: string, token: string | undefined, body: string, contentType = "application/json") {
   return http(`${url}/mcp`, {
     method: "POST",
-    headers: { "content-type": contentType, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18", ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    headers: {
+      "content-type": contentType,
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    },
     rawBody: body,
   });
 }

@@ -68,7 +68,14 @@ describe("address judge", () => {
   });
 
   it("refuses non-http schemes and userinfo", () => {
-    for (const url of ["file:///etc/passwd", "gopher://x/", "ftp://example.com/", "javascript:alert(1)", "http://user:pw@example.com/", "http://user@example.com/"]) {
+    for (const url of [
+      "file:///etc/passwd",
+      "gopher://x/",
+      "ftp://example.com/",
+      "javascript:alert(1)",
+      "http://user:pw@example.com/",
+      "http://user@example.com/",
+    ]) {
       expect(() => checkUrlShape(url), url).toThrow(GatewayError);
     }
   });
@@ -178,7 +185,11 @@ describe("SSRF: the guarded client judges resolved names, every redirect, and th
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     port = (server.address() as AddressInfo).port;
     // 127.0.0.1 is allowed (it is the test server); everything else private stays refused.
-    client = new GuardedHttpClient({ resolver: zoneResolver({ "ok.test": ["127.0.0.1"] }, hostileResolver), allowList: AddressAllowList.parse("127.0.0.1/32"), transport: { kind: "direct" } });
+    client = new GuardedHttpClient({
+      resolver: zoneResolver({ "ok.test": ["127.0.0.1"] }, hostileResolver),
+      allowList: AddressAllowList.parse("127.0.0.1/32"),
+      transport: { kind: "direct" },
+    });
   });
   afterAll(async () => {
     await client.close();
@@ -198,8 +209,12 @@ describe("SSRF: the guarded client judges resolved names, every redirect, and th
 
   it("re-judges every redirect hop and refuses one that points inside", async () => {
     const before = hits;
-    await expect(get(`http://127.0.0.1:${port}/redirect?to=${encodeURIComponent("http://169.254.169.254/latest/meta-data/")}`)).rejects.toMatchObject({ code: "ssrf_blocked" });
-    await expect(get(`http://127.0.0.1:${port}/redirect?to=${encodeURIComponent("http://metadata.attacker.test/")}`)).rejects.toMatchObject({ code: "ssrf_blocked" });
+    await expect(get(`http://127.0.0.1:${port}/redirect?to=${encodeURIComponent("http://169.254.169.254/latest/meta-data/")}`)).rejects.toMatchObject({
+      code: "ssrf_blocked",
+    });
+    await expect(get(`http://127.0.0.1:${port}/redirect?to=${encodeURIComponent("http://metadata.attacker.test/")}`)).rejects.toMatchObject({
+      code: "ssrf_blocked",
+    });
     expect(hits - before).toBe(2); // only the first hops reached the server
     const followed = await get(`http://127.0.0.1:${port}/redirect?to=${encodeURIComponent(`http://ok.test:${port}/final`)}`);
     expect(followed).toMatchObject({ status: 200, redirects: 1, url: `http://ok.test:${port}/final` });

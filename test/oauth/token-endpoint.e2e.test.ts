@@ -73,10 +73,22 @@ describe("OAuth 2.1 for agents: metadata and the token endpoint", () => {
 
   it("takes the client id from the assertion when client_id is absent, and refuses a client_id that does not match it", async () => {
     const { agent, client } = await newAgent(t);
-    const ok = await tokenRequest(t.url, { grant_type: "client_credentials", client_assertion_type: JWT_BEARER, client_assertion: await client.signAssertion({ audience: t.url }), scope: "serpapi:search", resource: `${t.url}/mcp` });
+    const ok = await tokenRequest(t.url, {
+      grant_type: "client_credentials",
+      client_assertion_type: JWT_BEARER,
+      client_assertion: await client.signAssertion({ audience: t.url }),
+      scope: "serpapi:search",
+      resource: `${t.url}/mcp`,
+    });
     expect(ok.status, ok.text).toBe(200);
     const other = await newAgent(t);
-    const mismatch = await tokenRequest(t.url, { grant_type: "client_credentials", client_id: other.agent.id, client_assertion_type: JWT_BEARER, client_assertion: await client.signAssertion({ audience: t.url }), scope: "serpapi:search" });
+    const mismatch = await tokenRequest(t.url, {
+      grant_type: "client_credentials",
+      client_id: other.agent.id,
+      client_assertion_type: JWT_BEARER,
+      client_assertion: await client.signAssertion({ audience: t.url }),
+      scope: "serpapi:search",
+    });
     expect(mismatch.status).toBe(401);
     expect(mismatch.json.error).toBe("invalid_client");
     expect(agent.id).not.toBe(other.agent.id);
@@ -109,7 +121,15 @@ describe("OAuth 2.1 for agents: metadata and the token endpoint", () => {
     expect(forged.status).toBe(401);
     expect(forged.json.error).toBe("invalid_client");
 
-    const unknown = await tokenRequest(t.url, await form({ client_id: "agt_nobody" }, await new AgentClient({ baseUrl: t.url, agentId: "agt_nobody", privateKey: generateAgentKeyPair("EdDSA").privateKeyPem, scopes: [] }).signAssertion({ audience: t.url })));
+    const unknown = await tokenRequest(
+      t.url,
+      await form(
+        { client_id: "agt_nobody" },
+        await new AgentClient({ baseUrl: t.url, agentId: "agt_nobody", privateKey: generateAgentKeyPair("EdDSA").privateKeyPem, scopes: [] }).signAssertion({
+          audience: t.url,
+        }),
+      ),
+    );
     expect(unknown.status).toBe(401);
     expect(unknown.json.error).toBe("invalid_client");
 
@@ -121,7 +141,13 @@ describe("OAuth 2.1 for agents: metadata and the token endpoint", () => {
   it("refuses malformed requests in the RFC 6749 shape without consuming the assertion", async () => {
     const { agent, client } = await newAgent(t);
     const assertion = await client.signAssertion({ audience: t.url });
-    const base = { grant_type: "client_credentials", client_id: agent.id, client_assertion_type: JWT_BEARER, client_assertion: assertion, scope: "serpapi:search" };
+    const base = {
+      grant_type: "client_credentials",
+      client_id: agent.id,
+      client_assertion_type: JWT_BEARER,
+      client_assertion: assertion,
+      scope: "serpapi:search",
+    };
     const cases: [Record<string, string>, number, string][] = [
       [{ ...base, grant_type: "password" }, 400, "unsupported_grant_type"],
       [{ ...base, grant_type: "" }, 400, "invalid_request"],
@@ -138,7 +164,11 @@ describe("OAuth 2.1 for agents: metadata and the token endpoint", () => {
       expect(r.json.error, JSON.stringify(f)).toBe(error);
       expect(typeof r.json.error_description).toBe("string");
     }
-    const repeated = await http(`${t.url}/oauth/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, rawBody: `${new URLSearchParams(base).toString()}&scope=openai:chat` });
+    const repeated = await http(`${t.url}/oauth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      rawBody: `${new URLSearchParams(base).toString()}&scope=openai:chat`,
+    });
     expect(repeated.status).toBe(400);
     expect(repeated.json.error).toBe("invalid_request");
     const json = await http(`${t.url}/oauth/token`, { body: base });
@@ -150,7 +180,13 @@ describe("OAuth 2.1 for agents: metadata and the token endpoint", () => {
 
   it("a token from /oauth/token is revoked like any other", async () => {
     const { agent, client } = await newAgent(t);
-    const r = await tokenRequest(t.url, { grant_type: "client_credentials", client_id: agent.id, client_assertion_type: JWT_BEARER, client_assertion: await client.signAssertion({ audience: t.url }), scope: "serpapi:search" });
+    const r = await tokenRequest(t.url, {
+      grant_type: "client_credentials",
+      client_id: agent.id,
+      client_assertion_type: JWT_BEARER,
+      client_assertion: await client.signAssertion({ audience: t.url }),
+      scope: "serpapi:search",
+    });
     const auth = { authorization: `Bearer ${r.json.access_token}` };
     expect((await http(`${t.url}/api/tokens/self`, { headers: auth })).status).toBe(200);
     await t.admin.raw("POST", `/api/agents/${agent.id}/revoke-tokens`);

@@ -15,7 +15,10 @@ interface ComposeService {
 }
 
 describe("deployment files", () => {
-  const compose = parseYaml(fs.readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8"), { merge: true }) as { services: Record<string, ComposeService>; volumes: Record<string, unknown> };
+  const compose = parseYaml(fs.readFileSync(path.join(ROOT, "docker-compose.yml"), "utf8"), { merge: true }) as {
+    services: Record<string, ComposeService>;
+    volumes: Record<string, unknown>;
+  };
 
   it("docker-compose.yml: gateways, PostgreSQL, Redis, Prometheus and Grafana with ports, healthchecks and volumes", () => {
     expect(Object.keys(compose.services).sort()).toEqual(["gateway-1", "gateway-2", "grafana", "postgres", "prometheus", "redis"]);
@@ -33,7 +36,9 @@ describe("deployment files", () => {
     expect(compose.services["gateway-1"]!.ports).toEqual(["3000:3000"]);
     expect(compose.services.prometheus!.ports).toEqual(["9090:9090"]);
     expect(compose.services.prometheus!.volumes).toContain("./deploy/prometheus:/etc/prometheus:ro");
-    expect(compose.services.grafana!.volumes).toEqual(expect.arrayContaining(["./deploy/grafana/provisioning:/etc/grafana/provisioning:ro", "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro"]));
+    expect(compose.services.grafana!.volumes).toEqual(
+      expect.arrayContaining(["./deploy/grafana/provisioning:/etc/grafana/provisioning:ro", "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro"]),
+    );
     for (const svc of Object.values(compose.services)) {
       for (const v of svc.volumes ?? []) {
         const source = v.split(":")[0]!;
@@ -60,7 +65,9 @@ describe("deployment files", () => {
       expect(d.uid).toMatch(/^gw-/);
       for (const p of d.panels) expect(p.targets.length).toBeGreaterThan(0);
     }
-    const provider = parseYaml(fs.readFileSync(path.join(DEPLOY, "grafana", "provisioning", "dashboards", "gateway.yml"), "utf8")) as { providers: { options: { path: string } }[] };
+    const provider = parseYaml(fs.readFileSync(path.join(DEPLOY, "grafana", "provisioning", "dashboards", "gateway.yml"), "utf8")) as {
+      providers: { options: { path: string } }[];
+    };
     expect(provider.providers[0]!.options.path).toBe("/var/lib/grafana/dashboards");
     expect(deployedExpressions().length).toBeGreaterThan(40);
   });
@@ -80,7 +87,9 @@ describe.skipIf(!promtoolAvailable())("promtool on the Prometheus files", () => 
 
   it("test rules: every alert fires when it should and stays quiet when it should not", () => {
     const tests = fs.readFileSync(path.join(DEPLOY, "prometheus", "alerts.test.yml"), "utf8");
-    const alerts = (parseYaml(fs.readFileSync(path.join(DEPLOY, "prometheus", "alerts.yml"), "utf8")) as { groups: { rules: { alert?: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.alert).filter(Boolean));
+    const alerts = (
+      parseYaml(fs.readFileSync(path.join(DEPLOY, "prometheus", "alerts.yml"), "utf8")) as { groups: { rules: { alert?: string }[] }[] }
+    ).groups.flatMap((g) => g.rules.map((r) => r.alert).filter(Boolean));
     for (const alert of alerts) expect(tests, `no unit test for ${alert}`).toContain(`alertname: ${alert}`);
     const r = promtool(["test", "rules", path.join(DEPLOY, "prometheus", "alerts.test.yml")]);
     expect(r.status, r.output).toBe(0);

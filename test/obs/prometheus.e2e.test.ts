@@ -43,9 +43,24 @@ describe.skipIf(!prometheusInstalled && !process.env.CI)("a real Prometheus scra
     );
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
-    prom = spawn("prometheus", [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: "ignore" });
+    prom = spawn(
+      "prometheus",
+      [
+        `--config.file=${path.join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${path.join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        "--log.level=warn",
+      ],
+      { stdio: "ignore" },
+    );
     for (let i = 0; i < 100; i++) {
-      if ((await fetch(`${promUrl}/-/ready`).then((r) => r.ok, () => false))) break;
+      if (
+        await fetch(`${promUrl}/-/ready`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
   }, 30_000);
@@ -62,7 +77,10 @@ describe.skipIf(!prometheusInstalled && !process.env.CI)("a real Prometheus scra
       await client.call("serpapi", "search", { q: "prom" });
       await client.call("serpapi", "search", { q: `prom ${++uncached}` });
       await client.call("gmail_send", "send", { to: "a@b.com", subject: "s", text: "t" }).catch(() => undefined); // outside the token's scopes
-      await http(`${t.url}/api/proxy`, { headers: { authorization: "Bearer forged.token.value" }, body: { tool: "serpapi", action: "search", params: { q: "x" } } });
+      await http(`${t.url}/api/proxy`, {
+        headers: { authorization: "Bearer forged.token.value" },
+        body: { tool: "serpapi", action: "search", params: { q: "x" } },
+      });
     };
     // Traffic across several scrapes so rate() has two samples to work with.
     const deadline = Date.now() + 6000;
@@ -82,7 +100,10 @@ describe.skipIf(!prometheusInstalled && !process.env.CI)("a real Prometheus scra
     }
     expect(failures).toEqual([]);
     for (const expr of MUST_HAVE_DATA) {
-      expect(exprs.map((e) => e.expr), `${expr} is not used by any dashboard or rule`).toContain(expr);
+      expect(
+        exprs.map((e) => e.expr),
+        `${expr} is not used by any dashboard or rule`,
+      ).toContain(expr);
       let r = await query(expr);
       for (let i = 0; i < 20 && (r.data?.result.length ?? 0) === 0; i++) {
         await new Promise((res) => setTimeout(res, 500));

@@ -36,7 +36,12 @@ async function startReceiver() {
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, contentTypes, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans,
+    contentTypes,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 async function until<T>(read: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
@@ -67,8 +72,20 @@ describe("OpenTelemetry traces", () => {
     });
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    t = await startTestGateway({ SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", RETRY_BASE_MS: "1", OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: "50", OTEL_SERVICE_NAME: "gateway-under-test" });
-    await t.admin.defineTool({ name: "crm", baseUrl: upstreamUrl, auth: { in: "none" }, actions: { lookup: { method: "GET", path: "/v1/items/{id}", params: { type: "object", required: ["id"], properties: { id: { type: "string" } } } } } });
+    t = await startTestGateway({
+      SSRF_ALLOW: "127.0.0.1/32",
+      POLICY_DEFAULTS: "off",
+      RETRY_BASE_MS: "1",
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+      OTEL_SERVICE_NAME: "gateway-under-test",
+    });
+    await t.admin.defineTool({
+      name: "crm",
+      baseUrl: upstreamUrl,
+      auth: { in: "none" },
+      actions: { lookup: { method: "GET", path: "/v1/items/{id}", params: { type: "object", required: ["id"], properties: { id: { type: "string" } } } } },
+    });
     await t.admin.raw("POST", "/api/policies", { name: "all", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] });
   });
   afterAll(async () => {
@@ -98,8 +115,20 @@ describe("OpenTelemetry traces", () => {
     // Each stage is the child of the one around it, in the road's order.
     const byId = new Map(mine.map((s) => [s.spanId, s]));
     const chain: string[] = [];
-    for (let s = byId.get(mine.find((x) => x.name === "stage retry")!.spanId); s !== undefined; s = s.parentSpanId ? byId.get(s.parentSpanId) : undefined) chain.unshift(s.name);
-    expect(chain).toEqual(["rest crm:lookup", "stage authenticate", "stage resolve", "stage authorize", "stage credential", "stage hold", "stage idempotency", "stage redact", "stage cache", "stage retry"]);
+    for (let s = byId.get(mine.find((x) => x.name === "stage retry")!.spanId); s !== undefined; s = s.parentSpanId ? byId.get(s.parentSpanId) : undefined)
+      chain.unshift(s.name);
+    expect(chain).toEqual([
+      "rest crm:lookup",
+      "stage authenticate",
+      "stage resolve",
+      "stage authorize",
+      "stage credential",
+      "stage hold",
+      "stage idempotency",
+      "stage redact",
+      "stage cache",
+      "stage retry",
+    ]);
 
     // Retries are visible: under the retry span, each attempt asks the breaker, then goes upstream; the first failed.
     const retrySpan = mine.find((s) => s.name === "stage retry")!;
@@ -123,9 +152,16 @@ describe("OpenTelemetry traces", () => {
   });
 
   it("records refusals as error spans with the gateway's code", async () => {
-    const r = await request(`${t.url}/api/proxy`, { method: "POST", headers: { authorization: "Bearer not-a-token" }, body: { tool: "crm", action: "lookup", params: { id: "1" } } });
+    const r = await request(`${t.url}/api/proxy`, {
+      method: "POST",
+      headers: { authorization: "Bearer not-a-token" },
+      body: { tool: "crm", action: "lookup", params: { id: "1" } },
+    });
     expect(r.status).toBe(401);
-    const span = await until(() => receiver.spans.find((s) => s.name === "rest crm:lookup" && attr(s, "gateway.error_code") === "token_invalid"), "the refused call's span");
+    const span = await until(
+      () => receiver.spans.find((s) => s.name === "rest crm:lookup" && attr(s, "gateway.error_code") === "token_invalid"),
+      "the refused call's span",
+    );
     expect(span.status?.code).toBe(2);
     expect(attr(span, "gateway.outcome")).toBe("denied");
   });
@@ -133,9 +169,22 @@ describe("OpenTelemetry traces", () => {
   it("is off without an OTLP endpoint, and a bad endpoint stops the gateway with the variable's name", () => {
     expect(loadConfig({}).tracing).toBeUndefined();
     expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SDK_DISABLED: "true" }).tracing).toBeUndefined();
-    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing).toMatchObject({ endpoint: "http://collector:4318/v1/traces", serviceName: "4runr-gateway", sampleRatio: 1 });
-    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://otel.example/traces", OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=abc%3D,team=ops", OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" }).tracing).toMatchObject({ endpoint: "https://otel.example/traces", headers: { "x-api-key": "abc=", team: "ops" }, sampleRatio: 0.25 });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing).toMatchObject({
+      endpoint: "http://collector:4318/v1/traces",
+      serviceName: "4runr-gateway",
+      sampleRatio: 1,
+    });
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://otel.example/traces",
+        OTEL_EXPORTER_OTLP_HEADERS: "x-api-key=abc%3D,team=ops",
+        OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG: "0.25",
+      }).tracing,
+    ).toMatchObject({ endpoint: "https://otel.example/traces", headers: { "x-api-key": "abc=", team: "ops" }, sampleRatio: 0.25 });
     expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT/);
-    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_SAMPLER_ARG: "2", OTEL_TRACES_SAMPLER: "traceidratio" })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_SAMPLER_ARG: "2", OTEL_TRACES_SAMPLER: "traceidratio" })).toThrow(
+      /OTEL_TRACES_SAMPLER_ARG/,
+    );
   });
 });

@@ -61,10 +61,17 @@ describe("operators and roles", () => {
   let policyId: string;
 
   const as = (key: string | undefined, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
-    http(`${t.url}${url}`, { method, headers: { ...(key === undefined ? {} : { authorization: `Bearer ${key}` }), ...headers }, ...(body === undefined ? {} : { body }) });
+    http(`${t.url}${url}`, {
+      method,
+      headers: { ...(key === undefined ? {} : { authorization: `Bearer ${key}` }), ...headers },
+      ...(body === undefined ? {} : { body }),
+    });
 
   beforeAll(async () => {
-    t = await startTestGateway({ UPSTREAM_MODE: "mock", SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", CONSOLE_SESSION_TTL_SECONDS: "3600", CONSOLE_SESSION_IDLE_SECONDS: "600" }, { now: clock.now });
+    t = await startTestGateway(
+      { UPSTREAM_MODE: "mock", SSRF_ALLOW: "127.0.0.1/32", POLICY_DEFAULTS: "off", CONSOLE_SESSION_TTL_SECONDS: "3600", CONSOLE_SESSION_IDLE_SECONDS: "600" },
+      { now: clock.now },
+    );
     for (const role of ["viewer", "approver", "admin"] as const) {
       const created = await as(t.adminKey, "POST", "/api/operators", { name: `the-${role}`, role });
       expect(created.status).toBe(201);
@@ -72,7 +79,11 @@ describe("operators and roles", () => {
     }
     const agent = await t.admin.createAgent({ name: unique("op-agent"), role: "researcher", publicKey: generateAgentKeyPair("EdDSA").publicKeyPem });
     agentId = agent.id;
-    const policy = await as(t.adminKey, "POST", "/api/policies", { name: unique("policy"), subject: { all: true }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }] });
+    const policy = await as(t.adminKey, "POST", "/api/policies", {
+      name: unique("policy"),
+      subject: { all: true },
+      rules: [{ effect: "allow", scopes: ["serpapi:search"] }],
+    });
     policyId = policy.json.id;
     await t.admin.putCredential("serpapi", "serp-secret-000001");
   });
@@ -115,13 +126,31 @@ describe("operators and roles", () => {
       case "GET /api/audit":
         return { url: "/api/audit?limit=5", ok: 200 };
       case "POST /api/tools": {
-        return { url: "/api/tools", body: { name: unique("tool").replaceAll("-", "_"), baseUrl: "http://127.0.0.1:9", auth: { in: "none" }, actions: { ping: { method: "GET", path: "/ping", params: { type: "object" } } } }, ok: 201 };
+        return {
+          url: "/api/tools",
+          body: {
+            name: unique("tool").replaceAll("-", "_"),
+            baseUrl: "http://127.0.0.1:9",
+            auth: { in: "none" },
+            actions: { ping: { method: "GET", path: "/ping", params: { type: "object" } } },
+          },
+          ok: 201,
+        };
       }
       case "GET /api/tools/generic":
         return { url: "/api/tools/generic", ok: 200 };
       case "DELETE /api/tools/:name": {
         const name = unique("tool").replaceAll("-", "_");
-        expect((await admin("POST", "/api/tools", { name, baseUrl: "http://127.0.0.1:9", auth: { in: "none" }, actions: { ping: { method: "GET", path: "/ping", params: { type: "object" } } } })).status).toBe(201);
+        expect(
+          (
+            await admin("POST", "/api/tools", {
+              name,
+              baseUrl: "http://127.0.0.1:9",
+              auth: { in: "none" },
+              actions: { ping: { method: "GET", path: "/ping", params: { type: "object" } } },
+            })
+          ).status,
+        ).toBe(201);
         return { url: `/api/tools/${name}`, ok: 204 };
       }
       case "GET /api/admin/chaos":
@@ -135,17 +164,34 @@ describe("operators and roles", () => {
       case "DELETE /api/admin/chaos/:tool":
         return { url: "/api/admin/chaos/serpapi", ok: 200 };
       case "POST /api/policies":
-        return { url: "/api/policies", body: { name: unique("policy"), subject: { role: "nobody" }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }] }, ok: 201 };
+        return {
+          url: "/api/policies",
+          body: { name: unique("policy"), subject: { role: "nobody" }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }] },
+          ok: 201,
+        };
       case "GET /api/policies":
         return { url: "/api/policies", ok: 200 };
       case "GET /api/policies/:id":
         return { url: `/api/policies/${policyId}`, ok: 200 };
       case "PUT /api/policies/:id":
-        return { url: `/api/policies/${policyId}`, body: { name: (await admin("GET", `/api/policies/${policyId}`)).json.name, subject: { all: true }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }], description: unique("d") }, ok: 200 };
+        return {
+          url: `/api/policies/${policyId}`,
+          body: {
+            name: (await admin("GET", `/api/policies/${policyId}`)).json.name,
+            subject: { all: true },
+            rules: [{ effect: "allow", scopes: ["serpapi:search"] }],
+            description: unique("d"),
+          },
+          ok: 200,
+        };
       case "PATCH /api/policies/:id":
         return { url: `/api/policies/${policyId}`, body: { description: unique("d") }, ok: 200 };
       case "DELETE /api/policies/:id": {
-        const created = await admin("POST", "/api/policies", { name: unique("policy"), subject: { role: "nobody" }, rules: [{ effect: "deny", scopes: ["*"] }] });
+        const created = await admin("POST", "/api/policies", {
+          name: unique("policy"),
+          subject: { role: "nobody" },
+          rules: [{ effect: "deny", scopes: ["*"] }],
+        });
         return { url: `/api/policies/${created.json.id}`, ok: 204 };
       }
       case "POST /api/policies/explain":
@@ -227,16 +273,31 @@ describe("operators and roles", () => {
   it("walks the approval decision routes × role too: a viewer is refused like on every role route, an approver and an admin decide and are recorded by name", async () => {
     // The decision routes also admit agent tokens (to tell an agent 403, not 401), so they check the
     // role in the handler rather than declaring `config: { role }`: this walk holds them to the same rules.
-    await as(t.adminKey, "POST", "/api/policies", { name: unique("held"), subject: { role: "held-caller" }, rules: [{ effect: "allow", scopes: ["serpapi:search"] }, { effect: "allow", scopes: ["serpapi:search"], requireApproval: { approvers: ["ops"] } }] });
+    await as(t.adminKey, "POST", "/api/policies", {
+      name: unique("held"),
+      subject: { role: "held-caller" },
+      rules: [
+        { effect: "allow", scopes: ["serpapi:search"] },
+        { effect: "allow", scopes: ["serpapi:search"], requireApproval: { approvers: ["ops"] } },
+      ],
+    });
     const { client, agent } = await newAgent(t, { role: "held-caller", scopes: ["serpapi:search"] });
     const token = await client.token();
     let q = 0;
     const held = async () => {
-      const r = await http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "serpapi", action: "search", params: { q: `held ${++q}` } } });
+      const r = await http(`${t.url}/api/proxy`, {
+        headers: { authorization: `Bearer ${token}` },
+        body: { tool: "serpapi", action: "search", params: { q: `held ${++q}` } },
+      });
       expect(r.status, r.text).toBe(202);
       return r.json.approval.id as string;
     };
-    const deciders: [string, string | undefined, string][] = [["viewer", keys.viewer, "the-viewer"], ["approver", keys.approver, "the-approver"], ["admin", keys.admin, "the-admin"], ["bootstrap", t.adminKey, "bootstrap-admin"]];
+    const deciders: [string, string | undefined, string][] = [
+      ["viewer", keys.viewer, "the-viewer"],
+      ["approver", keys.approver, "the-approver"],
+      ["admin", keys.admin, "the-admin"],
+      ["bootstrap", t.adminKey, "bootstrap-admin"],
+    ];
     for (const decision of ["approve", "deny"] as const) {
       const name = `POST /api/approvals/:id/${decision}`;
       for (const [role, key, operator] of deciders) {
@@ -248,14 +309,19 @@ describe("operators and roles", () => {
           // Still pending, and the refusal is in the audit trail with who tried.
           expect((await as(keys.viewer, "GET", `/api/approvals/${id}`)).json).toMatchObject({ status: "pending", decidedBy: null });
           const tried = await as(t.adminKey, "GET", `/api/audit?correlationId=${r.headers.get("x-correlation-id")}`);
-          expect(tried.json.records).toEqual([expect.objectContaining({ operator: "the-viewer", decision: "deny", reason: "operator_forbidden", status: 403 })]);
+          expect(tried.json.records).toEqual([
+            expect.objectContaining({ operator: "the-viewer", decision: "deny", reason: "operator_forbidden", status: 403 }),
+          ]);
           continue;
         }
         expect([name, role, r.status]).toEqual([name, role, 200]);
         expect(r.json).toMatchObject({ id, status: decision === "approve" ? "executed" : "denied", decidedBy: operator, decisionReason: `${role} says so` });
         // The trail names who decided, in the decision's record and in the operator's change.
         const trail = await as(t.adminKey, "GET", `/api/audit?agentId=${agent.id}&decision=${decision === "approve" ? "approval_granted" : "approval_denied"}`);
-        expect(trail.json.records.find((x: { reason: string }) => x.reason.includes(id))).toMatchObject({ operator, reason: `approval ${id} ${decision === "approve" ? "approved" : "denied"} by ${operator}: ${role} says so` });
+        expect(trail.json.records.find((x: { reason: string }) => x.reason.includes(id))).toMatchObject({
+          operator,
+          reason: `approval ${id} ${decision === "approve" ? "approved" : "denied"} by ${operator}: ${role} says so`,
+        });
         const change = await as(t.adminKey, "GET", `/api/audit?kind=admin&operator=${operator}&correlationId=${r.headers.get("x-correlation-id")}`);
         expect(change.json.records).toEqual([expect.objectContaining({ action: name, decision: "allow", status: 200 })]);
       }
@@ -330,7 +396,11 @@ describe("operators and roles", () => {
     await sdk.endConsoleSession(listed.handle);
     expect((await http(`${t.url}/api/agents`, { headers: { cookie: session } })).status).toBe(401);
     const name = unique("cli-op");
-    const cli = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--url", t.url, "--admin-key", t.adminKey, "operator", "create", "--name", name, "--role", "viewer"], { cwd: ROOT });
+    const cli = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "--url", t.url, "--admin-key", t.adminKey, "operator", "create", "--name", name, "--role", "viewer"],
+      { cwd: ROOT },
+    );
     const printed = JSON.parse(cli.stdout) as { name: string; role: string; key: string };
     expect([printed.name, printed.role]).toEqual([name, "viewer"]);
     expect((await as(printed.key, "GET", "/api/agents")).status).toBe(200);
@@ -342,9 +412,13 @@ describe("operators and roles", () => {
     const refused = await as(keys.viewer, "POST", `/api/agents/${made.json.id}/suspend`);
     expect(refused.status).toBe(403);
     const byAdmin = await as(t.adminKey, "GET", `/api/audit?correlationId=${made.headers.get("x-correlation-id")}`);
-    expect(byAdmin.json.records).toEqual([expect.objectContaining({ operator: "the-admin", action: "POST /api/agents", decision: "allow", status: 201, tool: null })]);
+    expect(byAdmin.json.records).toEqual([
+      expect.objectContaining({ operator: "the-admin", action: "POST /api/agents", decision: "allow", status: 201, tool: null }),
+    ]);
     const byViewer = await as(t.adminKey, "GET", `/api/audit?kind=admin&operator=the-viewer&agentId=${made.json.id}`);
-    expect(byViewer.json.records).toEqual([expect.objectContaining({ action: "POST /api/agents/:id/suspend", decision: "deny", reason: "operator_forbidden", status: 403 })]);
+    expect(byViewer.json.records).toEqual([
+      expect.objectContaining({ action: "POST /api/agents/:id/suspend", decision: "deny", reason: "operator_forbidden", status: 403 }),
+    ]);
     const bootstrap = await as(t.adminKey, "POST", `/api/agents/${made.json.id}/suspend`);
     const record = await as(t.adminKey, "GET", `/api/audit?correlationId=${bootstrap.headers.get("x-correlation-id")}`);
     expect(record.json.records[0].operator).toBe("bootstrap-admin");
@@ -393,20 +467,35 @@ describe("operators and roles", () => {
       const body = { name: unique("op"), role: "viewer" };
       const missing = await http(`${t.url}/api/operators`, { body, headers: { cookie: session } });
       expect([missing.status, missing.json.error.code]).toEqual([403, "csrf_invalid"]);
-      const wrong = await http(`${t.url}/api/operators`, { body, headers: { cookie: session, "x-csrf-token": `${csrf.slice(0, -1)}${csrf.endsWith("A") ? "B" : "A"}` } });
+      const wrong = await http(`${t.url}/api/operators`, {
+        body,
+        headers: { cookie: session, "x-csrf-token": `${csrf.slice(0, -1)}${csrf.endsWith("A") ? "B" : "A"}` },
+      });
       expect([wrong.status, wrong.json.error.code]).toEqual([403, "csrf_invalid"]);
       const right = await http(`${t.url}/api/operators`, { body, headers: { cookie: session, "x-csrf-token": csrf } });
       expect(right.status).toBe(201);
       // Nor does the right token sent from another origin.
-      const elsewhere = await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": csrf, origin: "https://evil.example" } });
+      const elsewhere = await http(`${t.url}/api/operators`, {
+        body: { name: unique("op"), role: "viewer" },
+        headers: { cookie: session, "x-csrf-token": csrf, origin: "https://evil.example" },
+      });
       expect([elsewhere.status, elsewhere.json.error.code]).toEqual([403, "csrf_invalid"]);
-      const garbled = await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": csrf, origin: "not a url" } });
+      const garbled = await http(`${t.url}/api/operators`, {
+        body: { name: unique("op"), role: "viewer" },
+        headers: { cookie: session, "x-csrf-token": csrf, origin: "not a url" },
+      });
       expect(garbled.status).toBe(403);
-      const sameOrigin = await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": csrf, origin: t.url } });
+      const sameOrigin = await http(`${t.url}/api/operators`, {
+        body: { name: unique("op"), role: "viewer" },
+        headers: { cookie: session, "x-csrf-token": csrf, origin: t.url },
+      });
       expect(sameOrigin.status).toBe(201);
       // Another session's token does not do either.
       const other = await signIn(keys.admin);
-      expect((await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": other.csrf } })).status).toBe(403);
+      expect(
+        (await http(`${t.url}/api/operators`, { body: { name: unique("op"), role: "viewer" }, headers: { cookie: session, "x-csrf-token": other.csrf } }))
+          .status,
+      ).toBe(403);
     });
 
     it("a viewer's session cannot change anything, even with its CSRF token", async () => {
@@ -446,7 +535,12 @@ describe("operators and roles", () => {
       const sessionId = session.split("=")[1]!;
       expect(await t.gateway.operators.resolveSession(sessionId)).toMatchObject({ operator: { name: "bootstrap-admin", role: "admin" } });
       const { OperatorService } = await import("../../src/operators/index.js");
-      const restartedWithAnotherKey = new OperatorService({ driver: t.gateway.store.driver, bootstrapAdminKey: "another-admin-key-0000000", now: clock.now, session: { ttlSeconds: 3600, idleSeconds: 600 } });
+      const restartedWithAnotherKey = new OperatorService({
+        driver: t.gateway.store.driver,
+        bootstrapAdminKey: "another-admin-key-0000000",
+        now: clock.now,
+        session: { ttlSeconds: 3600, idleSeconds: 600 },
+      });
       expect(await restartedWithAnotherKey.resolveSession(sessionId)).toBeUndefined();
     });
 
@@ -456,7 +550,9 @@ describe("operators and roles", () => {
       const listed = await http(`${t.url}/api/operators/sessions`, { headers: { cookie: mine.session } });
       expect(listed.text).not.toContain(theirs.session.split("=")[1]!);
       const own = listed.json.sessions.filter((s: { current: boolean }) => s.current);
-      expect(own).toEqual([expect.objectContaining({ operator: { id: expect.any(String), name: "the-admin" }, handle: expect.stringMatching(/^[0-9a-f]{12}$/) })]);
+      expect(own).toEqual([
+        expect.objectContaining({ operator: { id: expect.any(String), name: "the-admin" }, handle: expect.stringMatching(/^[0-9a-f]{12}$/) }),
+      ]);
       const handle = createHash("sha256").update(theirs.session.split("=")[1]!).digest("hex").slice(0, 12);
       expect(listed.json.sessions.find((s: { handle: string }) => s.handle === handle)).toMatchObject({ operator: { name: "the-approver" }, current: false });
       const ended = await http(`${t.url}/api/operators/sessions/${handle}`, { method: "DELETE", headers: { cookie: mine.session, "x-csrf-token": mine.csrf } });
@@ -464,7 +560,10 @@ describe("operators and roles", () => {
       expect((await http(`${t.url}/api/agents`, { headers: { cookie: theirs.session } })).status).toBe(401);
       const again = await http(`${t.url}/api/operators/sessions/${handle}`, { method: "DELETE", headers: { cookie: mine.session, "x-csrf-token": mine.csrf } });
       expect([again.status, again.json.error.code]).toEqual([404, "not_found"]);
-      const bad = await http(`${t.url}/api/operators/sessions/not-a-handle`, { method: "DELETE", headers: { cookie: mine.session, "x-csrf-token": mine.csrf } });
+      const bad = await http(`${t.url}/api/operators/sessions/not-a-handle`, {
+        method: "DELETE",
+        headers: { cookie: mine.session, "x-csrf-token": mine.csrf },
+      });
       expect([bad.status, bad.json.error.code]).toEqual([400, "invalid_request"]);
     });
 
@@ -490,9 +589,17 @@ describe("operators and roles", () => {
     });
 
     it("takes a key only as JSON, so a cross-site form cannot sign anyone in", async () => {
-      const form = await http(`${t.url}/api/console/session`, { method: "POST", rawBody: `key=${keys.admin}`, headers: { "content-type": "application/x-www-form-urlencoded" } });
+      const form = await http(`${t.url}/api/console/session`, {
+        method: "POST",
+        rawBody: `key=${keys.admin}`,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
       expect([form.status, form.json.error.code, form.headers.get("set-cookie")]).toEqual([415, "unsupported_media_type", null]);
-      const plain = await http(`${t.url}/api/console/session`, { method: "POST", rawBody: JSON.stringify({ key: keys.admin }), headers: { "content-type": "text/plain" } });
+      const plain = await http(`${t.url}/api/console/session`, {
+        method: "POST",
+        rawBody: JSON.stringify({ key: keys.admin }),
+        headers: { "content-type": "text/plain" },
+      });
       expect([plain.status, plain.json.error.code, plain.headers.get("set-cookie")]).toEqual([400, "invalid_request", null]);
     });
 
@@ -528,10 +635,18 @@ describe("operators and roles", () => {
       expect(page.headers.get("content-security-policy")).toContain("default-src 'none'; script-src 'self'");
       expect(page.headers.get("x-frame-options")).toBe("DENY");
       const script = await http(`${assets.url}/console/assets/app-1234.js`);
-      expect([script.headers.get("content-type"), script.headers.get("cache-control")]).toEqual(["text/javascript; charset=utf-8", "public, max-age=31536000, immutable"]);
+      expect([script.headers.get("content-type"), script.headers.get("cache-control")]).toEqual([
+        "text/javascript; charset=utf-8",
+        "public, max-age=31536000, immutable",
+      ]);
       // Any console address is the page (hash routes and reloads), including attempts to climb out.
       // (fetch resolves a literal or %2e-encoded ../ before sending; an encoded slash reaches the gateway.)
-      for (const sneaky of [`..%2f${path.basename(dir)}-secret.txt`, `%2e%2e%2f${path.basename(dir)}-secret.txt`, "assets%2f..%2f..%2f..%2fetc%2fpasswd", "agents/123"]) {
+      for (const sneaky of [
+        `..%2f${path.basename(dir)}-secret.txt`,
+        `%2e%2e%2f${path.basename(dir)}-secret.txt`,
+        "assets%2f..%2f..%2f..%2fetc%2fpasswd",
+        "agents/123",
+      ]) {
         const r = await http(`${assets.url}/console/${sneaky}`);
         expect([sneaky, r.status, r.text]).toEqual([sneaky, 200, "<!doctype html><title>console</title>"]);
       }

@@ -6,7 +6,17 @@ import { parsePolicy, policyHash } from "../../src/policy/schema.js";
 import type { PolicyService } from "../../src/policy/service.js";
 
 const NOW = Date.UTC(2026, 10, 24, 12);
-const token: VerifiedToken = { tokenId: "t1", agentId: "a1", agentName: "a", role: "assistant", scopes: ["*"], intent: undefined, issuedAt: NOW, expiresAt: NOW + 60_000, refreshRecommended: false };
+const token: VerifiedToken = {
+  tokenId: "t1",
+  agentId: "a1",
+  agentName: "a",
+  role: "assistant",
+  scopes: ["*"],
+  intent: undefined,
+  issuedAt: NOW,
+  expiresAt: NOW + 60_000,
+  refreshRecommended: false,
+};
 const call = { tool: "gmail_send", action: "send", params: { to: ["x@outside.test"], subject: "s", text: "t" } };
 
 /** One allow, one approval rule, a one-call burst and a one-call quota: what each phase counts shows. */
@@ -40,7 +50,11 @@ describe("the authorizer and calls that need approval", () => {
 
   it("refuse: approval_required with the rule, before anything is counted", async () => {
     const a = authorizer();
-    await expect(a.charge(token, call, "rate", "refuse")).rejects.toMatchObject({ code: "approval_required", status: 403, details: { reason: "approval_required", rule: { ruleId: "needs-approval" } } });
+    await expect(a.charge(token, call, "rate", "refuse")).rejects.toMatchObject({
+      code: "approval_required",
+      status: 403,
+      details: { reason: "approval_required", rule: { ruleId: "needs-approval" } },
+    });
     await expect(a.charge(token, call, "quota")).rejects.toMatchObject({ code: "approval_required" });
     // Nothing was taken: the one-call burst is still there.
     expect((await a.charge(token, call, "all", "hold")).heldFor).toBeDefined();

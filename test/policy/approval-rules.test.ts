@@ -45,7 +45,11 @@ describe("requireApproval on an allow rule", () => {
   });
 
   it("a refusal from another rule wins: a call policy refuses is never held", () => {
-    const cap = policy({ name: "cap", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.count": { max: 1 } } }] });
+    const cap = policy({
+      name: "cap",
+      subject: { all: true },
+      rules: [{ effect: "allow", scopes: ["gmail_send:send"], guards: { "recipients.count": { max: 1 } } }],
+    });
     expect(decide([p, cap], mail(["x@outside.test", "y@outside.test"]))).toMatchObject({ allow: false, reason: "guard_failed" });
     const deny = policy({ name: "deny", subject: { all: true }, rules: [{ effect: "deny", scopes: ["gmail_send:*"] }] });
     expect(decide([p, deny], mail(["x@outside.test"]))).toMatchObject({ allow: false, reason: "scope_denied" });
@@ -57,10 +61,21 @@ describe("requireApproval on an allow rule", () => {
   });
 
   it("a rule without conditions holds every call it covers, with the default ttl; several rules merge (shortest ttl, all approvers)", () => {
-    const always = policy({ name: "always", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:send"] }, { effect: "allow", scopes: ["gmail_send:*"], requireApproval: { approvers: ["ops"] } }] });
+    const always = policy({
+      name: "always",
+      subject: { all: true },
+      rules: [
+        { effect: "allow", scopes: ["gmail_send:send"] },
+        { effect: "allow", scopes: ["gmail_send:*"], requireApproval: { approvers: ["ops"] } },
+      ],
+    });
     const d = decide([always], mail(["a@example.com"]));
     expect(d.allow && d.approval).toMatchObject({ ttlSeconds: 3600, approvers: ["ops"] });
-    const short = policy({ name: "short", subject: { all: true }, rules: [{ effect: "allow", scopes: ["gmail_send:send"], requireApproval: { ttlSeconds: 120 } }] });
+    const short = policy({
+      name: "short",
+      subject: { all: true },
+      rules: [{ effect: "allow", scopes: ["gmail_send:send"], requireApproval: { ttlSeconds: 120 } }],
+    });
     const all = decide([always, p, short], mail(["x@outside.test"]));
     expect(all.allow && all.approval).toMatchObject({ ttlSeconds: 120, approvers: ["ops", "security-team"] });
   });
@@ -89,6 +104,8 @@ describe("requireApproval on an allow rule", () => {
   });
 
   it("refuses requireApproval on a deny rule", () => {
-    expect(() => parsePolicy({ name: "bad", subject: { all: true }, rules: [{ effect: "deny", scopes: ["*"], requireApproval: {} }] })).toThrow(expect.objectContaining({ details: { field: "rules[0].requireApproval" } }));
+    expect(() => parsePolicy({ name: "bad", subject: { all: true }, rules: [{ effect: "deny", scopes: ["*"], requireApproval: {} }] })).toThrow(
+      expect.objectContaining({ details: { field: "rules[0].requireApproval" } }),
+    );
   });
 });

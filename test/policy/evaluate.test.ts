@@ -96,19 +96,42 @@ describe("merge rule across policies", () => {
   });
 
   it("a token's scopes narrow, never widen", () => {
-    expect(decide([globalAllow], { tool: "serpapi", action: "search" }, { token: { scopes: ["openai:chat"] } })).toMatchObject({ allow: false, reason: "scope_denied" });
-    expect(decide([globalAllow], { tool: "gmail_send", action: "send" }, { token: { scopes: ["*:*"] } })).toMatchObject({ allow: false, reason: "scope_denied" });
+    expect(decide([globalAllow], { tool: "serpapi", action: "search" }, { token: { scopes: ["openai:chat"] } })).toMatchObject({
+      allow: false,
+      reason: "scope_denied",
+    });
+    expect(decide([globalAllow], { tool: "gmail_send", action: "send" }, { token: { scopes: ["*:*"] } })).toMatchObject({
+      allow: false,
+      reason: "scope_denied",
+    });
   });
 
   it("every constraint that covers a call applies: the tightest rate limit and quota are both checked", () => {
-    const loose = policy({ name: "loose", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"], rateLimit: { perSecond: 100 } }, { effect: "allow", scopes: ["*"], quota: { limit: 1000, per: "hour" } }] });
-    const tight = policy({ name: "tight", subject: { role: "researcher" }, rules: [{ effect: "allow", scopes: ["serpapi:*"], rateLimit: { perSecond: 1, burst: 2 } }, { effect: "allow", scopes: ["serpapi:search"], quota: { limit: 5, per: "minute" } }] });
+    const loose = policy({
+      name: "loose",
+      subject: { all: true },
+      rules: [
+        { effect: "allow", scopes: ["*"], rateLimit: { perSecond: 100 } },
+        { effect: "allow", scopes: ["*"], quota: { limit: 1000, per: "hour" } },
+      ],
+    });
+    const tight = policy({
+      name: "tight",
+      subject: { role: "researcher" },
+      rules: [
+        { effect: "allow", scopes: ["serpapi:*"], rateLimit: { perSecond: 1, burst: 2 } },
+        { effect: "allow", scopes: ["serpapi:search"], quota: { limit: 5, per: "minute" } },
+      ],
+    });
     const d = decide([globalAllow, loose, tight], { tool: "serpapi", action: "search" });
     expect(d.allow && d.limits.map((l) => `${l.kind}:${l.limit}`)).toEqual(["rate:100", "rate:2", "quota:1000", "quota:5"]);
   });
 
   it("a suspended agent is refused before anything else", () => {
-    expect(decide([globalAllow], { tool: "serpapi", action: "search" }, { agent: { ...researcher, status: "suspended" } })).toMatchObject({ allow: false, reason: "agent_suspended" });
+    expect(decide([globalAllow], { tool: "serpapi", action: "search" }, { agent: { ...researcher, status: "suspended" } })).toMatchObject({
+      allow: false,
+      reason: "agent_suspended",
+    });
   });
 
   it("a disabled policy does not apply", () => {
@@ -124,33 +147,100 @@ describe("rule kinds", () => {
 
   it.each([
     ["intent required, none given", { intents: ["research"] }, { tool: "serpapi", action: "search" }, {}, "intent_required"],
-    ["intent required, wrong one", { intents: ["research"] }, { tool: "serpapi", action: "search" }, { token: { scopes: ["*:*"], intent: "billing" } }, "intent_required"],
-    ["intent required, right one", { intents: ["research"] }, { tool: "serpapi", action: "search" }, { token: { scopes: ["*:*"], intent: "research" } }, "allow"],
-    ["openai model allow-list passes", { guards: { model: { oneOf: ["gpt-4o-mini"] } } }, { tool: "openai", action: "chat", params: { model: "gpt-4o-mini" } }, {}, "allow"],
-    ["openai model allow-list fails", { guards: { model: { oneOf: ["gpt-4o-mini"] } } }, { tool: "openai", action: "chat", params: { model: "gpt-4o" } }, {}, "guard_failed"],
+    [
+      "intent required, wrong one",
+      { intents: ["research"] },
+      { tool: "serpapi", action: "search" },
+      { token: { scopes: ["*:*"], intent: "billing" } },
+      "intent_required",
+    ],
+    [
+      "intent required, right one",
+      { intents: ["research"] },
+      { tool: "serpapi", action: "search" },
+      { token: { scopes: ["*:*"], intent: "research" } },
+      "allow",
+    ],
+    [
+      "openai model allow-list passes",
+      { guards: { model: { oneOf: ["gpt-4o-mini"] } } },
+      { tool: "openai", action: "chat", params: { model: "gpt-4o-mini" } },
+      {},
+      "allow",
+    ],
+    [
+      "openai model allow-list fails",
+      { guards: { model: { oneOf: ["gpt-4o-mini"] } } },
+      { tool: "openai", action: "chat", params: { model: "gpt-4o" } },
+      {},
+      "guard_failed",
+    ],
     ["max_tokens at the cap", { guards: { max_tokens: { max: 500 } } }, { tool: "openai", action: "chat", params: { max_tokens: 500 } }, {}, "allow"],
     ["max_tokens over the cap", { guards: { max_tokens: { max: 500 } } }, { tool: "openai", action: "chat", params: { max_tokens: 501 } }, {}, "guard_failed"],
     ["max_tokens missing (fails closed)", { guards: { max_tokens: { max: 500 } } }, { tool: "openai", action: "chat", params: {} }, {}, "guard_failed"],
-    ["optional guard on a missing parameter", { guards: { max_tokens: { max: 500, optional: true } } }, { tool: "openai", action: "chat", params: {} }, {}, "allow"],
-    ["recipient domains pass", { guards: { "recipients.domain": { oneOf: ["corp.com"] } } }, { tool: "gmail_send", action: "send", params: { to: ["a@corp.com"], cc: "b@CORP.com" } }, {}, "allow"],
-    ["one outside recipient fails", { guards: { "recipients.domain": { oneOf: ["corp.com"] } } }, { tool: "gmail_send", action: "send", params: { to: ["a@corp.com", "x@gmail.com"] } }, {}, "guard_failed"],
-    ["max recipients", { guards: { "recipients.count": { max: 2 } } }, { tool: "gmail_send", action: "send", params: { to: ["a@c.com", "b@c.com"], bcc: ["c@c.com"] } }, {}, "guard_failed"],
+    [
+      "optional guard on a missing parameter",
+      { guards: { max_tokens: { max: 500, optional: true } } },
+      { tool: "openai", action: "chat", params: {} },
+      {},
+      "allow",
+    ],
+    [
+      "recipient domains pass",
+      { guards: { "recipients.domain": { oneOf: ["corp.com"] } } },
+      { tool: "gmail_send", action: "send", params: { to: ["a@corp.com"], cc: "b@CORP.com" } },
+      {},
+      "allow",
+    ],
+    [
+      "one outside recipient fails",
+      { guards: { "recipients.domain": { oneOf: ["corp.com"] } } },
+      { tool: "gmail_send", action: "send", params: { to: ["a@corp.com", "x@gmail.com"] } },
+      {},
+      "guard_failed",
+    ],
+    [
+      "max recipients",
+      { guards: { "recipients.count": { max: 2 } } },
+      { tool: "gmail_send", action: "send", params: { to: ["a@c.com", "b@c.com"], bcc: ["c@c.com"] } },
+      {},
+      "guard_failed",
+    ],
     ["serpapi engines", { guards: { engine: { oneOf: ["google"] } } }, { tool: "serpapi", action: "search", params: { engine: "bing" } }, {}, "guard_failed"],
     ["http methods", { guards: { method: { oneOf: ["GET"] } } }, { tool: "http_fetch", action: "head", params: {} }, {}, "guard_failed"],
-    ["denied domains", { guards: { "url.host": { notOneOf: ["*.internal.example"] } } }, { tool: "http_fetch", action: "get", params: { url: "http://db.internal.example/" } }, {}, "guard_failed"],
+    [
+      "denied domains",
+      { guards: { "url.host": { notOneOf: ["*.internal.example"] } } },
+      { tool: "http_fetch", action: "get", params: { url: "http://db.internal.example/" } },
+      {},
+      "guard_failed",
+    ],
     ["max response size", { guards: { maxBytes: { max: 10000 } } }, { tool: "http_fetch", action: "get", params: { maxBytes: 20000 } }, {}, "guard_failed"],
     ["generic pattern", { guards: { q: { pattern: "^[a-z ]+$" } } }, { tool: "serpapi", action: "search", params: { q: "DROP TABLE" } }, {}, "guard_failed"],
     ["generic max length", { guards: { q: { maxLength: 3 } } }, { tool: "serpapi", action: "search", params: { q: "abcd" } }, {}, "guard_failed"],
     ["generic numeric range", { guards: { num: { min: 1, max: 10 } } }, { tool: "serpapi", action: "search", params: { num: 0 } }, {}, "guard_failed"],
     ["generic equals", { guards: { safe: { equals: "active" } } }, { tool: "serpapi", action: "search", params: { safe: "active" } }, {}, "allow"],
-    ["a constraint on other scopes does not apply", { scopes: ["openai:*"], guards: { model: { oneOf: ["x"] } } }, { tool: "serpapi", action: "search", params: {} }, {}, "allow"],
+    [
+      "a constraint on other scopes does not apply",
+      { scopes: ["openai:*"], guards: { model: { oneOf: ["x"] } } },
+      { tool: "serpapi", action: "search", params: {} },
+      {},
+      "allow",
+    ],
   ] as const)("%s", (_name, rule, call, extra, expected) => {
     const d = decide(withRule(rule), call, extra);
     expect(d.allow ? "allow" : d.reason, d.allow ? "" : d.message).toBe(expected);
   });
 
   it("a deny rule with a guard applies only when the guard matches", () => {
-    const policies = [grant, policy({ name: "no-evil", subject: { all: true }, rules: [{ effect: "deny", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["evil.test"] } } }] })];
+    const policies = [
+      grant,
+      policy({
+        name: "no-evil",
+        subject: { all: true },
+        rules: [{ effect: "deny", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["evil.test"] } } }],
+      }),
+    ];
     expect(decide(policies, { tool: "http_fetch", action: "get", params: { url: "https://evil.test/" } }).allow).toBe(false);
     expect(decide(policies, { tool: "http_fetch", action: "get", params: { url: "https://good.test/" } }).allow).toBe(true);
   });
@@ -165,7 +255,14 @@ describe("rule kinds", () => {
 
   it("explain builds a trace naming every rule and what it did", () => {
     const p = policy(RESEARCHERS);
-    const d = evaluate({ agent: researcher, token: allScopes, policies: [p], now: TUE_10_TORONTO, call: { tool: "http_fetch", action: "get", params: { url: "https://evil.test/" } }, explain: true });
+    const d = evaluate({
+      agent: researcher,
+      token: allScopes,
+      policies: [p],
+      now: TUE_10_TORONTO,
+      call: { tool: "http_fetch", action: "get", params: { url: "https://evil.test/" } },
+      explain: true,
+    });
     expect(d.allow).toBe(false);
     expect(d.trace.map((t) => t.outcome)).toEqual(["granted", "not_applicable", "failed", "not_applicable", "pending", "pending"]);
   });
@@ -209,6 +306,8 @@ describe("policy validation names the bad field", () => {
   it("accepts YAML, and its hash ignores key order", () => {
     const yaml = parsePolicy("name: y\nsubject: {role: r}\nrules:\n  - effect: allow\n    scopes: ['*']\n", "yaml");
     expect(yaml.rules[0]!.scopes).toEqual(["*"]);
-    expect(policyHash({ name: "a", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] })).toBe(policyHash({ rules: [{ scopes: ["*"], effect: "allow" }], subject: { all: true }, name: "a" }));
+    expect(policyHash({ name: "a", subject: { all: true }, rules: [{ effect: "allow", scopes: ["*"] }] })).toBe(
+      policyHash({ rules: [{ scopes: ["*"], effect: "allow" }], subject: { all: true }, name: "a" }),
+    );
   });
 });

@@ -8,10 +8,22 @@ const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 
 describe("visibleTo: deny-by-default listing", () => {
   const policies = [
-    policy({ name: "grant", subject: { all: true }, rules: [{ effect: "allow", scopes: ["serpapi:search", "http_fetch:*", "openai:chat", "gmail_send:send", "crm:read"] }] }),
+    policy({
+      name: "grant",
+      subject: { all: true },
+      rules: [{ effect: "allow", scopes: ["serpapi:search", "http_fetch:*", "openai:chat", "gmail_send:send", "crm:read"] }],
+    }),
     policy({ name: "no-mail", subject: { all: true }, rules: [{ effect: "deny", scopes: ["gmail_send:*"] }] }),
-    policy({ name: "no-internal-fetch", subject: { all: true }, rules: [{ effect: "deny", scopes: ["http_fetch:get"], guards: { "url.host": { oneOf: ["*.internal"] } } }] }),
-    policy({ name: "chat-budget", subject: { all: true }, rules: [{ effect: "allow", scopes: ["openai:chat"], quota: { limit: 1, per: "day" }, schedule: { days: ["sat"] } }] }),
+    policy({
+      name: "no-internal-fetch",
+      subject: { all: true },
+      rules: [{ effect: "deny", scopes: ["http_fetch:get"], guards: { "url.host": { oneOf: ["*.internal"] } } }],
+    }),
+    policy({
+      name: "chat-budget",
+      subject: { all: true },
+      rules: [{ effect: "allow", scopes: ["openai:chat"], quota: { limit: 1, per: "day" }, schedule: { days: ["sat"] } }],
+    }),
     policy({ name: "crm-intent", subject: { all: true }, rules: [{ effect: "allow", scopes: ["crm:read"], intents: ["support"] }] }),
   ];
   const token = { scopes: ["*:*"], intent: undefined };
@@ -38,7 +50,11 @@ describe("visibleTo: deny-by-default listing", () => {
   });
 
   it("never shows an action that evaluate refuses whatever the arguments (scope or plain deny)", () => {
-    for (const [tool, action] of [["gmail_send", "send"], ["unknown", "thing"], ["crm", "read"]] as const) {
+    for (const [tool, action] of [
+      ["gmail_send", "send"],
+      ["unknown", "thing"],
+      ["crm", "read"],
+    ] as const) {
       const decision = evaluate({ agent: { id: "a", role: "r" }, token, call: { tool, action, params: {} }, policies, now: NOW });
       expect(decision.allow).toBe(false);
       expect(visibleTo(token, policies, tool, action)).toBe(false);

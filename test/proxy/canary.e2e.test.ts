@@ -25,7 +25,15 @@ describe("no secret ever leaves the gateway", () => {
   beforeAll(async () => {
     // OpenAI's valid key differs from the stored one, so it answers 401 and echoes the canary.
     mock = await startMockUpstreams({ validKeys: { serpapi: canary.serpapi, openai: "sk-something-else", gmail: canary.gmail_send } });
-    t = await startTestGateway({ UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32", UPSTREAM_TIMEOUT_MS: "300", LOG_LEVEL: "debug" });
+    t = await startTestGateway({
+      UPSTREAM_MODE: "live",
+      SERPAPI_BASE_URL: mock.url,
+      OPENAI_BASE_URL: mock.url,
+      GMAIL_BASE_URL: mock.url,
+      SSRF_ALLOW: "127.0.0.1/32",
+      UPSTREAM_TIMEOUT_MS: "300",
+      LOG_LEVEL: "debug",
+    });
     for (const [tool, secret] of Object.entries(canary)) responses.push(JSON.stringify(await t.admin.putCredential(tool, secret)));
     ({ client, privateKeyPem: agentPrivateKey } = await newAgent(t, { scopes: ["serpapi:search", "openai:chat", "gmail_send:send", "http_fetch:get"] }));
   });
@@ -59,7 +67,11 @@ describe("no secret ever leaves the gateway", () => {
     await drive(() => http(`${t.url}/api/credentials`, { headers: { authorization: `Bearer ${t.adminKey}` } }).then((r) => r.text));
     await drive(() => http(`${t.url}/api/credentials/openai`, { headers: { authorization: `Bearer ${t.adminKey}` } }).then((r) => r.text));
     // A caller that sends a credential as its own bearer token must not see it echoed either.
-    await drive(() => http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${canary.openai}` }, body: { tool: "openai", action: "chat", params: {} } }).then((r) => r.text));
+    await drive(() =>
+      http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${canary.openai}` }, body: { tool: "openai", action: "chat", params: {} } }).then(
+        (r) => r.text,
+      ),
+    );
 
     await t.gateway.audit.flush();
     const audit = await http(`${t.url}/api/audit?limit=1000`, { headers: { authorization: `Bearer ${t.adminKey}` } });

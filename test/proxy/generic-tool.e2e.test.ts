@@ -45,8 +45,27 @@ describe("generic HTTP tools defined by configuration", () => {
     baseUrl: base,
     auth: { in: "header", name: "X-Api-Key" },
     actions: {
-      get_contact: { method: "GET", path: "/v1/contacts/{id}", params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: { type: "string", maxLength: 64 }, fields: { type: "string" } } }, cacheable: true },
-      create_contact: { method: "POST", path: "/v1/contacts", params: { type: "object", additionalProperties: false, required: ["email"], properties: { email: { type: "string", format: "email" }, name: { type: "string" } } } },
+      get_contact: {
+        method: "GET",
+        path: "/v1/contacts/{id}",
+        params: {
+          type: "object",
+          additionalProperties: false,
+          required: ["id"],
+          properties: { id: { type: "string", maxLength: 64 }, fields: { type: "string" } },
+        },
+        cacheable: true,
+      },
+      create_contact: {
+        method: "POST",
+        path: "/v1/contacts",
+        params: {
+          type: "object",
+          additionalProperties: false,
+          required: ["email"],
+          properties: { email: { type: "string", format: "email" }, name: { type: "string" } },
+        },
+      },
     },
   });
 

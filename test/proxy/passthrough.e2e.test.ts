@@ -42,7 +42,10 @@ describe("upstream JSON passed through, and scrubbed whenever it may hold a secr
 
   async function search(q: string, answer: string) {
     answers.set(q, answer);
-    const r = await request(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${await client.token()}` }, body: { tool: "serpapi", action: "search", params: { q } } });
+    const r = await request(`${t.url}/api/proxy`, {
+      headers: { authorization: `Bearer ${await client.token()}` },
+      body: { tool: "serpapi", action: "search", params: { q } },
+    });
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toBe("application/json; charset=utf-8");
     return r;
@@ -63,7 +66,12 @@ describe("upstream JSON passed through, and scrubbed whenever it may hold a secr
     ["as is", `{"echo":"key=${SECRET}"}`],
     ["URL-encoded", `{"echo":"https://serpapi.test/search?api_key=${encodeURIComponent(SECRET)}"}`],
     ["with escaped slashes", `{"echo":"${SECRET.replace("/", "\\/")}"}`],
-    ["spelt in \\u escapes", `{"echo":"${Array.from(SECRET).map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`).join("")}"}`],
+    [
+      "spelt in \\u escapes",
+      `{"echo":"${Array.from(SECRET)
+        .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+        .join("")}"}`,
+    ],
     ["as a key", `{"${SECRET}":1}`],
   ])("scrubs a secret spelt %s, and still answers in the envelope", async (how, answer) => {
     const r = await search(`echo ${how}`, answer);

@@ -121,13 +121,24 @@ describe("the road: authenticate first, bounded parameters, one audit record per
   });
 
   it("another door (MCP) runs the same road through the same entry point, and is labelled as such", async () => {
-    const refused = await t.gateway.road.handle({ door: "mcp", tool: "serpapi", action: "search", params: { q: "x" }, rawToken: undefined, correlationId: "mcp-anon" }).catch((e) => e);
+    const refused = await t.gateway.road
+      .handle({ door: "mcp", tool: "serpapi", action: "search", params: { q: "x" }, rawToken: undefined, correlationId: "mcp-anon" })
+      .catch((e) => e);
     expect(refused.code).toBe("token_missing");
-    const out = await t.gateway.road.handle({ door: "mcp", tool: "serpapi", action: "search", params: { q: "via mcp" }, rawToken: token, correlationId: "mcp-call-1" });
+    const out = await t.gateway.road.handle({
+      door: "mcp",
+      tool: "serpapi",
+      action: "search",
+      params: { q: "via mcp" },
+      rawToken: token,
+      correlationId: "mcp-call-1",
+    });
     if ("held" in out) throw new Error("no policy here holds calls for approval");
     expect(out.meta).toMatchObject({ tool: "serpapi", action: "search", correlationId: "mcp-call-1" });
     expect(out.token.agentId).toBeTypeOf("string");
-    const deep = await t.gateway.road.handle({ door: "mcp", tool: "sink", action: "post", params: JSON.parse(nested(100)), rawToken: token, correlationId: "mcp-deep" }).catch((e) => e);
+    const deep = await t.gateway.road
+      .handle({ door: "mcp", tool: "sink", action: "post", params: JSON.parse(nested(100)), rawToken: token, correlationId: "mcp-deep" })
+      .catch((e) => e);
     expect(deep.code).toBe("invalid_request");
     await t.gateway.audit.flush();
     // (The anonymous call may or may not be the one sampled into the audit this second: not asserted.)

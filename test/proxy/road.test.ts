@@ -26,20 +26,44 @@ const answered: CallOutcome = { kind: "answered", execution: { reply: { status: 
 describe("the road as one list", () => {
   it("runs its stages in the documented order, invoke last", () => {
     const noop = stage("x", async (c, next) => next(c));
-    const names = roadStages({ resilience: { stages: { idempotency: { ...noop, name: "idempotency" }, cache: { ...noop, name: "cache" }, breaker: { ...noop, name: "breaker" }, retry: { ...noop, name: "retry" }, attempt: { ...noop, name: "attempt" } } } } as unknown as RoadDeps).map((s) => s.name);
-    expect(names).toEqual(["observe", "authenticate", "resolve", "authorize", "credential", "hold", "idempotency", "redact", "cache", "retry", "breaker", "attempt"]);
+    const names = roadStages({
+      resilience: {
+        stages: {
+          idempotency: { ...noop, name: "idempotency" },
+          cache: { ...noop, name: "cache" },
+          breaker: { ...noop, name: "breaker" },
+          retry: { ...noop, name: "retry" },
+          attempt: { ...noop, name: "attempt" },
+        },
+      },
+    } as unknown as RoadDeps).map((s) => s.name);
+    expect(names).toEqual([
+      "observe",
+      "authenticate",
+      "resolve",
+      "authorize",
+      "credential",
+      "hold",
+      "idempotency",
+      "redact",
+      "cache",
+      "retry",
+      "breaker",
+      "attempt",
+    ]);
     // Deferred doors accept work after every check, before anything that could reach the upstream.
     expect(names.slice(0, names.indexOf(ACCEPTANCE_ENDS_AFTER) + 1)).toEqual(["observe", "authenticate", "resolve", "authorize", "credential"]);
   });
 
   it("compose runs the first stage outermost, each calling next, and refuses duplicate names", async () => {
     const seen: string[] = [];
-    const trace = (name: string) => stage(name, async (c, next) => {
-      seen.push(`>${name}`);
-      const o = await next(c);
-      seen.push(`<${name}`);
-      return o;
-    });
+    const trace = (name: string) =>
+      stage(name, async (c, next) => {
+        seen.push(`>${name}`);
+        const o = await next(c);
+        seen.push(`<${name}`);
+        return o;
+      });
     const run = compose([trace("a"), trace("b")], async () => {
       seen.push("invoke");
       return answered;
@@ -102,7 +126,13 @@ describe("authorize charges and refunds from the typed outcome", () => {
 });
 
 describe("a call policy holds for approval", () => {
-  const requirement: ApprovalRequirement = { rule: { policyId: "p", policyName: "p", version: 1, rule: 1 }, ttlSeconds: 60, approvers: [], reason: "needs a person", webhooks: [] };
+  const requirement: ApprovalRequirement = {
+    rule: { policyId: "p", policyName: "p", version: 1, rule: 1 },
+    ttlSeconds: 60,
+    approvers: [],
+    reason: "needs a person",
+    webhooks: [],
+  };
   const approving = () => {
     const asked: ApprovalHandling[] = [];
     const counted: string[] = [];
@@ -132,12 +162,21 @@ describe("a call policy holds for approval", () => {
 
   it("hold keeps a marked call and answers `held` without calling next; an unmarked call passes", async () => {
     const kept: HeldCall[] = [];
-    const s = hold({ approvals: { hold: async (h) => (kept.push(h), { id: "apr_1", status: "pending", expiresAt: "x", argsHash: "h" }) }, acceptedOf: (c) => ({ tool: c.tool, action: c.action, params: c.params, agentId: "agent" }) });
+    const s = hold({
+      approvals: { hold: async (h) => (kept.push(h), { id: "apr_1", status: "pending", expiresAt: "x", argsHash: "h" }) },
+      acceptedOf: (c) => ({ tool: c.tool, action: c.action, params: c.params, agentId: "agent" }),
+    });
     let sent = 0;
     const o = await s.run(call({ heldFor: requirement, callbackUrl: "http://127.0.0.1/cb" }), async () => (sent++, answered));
     expect(o).toEqual({ kind: "held", approval: { id: "apr_1", status: "pending", expiresAt: "x", argsHash: "h" } });
     expect(sent).toBe(0);
-    expect(kept[0]).toMatchObject({ requirement, correlationId: "c", door: "rest", callbackUrl: "http://127.0.0.1/cb", accepted: { agentId: "agent", tool: "t" } });
+    expect(kept[0]).toMatchObject({
+      requirement,
+      correlationId: "c",
+      door: "rest",
+      callbackUrl: "http://127.0.0.1/cb",
+      accepted: { agentId: "agent", tool: "t" },
+    });
     expect((await s.run(call(), async () => (sent++, answered))).kind).toBe("answered");
     expect(sent).toBe(1);
   });
@@ -146,7 +185,10 @@ describe("a call policy holds for approval", () => {
     const bare = hold({ acceptedOf: () => ({ tool: "t", action: "a", params: {}, agentId: "a" }) });
     const o = await bare.run(call({ heldFor: requirement }), async () => answered);
     expect(o).toMatchObject({ kind: "refused", error: { code: "approval_required" } });
-    const broken = hold({ approvals: { hold: async () => Promise.reject(new Error("db down")) }, acceptedOf: () => ({ tool: "t", action: "a", params: {}, agentId: "a" }) });
+    const broken = hold({
+      approvals: { hold: async () => Promise.reject(new Error("db down")) },
+      acceptedOf: () => ({ tool: "t", action: "a", params: {}, agentId: "a" }),
+    });
     expect(await broken.run(call({ heldFor: requirement }), async () => answered)).toMatchObject({ kind: "refused", error: { code: "internal_error" } });
   });
 

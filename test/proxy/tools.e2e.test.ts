@@ -79,7 +79,10 @@ describe("proxy road in mock mode: every tool through the gateway", () => {
     expect(header.code).toBe("invalid_request");
     expect((await refusal(client.call("nope", "search", {}))).code).toBe("unknown_tool");
     expect((await refusal(client.call("serpapi", "delete", {}))).code).toBe("unknown_action");
-    const noBody = await http(`${t.url}/api/proxy`, { headers: { authorization: `Bearer ${await client.token()}`, "content-type": "application/json" }, rawBody: "{not json" });
+    const noBody = await http(`${t.url}/api/proxy`, {
+      headers: { authorization: `Bearer ${await client.token()}`, "content-type": "application/json" },
+      rawBody: "{not json",
+    });
     expect(noBody.status).toBe(400);
     expect(noBody.json.error.correlationId).toBeTypeOf("string");
   });
@@ -164,7 +167,13 @@ describe("proxy road in live mode, pointed at the mock upstreams", () => {
 
   beforeAll(async () => {
     mock = await startMockUpstreams({ validKeys: { serpapi: "live-serp-key", openai: "sk-live-key", gmail: "ya29.live-token" } });
-    t = await startTestGateway({ UPSTREAM_MODE: "live", SERPAPI_BASE_URL: mock.url, OPENAI_BASE_URL: mock.url, GMAIL_BASE_URL: mock.url, SSRF_ALLOW: "127.0.0.1/32" });
+    t = await startTestGateway({
+      UPSTREAM_MODE: "live",
+      SERPAPI_BASE_URL: mock.url,
+      OPENAI_BASE_URL: mock.url,
+      GMAIL_BASE_URL: mock.url,
+      SSRF_ALLOW: "127.0.0.1/32",
+    });
     await storeBuiltinCredentials(t, { serpapi: "live-serp-key", openai: "sk-live-key", gmail_send: "ya29.live-token" });
     ({ client } = await newAgent(t));
   });

@@ -33,7 +33,8 @@ function sqlKeys(open: () => Promise<SqlStore>) {
   };
 }
 
-const sqliteStore = () => openStore({ databaseUrl: undefined, databaseSchema: "public", databasePoolSize: 1, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-idem-")) });
+const sqliteStore = () =>
+  openStore({ databaseUrl: undefined, databaseSchema: "public", databasePoolSize: 1, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), "4runr-idem-")) });
 idempotencyKeysContract("SQL on SQLite", sqlKeys(sqliteStore));
 idempotencyExpiryContract("SQL on SQLite", sqlKeys(sqliteStore));
 
@@ -57,7 +58,10 @@ describe.runIf(pgUp)("PostgreSQL", () => {
 
 const redisUp = await redisAvailable();
 describe.runIf(redisUp)("Redis", () => {
-  idempotencyKeysContract("Redis", async () => new RedisIdempotencyKeys<string>(REDIS_URL, { ttlMs: 60_000, inFlightTtlMs: 60_000, prefix: `${uniqueSchema("idem")}:` }));
+  idempotencyKeysContract(
+    "Redis",
+    async () => new RedisIdempotencyKeys<string>(REDIS_URL, { ttlMs: 60_000, inFlightTtlMs: 60_000, prefix: `${uniqueSchema("idem")}:` }),
+  );
 });
 
 describe("idempotency keys when the shared store fails", () => {
@@ -71,7 +75,9 @@ describe("idempotency keys when the shared store fails", () => {
 
   it("closed: refuses (the road turns it into 503) rather than risk a second send", async () => {
     const transitions: boolean[] = [];
-    const keys = new FailoverIdempotencyKeys<string>(broken, new MemoryIdempotencyKeys<string>({ ...times, maxKeys: 10 }), "closed", (d) => transitions.push(d));
+    const keys = new FailoverIdempotencyKeys<string>(broken, new MemoryIdempotencyKeys<string>({ ...times, maxKeys: 10 }), "closed", (d) =>
+      transitions.push(d),
+    );
     await expect(keys.claim("k", "fp", 0)).rejects.toThrow("ECONNREFUSED");
     expect(keys.isDegraded()).toBe(true);
     expect(transitions).toEqual([true]);

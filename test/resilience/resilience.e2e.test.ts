@@ -9,7 +9,13 @@ async function outcome(p: Promise<{ meta: Record<string, unknown> }>) {
     const r = await p;
     return { ok: true as const, meta: r.meta };
   } catch (e) {
-    return { ok: false as const, code: (e as GatewayClientError).code, status: (e as GatewayClientError).status, attempts: (e as GatewayClientError).details?.attempts, message: (e as GatewayClientError).message };
+    return {
+      ok: false as const,
+      code: (e as GatewayClientError).code,
+      status: (e as GatewayClientError).status,
+      attempts: (e as GatewayClientError).details?.attempts,
+      message: (e as GatewayClientError).message,
+    };
   }
 }
 
@@ -58,7 +64,9 @@ describe("retries and cache keep an idempotent tool answering under 30 % timeout
     for (const r of results) if (!r.ok) codes[r.code] = (codes[r.code] ?? 0) + 1;
     console.log("failures by code", JSON.stringify(codes));
     const retrySuccess = retried / (retried + failedAfterRetries);
-    console.log(`chaos 30% timeouts + 25% 500s: client success ${(successRate * 100).toFixed(1)}% (${ok.length}/${results.length}); cache hits ${hits}; calls that needed retries and succeeded ${retried}, failed after retries ${failedAfterRetries} → retry success ${(retrySuccess * 100).toFixed(1)}%`);
+    console.log(
+      `chaos 30% timeouts + 25% 500s: client success ${(successRate * 100).toFixed(1)}% (${ok.length}/${results.length}); cache hits ${hits}; calls that needed retries and succeeded ${retried}, failed after retries ${failedAfterRetries} → retry success ${(retrySuccess * 100).toFixed(1)}%`,
+    );
     expect(successRate).toBeGreaterThan(0.9);
     // Expected ≈ 83 % (1 − 0.55³); the bound leaves room for the sampling noise of a few dozen retried calls.
     expect(retrySuccess).toBeGreaterThan(0.6);
@@ -74,7 +82,10 @@ describe("circuit breaker under a dead upstream", () => {
   const clock = new TestClock(Date.now());
 
   beforeAll(async () => {
-    t = await startTestGateway({ FF_CACHE: "off", BREAKER_MIN_CALLS: "5", BREAKER_COOLDOWN_MS: "400", BREAKER_HALF_OPEN_PROBES: "2", RETRY_MAX_ATTEMPTS: "2", RETRY_BASE_MS: "1" }, { now: clock.now });
+    t = await startTestGateway(
+      { FF_CACHE: "off", BREAKER_MIN_CALLS: "5", BREAKER_COOLDOWN_MS: "400", BREAKER_HALF_OPEN_PROBES: "2", RETRY_MAX_ATTEMPTS: "2", RETRY_BASE_MS: "1" },
+      { now: clock.now },
+    );
     await storeBuiltinCredentials(t);
     ({ client } = await newAgent(t, { now: clock.now }));
   });
@@ -114,7 +125,9 @@ describe("circuit breaker under a dead upstream", () => {
 
   it("a client's bad requests (upstream 4xx) never open the breaker", async () => {
     for (let i = 0; i < 15; i++) {
-      const err = (await client.call("openai", "chat", { model: "no-such-model", messages: [{ role: "user", content: "x" }] }).catch((e) => e)) as GatewayClientError;
+      const err = (await client
+        .call("openai", "chat", { model: "no-such-model", messages: [{ role: "user", content: "x" }] })
+        .catch((e) => e)) as GatewayClientError;
       expect(err.code).toBe("upstream_client_error");
     }
     expect((await http(`${t.url}/health`)).json.breakers.openai).toBe("closed");
@@ -170,7 +183,12 @@ describe("gmail_send is never sent twice", () => {
   let client: AgentClient;
 
   beforeAll(async () => {
-    t = await startTestGateway({ CHAOS: JSON.stringify({ gmail_send: { error500: 0.3, reset: 0.2 } }), CHAOS_SEED: "7", RETRY_MAX_ATTEMPTS: "4", BREAKER_MIN_CALLS: "1000" });
+    t = await startTestGateway({
+      CHAOS: JSON.stringify({ gmail_send: { error500: 0.3, reset: 0.2 } }),
+      CHAOS_SEED: "7",
+      RETRY_MAX_ATTEMPTS: "4",
+      BREAKER_MIN_CALLS: "1000",
+    });
     await storeBuiltinCredentials(t);
     ({ client } = await newAgent(t));
   });
@@ -194,7 +212,9 @@ describe("gmail_send is never sent twice", () => {
     await t.admin.raw("DELETE", "/api/admin/chaos");
     const key = randomUUID();
     await client.call("gmail_send", "send", { to: "a@example.com", subject: "same", text: "t" }, { headers: { "idempotency-key": key } });
-    const conflict = (await client.call("gmail_send", "send", { to: "b@example.com", subject: "other", text: "t" }, { headers: { "idempotency-key": key } }).catch((e) => e)) as GatewayClientError;
+    const conflict = (await client
+      .call("gmail_send", "send", { to: "b@example.com", subject: "other", text: "t" }, { headers: { "idempotency-key": key } })
+      .catch((e) => e)) as GatewayClientError;
     expect(conflict).toBeInstanceOf(GatewayClientError);
     expect(conflict.status).toBe(409);
     expect(conflict.code).toBe("idempotency_conflict");
@@ -211,7 +231,11 @@ describe("chaos admin API", () => {
 
   it("sets, shows, validates and clears faults; /health says when chaos is on", async () => {
     expect((await http(`${t.url}/health`)).json.chaos.active).toBe(false);
-    const set = await http(`${t.url}/api/admin/chaos/serpapi`, { method: "PUT", headers: admin(), body: { timeout: 0.3, error500: 0.25, latency: 0.2, latencyMs: 800 } });
+    const set = await http(`${t.url}/api/admin/chaos/serpapi`, {
+      method: "PUT",
+      headers: admin(),
+      body: { timeout: 0.3, error500: 0.25, latency: 0.2, latencyMs: 800 },
+    });
     expect(set.json).toMatchObject({ active: true, tools: { serpapi: { timeout: 0.3 } } });
     expect((await http(`${t.url}/health`)).json.chaos.active).toBe(true);
     const bad = await http(`${t.url}/api/admin/chaos`, { method: "PUT", headers: admin(), body: { serpapi: { timeout: 2 } } });
@@ -228,7 +252,15 @@ describe("circuit breaker under an upstream that fails every other attempt", () 
   let client: AgentClient;
 
   beforeAll(async () => {
-    t = await startTestGateway({ FF_CACHE: "off", BREAKER_MIN_CALLS: "6", BREAKER_FAILURE_PERCENT: "50", RETRY_MAX_ATTEMPTS: "2", RETRY_BASE_MS: "1", RETRY_BUDGET_PERCENT: "1000", POLICY_DEFAULTS: "off" });
+    t = await startTestGateway({
+      FF_CACHE: "off",
+      BREAKER_MIN_CALLS: "6",
+      BREAKER_FAILURE_PERCENT: "50",
+      RETRY_MAX_ATTEMPTS: "2",
+      RETRY_BASE_MS: "1",
+      RETRY_BUDGET_PERCENT: "1000",
+      POLICY_DEFAULTS: "off",
+    });
     await allowEverything(t);
     await storeBuiltinCredentials(t);
     ({ client } = await newAgent(t));

@@ -155,7 +155,12 @@ describe("response cache", () => {
 
 describe("chaos settings", () => {
   it("validates probabilities and names the bad field", () => {
-    expect(parseChaosSettings({ timeout: 0.3, error500: 0.25, latency: 0.2, latencyMs: 500 })).toEqual({ timeout: 0.3, error500: 0.25, latency: 0.2, latencyMs: 500 });
+    expect(parseChaosSettings({ timeout: 0.3, error500: 0.25, latency: 0.2, latencyMs: 500 })).toEqual({
+      timeout: 0.3,
+      error500: 0.25,
+      latency: 0.2,
+      latencyMs: 500,
+    });
     expect(() => parseChaosSettings({ timeout: 1.5 })).toThrow("chaos.timeout");
     expect(() => parseChaosSettings({ timeout: 0.6, error500: 0.6 })).toThrow("must not exceed 1");
     expect(() => parseChaosSettings({ explode: 1 })).toThrow("not a chaos setting");

@@ -22,19 +22,28 @@ function fakeGateway(routes: Record<string, (req: { body: any; headers: Headers;
   };
   return { fetch, requests, count: (key: string) => requests.filter((r) => `${r.method} ${r.path}` === key).length };
 }
-const json = (status: number, body: unknown, headers: Record<string, string> = {}) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
-const error = (status: number, code: string, headers: Record<string, string> = {}) => json(status, { error: { code, message: code, correlationId: "corr-1" } }, headers);
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+const error = (status: number, code: string, headers: Record<string, string> = {}) =>
+  json(status, { error: { code, message: code, correlationId: "corr-1" } }, headers);
 
 const { privateKey } = generateKeyPairSync("ed25519");
-const CATALOG = { tools: [{ tool: "serpapi", action: "search", idempotent: true, cacheable: true, paramsSchema: {} }, { tool: "gmail_send", action: "send", idempotent: false, cacheable: false, paramsSchema: {} }] };
-const ok = (data: unknown = { ok: true }) => json(200, { data, meta: { correlationId: "corr-1", tool: "serpapi", action: "search", cache: "miss", attempts: 1, upstreamMs: 1, gatewayMs: 0.2 } });
+const CATALOG = {
+  tools: [
+    { tool: "serpapi", action: "search", idempotent: true, cacheable: true, paramsSchema: {} },
+    { tool: "gmail_send", action: "send", idempotent: false, cacheable: false, paramsSchema: {} },
+  ],
+};
+const ok = (data: unknown = { ok: true }) =>
+  json(200, { data, meta: { correlationId: "corr-1", tool: "serpapi", action: "search", cache: "miss", attempts: 1, upstreamMs: 1, gatewayMs: 0.2 } });
 
 function client(routes: Parameters<typeof fakeGateway>[0], extra: Partial<ConstructorParameters<typeof AgentClient>[0]> = {}) {
   const clock = { now: Date.UTC(2026, 10, 30, 12) };
   const sleeps: number[] = [];
   let issued = 0;
   const gw = fakeGateway({
-    "POST /api/tokens": () => json(201, { token: `tok-${++issued}`, tokenId: `id-${issued}`, expiresAt: new Date(clock.now + 100_000).toISOString(), scopes: ["serpapi:search"] }),
+    "POST /api/tokens": () =>
+      json(201, { token: `tok-${++issued}`, tokenId: `id-${issued}`, expiresAt: new Date(clock.now + 100_000).toISOString(), scopes: ["serpapi:search"] }),
     "GET /api/tools": () => json(200, CATALOG),
     ...routes,
   });
@@ -67,7 +76,10 @@ describe("SDK: tokens", () => {
   });
 
   it("refreshes as soon as the gateway answers X-Token-Refresh: recommended", async () => {
-    const { agent, gw } = client({ "POST /api/proxy": ({ n }) => (n === 1 ? new Response(JSON.stringify({ data: 1, meta: {} }), { status: 200, headers: { "x-token-refresh": "recommended" } }) : ok()) });
+    const { agent, gw } = client({
+      "POST /api/proxy": ({ n }) =>
+        n === 1 ? new Response(JSON.stringify({ data: 1, meta: {} }), { status: 200, headers: { "x-token-refresh": "recommended" } }) : ok(),
+    });
     await agent.call("serpapi", "search", { q: "a" });
     await agent.call("serpapi", "search", { q: "b" });
     const auth = gw.requests.filter((r) => r.path === "/api/proxy").map((r) => r.headers.get("authorization"));
@@ -83,18 +95,34 @@ describe("SDK: tokens", () => {
   it("gets tokens from the OAuth token endpoint with a private_key_jwt assertion", async () => {
     const jti = "tok-id-7";
     const token = `x.${Buffer.from(JSON.stringify({ jti })).toString("base64url")}.y`;
-    const { agent, gw } = client({ "POST /oauth/token": () => json(200, { access_token: token, token_type: "Bearer", expires_in: 900, scope: "serpapi:search" }) }, { tokenEndpoint: "oauth" });
+    const { agent, gw } = client(
+      { "POST /oauth/token": () => json(200, { access_token: token, token_type: "Bearer", expires_in: 900, scope: "serpapi:search" }) },
+      { tokenEndpoint: "oauth" },
+    );
     await expect(agent.issueToken()).resolves.toMatchObject({ token, tokenId: jti, scopes: ["serpapi:search"] });
     const form = new URLSearchParams(String(gw.requests[0]!.body));
-    expect(Object.fromEntries(form)).toMatchObject({ grant_type: "client_credentials", client_id: "agt_1", client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", scope: "serpapi:search" });
-    const bad = client({ "POST /oauth/token": () => json(400, { error: "invalid_grant", error_description: "the assertion was already used" }) }, { tokenEndpoint: "oauth" });
+    expect(Object.fromEntries(form)).toMatchObject({
+      grant_type: "client_credentials",
+      client_id: "agt_1",
+      client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+      scope: "serpapi:search",
+    });
+    const bad = client(
+      { "POST /oauth/token": () => json(400, { error: "invalid_grant", error_description: "the assertion was already used" }) },
+      { tokenEndpoint: "oauth" },
+    );
     await expect(bad.agent.issueToken()).rejects.toMatchObject({ code: "invalid_grant", status: 400 });
   });
 });
 
 describe("SDK: assertions", () => {
   it.each(["ed25519", "ec", "rsa"] as const)("signs a JWS the gateway's verifier accepts (%s), also through a signer callback", async (type) => {
-    const pair = type === "ec" ? generateKeyPairSync("ec", { namedCurve: "P-256" }) : type === "rsa" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ed25519");
+    const pair =
+      type === "ec"
+        ? generateKeyPairSync("ec", { namedCurve: "P-256" })
+        : type === "rsa"
+          ? generateKeyPairSync("rsa", { modulusLength: 2048 })
+          : generateKeyPairSync("ed25519");
     const inner = keySigner(pair.privateKey);
     const calls: number[] = [];
     // A KMS-style signer: the SDK only hands it bytes.
@@ -104,7 +132,13 @@ describe("SDK: assertions", () => {
     const key = await importSPKI(pair.publicKey.export({ type: "spki", format: "pem" }) as string, inner.algorithm);
     const { payload, protectedHeader } = await compactVerify(jws, key);
     expect(protectedHeader.alg).toBe({ ed25519: "EdDSA", ec: "ES256", rsa: "RS256" }[type]);
-    expect(JSON.parse(Buffer.from(payload).toString())).toMatchObject({ iss: "agt_9", sub: "agt_9", aud: "urn:test", jti: "j-1", exp: Date.UTC(2026, 10, 30) / 1000 + 60 });
+    expect(JSON.parse(Buffer.from(payload).toString())).toMatchObject({
+      iss: "agt_9",
+      sub: "agt_9",
+      aud: "urn:test",
+      jti: "j-1",
+      exp: Date.UTC(2026, 10, 30) / 1000 + 60,
+    });
     expect(calls).toHaveLength(1);
   });
 
@@ -141,7 +175,11 @@ describe("SDK: retries and idempotency", () => {
 
   it("never retries a side-effecting action, and gives each call its own Idempotency-Key (yours when given)", async () => {
     const { agent, gw, sleeps } = client({ "POST /api/proxy": ({ n }) => (n === 1 ? error(503, "circuit_open", { "retry-after": "1" }) : ok()) });
-    await expect(agent.call("gmail_send", "send", { to: "a@example.com" })).rejects.toMatchObject({ code: "circuit_open", status: 503, correlationId: "corr-1" });
+    await expect(agent.call("gmail_send", "send", { to: "a@example.com" })).rejects.toMatchObject({
+      code: "circuit_open",
+      status: 503,
+      correlationId: "corr-1",
+    });
     expect(sleeps).toEqual([]);
     await agent.call("gmail_send", "send", { to: "a@example.com" });
     await agent.call("gmail_send", "send", { to: "a@example.com" }, { idempotencyKey: "mine-1" });
@@ -163,7 +201,10 @@ describe("SDK: retries and idempotency", () => {
 
 describe("SDK: jobs and approvals", () => {
   it("waits for a job, polling less often as it goes, and gives up with wait_timeout", async () => {
-    const { agent, sleeps } = client({ "POST /api/jobs": () => json(202, { jobId: "j1", status: "queued" }), "GET /api/jobs/j1": ({ n }) => json(200, { jobId: "j1", status: n < 4 ? "running" : "succeeded", result: { done: true } }) });
+    const { agent, sleeps } = client({
+      "POST /api/jobs": () => json(202, { jobId: "j1", status: "queued" }),
+      "GET /api/jobs/j1": ({ n }) => json(200, { jobId: "j1", status: n < 4 ? "running" : "succeeded", result: { done: true } }),
+    });
     await expect(agent.submitJob("serpapi", "search", { q: "a" })).resolves.toMatchObject({ jobId: "j1" });
     await expect(agent.waitForJob("j1")).resolves.toMatchObject({ status: "succeeded", result: { done: true } });
     expect(sleeps).toEqual([250, 375, 563]);
@@ -178,11 +219,23 @@ describe("SDK: jobs and approvals", () => {
     expect(isGatewayError(err, "approval_pending")).toBe(true);
     expect((err as GatewayClientError).details).toMatchObject({ approval: { id: "ap1" } });
 
-    const approved = client({ "POST /api/proxy": () => json(202, pending), "GET /api/approvals/ap1": ({ n }) => json(200, { ...pending.approval, tool: "gmail_send", action: "send", status: n < 3 ? "pending" : "executed", result: { id: "msg-1" } }) });
-    await expect(approved.agent.call("gmail_send", "send", { to: "x@elsewhere.test" }, { waitForApproval: true })).resolves.toMatchObject({ data: { id: "msg-1" } });
+    const approved = client({
+      "POST /api/proxy": () => json(202, pending),
+      "GET /api/approvals/ap1": ({ n }) =>
+        json(200, { ...pending.approval, tool: "gmail_send", action: "send", status: n < 3 ? "pending" : "executed", result: { id: "msg-1" } }),
+    });
+    await expect(approved.agent.call("gmail_send", "send", { to: "x@elsewhere.test" }, { waitForApproval: true })).resolves.toMatchObject({
+      data: { id: "msg-1" },
+    });
 
-    const denied = client({ "POST /api/proxy": () => json(202, pending), "GET /api/approvals/ap1": () => json(200, { ...pending.approval, status: "denied", decisionReason: "not to that domain" }) });
-    await expect(denied.agent.call("gmail_send", "send", {}, { waitForApproval: true })).rejects.toMatchObject({ code: "approval_denied", message: expect.stringContaining("not to that domain") });
+    const denied = client({
+      "POST /api/proxy": () => json(202, pending),
+      "GET /api/approvals/ap1": () => json(200, { ...pending.approval, status: "denied", decisionReason: "not to that domain" }),
+    });
+    await expect(denied.agent.call("gmail_send", "send", {}, { waitForApproval: true })).rejects.toMatchObject({
+      code: "approval_denied",
+      message: expect.stringContaining("not to that domain"),
+    });
   });
 });
 
@@ -192,9 +245,21 @@ describe("SDK: errors and integrations", () => {
   });
 
   it("turns no answer at all into network_error, and an answer without the gateway's shape into http_error", async () => {
-    const down = new AgentClient({ baseUrl: "http://gateway.test", agentId: "a", privateKey, scopes: [], fetch: () => Promise.reject(new TypeError("ECONNREFUSED")) });
+    const down = new AgentClient({
+      baseUrl: "http://gateway.test",
+      agentId: "a",
+      privateKey,
+      scopes: [],
+      fetch: () => Promise.reject(new TypeError("ECONNREFUSED")),
+    });
     await expect(down.issueToken()).rejects.toMatchObject({ code: "network_error", status: 0 });
-    const proxy = new AgentClient({ baseUrl: "http://gateway.test", agentId: "a", privateKey, scopes: [], fetch: async () => new Response("<html>bad gateway</html>", { status: 502 }) });
+    const proxy = new AgentClient({
+      baseUrl: "http://gateway.test",
+      agentId: "a",
+      privateKey,
+      scopes: [],
+      fetch: async () => new Response("<html>bad gateway</html>", { status: 502 }),
+    });
     await expect(proxy.issueToken()).rejects.toMatchObject({ code: "http_error", status: 502 });
   });
 
@@ -202,7 +267,11 @@ describe("SDK: errors and integrations", () => {
     const { agent, gw } = client({ "POST /v1/chat/completions": () => json(200, { choices: [] }) });
     const openai = agent.openAIOptions();
     expect(openai.baseURL).toBe("http://gateway.test/v1");
-    await openai.fetch("http://gateway.test/v1/chat/completions", { method: "POST", headers: { authorization: "Bearer ignored", "content-type": "application/json" }, body: "{}" });
+    await openai.fetch("http://gateway.test/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: "Bearer ignored", "content-type": "application/json" },
+      body: "{}",
+    });
     expect(gw.requests.at(-1)!.headers.get("authorization")).toBe("Bearer tok-1");
     expect(agent.mcpTransportOptions().url.toString()).toBe("http://gateway.test/mcp");
   });

@@ -52,7 +52,18 @@ describe("the SDK as a user gets it: npm pack, installed into a project outside 
     const pair = generateAgentKeyPair("EdDSA");
     const agent = await admin.createAgent({ name: "demo-agent", role: "researcher", publicKey: pair.publicKeyPem });
     // The agent file `gateway agent create` writes.
-    fs.writeFileSync(path.join(project, "demo-agent.agent.json"), JSON.stringify({ gatewayUrl: gateway.url, agentId: agent.id, name: "demo-agent", role: "researcher", algorithm: "EdDSA", privateKeyPem: pair.privateKeyPem }), { mode: 0o600 });
+    fs.writeFileSync(
+      path.join(project, "demo-agent.agent.json"),
+      JSON.stringify({
+        gatewayUrl: gateway.url,
+        agentId: agent.id,
+        name: "demo-agent",
+        role: "researcher",
+        algorithm: "EdDSA",
+        privateKeyPem: pair.privateKeyPem,
+      }),
+      { mode: 0o600 },
+    );
     fs.writeFileSync(path.join(project, "example.mjs"), readmeExample());
     const run = spawnSync(process.execPath, ["example.mjs"], { cwd: project, encoding: "utf8", timeout: 30_000 });
     expect(run.status, run.stderr).toBe(0);

@@ -244,14 +244,36 @@ export function storeContract(name: string, openStore: () => Promise<SqlStore>) 
         expect(window[0]).toMatchObject({ latencyMs: 1.5, upstreamMs: null, attempts: 1, status: 200, door: "rest" });
         // Operators' changes sit beside agents' calls, apart by kind, and a correlation id finds its records.
         await store.insertAuditRecords([
-          { ...records[0]!, id: "op1", at: 5_000, correlationId: "shared", agentId: "a1", tool: null, action: "POST /api/agents/:id/suspend", door: null, operator: "alice" },
+          {
+            ...records[0]!,
+            id: "op1",
+            at: 5_000,
+            correlationId: "shared",
+            agentId: "a1",
+            tool: null,
+            action: "POST /api/agents/:id/suspend",
+            door: null,
+            operator: "alice",
+          },
           { ...records[0]!, id: "op2", at: 5_001, correlationId: "other", tool: null, action: "POST /api/credentials", door: null, operator: "bob" },
-          { ...records[0]!, id: "call1", at: 5_002, correlationId: "shared", usage: { promptTokens: 12, completionTokens: 3_000_000_000, totalTokens: 3_000_000_012 } },
+          {
+            ...records[0]!,
+            id: "call1",
+            at: 5_002,
+            correlationId: "shared",
+            usage: { promptTokens: 12, completionTokens: 3_000_000_000, totalTokens: 3_000_000_012 },
+          },
         ]);
         // Model tokens are stored as whole numbers beyond 32 bits; records without them read as null.
-        expect((await store.queryAudit({ limit: 10, correlationId: "shared" })).map((r) => r.usage)).toEqual([{ promptTokens: 12, completionTokens: 3_000_000_000, totalTokens: 3_000_000_012 }, null]);
+        expect((await store.queryAudit({ limit: 10, correlationId: "shared" })).map((r) => r.usage)).toEqual([
+          { promptTokens: 12, completionTokens: 3_000_000_000, totalTokens: 3_000_000_012 },
+          null,
+        ]);
         expect((await store.queryAudit({ limit: 10, correlationId: "shared" })).map((r) => r.id)).toEqual(["call1", "op1"]);
-        expect((await store.queryAudit({ limit: 10, kind: "admin" })).map((r) => [r.id, r.operator])).toEqual([["op2", "bob"], ["op1", "alice"]]);
+        expect((await store.queryAudit({ limit: 10, kind: "admin" })).map((r) => [r.id, r.operator])).toEqual([
+          ["op2", "bob"],
+          ["op1", "alice"],
+        ]);
         expect((await store.queryAudit({ limit: 10, operator: "alice" })).map((r) => r.id)).toEqual(["op1"]);
         const calls = await store.queryAudit({ limit: 2000, kind: "call" });
         expect(calls).toHaveLength(1204);
@@ -261,34 +283,58 @@ export function storeContract(name: string, openStore: () => Promise<SqlStore>) 
       }
     });
 
-    it.each(["thread", "inline"] as const)("writes chained audit batches through its audit writer (sqlite: %s), with the chain head, in one transaction per batch", async (sqlite) => {
-      const store = await open();
-      const writer = store.openAuditWriter({ sqlite });
-      try {
-        const rec = (seq: number) => ({
-          id: `w${seq}`, at: 2_000 + seq, correlationId: `cw${seq}`, agentId: "a", tool: "serpapi", action: "search", decision: "allow" as const,
-          reason: null, status: 200, latencyMs: 0.125 * seq, upstreamMs: seq % 2 ? null : 1.5, cache: "miss", attempts: 1, paramsHash: "p", door: "rest", operator: null,
-          // An LLM call's reported tokens round-trip through the writer; other records have none.
-          usage: seq % 2 ? null : { promptTokens: 10 * seq, completionTokens: seq, totalTokens: 11 * seq },
-          chainId: "gw-test", chainSeq: seq, prevHash: `h${seq - 1}`, hash: `h${seq}`,
-        });
-        const head = (seq: number) => ({ chainId: "gw-test", startedAt: 1, headSeq: seq, headHash: `h${seq}`, headMac: `m${seq}`, updatedAt: 10 + seq });
-        await writer.write([rec(1), rec(2)], head(2));
-        await writer.write([rec(3)], head(3));
-        await writer.write([rec(4), rec(5)], head(5));
-        await writer.write([rec(5)], head(5)); // a retried batch that had been committed: ignored
-        expect(await store.listAuditChains()).toEqual([{ chainId: "gw-test", startedAt: 1, headSeq: 5, headHash: "h5", headMac: "m5", updatedAt: 15 }]);
-        expect(await store.auditChainIds()).toEqual(["gw-test"]);
-        const page = await store.auditChainRecords("gw-test", 1, 3);
-        expect(page.map((r) => r.chainSeq)).toEqual([2, 3, 4]);
-        expect(page[0]).toEqual(rec(2));
-        expect(page.map((r) => r.usage)).toEqual([{ promptTokens: 20, completionTokens: 2, totalTokens: 22 }, null, { promptTokens: 40, completionTokens: 4, totalTokens: 44 }]);
-        expect(await store.countUnchainedAudit()).toBe(0);
-      } finally {
-        await writer.close();
-        await store.close();
-      }
-    });
+    it.each(["thread", "inline"] as const)(
+      "writes chained audit batches through its audit writer (sqlite: %s), with the chain head, in one transaction per batch",
+      async (sqlite) => {
+        const store = await open();
+        const writer = store.openAuditWriter({ sqlite });
+        try {
+          const rec = (seq: number) => ({
+            id: `w${seq}`,
+            at: 2_000 + seq,
+            correlationId: `cw${seq}`,
+            agentId: "a",
+            tool: "serpapi",
+            action: "search",
+            decision: "allow" as const,
+            reason: null,
+            status: 200,
+            latencyMs: 0.125 * seq,
+            upstreamMs: seq % 2 ? null : 1.5,
+            cache: "miss",
+            attempts: 1,
+            paramsHash: "p",
+            door: "rest",
+            operator: null,
+            // An LLM call's reported tokens round-trip through the writer; other records have none.
+            usage: seq % 2 ? null : { promptTokens: 10 * seq, completionTokens: seq, totalTokens: 11 * seq },
+            chainId: "gw-test",
+            chainSeq: seq,
+            prevHash: `h${seq - 1}`,
+            hash: `h${seq}`,
+          });
+          const head = (seq: number) => ({ chainId: "gw-test", startedAt: 1, headSeq: seq, headHash: `h${seq}`, headMac: `m${seq}`, updatedAt: 10 + seq });
+          await writer.write([rec(1), rec(2)], head(2));
+          await writer.write([rec(3)], head(3));
+          await writer.write([rec(4), rec(5)], head(5));
+          await writer.write([rec(5)], head(5)); // a retried batch that had been committed: ignored
+          expect(await store.listAuditChains()).toEqual([{ chainId: "gw-test", startedAt: 1, headSeq: 5, headHash: "h5", headMac: "m5", updatedAt: 15 }]);
+          expect(await store.auditChainIds()).toEqual(["gw-test"]);
+          const page = await store.auditChainRecords("gw-test", 1, 3);
+          expect(page.map((r) => r.chainSeq)).toEqual([2, 3, 4]);
+          expect(page[0]).toEqual(rec(2));
+          expect(page.map((r) => r.usage)).toEqual([
+            { promptTokens: 20, completionTokens: 2, totalTokens: 22 },
+            null,
+            { promptTokens: 40, completionTokens: 4, totalTokens: 44 },
+          ]);
+          expect(await store.countUnchainedAudit()).toBe(0);
+        } finally {
+          await writer.close();
+          await store.close();
+        }
+      },
+    );
 
     // About the SQL driver beneath the port (both backends share it): transactions are isolated.
     it("rolls back a failed transaction without affecting statements outside it", async () => {

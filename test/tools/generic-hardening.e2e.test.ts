@@ -19,7 +19,11 @@ async function recordingUpstream(host: string) {
   return { paths, base: `http://${host}:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as GatewayClientError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as GatewayClientError,
+  );
 
 describe("generic tools: a path parameter cannot climb out of its template", () => {
   let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
@@ -35,8 +39,16 @@ describe("generic tools: a path parameter cannot climb out of its template", () 
       baseUrl: `${upstream.base}/api/v2`,
       auth: { in: "header", name: "X-Api-Key" },
       actions: {
-        get_item: { method: "GET", path: "/items/{id}", params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: { type: "string", maxLength: 64 } } } },
-        get_part: { method: "GET", path: "/items/{id}/parts/{part}", params: { type: "object", additionalProperties: false, required: ["id", "part"], properties: { id: { type: "string" }, part: { type: "string" } } } },
+        get_item: {
+          method: "GET",
+          path: "/items/{id}",
+          params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: { type: "string", maxLength: 64 } } },
+        },
+        get_part: {
+          method: "GET",
+          path: "/items/{id}/parts/{part}",
+          params: { type: "object", additionalProperties: false, required: ["id", "part"], properties: { id: { type: "string" }, part: { type: "string" } } },
+        },
       },
     });
     await t.admin.putCredential("inventory", "inventory-secret-0001");
@@ -72,7 +84,10 @@ describe("generic tools: a path parameter cannot climb out of its template", () 
     ["http://[bad", 400, "invalid_request"],
     ["http://user:secret@127.0.0.1:1/", 403, "ssrf_blocked"],
   ])("a base URL %s is refused with %i %s when the tool is defined, never a 500", async (baseUrl, status, code) => {
-    const r = await request(`${t.url}/api/tools`, { headers: { authorization: `Bearer ${t.adminKey}` }, body: { name: "broken", baseUrl, actions: { ping: { method: "GET", path: "/ping" } } } });
+    const r = await request(`${t.url}/api/tools`, {
+      headers: { authorization: `Bearer ${t.adminKey}` },
+      body: { name: "broken", baseUrl, actions: { ping: { method: "GET", path: "/ping" } } },
+    });
     expect(r.status).toBe(status);
     expect(r.json.error.code).toBe(code);
     expect(r.json.error.correlationId ?? r.headers.get("x-correlation-id")).toBeTruthy();
@@ -92,7 +107,13 @@ describe("generic tools: parameter schema patterns run on RE2 (linear time)", ()
   const tool = (name: string, pattern: string) => ({
     name,
     baseUrl: upstream.base,
-    actions: { lookup: { method: "GET", path: "/lookup/{code}", params: { type: "object", additionalProperties: false, required: ["code"], properties: { code: { type: "string", maxLength: 5000, pattern } } } } },
+    actions: {
+      lookup: {
+        method: "GET",
+        path: "/lookup/{code}",
+        params: { type: "object", additionalProperties: false, required: ["code"], properties: { code: { type: "string", maxLength: 5000, pattern } } },
+      },
+    },
   });
 
   beforeAll(async () => {
@@ -134,8 +155,17 @@ describe("generic tools stored before patterns were RE2", () => {
   });
 
   it("one whose schema RE2 cannot run is left out and logged; the others still load", async () => {
-    const schema = (pattern: string) => ({ type: "object", additionalProperties: false, required: ["code"], properties: { code: { type: "string", pattern } } });
-    const tool = (name: string, pattern: string) => ({ name, baseUrl: "http://127.0.0.1:9", actions: { lookup: { method: "GET", path: "/lookup/{code}", params: schema(pattern) } } });
+    const schema = (pattern: string) => ({
+      type: "object",
+      additionalProperties: false,
+      required: ["code"],
+      properties: { code: { type: "string", pattern } },
+    });
+    const tool = (name: string, pattern: string) => ({
+      name,
+      baseUrl: "http://127.0.0.1:9",
+      actions: { lookup: { method: "GET", path: "/lookup/{code}", params: schema(pattern) } },
+    });
     // As an older version stored them: straight into the store, without today's checks.
     await t.gateway.store.setMeta("generic_tools", JSON.stringify({ legacy: tool("legacy", "^(?=a)a+$"), fine: tool("fine", "^[a-z]+$") }));
     await t.gateway.toolbox.reload();
@@ -165,7 +195,10 @@ describe("mock mode is sealed: nothing leaves 127.0.0.1", () => {
 
   it("a generic tool whose base URL is not 127.0.0.1 is refused when defined", async () => {
     const admin = { authorization: `Bearer ${t.adminKey}` };
-    const defined = await request(`${t.url}/api/tools`, { headers: admin, body: { name: "away", baseUrl: elsewhere.base, actions: { ping: { method: "GET", path: "/ping" } } } });
+    const defined = await request(`${t.url}/api/tools`, {
+      headers: admin,
+      body: { name: "away", baseUrl: elsewhere.base, actions: { ping: { method: "GET", path: "/ping" } } },
+    });
     expect(defined.status).toBe(403);
     expect(defined.json.error).toMatchObject({ code: "ssrf_blocked", details: { reason: "mockMode" } });
     expect(defined.json.error.correlationId ?? defined.headers.get("x-correlation-id")).toBeTruthy();

@@ -10,7 +10,11 @@ import { newAgent } from "../helpers/agents.js";
  * the mock web server (its `/redirect?to=` answers 302), with the hop's own Host.
  */
 const via = (from: string, to: string) => `${from}/redirect?to=${encodeURIComponent(to)}`;
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as GatewayClientError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as GatewayClientError,
+  );
 
 async function waitForJob(url: string, token: string, jobId: string) {
   const deadline = Date.now() + 20_000;
@@ -95,7 +99,10 @@ describe("http_fetch re-applies policy to every redirect", () => {
 
   it("an async job is held to the same rule when it runs", async () => {
     const token = await denyEvil.token();
-    const submitted = await request(`${t.url}/api/jobs`, { headers: { authorization: `Bearer ${token}` }, body: { tool: "http_fetch", action: "get", params: { url: via("http://fine.example", "http://evil.test/") } } });
+    const submitted = await request(`${t.url}/api/jobs`, {
+      headers: { authorization: `Bearer ${token}` },
+      body: { tool: "http_fetch", action: "get", params: { url: via("http://fine.example", "http://evil.test/") } },
+    });
     expect(submitted.status).toBe(202);
     const done = await waitForJob(t.url, token, submitted.json.jobId);
     expect(done.status).toBe("failed");
@@ -117,7 +124,11 @@ describe("a followed redirect is shared through the cache only with agents bound
     const { agent: a, client: permissive } = await newAgent(t, { role: "fetchers", scopes: ["http_fetch:*"] });
     const { agent: b, client: strict } = await newAgent(t, { role: "fetchers", scopes: ["http_fetch:*"] });
     await t.admin.raw("POST", "/api/policies", { name: "fetchers", subject: { role: "fetchers" }, rules: [{ effect: "allow", scopes: ["http_fetch:*"] }] });
-    await t.admin.raw("POST", "/api/policies", { name: "strict-b", subject: { agentId: b.id }, rules: [{ effect: "deny", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["evil.test"] } } }] });
+    await t.admin.raw("POST", "/api/policies", {
+      name: "strict-b",
+      subject: { agentId: b.id },
+      rules: [{ effect: "deny", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["evil.test"] } } }],
+    });
     expect(a.id).not.toBe(b.id);
     const url = via("http://fine.example", "http://evil.test/cached");
     const first = await permissive.call<any>("http_fetch", "get", { url });
@@ -164,12 +175,16 @@ describe("live mode: the refused hop is never sent", () => {
         { effect: "deny", scopes: ["http_fetch:*"], guards: { "url.host": { oneOf: ["localhost"] } } },
       ],
     });
-    const err = await failure(client.call("http_fetch", "get", { url: `http://127.0.0.1:${port}/start?to=${encodeURIComponent(`http://localhost:${port}/secret`)}` }));
+    const err = await failure(
+      client.call("http_fetch", "get", { url: `http://127.0.0.1:${port}/start?to=${encodeURIComponent(`http://localhost:${port}/secret`)}` }),
+    );
     expect(err?.code).toBe("guard_failed");
     expect(seen.filter((s) => s.includes("/secret"))).toEqual([]);
     expect(seen.some((s) => s.includes("/start"))).toBe(true);
     // The same chain to an allowed name is followed.
-    const ok = await client.call<any>("http_fetch", "get", { url: `http://127.0.0.1:${port}/start?to=${encodeURIComponent(`http://127.0.0.1:${port}/public`)}` });
+    const ok = await client.call<any>("http_fetch", "get", {
+      url: `http://127.0.0.1:${port}/start?to=${encodeURIComponent(`http://127.0.0.1:${port}/public`)}`,
+    });
     expect(ok.data).toMatchObject({ status: 200, redirects: 1 });
   });
 });

@@ -3,11 +3,11 @@ import { canonicalJson } from "../../src/util/canonical-json.js";
 
 describe("canonicalJson", () => {
   it("sorts keys at every level and writes JSON that parses back to the same value", () => {
-    const value = { b: [3, { z: 1, a: "x\"y" }, null], a: { d: true, c: -1.5 }, "é": "ü" };
+    const value = { b: [3, { z: 1, a: 'x"y' }, null], a: { d: true, c: -1.5 }, é: "ü" };
     const text = canonicalJson(value);
     expect(text).toBe('{"a":{"c":-1.5,"d":true},"b":[3,{"a":"x\\"y","z":1},null],"é":"ü"}');
     expect(JSON.parse(text)).toEqual(value);
-    expect(canonicalJson({ "é": "ü", a: { c: -1.5, d: true }, b: [3, { a: "x\"y", z: 1 }, null] })).toBe(text);
+    expect(canonicalJson({ é: "ü", a: { c: -1.5, d: true }, b: [3, { a: 'x"y', z: 1 }, null] })).toBe(text);
   });
 
   it("writes undefined and functions as null, like the fingerprints always have", () => {
@@ -34,9 +34,32 @@ describe("audit record links keep their canonical text", () => {
     const { createHmac } = await import("node:crypto");
     const { recordHash } = await import("../../src/audit/chain.js");
     const key = Buffer.alloc(32, 7);
-    const record = { id: "r1", at: 5, correlationId: "c", agentId: null, tool: "serpapi", action: "search", decision: "allow", reason: null, status: 200, latencyMs: 1.5, upstreamMs: undefined, cache: "miss", attempts: 1, paramsHash: "p", door: "rest", chainId: "ch", chainSeq: 3, prevHash: "prev", hash: "ignored", usage: { totalTokens: 3, promptTokens: 1, completionTokens: 2 } };
+    const record = {
+      id: "r1",
+      at: 5,
+      correlationId: "c",
+      agentId: null,
+      tool: "serpapi",
+      action: "search",
+      decision: "allow",
+      reason: null,
+      status: 200,
+      latencyMs: 1.5,
+      upstreamMs: undefined,
+      cache: "miss",
+      attempts: 1,
+      paramsHash: "p",
+      door: "rest",
+      chainId: "ch",
+      chainSeq: 3,
+      prevHash: "prev",
+      hash: "ignored",
+      usage: { totalTokens: 3, promptTokens: 1, completionTokens: 2 },
+    };
     const fields = Object.fromEntries(Object.entries(record).filter(([k, v]) => k !== "hash" && k !== "prevHash" && v !== null && v !== undefined));
-    const expected = createHmac("sha256", key).update(`prev|${canonicalJson(fields)}`).digest("base64url");
+    const expected = createHmac("sha256", key)
+      .update(`prev|${canonicalJson(fields)}`)
+      .digest("base64url");
     expect(recordHash(key, record as never)).toBe(expected);
     const reordered = Object.fromEntries(Object.entries(record).reverse());
     expect(recordHash(key, reordered as never)).toBe(expected);

@@ -42,7 +42,8 @@ describe("credentials API", () => {
     t = await startTestGateway();
   });
   afterAll(async () => t.close());
-  const admin = (p: string, body?: unknown) => http(`${t.url}${p}`, { ...(body === undefined ? {} : { body }), headers: { authorization: `Bearer ${t.adminKey}` } });
+  const admin = (p: string, body?: unknown) =>
+    http(`${t.url}${p}`, { ...(body === undefined ? {} : { body }), headers: { authorization: `Bearer ${t.adminKey}` } });
 
   it("stores versions, activates and rolls back, and never returns or stores the plaintext", async () => {
     const v1 = await admin("/api/credentials", { tool: "serpapi", secret, description: "first" });

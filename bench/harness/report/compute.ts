@@ -15,7 +15,17 @@ export interface RunData {
     stages: Stage[];
     scale: number;
     config: Record<string, string>;
-    machine: { cpuModel: string; cores: number; memoryGb: number; node: string; platform: string; /** 1-minute load average at the start and end of the run: above `cores`, other processes competed for the CPU. */ loadAvg?: { start: number; end: number } };
+    machine: {
+      cpuModel: string;
+      cores: number;
+      memoryGb: number;
+      node: string;
+      platform: string;
+      /** 1-minute load average at the start and end of the run: above `cores`, other processes competed for the CPU. */ loadAvg?: {
+        start: number;
+        end: number;
+      };
+    };
     gatewayVersion: string;
     /** The commit the run measured (`git rev-parse HEAD`), `+dirty` when the work tree had changes; absent outside a git checkout. */
     gitCommit?: string;
@@ -74,7 +84,17 @@ export interface Targets {
 }
 
 /** Our own goals (see docs/benchmarks.md), not the seed's: a target that cannot be missed proves nothing. */
-export const DEFAULT_TARGETS: Targets = { clientOverheadP99Ms: 5, bareRatioP99: 1.1, successRate: 0.999, fastFailP99Ms: 5, breakerCloseS: 30, soakRssGrowthPctPerHour: 5, cacheHitRatio: 0.4, eventLoopLagP95Ms: 20, retrySuccess: 0.7 };
+export const DEFAULT_TARGETS: Targets = {
+  clientOverheadP99Ms: 5,
+  bareRatioP99: 1.1,
+  successRate: 0.999,
+  fastFailP99Ms: 5,
+  breakerCloseS: 30,
+  soakRssGrowthPctPerHour: 5,
+  cacheHitRatio: 0.4,
+  eventLoopLagP95Ms: 20,
+  retrySuccess: 0.7,
+};
 
 /** The gateway's cost as the client sees it: the whole answer time less the upstream's share. */
 export const clientOverheadMs = (s: Sample): number => Math.max(0, s.e2eMs - (s.upstreamMs ?? 0));
@@ -92,7 +112,14 @@ export function percentiles(values: number[]): Percentiles {
   if (values.length === 0) return { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0 };
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-  return { count: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted[sorted.length - 1]!, mean: sorted.reduce((s, v) => s + v, 0) / sorted.length };
+  return {
+    count: sorted.length,
+    p50: at(0.5),
+    p95: at(0.95),
+    p99: at(0.99),
+    max: sorted[sorted.length - 1]!,
+    mean: sorted.reduce((s, v) => s + v, 0) / sorted.length,
+  };
 }
 
 export const TOOLS = ["serpapi", "http_fetch", "openai", "gmail_send"] as const;
@@ -135,7 +162,10 @@ export function computeResults(d: RunData) {
       const avgOpenMs = intervals.length ? (intervals.reduce((s, i) => s + (i.to - i.from), 0) / intervals.length) * 1000 : undefined;
       return [tool, { opens, intervals, avgOpenMs, recoveryMs, closedAtEnd }];
     }),
-  ) as Record<string, { opens: number; intervals: { from: number; to: number }[]; avgOpenMs: number | undefined; recoveryMs: number | undefined; closedAtEnd: boolean }>;
+  ) as Record<
+    string,
+    { opens: number; intervals: { from: number; to: number }[]; avgOpenMs: number | undefined; recoveryMs: number | undefined; closedAtEnd: boolean }
+  >;
   // Injected faults are the chaos scenario's experiment, not a verdict on availability: success is
   // judged outside the fault window and the recovery after it (until every breaker closed again);
   // what happened inside is reported on its own (breakers, retries, fast-fail).
@@ -154,7 +184,13 @@ export function computeResults(d: RunData) {
         const inside = allCalls.filter((s) => !judged(s));
         const codes: Record<string, number> = {};
         for (const s of inside) if (!ok(s)) codes[s.code ?? `http_${s.status}`] = (codes[s.code ?? `http_${s.status}`] ?? 0) + 1;
-        return { fromS: excluded[0], toS: excluded[1], calls: inside.length, successRate: inside.length ? inside.filter(ok).length / inside.length : undefined, failuresByCode: codes };
+        return {
+          fromS: excluded[0],
+          toS: excluded[1],
+          calls: inside.length,
+          successRate: inside.length ? inside.filter(ok).length / inside.length : undefined,
+          failuresByCode: codes,
+        };
       })()
     : undefined;
   // Latency figures use every successful call, inside the fault window too.
@@ -166,7 +202,16 @@ export function computeResults(d: RunData) {
   const perTool = Object.fromEntries(
     TOOLS.map((tool) => {
       const mine = succeeded.filter((s) => s.tool === tool);
-      return [tool, { overhead: percentiles(mine.map(clientOverheadMs)), selfReported: percentiles(mine.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!)), e2e: percentiles(mine.map((s) => s.e2eMs)), upstream: percentiles(mine.filter((s) => s.upstreamMs !== undefined && s.cache !== "hit").map((s) => s.upstreamMs!)), calls: d.samples.filter((s) => s.tool === tool && s.expect === "allow").length }];
+      return [
+        tool,
+        {
+          overhead: percentiles(mine.map(clientOverheadMs)),
+          selfReported: percentiles(mine.filter((s) => s.overheadMs !== undefined).map((s) => s.overheadMs!)),
+          e2e: percentiles(mine.map((s) => s.e2eMs)),
+          upstream: percentiles(mine.filter((s) => s.upstreamMs !== undefined && s.cache !== "hit").map((s) => s.upstreamMs!)),
+          calls: d.samples.filter((s) => s.tool === tool && s.expect === "allow").length,
+        },
+      ];
     }),
   ) as Record<(typeof TOOLS)[number], { overhead: Percentiles; selfReported: Percentiles; e2e: Percentiles; upstream: Percentiles; calls: number }>;
 
@@ -215,7 +260,13 @@ export function computeResults(d: RunData) {
   // Share of the fault window during which each breaker was open (or half-open).
   const chaosWindow = d.run.chaosWindowS;
   const breakerOpenShare = chaosWindow
-    ? Object.fromEntries(Object.entries(breakers).map(([tool, b]) => [tool, b.intervals.reduce((sum, iv) => sum + Math.max(0, Math.min(iv.to, chaosWindow[1]) - Math.max(iv.from, chaosWindow[0])), 0) / Math.max(1e-9, chaosWindow[1] - chaosWindow[0])]))
+    ? Object.fromEntries(
+        Object.entries(breakers).map(([tool, b]) => [
+          tool,
+          b.intervals.reduce((sum, iv) => sum + Math.max(0, Math.min(iv.to, chaosWindow[1]) - Math.max(iv.from, chaosWindow[0])), 0) /
+            Math.max(1e-9, chaosWindow[1] - chaosWindow[0]),
+        ]),
+      )
     : undefined;
 
   // Retries: calls whose first attempt failed retryably are those retried (attempts > 1) and those that failed upstream.
@@ -252,16 +303,31 @@ export function computeResults(d: RunData) {
   const policy = Object.entries(policyKinds).map(([code, label]) => {
     const denied = d.samples.filter((s) => s.code === code);
     const intended = denied.filter((s) => s.expect === "deny").length;
-    return { code, label, denials: denied.length, intended, unintended: denied.length - intended, metric: delta(d.metricsBefore, d.metricsAfter, "gateway_policy_denials_total", { reason: code }) };
+    return {
+      code,
+      label,
+      denials: denied.length,
+      intended,
+      unintended: denied.length - intended,
+      metric: delta(d.metricsBefore, d.metricsAfter, "gateway_policy_denials_total", { reason: code }),
+    };
   });
   // A probe is refused only by its expected code; a 2xx is an allowed probe, anything else a misanswered one.
   const refusedAsExpected = (p: Sample) => p.status >= 400 && p.status < 500 && p.code !== undefined && p.code === expectedProbeCode(p.kind);
   const probesRefused = probes.filter(refusedAsExpected).length;
   const probesAllowed = probes.filter(ok).length;
   const probesMisanswered = probes.length - probesRefused - probesAllowed;
-  const probeKinds: Record<string, { sent: number; refused: number; allowed: number; misanswered: number; expected: string; codes: Record<string, number> }> = {};
+  const probeKinds: Record<string, { sent: number; refused: number; allowed: number; misanswered: number; expected: string; codes: Record<string, number> }> =
+    {};
   for (const p of probes) {
-    const k = (probeKinds[p.kind.replace("probe:", "")] ??= { sent: 0, refused: 0, allowed: 0, misanswered: 0, expected: expectedProbeCode(p.kind) ?? "unknown", codes: {} });
+    const k = (probeKinds[p.kind.replace("probe:", "")] ??= {
+      sent: 0,
+      refused: 0,
+      allowed: 0,
+      misanswered: 0,
+      expected: expectedProbeCode(p.kind) ?? "unknown",
+      codes: {},
+    });
     k.sent++;
     if (refusedAsExpected(p)) k.refused++;
     else if (ok(p)) k.allowed++;
@@ -282,7 +348,20 @@ export function computeResults(d: RunData) {
     tokenChecks: delta(d.metricsBefore, d.metricsAfter, "gateway_token_validations_total"),
   };
 
-  let comparison: { rateRps: number; durationS: number; bare: Percentiles; gateway: Percentiles; bareSuccess: number; gatewaySuccess: number; ratioP50: number; ratioP99: number; addedP50Ms: number; addedP99Ms: number } | undefined;
+  let comparison:
+    | {
+        rateRps: number;
+        durationS: number;
+        bare: Percentiles;
+        gateway: Percentiles;
+        bareSuccess: number;
+        gatewaySuccess: number;
+        ratioP50: number;
+        ratioP99: number;
+        addedP50Ms: number;
+        addedP99Ms: number;
+      }
+    | undefined;
   if (d.comparison) {
     const bare = percentiles(d.comparison.bare.filter(ok).map((s) => s.e2eMs));
     const gw = percentiles(d.comparison.gateway.filter(ok).map((s) => s.e2eMs));
@@ -308,28 +387,100 @@ export function computeResults(d: RunData) {
   const soak = soakGrowth(d.timeline, d.run.durationS);
   const chaosTools = Object.keys(d.run.chaosSettings ?? {}).filter((tool) => tool in breakers);
   const checks: Check[] = [
-    { name: "Client-observed overhead p99", value: overhead.count ? `${fmt(overhead.p99, 2)} ms` : "no successful call", target: `≤ ${t.clientOverheadP99Ms} ms`, met: overhead.count > 0 && overhead.p99 <= t.clientOverheadP99Ms, critical: true },
+    {
+      name: "Client-observed overhead p99",
+      value: overhead.count ? `${fmt(overhead.p99, 2)} ms` : "no successful call",
+      target: `≤ ${t.clientOverheadP99Ms} ms`,
+      met: overhead.count > 0 && overhead.p99 <= t.clientOverheadP99Ms,
+      critical: true,
+    },
     comparison
-      ? { name: "End-to-end p99 vs bare proxy", value: `×${fmt(comparison.ratioP99, 2)} (${fmt(comparison.gateway.p99, 2)} vs ${fmt(comparison.bare.p99, 2)} ms)`, target: `≤ ×${t.bareRatioP99}`, met: comparison.gateway.count > 0 && comparison.bare.count > 0 && comparison.ratioP99 <= t.bareRatioP99, critical: true }
-      : { name: "End-to-end p99 vs bare proxy", value: "not measured (no comparison in this run)", target: `≤ ×${t.bareRatioP99}`, met: false, critical: false },
-    { name: "Success rate", value: calls.length ? pct(successRate, 2) : "no call judged", target: `≥ ${pct(t.successRate)}`, met: calls.length > 0 && successRate >= t.successRate, critical: true },
-    { name: "Security probes refused with the expected code", value: `${probesRefused}/${probes.length}${probesAllowed ? `, ${probesAllowed} allowed` : ""}${probesMisanswered ? `, ${probesMisanswered} misanswered` : ""}`, target: "all", met: probesPlanned ? probes.length > 0 && probesRefused === probes.length : probes.length === 0 ? undefined : probesRefused === probes.length, critical: true },
+      ? {
+          name: "End-to-end p99 vs bare proxy",
+          value: `×${fmt(comparison.ratioP99, 2)} (${fmt(comparison.gateway.p99, 2)} vs ${fmt(comparison.bare.p99, 2)} ms)`,
+          target: `≤ ×${t.bareRatioP99}`,
+          met: comparison.gateway.count > 0 && comparison.bare.count > 0 && comparison.ratioP99 <= t.bareRatioP99,
+          critical: true,
+        }
+      : {
+          name: "End-to-end p99 vs bare proxy",
+          value: "not measured (no comparison in this run)",
+          target: `≤ ×${t.bareRatioP99}`,
+          met: false,
+          critical: false,
+        },
+    {
+      name: "Success rate",
+      value: calls.length ? pct(successRate, 2) : "no call judged",
+      target: `≥ ${pct(t.successRate)}`,
+      met: calls.length > 0 && successRate >= t.successRate,
+      critical: true,
+    },
+    {
+      name: "Security probes refused with the expected code",
+      value: `${probesRefused}/${probes.length}${probesAllowed ? `, ${probesAllowed} allowed` : ""}${probesMisanswered ? `, ${probesMisanswered} misanswered` : ""}`,
+      target: "all",
+      met: probesPlanned ? probes.length > 0 && probesRefused === probes.length : probes.length === 0 ? undefined : probesRefused === probes.length,
+      critical: true,
+    },
     { name: "Plaintext secret exposure", value: String(security.leaks), target: "0", met: security.leaks === 0, critical: true },
     { name: "Provenance mismatches", value: String(security.provenanceMismatches), target: "0", met: security.provenanceMismatches === 0, critical: true },
     // The chaos scenario exists to open breakers: one that never opens, or never closes again, is a failed experiment.
     ...chaosTools.flatMap((tool): Check[] => {
       const b = breakers[tool]!;
       return [
-        { name: `Breaker ${tool} opened under faults`, value: `${b.opens} opening(s)`, target: "≥ 1", met: b.opens > 0 || b.intervals.length > 0, critical: true },
-        { name: `Breaker ${tool} closed after faults`, value: b.recoveryMs !== undefined ? `${fmt(b.recoveryMs / 1000, 1)} s after` : b.closedAtEnd ? "never opened" : "still open at the end", target: `≤ ${t.breakerCloseS} s`, met: b.recoveryMs !== undefined && (b.opens > 0 || b.intervals.length > 0) && b.recoveryMs <= t.breakerCloseS * 1000, critical: true },
+        {
+          name: `Breaker ${tool} opened under faults`,
+          value: `${b.opens} opening(s)`,
+          target: "≥ 1",
+          met: b.opens > 0 || b.intervals.length > 0,
+          critical: true,
+        },
+        {
+          name: `Breaker ${tool} closed after faults`,
+          value: b.recoveryMs !== undefined ? `${fmt(b.recoveryMs / 1000, 1)} s after` : b.closedAtEnd ? "never opened" : "still open at the end",
+          target: `≤ ${t.breakerCloseS} s`,
+          met: b.recoveryMs !== undefined && (b.opens > 0 || b.intervals.length > 0) && b.recoveryMs <= t.breakerCloseS * 1000,
+          critical: true,
+        },
       ];
     }),
-    { name: "Breaker fast-fail p99", value: fastFail.count ? `${fmt(fastFail.p99, 2)} ms` : "no call fast-failed", target: `≤ ${t.fastFailP99Ms} ms`, met: fastFail.count ? fastFail.p99 <= t.fastFailP99Ms : isChaos ? false : undefined, critical: true },
-    { name: "Soak RSS growth", value: soak === undefined ? "too short to judge" : `${fmt(soak.pctPerHour, 2)} %/h (${fmt(soak.fromMb, 1)} → ${fmt(soak.toMb, 1)} MB)`, target: `< ${t.soakRssGrowthPctPerHour} %/h`, met: d.run.scenario === "soak" ? soak !== undefined && soak.pctPerHour < t.soakRssGrowthPctPerHour : undefined, critical: true },
+    {
+      name: "Breaker fast-fail p99",
+      value: fastFail.count ? `${fmt(fastFail.p99, 2)} ms` : "no call fast-failed",
+      target: `≤ ${t.fastFailP99Ms} ms`,
+      met: fastFail.count ? fastFail.p99 <= t.fastFailP99Ms : isChaos ? false : undefined,
+      critical: true,
+    },
+    {
+      name: "Soak RSS growth",
+      value: soak === undefined ? "too short to judge" : `${fmt(soak.pctPerHour, 2)} %/h (${fmt(soak.fromMb, 1)} → ${fmt(soak.toMb, 1)} MB)`,
+      target: `< ${t.soakRssGrowthPctPerHour} %/h`,
+      met: d.run.scenario === "soak" ? soak !== undefined && soak.pctPerHour < t.soakRssGrowthPctPerHour : undefined,
+      critical: true,
+    },
     // The hit-ratio target is about repeated queries (the cache scenario); the mixed traffic repeats only 15 %.
-    { name: "Cache hit ratio", value: pct(cache.ratio), target: `> ${pct(t.cacheHitRatio, 0)}`, met: d.run.scenario !== "cache" ? undefined : cache.ratio !== undefined && cache.ratio > t.cacheHitRatio, critical: false },
-    { name: "Retry success", value: pct(retries.rate), target: `> ${pct(t.retrySuccess, 0)}`, met: retries.rate === undefined || retries.retryableErrors < 10 ? (isChaos ? false : undefined) : retries.rate > t.retrySuccess, critical: false },
-    { name: "Event-loop lag p95", value: `${fmt(resources.lagP95Ms, 2)} ms`, target: `< ${t.eventLoopLagP95Ms} ms`, met: lag.count ? resources.lagP95Ms < t.eventLoopLagP95Ms : false, critical: false },
+    {
+      name: "Cache hit ratio",
+      value: pct(cache.ratio),
+      target: `> ${pct(t.cacheHitRatio, 0)}`,
+      met: d.run.scenario !== "cache" ? undefined : cache.ratio !== undefined && cache.ratio > t.cacheHitRatio,
+      critical: false,
+    },
+    {
+      name: "Retry success",
+      value: pct(retries.rate),
+      target: `> ${pct(t.retrySuccess, 0)}`,
+      met: retries.rate === undefined || retries.retryableErrors < 10 ? (isChaos ? false : undefined) : retries.rate > t.retrySuccess,
+      critical: false,
+    },
+    {
+      name: "Event-loop lag p95",
+      value: `${fmt(resources.lagP95Ms, 2)} ms`,
+      target: `< ${t.eventLoopLagP95Ms} ms`,
+      met: lag.count ? resources.lagP95Ms < t.eventLoopLagP95Ms : false,
+      critical: false,
+    },
   ];
   // The written rule: any missed critical target → NOT READY; only non-critical misses → CONDITIONAL; none → READY.
   // A check is either judged (met true/false) or does not apply to this scenario (undefined): nothing a
@@ -341,7 +492,17 @@ export function computeResults(d: RunData) {
 
   return {
     scenario: d.run.scenario,
-    totals: { requests: d.samples.length, calls: allCalls.length, judgedCalls: calls.length, succeeded: succeeded.length, probes: probes.length, failuresByCode, durationS: d.run.durationS, achievedAvgRps: d.samples.length / Math.max(1e-9, d.run.durationS), peakRps },
+    totals: {
+      requests: d.samples.length,
+      calls: allCalls.length,
+      judgedCalls: calls.length,
+      succeeded: succeeded.length,
+      probes: probes.length,
+      failuresByCode,
+      durationS: d.run.durationS,
+      achievedAvgRps: d.samples.length / Math.max(1e-9, d.run.durationS),
+      peakRps,
+    },
     successRate,
     faultWindow,
     overhead,
@@ -388,7 +549,10 @@ export interface TrendBucket {
  * RSS, heap and event-loop lag per hour (the soak question: does anything grow?). Runs shorter than
  * two hours are cut into six equal parts instead, so a scaled soak still shows a trend.
  */
-export function resourceTrend(timeline: readonly TimelinePoint[], durationS: number): { buckets: TrendBucket[]; rssGrowthMb: number; heapGrowthMb: number; unit: "hour" | "sixth" } {
+export function resourceTrend(
+  timeline: readonly TimelinePoint[],
+  durationS: number,
+): { buckets: TrendBucket[]; rssGrowthMb: number; heapGrowthMb: number; unit: "hour" | "sixth" } {
   const hourly = durationS >= 7200;
   const width = hourly ? 3600 : Math.max(1e-9, durationS / 6);
   const buckets: TrendBucket[] = [];
@@ -409,7 +573,12 @@ export function resourceTrend(timeline: readonly TimelinePoint[], durationS: num
   }
   const first = buckets[0];
   const last = buckets[buckets.length - 1];
-  return { buckets, rssGrowthMb: first && last ? last.rssAvgMb - first.rssAvgMb : 0, heapGrowthMb: first && last ? last.heapAvgMb - first.heapAvgMb : 0, unit: hourly ? "hour" : "sixth" };
+  return {
+    buckets,
+    rssGrowthMb: first && last ? last.rssAvgMb - first.rssAvgMb : 0,
+    heapGrowthMb: first && last ? last.heapAvgMb - first.heapAvgMb : 0,
+    unit: hourly ? "hour" : "sixth",
+  };
 }
 
 /**
@@ -427,7 +596,7 @@ export function soakGrowth(timeline: readonly TimelinePoint[], durationS: number
   const fromMb = avg(first);
   const toMb = avg(last);
   const hours = (durationS - tenth) / 3600; // between the two windows' centres
-  return { fromMb, toMb, pctPerHour: ((toMb - fromMb) / fromMb) * 100 / hours };
+  return { fromMb, toMb, pctPerHour: (((toMb - fromMb) / fromMb) * 100) / hours };
 }
 
 /**
@@ -442,7 +611,9 @@ export function capacityPlan(
 ) {
   const steps = d.run.capacitySteps;
   const passing = steps?.filter((s) => s.broke === undefined) ?? [];
-  const measuredMax = steps ? passing.reduce((m, s) => Math.max(m, s.achievedRps), 0) : stages.filter((s) => s.errorRate < 1 - d.targets.successRate).reduce((m, s) => Math.max(m, s.achievedRps), 0);
+  const measuredMax = steps
+    ? passing.reduce((m, s) => Math.max(m, s.achievedRps), 0)
+    : stages.filter((s) => s.errorRate < 1 - d.targets.successRate).reduce((m, s) => Math.max(m, s.achievedRps), 0);
   const achievedAvg = d.samples.length / Math.max(1e-9, d.run.durationS);
   const cpuMsPerRequest = achievedAvg > 0 && resources.cpuAvgPct > 0 ? (resources.cpuAvgPct / 100 / achievedAvg) * 1000 : undefined;
   const perInstanceByCpu = cpuMsPerRequest ? (0.7 * 1000) / cpuMsPerRequest : undefined;
@@ -472,7 +643,15 @@ function timeSeries(d: RunData) {
   for (let start = 0; start < total; start += width) {
     const inWindow = d.samples.filter((s) => s.t >= start && s.t < start + width);
     const p = percentiles(inWindow.filter((s) => s.expect === "allow" && s.status >= 200 && s.status < 300).map((s) => s.e2eMs));
-    windows.push({ t: start, p50: p.p50, p95: p.p95, p99: p.p99, achieved: inWindow.length / width, target: targetRate(d.run.stages, start + width / 2), errors: inWindow.filter((s) => s.expect === "allow" && !(s.status >= 200 && s.status < 300)).length });
+    windows.push({
+      t: start,
+      p50: p.p50,
+      p95: p.p95,
+      p99: p.p99,
+      achieved: inWindow.length / width,
+      target: targetRate(d.run.stages, start + width / 2),
+      errors: inWindow.filter((s) => s.expect === "allow" && !(s.status >= 200 && s.status < 300)).length,
+    });
   }
   return { width, windows, timeline: d.timeline };
 }

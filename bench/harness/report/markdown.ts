@@ -23,29 +23,98 @@ export function recommendations(r: Results, d: RunData): { performance: string[]
   const performance: string[] = [];
   const reliability: string[] = [];
   const security: string[] = [];
-  if (r.overhead.p99 > t.clientOverheadP99Ms) performance.push(`Client-observed overhead p99 is ${ms(r.overhead.p99)} ms against ${t.clientOverheadP99Ms} ms (the gateway's own Server-Timing says ${ms(r.selfReportedOverhead.p99)} ms, so ${ms(Math.max(0, r.overhead.p99 - r.selfReportedOverhead.p99))} ms is spent outside its timed section: queueing, parsing, serialization, event-loop stalls): profile the request path under this load (\`node --cpu-prof\`) and check event-loop lag (${ms(r.resources.lagP95Ms)} ms p95) and CPU (${r.resources.cpuPeakPct.toFixed(0)}% peak of one core).`);
-  if (r.comparison && r.comparison.ratioP99 > t.bareRatioP99) performance.push(`End-to-end p99 is ×${r.comparison.ratioP99.toFixed(2)} the bare proxy's (${ms(r.comparison.gateway.p99)} vs ${ms(r.comparison.bare.p99)} ms) against ×${t.bareRatioP99}: \`npm run bench:proxy\` isolates the gateway's cost per stage at saturation.`);
-  if (r.resources.cpuPeakPct > 80) performance.push(`The gateway process peaked at ${r.resources.cpuPeakPct.toFixed(0)}% of a core: at this rate add an instance (see Capacity Planning) rather than pushing one process further.`);
-  if (r.checks.find((c) => c.name === "Cache hit ratio")?.met === false) performance.push(`Cache hit ratio ${pct(r.cache.ratio)} is at or below ${pct(t.cacheHitRatio, 0)}: raise CACHE_DEFAULT_TTL_SECONDS or the per-action TTL for the tools whose answers repeat.`);
-  if (!r.generator.trustworthy) performance.push(`The load generator sent requests up to ${ms(r.generator.lagP99Ms)} ms late (p99): run the generator on another machine before trusting the tail latencies.`);
-  if (r.successRate < t.successRate) reliability.push(`Success rate ${pct(r.successRate, 2)} is under ${pct(t.successRate)}. Failures by code: ${Object.entries(r.totals.failuresByCode).map(([c, n]) => `${c} ${n}`).join(", ")}. Fix the largest class first.`);
-  if (r.checks.find((c) => c.name === "Retry success")?.met === false) reliability.push(`Only ${pct(r.retries.rate)} of retried calls succeeded: raise RETRY_MAX_ATTEMPTS or RETRY_BUDGET_PERCENT (the budget refused ${r.retries.budgetExhausted} retries).`);
-  if (r.fastFail.count > 0 && r.fastFail.p99 > t.fastFailP99Ms) reliability.push(`Breaker fast-fail p99 ${ms(r.fastFail.p99)} ms is too slow: requests are queueing before the breaker check; look at event-loop lag and connection limits.`);
+  if (r.overhead.p99 > t.clientOverheadP99Ms)
+    performance.push(
+      `Client-observed overhead p99 is ${ms(r.overhead.p99)} ms against ${t.clientOverheadP99Ms} ms (the gateway's own Server-Timing says ${ms(r.selfReportedOverhead.p99)} ms, so ${ms(Math.max(0, r.overhead.p99 - r.selfReportedOverhead.p99))} ms is spent outside its timed section: queueing, parsing, serialization, event-loop stalls): profile the request path under this load (\`node --cpu-prof\`) and check event-loop lag (${ms(r.resources.lagP95Ms)} ms p95) and CPU (${r.resources.cpuPeakPct.toFixed(0)}% peak of one core).`,
+    );
+  if (r.comparison && r.comparison.ratioP99 > t.bareRatioP99)
+    performance.push(
+      `End-to-end p99 is ×${r.comparison.ratioP99.toFixed(2)} the bare proxy's (${ms(r.comparison.gateway.p99)} vs ${ms(r.comparison.bare.p99)} ms) against ×${t.bareRatioP99}: \`npm run bench:proxy\` isolates the gateway's cost per stage at saturation.`,
+    );
+  if (r.resources.cpuPeakPct > 80)
+    performance.push(
+      `The gateway process peaked at ${r.resources.cpuPeakPct.toFixed(0)}% of a core: at this rate add an instance (see Capacity Planning) rather than pushing one process further.`,
+    );
+  if (r.checks.find((c) => c.name === "Cache hit ratio")?.met === false)
+    performance.push(
+      `Cache hit ratio ${pct(r.cache.ratio)} is at or below ${pct(t.cacheHitRatio, 0)}: raise CACHE_DEFAULT_TTL_SECONDS or the per-action TTL for the tools whose answers repeat.`,
+    );
+  if (!r.generator.trustworthy)
+    performance.push(
+      `The load generator sent requests up to ${ms(r.generator.lagP99Ms)} ms late (p99): run the generator on another machine before trusting the tail latencies.`,
+    );
+  if (r.successRate < t.successRate)
+    reliability.push(
+      `Success rate ${pct(r.successRate, 2)} is under ${pct(t.successRate)}. Failures by code: ${Object.entries(r.totals.failuresByCode)
+        .map(([c, n]) => `${c} ${n}`)
+        .join(", ")}. Fix the largest class first.`,
+    );
+  if (r.checks.find((c) => c.name === "Retry success")?.met === false)
+    reliability.push(
+      `Only ${pct(r.retries.rate)} of retried calls succeeded: raise RETRY_MAX_ATTEMPTS or RETRY_BUDGET_PERCENT (the budget refused ${r.retries.budgetExhausted} retries).`,
+    );
+  if (r.fastFail.count > 0 && r.fastFail.p99 > t.fastFailP99Ms)
+    reliability.push(
+      `Breaker fast-fail p99 ${ms(r.fastFail.p99)} ms is too slow: requests are queueing before the breaker check; look at event-loop lag and connection limits.`,
+    );
   const slowRecovery = Object.entries(r.breakers).filter(([, b]) => (b.recoveryMs !== undefined && b.recoveryMs > t.breakerCloseS * 1000) || !b.closedAtEnd);
-  if (slowRecovery.length > 0) reliability.push(`Breakers for ${slowRecovery.map(([tool]) => tool).join(", ")} did not close within ${t.breakerCloseS} s after the faults stopped: lower BREAKER_COOLDOWN_MS or allow more half-open probes.`);
+  if (slowRecovery.length > 0)
+    reliability.push(
+      `Breakers for ${slowRecovery.map(([tool]) => tool).join(", ")} did not close within ${t.breakerCloseS} s after the faults stopped: lower BREAKER_COOLDOWN_MS or allow more half-open probes.`,
+    );
   const neverOpened = r.checks.filter((c) => c.name.startsWith("Breaker ") && c.name.endsWith(" opened under faults") && c.met === false);
-  if (neverOpened.length > 0) reliability.push(`${neverOpened.map((c) => c.name.replace(" opened under faults", "").replace("Breaker ", "")).join(", ")}: the breaker never opened while faults were injected; the chaos experiment did not exercise it (check BREAKER_MIN_CALLS and BREAKER_FAILURE_PERCENT against the fault rates).`);
-  if (r.security.probesAllowed > 0) security.push(`${r.security.probesAllowed} security probes were allowed (${Object.entries(r.security.probeKinds).filter(([, k]) => k.allowed > 0).map(([kind]) => kind).join(", ")}): treat as a release blocker.`);
-  if (r.security.probesMisanswered > 0) security.push(`${r.security.probesMisanswered} security probes were not refused with their expected code (${Object.entries(r.security.probeKinds).filter(([, k]) => k.misanswered > 0).map(([kind, k]) => `${kind}: expected ${k.expected}, got ${Object.keys(k.codes).filter((c) => c !== k.expected).join("/")}`).join("; ")}): a refusal for the wrong reason, or an error, is not a defence.`);
-  if (r.security.leaks > 0) security.push(`A stored credential appeared in ${r.security.leaks} responses: find the adapter that echoes it and extend the redactor.`);
-  if (r.security.provenanceMismatches > 0) security.push(`${r.security.provenanceMismatches} provenance mismatches: someone holds the signing key; rotate it (\`gateway keys rotate\`) and investigate.`);
+  if (neverOpened.length > 0)
+    reliability.push(
+      `${neverOpened.map((c) => c.name.replace(" opened under faults", "").replace("Breaker ", "")).join(", ")}: the breaker never opened while faults were injected; the chaos experiment did not exercise it (check BREAKER_MIN_CALLS and BREAKER_FAILURE_PERCENT against the fault rates).`,
+    );
+  if (r.security.probesAllowed > 0)
+    security.push(
+      `${r.security.probesAllowed} security probes were allowed (${Object.entries(r.security.probeKinds)
+        .filter(([, k]) => k.allowed > 0)
+        .map(([kind]) => kind)
+        .join(", ")}): treat as a release blocker.`,
+    );
+  if (r.security.probesMisanswered > 0)
+    security.push(
+      `${r.security.probesMisanswered} security probes were not refused with their expected code (${Object.entries(r.security.probeKinds)
+        .filter(([, k]) => k.misanswered > 0)
+        .map(
+          ([kind, k]) =>
+            `${kind}: expected ${k.expected}, got ${Object.keys(k.codes)
+              .filter((c) => c !== k.expected)
+              .join("/")}`,
+        )
+        .join("; ")}): a refusal for the wrong reason, or an error, is not a defence.`,
+    );
+  if (r.security.leaks > 0)
+    security.push(`A stored credential appeared in ${r.security.leaks} responses: find the adapter that echoes it and extend the redactor.`);
+  if (r.security.provenanceMismatches > 0)
+    security.push(
+      `${r.security.provenanceMismatches} provenance mismatches: someone holds the signing key; rotate it (\`gateway keys rotate\`) and investigate.`,
+    );
   const unintended = r.policy.filter((p) => p.unintended > 0);
-  if (unintended.length > 0) security.push(`Legitimate traffic was denied (${unintended.map((p) => `${p.label}: ${p.unintended}`).join(", ")}): review the bench policies' limits against the traffic you expect.`);
+  if (unintended.length > 0)
+    security.push(
+      `Legitimate traffic was denied (${unintended.map((p) => `${p.label}: ${p.unintended}`).join(", ")}): review the bench policies' limits against the traffic you expect.`,
+    );
   const fallback = (list: string[], text: string) => (list.length === 0 ? [text] : list);
   return {
-    performance: fallback(performance, `No performance target was missed. The thinnest margin is client-observed overhead p99 at ${ms(r.overhead.p99)} ms of ${t.clientOverheadP99Ms} ms; keep \`npm run bench -- --scenario capacity\` in the release checklist to catch regressions.`),
-    reliability: fallback(reliability, r.retries.rate === undefined ? "No upstream failed during this run, so retries and breakers were not exercised: run the chaos scenario before relying on them." : "No reliability target was missed in this run."),
-    security: fallback(security, r.security.probes === 0 ? `This traffic sent no probes; no secret appeared in any of ${r.totals.requests - r.security.leaks} responses.` : `${r.security.probesRefused} of ${r.security.probes} probes were refused with their expected codes and no secret appeared in any of ${r.totals.requests - r.security.leaks} responses.`),
+    performance: fallback(
+      performance,
+      `No performance target was missed. The thinnest margin is client-observed overhead p99 at ${ms(r.overhead.p99)} ms of ${t.clientOverheadP99Ms} ms; keep \`npm run bench -- --scenario capacity\` in the release checklist to catch regressions.`,
+    ),
+    reliability: fallback(
+      reliability,
+      r.retries.rate === undefined
+        ? "No upstream failed during this run, so retries and breakers were not exercised: run the chaos scenario before relying on them."
+        : "No reliability target was missed in this run.",
+    ),
+    security: fallback(
+      security,
+      r.security.probes === 0
+        ? `This traffic sent no probes; no secret appeared in any of ${r.totals.requests - r.security.leaks} responses.`
+        : `${r.security.probesRefused} of ${r.security.probes} probes were refused with their expected codes and no secret appeared in any of ${r.totals.requests - r.security.leaks} responses.`,
+    ),
   };
 }
 
@@ -61,7 +130,9 @@ export function renderMarkdown(d: RunData, r: Results): string {
     if (o.count === 0) return `| ${tool} | n/a | n/a | n/a | n/a | ❌ (no successful calls) |`;
     return `| ${tool} | ${ms(o.p50)} | ${ms(o.p95)} | ${ms(o.p99)} | ${own.count ? ms(own.p99) : "n/a"} | ${mark(o.p99 <= t.clientOverheadP99Ms)} |`;
   };
-  const stageLines = r.stages.map((s) => `  - ${s.label}: target ${s.targetAvgRps.toFixed(1)} RPS average, achieved ${s.achievedRps.toFixed(1)} RPS, error rate ${pct(s.errorRate, 2)}`);
+  const stageLines = r.stages.map(
+    (s) => `  - ${s.label}: target ${s.targetAvgRps.toFixed(1)} RPS average, achieved ${s.achievedRps.toFixed(1)} RPS, error rate ${pct(s.errorRate, 2)}`,
+  );
   const throughputFor = (key: string): string => {
     if (key !== d.run.scenario) return `not part of this run (\`npm run bench -- --scenario ${key}\`)`;
     if (key === "chaos" && d.run.chaosWindowS) {
@@ -82,18 +153,44 @@ export function renderMarkdown(d: RunData, r: Results): string {
   };
   const scenarioSection = (s: (typeof SCENARIO_SECTIONS)[number]) => {
     const ran = s.key === d.run.scenario;
-    const lines = [`### ${s.title}`, `- **Duration:** ${ran ? `${human(d.run.durationS)} (scale ${d.run.scale} of ${s.duration})` : s.duration}`, `- **Load:** ${s.load}`];
+    const lines = [
+      `### ${s.title}`,
+      `- **Duration:** ${ran ? `${human(d.run.durationS)} (scale ${d.run.scale} of ${s.duration})` : s.duration}`,
+      `- **Load:** ${s.load}`,
+    ];
     if (!ran) {
       lines.push("- **Result:** NOT RUN in this report", `- **Observations:** Run \`npm run bench -- --scenario ${s.key}\` for this scenario's own report.`);
       return lines.join("\n");
     }
     lines.push(`- **Result:** ${r.verdict === "NOT READY" ? "FAILURE" : "SUCCESS"}`);
-    const obs = [`${r.totals.requests} requests (${r.totals.calls} calls, ${r.totals.probes} probes); success ${pct(r.successRate, 2)}; overhead p50/p95/p99 ${ms(r.overhead.p50)}/${ms(r.overhead.p95)}/${ms(r.overhead.p99)} ms.`];
-    if (d.run.chaosWindowS) obs.push(`Faults on from ${d.run.chaosWindowS[0].toFixed(0)} s to ${d.run.chaosWindowS[1].toFixed(0)} s; breaker openings ${Object.entries(r.breakers).map(([tool, b]) => `${tool} ${b.opens}`).join(", ")}; retried calls that succeeded ${pct(r.retries.rate)}.`);
-    if (s.key === "cache") obs.push(`Hit ratio ${pct(r.cache.ratio)}; hits answered in ${ms(r.cache.hitP50Ms)} ms p50 against ${ms(r.cache.missP50Ms)} ms for misses.`);
-    if (s.key === "soak") obs.push(`RSS from ${r.resources.rssStartMb.toFixed(1)} MB to ${r.resources.rssEndMb.toFixed(1)} MB (peak ${r.resources.rssPeakMb.toFixed(1)} MB); per ${r.trend.unit === "hour" ? "hour" : "sixth of the run"} the average RSS moved ${r.trend.rssGrowthMb >= 0 ? "+" : ""}${r.trend.rssGrowthMb.toFixed(1)} MB and the heap ${r.trend.heapGrowthMb >= 0 ? "+" : ""}${r.trend.heapGrowthMb.toFixed(1)} MB from first to last (table under Resource Efficiency).`);
-    if (s.key === "big") obs.push(`Per stage: ${r.stages.map((st) => `${st.label} ${st.achievedRps.toFixed(1)}/${st.targetAvgRps.toFixed(1)} RPS, ${pct(st.errorRate, 2)} errors`).join("; ")}.`);
-    if (s.key === "capacity") obs.push(r.capacity.steps.map((st) => `${st.rateRps} RPS → achieved ${st.achievedRps.toFixed(0)}, overhead p99 ${ms(st.overheadP99Ms)} ms, errors ${pct(st.errorRate, 2)}${st.broke ? ` (broke: ${st.broke})` : ""}`).join("; ") + ".");
+    const obs = [
+      `${r.totals.requests} requests (${r.totals.calls} calls, ${r.totals.probes} probes); success ${pct(r.successRate, 2)}; overhead p50/p95/p99 ${ms(r.overhead.p50)}/${ms(r.overhead.p95)}/${ms(r.overhead.p99)} ms.`,
+    ];
+    if (d.run.chaosWindowS)
+      obs.push(
+        `Faults on from ${d.run.chaosWindowS[0].toFixed(0)} s to ${d.run.chaosWindowS[1].toFixed(0)} s; breaker openings ${Object.entries(r.breakers)
+          .map(([tool, b]) => `${tool} ${b.opens}`)
+          .join(", ")}; retried calls that succeeded ${pct(r.retries.rate)}.`,
+      );
+    if (s.key === "cache")
+      obs.push(`Hit ratio ${pct(r.cache.ratio)}; hits answered in ${ms(r.cache.hitP50Ms)} ms p50 against ${ms(r.cache.missP50Ms)} ms for misses.`);
+    if (s.key === "soak")
+      obs.push(
+        `RSS from ${r.resources.rssStartMb.toFixed(1)} MB to ${r.resources.rssEndMb.toFixed(1)} MB (peak ${r.resources.rssPeakMb.toFixed(1)} MB); per ${r.trend.unit === "hour" ? "hour" : "sixth of the run"} the average RSS moved ${r.trend.rssGrowthMb >= 0 ? "+" : ""}${r.trend.rssGrowthMb.toFixed(1)} MB and the heap ${r.trend.heapGrowthMb >= 0 ? "+" : ""}${r.trend.heapGrowthMb.toFixed(1)} MB from first to last (table under Resource Efficiency).`,
+      );
+    if (s.key === "big")
+      obs.push(
+        `Per stage: ${r.stages.map((st) => `${st.label} ${st.achievedRps.toFixed(1)}/${st.targetAvgRps.toFixed(1)} RPS, ${pct(st.errorRate, 2)} errors`).join("; ")}.`,
+      );
+    if (s.key === "capacity")
+      obs.push(
+        r.capacity.steps
+          .map(
+            (st) =>
+              `${st.rateRps} RPS → achieved ${st.achievedRps.toFixed(0)}, overhead p99 ${ms(st.overheadP99Ms)} ms, errors ${pct(st.errorRate, 2)}${st.broke ? ` (broke: ${st.broke})` : ""}`,
+          )
+          .join("; ") + ".",
+      );
     lines.push(`- **Observations:** ${obs.join(" ")}`);
     return lines.join("\n");
   };
@@ -115,12 +212,33 @@ export function renderMarkdown(d: RunData, r: Results): string {
     `- **Latency Overhead (client-observed):** ${ms(r.overhead.p50)}/${ms(r.overhead.p95)}/${ms(r.overhead.p99)} ms p50/p95/p99 (Target: p99 ≤${t.clientOverheadP99Ms}ms) ${mark(check("Client-observed overhead p99").met)}; the gateway's own Server-Timing, shown beside it and not judged: ${ms(r.selfReportedOverhead.p50)}/${ms(r.selfReportedOverhead.p95)}/${ms(r.selfReportedOverhead.p99)} ms`,
     `- **Against a bare reverse proxy (same run):** ${check("End-to-end p99 vs bare proxy").value} (Target: ≤×${t.bareRatioP99}) ${mark(check("End-to-end p99 vs bare proxy").met)}`,
     `- **Success Rate:** ${r.faultWindow ? `${pct(r.successRate, 2)} of the ${r.totals.judgedCalls} calls outside the fault window and its recovery (${r.faultWindow.fromS.toFixed(0)}–${r.faultWindow.toS.toFixed(0)} s; inside it ${pct(r.faultWindow.successRate)} of ${r.faultWindow.calls} calls succeeded despite the injected faults), ${r.totals.calls} legitimate calls in all` : `${pct(r.successRate, 2)} of ${r.totals.calls} legitimate calls`}; ${r.totals.probes} security probes counted apart, as expected denials (Target: ≥${pct(t.successRate)}) ${mark(check("Success rate").met)}`,
-    `- **Circuit Breaker Effectiveness:** ${r.breakerOpenShare ? `${Object.entries(r.breakerOpenShare).map(([tool, share]) => `${tool} ${pct(share, 0)}`).join(", ")} open during failures; ` : ""}${r.fastFail.count ? `${r.fastFail.count} calls fast-failed while a breaker was open, p99 ${ms(r.fastFail.p99)} ms` : "no call was fast-failed in this run"} (Target: fast-fail p99 ≤${t.fastFailP99Ms}ms) ${mark(check("Breaker fast-fail p99").met)}`,
+    `- **Circuit Breaker Effectiveness:** ${
+      r.breakerOpenShare
+        ? `${Object.entries(r.breakerOpenShare)
+            .map(([tool, share]) => `${tool} ${pct(share, 0)}`)
+            .join(", ")} open during failures; `
+        : ""
+    }${r.fastFail.count ? `${r.fastFail.count} calls fast-failed while a breaker was open, p99 ${ms(r.fastFail.p99)} ms` : "no call was fast-failed in this run"} (Target: fast-fail p99 ≤${t.fastFailP99Ms}ms) ${mark(check("Breaker fast-fail p99").met)}`,
     `- **Cache Hit Ratio:** ${pct(r.cache.ratio)} (Target: >${pct(t.cacheHitRatio, 0)}) ${mark(check("Cache hit ratio").met)}`,
     `- **Security Events:** ${r.security.provenanceMismatches} provenance mismatches, ${r.security.revocations} revocations (${r.security.intendedRevocations} intentional: the harness revokes a token to probe with it) (Target: 0/intentional only) ${mark(r.security.provenanceMismatches === 0 && r.security.revocations <= r.security.intendedRevocations)}`,
-    ...(r.comparison ? [`- **Cost against a bare Node reverse proxy:** at ${r.comparison.rateRps.toFixed(0)} RPS over the same mock upstream, end-to-end p50 ${ms(r.comparison.gateway.p50)} ms vs ${ms(r.comparison.bare.p50)} ms (×${r.comparison.ratioP50.toFixed(2)}), p99 ${ms(r.comparison.gateway.p99)} ms vs ${ms(r.comparison.bare.p99)} ms (×${r.comparison.ratioP99.toFixed(2)})`] : []),
-    ...(r.generator.trustworthy ? [`- **Load generator:** sends left ${ms(r.generator.lagP99Ms)} ms late at p99 (max ${ms(r.generator.lagMaxMs)} ms), under the ${GENERATOR_LAG_TRUST_MS} ms trust limit`] : [`- **Warning:** the load generator was late by ${ms(r.generator.lagP99Ms)} ms at p99 (max ${ms(r.generator.lagMaxMs)} ms, trust limit ${GENERATOR_LAG_TRUST_MS} ms); tail figures include its own delay, so do not trust them.`]),
-    ...r.stages.filter((st) => st.targetAvgRps >= 5 && st.achievedRps < st.targetAvgRps * 0.9).map((st) => `- **Warning:** stage "${st.label}" achieved ${st.achievedRps.toFixed(1)} of ${st.targetAvgRps.toFixed(1)} RPS; the schedule was not delivered.`),
+    ...(r.comparison
+      ? [
+          `- **Cost against a bare Node reverse proxy:** at ${r.comparison.rateRps.toFixed(0)} RPS over the same mock upstream, end-to-end p50 ${ms(r.comparison.gateway.p50)} ms vs ${ms(r.comparison.bare.p50)} ms (×${r.comparison.ratioP50.toFixed(2)}), p99 ${ms(r.comparison.gateway.p99)} ms vs ${ms(r.comparison.bare.p99)} ms (×${r.comparison.ratioP99.toFixed(2)})`,
+        ]
+      : []),
+    ...(r.generator.trustworthy
+      ? [
+          `- **Load generator:** sends left ${ms(r.generator.lagP99Ms)} ms late at p99 (max ${ms(r.generator.lagMaxMs)} ms), under the ${GENERATOR_LAG_TRUST_MS} ms trust limit`,
+        ]
+      : [
+          `- **Warning:** the load generator was late by ${ms(r.generator.lagP99Ms)} ms at p99 (max ${ms(r.generator.lagMaxMs)} ms, trust limit ${GENERATOR_LAG_TRUST_MS} ms); tail figures include its own delay, so do not trust them.`,
+        ]),
+    ...r.stages
+      .filter((st) => st.targetAvgRps >= 5 && st.achievedRps < st.targetAvgRps * 0.9)
+      .map(
+        (st) =>
+          `- **Warning:** stage "${st.label}" achieved ${st.achievedRps.toFixed(1)} of ${st.targetAvgRps.toFixed(1)} RPS; the schedule was not delivered.`,
+      ),
     "",
     "## Performance Metrics",
     "",
@@ -178,13 +296,25 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "",
     "### Policy Enforcement",
     "",
-    "Denials by reason; \"Success Rate\" is the share of those denials that the harness intended (probes). A denial of legitimate traffic lowers it.",
+    'Denials by reason; "Success Rate" is the share of those denials that the harness intended (probes). A denial of legitimate traffic lowers it.',
     "",
     "| Policy Type | Denials | Success Rate | Target Met |",
     "|-------------|---------|--------------|------------|",
-    ...r.policy.map((p) => `| ${p.label} | ${p.denials} | ${p.denials === 0 ? "n/a" : pct(p.intended / p.denials)} | ${mark(p.denials === 0 ? undefined : p.unintended === 0)} |`),
+    ...r.policy.map(
+      (p) =>
+        `| ${p.label} | ${p.denials} | ${p.denials === 0 ? "n/a" : pct(p.intended / p.denials)} | ${mark(p.denials === 0 ? undefined : p.unintended === 0)} |`,
+    ),
     "",
-    `Probes sent, refused with the expected code / sent, and every answer they got: ${Object.entries(r.security.probeKinds).map(([kind, k]) => `${kind} ${k.refused}/${k.sent} (expected ${k.expected}; got ${Object.entries(k.codes).map(([c, n]) => `${c}×${n}`).join(", ")})`).join("; ") || "none"}.`,
+    `Probes sent, refused with the expected code / sent, and every answer they got: ${
+      Object.entries(r.security.probeKinds)
+        .map(
+          ([kind, k]) =>
+            `${kind} ${k.refused}/${k.sent} (expected ${k.expected}; got ${Object.entries(k.codes)
+              .map(([c, n]) => `${c}×${n}`)
+              .join(", ")})`,
+        )
+        .join("; ") || "none"
+    }.`,
     "",
     "### Security Events",
     "",
@@ -218,7 +348,12 @@ export function renderMarkdown(d: RunData, r: Results): string {
     `Overhead stayed at ${ms(r.overhead.p50)} ms median and ${ms(r.overhead.p99)} ms p99 while the upstream took ${TOOLS.map((tool) => `${ms(r.perTool[tool].upstream.p50)} ms (${tool})`).join(", ")} at the median, so the gateway adds ${r.e2e.p50 > 0 ? pct(r.overhead.p50 / r.e2e.p50) : "n/a"} of a typical call's time. ${r.comparison ? `Against the bare proxy in the same run the gateway adds ${ms(r.comparison.addedP50Ms)} ms at p50 and ${ms(r.comparison.addedP99Ms)} ms at p99 end to end.` : ""} The generator's own send lag was ${ms(r.generator.lagP99Ms)} ms p99${r.generator.trustworthy ? ", small enough to trust the tail" : ", too large to trust the tail"}.`,
     "",
     "### Reliability Insights",
-    `${r.retries.retryableErrors === 0 ? "No upstream failure occurred, so retries and breakers stayed idle." : `${r.retries.retryableErrors} calls met a retryable upstream failure; ${pct(r.retries.rate)} of them still succeeded thanks to retries.`} ${Object.entries(r.breakers).filter(([, b]) => b.opens > 0).map(([tool, b]) => `The ${tool} breaker opened ${b.opens} time(s), open ${b.avgOpenMs === undefined ? "n/a" : ms(b.avgOpenMs / 1000, 1)} s on average.`).join(" ")} ${failures.length ? `Legitimate calls that failed: ${failures.map(([c, n]) => `${n} × ${c}`).join(", ")}.` : "No legitimate call failed."}`,
+    `${r.retries.retryableErrors === 0 ? "No upstream failure occurred, so retries and breakers stayed idle." : `${r.retries.retryableErrors} calls met a retryable upstream failure; ${pct(r.retries.rate)} of them still succeeded thanks to retries.`} ${Object.entries(
+      r.breakers,
+    )
+      .filter(([, b]) => b.opens > 0)
+      .map(([tool, b]) => `The ${tool} breaker opened ${b.opens} time(s), open ${b.avgOpenMs === undefined ? "n/a" : ms(b.avgOpenMs / 1000, 1)} s on average.`)
+      .join(" ")} ${failures.length ? `Legitimate calls that failed: ${failures.map(([c, n]) => `${n} × ${c}`).join(", ")}.` : "No legitimate call failed."}`,
     "",
     "### Security Posture",
     `${r.security.probes} probes (out-of-scope calls, tampered, forged, revoked and expired tokens, an exhausted quota, off-hours and rate-limited agents) were sent; ${r.security.probesRefused} were refused with their expected code, ${r.security.probesAllowed} allowed and ${r.security.probesMisanswered} answered otherwise. The gateway checked ${r.security.tokenChecks} tokens during the run. No stored credential appeared in ${r.totals.requests - r.security.leaks} of ${r.totals.requests} response bodies.`,
@@ -228,7 +363,12 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "",
     "| Window | RSS avg (MB) | RSS max (MB) | Heap avg (MB) | Event-loop lag p95 (ms) |",
     "|--------|--------------|--------------|---------------|-------------------------|",
-    ...(r.trend.buckets.length ? r.trend.buckets.map((b) => `| ${b.label} (${b.fromS.toFixed(0)}–${b.toS.toFixed(0)} s) | ${b.rssAvgMb.toFixed(1)} | ${b.rssMaxMb.toFixed(1)} | ${b.heapAvgMb.toFixed(1)} | ${ms(b.lagP95Ms)} |`) : ["| no samples | n/a | n/a | n/a | n/a |"]),
+    ...(r.trend.buckets.length
+      ? r.trend.buckets.map(
+          (b) =>
+            `| ${b.label} (${b.fromS.toFixed(0)}–${b.toS.toFixed(0)} s) | ${b.rssAvgMb.toFixed(1)} | ${b.rssMaxMb.toFixed(1)} | ${b.heapAvgMb.toFixed(1)} | ${ms(b.lagP95Ms)} |`,
+        )
+      : ["| no samples | n/a | n/a | n/a | n/a |"]),
     "",
     `RSS went from ${r.resources.rssStartMb.toFixed(1)} MB to ${r.resources.rssEndMb.toFixed(1)} MB (peak ${r.resources.rssPeakMb.toFixed(1)} MB) and CPU averaged ${r.resources.cpuAvgPct.toFixed(1)}% of a core at ${r.totals.achievedAvgRps.toFixed(1)} RPS, i.e. about ${r.totals.achievedAvgRps > 0 ? ((r.resources.cpuAvgPct / 100 / r.totals.achievedAvgRps) * 1000).toFixed(2) : "n/a"} ms of CPU per request.`,
     "",
@@ -249,7 +389,20 @@ export function renderMarkdown(d: RunData, r: Results): string {
     "",
     "## Conclusion",
     "",
-    `Verdict rule: a missed critical target (${r.checks.filter((c) => c.critical).map((c) => c.name).join(", ")}) means NOT READY; only non-critical misses (${r.checks.filter((c) => !c.critical).map((c) => c.name).join(", ")}) mean CONDITIONAL; no miss means READY. A check this scenario sets out to exercise is always judged; only checks outside its purpose are left out (${r.checks.filter((c) => c.met === undefined).map((c) => c.name).join(", ") || "none"}). ${r.missed.length === 0 ? "This run missed no target." : `Missed: ${r.missed.map((c) => `${c.name} (${c.value}, target ${c.target})`).join("; ")}.`}`,
+    `Verdict rule: a missed critical target (${r.checks
+      .filter((c) => c.critical)
+      .map((c) => c.name)
+      .join(", ")}) means NOT READY; only non-critical misses (${r.checks
+      .filter((c) => !c.critical)
+      .map((c) => c.name)
+      .join(
+        ", ",
+      )}) mean CONDITIONAL; no miss means READY. A check this scenario sets out to exercise is always judged; only checks outside its purpose are left out (${
+      r.checks
+        .filter((c) => c.met === undefined)
+        .map((c) => c.name)
+        .join(", ") || "none"
+    }). ${r.missed.length === 0 ? "This run missed no target." : `Missed: ${r.missed.map((c) => `${c.name} (${c.value}, target ${c.target})`).join("; ")}.`}`,
     "",
     `**Production Readiness:** ${r.verdict === "READY" ? "✅ READY" : r.verdict === "CONDITIONAL" ? "⚠️ CONDITIONAL" : "❌ NOT READY"}`,
     "",
@@ -284,13 +437,15 @@ function capacity(r: Results): string[] {
 }
 
 function cpuSource(d: RunData): string {
-  if (d.run.gatewayMode === "in-process") return "harness process, which holds the gateway, the mock upstreams and the generator, so this is an upper bound for the gateway";
+  if (d.run.gatewayMode === "in-process")
+    return "harness process, which holds the gateway, the mock upstreams and the generator, so this is an upper bound for the gateway";
   return "gateway process only";
 }
 
 function nextSteps(r: Results, d: RunData): string[] {
   const steps = r.missed.map((c) => `Fix: ${c.name} was ${c.value} against ${c.target}.`);
   if (d.run.scale < 1) steps.push(`Run the full-length scenario (\`npm run bench -- --scenario ${d.run.scenario}\`); this one was scaled by ${d.run.scale}.`);
-  for (const s of ["baseline", "chaos", "soak", "spike"]) if (s !== d.run.scenario && steps.length < 3) steps.push(`Run \`npm run bench -- --scenario ${s}\` and keep its report with this one.`);
+  for (const s of ["baseline", "chaos", "soak", "spike"])
+    if (s !== d.run.scenario && steps.length < 3) steps.push(`Run \`npm run bench -- --scenario ${s}\` and keep its report with this one.`);
   return steps.slice(0, Math.max(3, r.missed.length));
 }

@@ -14,7 +14,14 @@ export const END = "<!-- proof-table:end -->";
 const ORDER = ["baseline", "spike", "soak", "chaos", "cache", "big", "capacity"];
 
 interface RunSummary {
-  run: { scenario: string; startedAt: string; durationS: number; scale: number; command: string; machine?: { cores: number; loadAvg?: { start: number; end: number } } };
+  run: {
+    scenario: string;
+    startedAt: string;
+    durationS: number;
+    scale: number;
+    command: string;
+    machine?: { cores: number; loadAvg?: { start: number; end: number } };
+  };
 }
 interface ResultSummary {
   verdict: string;
@@ -44,7 +51,9 @@ export function renderProofTable(reportsDir: string, linkPrefix: string): string
       const headline = [
         `${r.totals.requests} requests`,
         `success ${fixed(r.successRate * 100, 2)} %`,
-        r.overhead.count ? `client-observed overhead p50/p99 ${fixed(r.overhead.p50, 2)}/${fixed(r.overhead.p99, 2)} ms${r.selfReportedOverhead ? ` (self-reported p99 ${fixed(r.selfReportedOverhead.p99, 2)} ms)` : ""}` : "no successful call",
+        r.overhead.count
+          ? `client-observed overhead p50/p99 ${fixed(r.overhead.p50, 2)}/${fixed(r.overhead.p99, 2)} ms${r.selfReportedOverhead ? ` (self-reported p99 ${fixed(r.selfReportedOverhead.p99, 2)} ms)` : ""}`
+          : "no successful call",
         ...(r.comparison ? [`e2e p99 ×${fixed(r.comparison.ratioP99, 2)} the bare proxy`] : []),
         ...(r.security.probes ? [`${r.security.probesRefused}/${r.security.probes} probes refused as expected`] : []),
         `${r.security.leaks} secrets exposed`,
@@ -53,10 +62,17 @@ export function renderProofTable(reportsDir: string, linkPrefix: string): string
       const missed = r.missed.length ? r.missed.map((m) => `${m.name} (${m.value}; target ${m.target})`).join("; ") : "none";
       const load = run.machine?.loadAvg;
       // Above the core count, other processes competed with the run for the CPU: its latency tails show it.
-      const loadText = load === undefined ? "n/a" : `${fixed(load.start, 1)} / ${fixed(load.end, 1)}${Math.max(load.start, load.end) > (run.machine?.cores ?? Infinity) ? ` (busy: ${run.machine!.cores} cores)` : ""}`;
+      const loadText =
+        load === undefined
+          ? "n/a"
+          : `${fixed(load.start, 1)} / ${fixed(load.end, 1)}${Math.max(load.start, load.end) > (run.machine?.cores ?? Infinity) ? ` (busy: ${run.machine!.cores} cores)` : ""}`;
       return `| [${run.scenario}](${linkPrefix}${dir}/report.md) | ${run.startedAt.slice(0, 10)} | ${human(run.durationS)}${run.scale === 1 ? "" : ` (scale ${run.scale})`} | ${loadText} | **${r.verdict}** | ${headline} | ${missed} |`;
     });
-  return ["| Scenario | Date | Length | Machine load (start / end) | Verdict | Headline figures | Targets missed |", "|---|---|---|---|---|---|---|", ...rows].join("\n");
+  return [
+    "| Scenario | Date | Length | Machine load (start / end) | Verdict | Headline figures | Targets missed |",
+    "|---|---|---|---|---|---|---|",
+    ...rows,
+  ].join("\n");
 }
 
 /** Replaces what stands between the markers with `table`; throws when the markers are missing. */

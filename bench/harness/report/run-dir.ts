@@ -28,7 +28,14 @@ export function readNdjson<T>(dir: string, name: string): T[] {
 /** Writes the raw data of a run; the report is derived from these files only. */
 export function writeRawData(dir: string, d: RunData, metricsBeforeText: string, metricsAfterText: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, "run.json"), JSON.stringify({ run: d.run, targets: d.targets, comparison: d.comparison ? { rateRps: d.comparison.rateRps, durationS: d.comparison.durationS } : undefined }, null, 2));
+  fs.writeFileSync(
+    path.join(dir, "run.json"),
+    JSON.stringify(
+      { run: d.run, targets: d.targets, comparison: d.comparison ? { rateRps: d.comparison.rateRps, durationS: d.comparison.durationS } : undefined },
+      null,
+      2,
+    ),
+  );
   writeNdjson(dir, "samples", d.samples);
   writeNdjson(dir, "timeline", d.timeline);
   fs.writeFileSync(path.join(dir, "metrics-before.txt"), metricsBeforeText);
@@ -40,7 +47,11 @@ export function writeRawData(dir: string, d: RunData, metricsBeforeText: string,
 }
 
 export function readRawData(dir: string): RunData {
-  const meta = JSON.parse(fs.readFileSync(path.join(dir, "run.json"), "utf8")) as { run: RunData["run"]; targets: RunData["targets"]; comparison?: { rateRps: number; durationS: number } };
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, "run.json"), "utf8")) as {
+    run: RunData["run"];
+    targets: RunData["targets"];
+    comparison?: { rateRps: number; durationS: number };
+  };
   const d: RunData = {
     run: meta.run,
     // Targets added since the run was recorded take their defaults.
@@ -50,7 +61,8 @@ export function readRawData(dir: string): RunData {
     metricsBefore: parseMetrics(fs.readFileSync(path.join(dir, "metrics-before.txt"), "utf8")),
     metricsAfter: parseMetrics(fs.readFileSync(path.join(dir, "metrics-after.txt"), "utf8")),
   };
-  if (meta.comparison) d.comparison = { ...meta.comparison, bare: readNdjson<Sample>(dir, "comparison-bare"), gateway: readNdjson<Sample>(dir, "comparison-gateway") };
+  if (meta.comparison)
+    d.comparison = { ...meta.comparison, bare: readNdjson<Sample>(dir, "comparison-bare"), gateway: readNdjson<Sample>(dir, "comparison-gateway") };
   return d;
 }
 

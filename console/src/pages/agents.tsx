@@ -31,7 +31,14 @@ function CreateAgent({ onCreated }: { onCreated: () => void }) {
   };
 
   if (keyFile)
-    return <ShownOnce label="The agent's private key was made in this browser and never sent to the gateway: download its key file now." value={keyFile.text} filename={`${keyFile.name}.agent.json`} onDone={() => setKeyFile(undefined)} />;
+    return (
+      <ShownOnce
+        label="The agent's private key was made in this browser and never sent to the gateway: download its key file now."
+        value={keyFile.text}
+        filename={`${keyFile.name}.agent.json`}
+        onDone={() => setKeyFile(undefined)}
+      />
+    );
   return (
     <form
       class="panel"
@@ -44,7 +51,14 @@ function CreateAgent({ onCreated }: { onCreated: () => void }) {
           const pair = mode === "generate" ? await generateAgentKeys() : undefined;
           const created = await post<Agent>("/api/agents", { name, role, publicKey: pair ? pair.publicKeyPem : publicKey });
           if (pair) {
-            const file = { gatewayUrl: location.origin, agentId: created.id, name: created.name, role: created.role, algorithm: pair.algorithm, privateKeyPem: pair.privateKeyPem };
+            const file = {
+              gatewayUrl: location.origin,
+              agentId: created.id,
+              name: created.name,
+              role: created.role,
+              algorithm: pair.algorithm,
+              privateKeyPem: pair.privateKeyPem,
+            };
             setKeyFile({ name: created.name, text: JSON.stringify(file, null, 2) + "\n" });
           }
           setName("");
@@ -69,7 +83,8 @@ function CreateAgent({ onCreated }: { onCreated: () => void }) {
       <fieldset>
         <legend>Key pair</legend>
         <label class="inline">
-          <input type="radio" name="key-mode" checked={mode === "generate"} onChange={() => setMode("generate")} /> Generate in this browser and download the key file
+          <input type="radio" name="key-mode" checked={mode === "generate"} onChange={() => setMode("generate")} /> Generate in this browser and download the
+          key file
         </label>
         <label class="inline">
           <input type="radio" name="key-mode" checked={mode === "paste"} onChange={() => setMode("paste")} /> Paste a public key (PEM or JWK)
@@ -77,7 +92,14 @@ function CreateAgent({ onCreated }: { onCreated: () => void }) {
       </fieldset>
       {mode === "paste" ? (
         <Field label="Public key" id="agent-public-key" error={fieldError("publicKey")}>
-          <textarea id="agent-public-key" rows={5} required value={publicKey} onInput={(e) => setPublicKey(e.currentTarget.value)} placeholder="-----BEGIN PUBLIC KEY-----" />
+          <textarea
+            id="agent-public-key"
+            rows={5}
+            required
+            value={publicKey}
+            onInput={(e) => setPublicKey(e.currentTarget.value)}
+            placeholder="-----BEGIN PUBLIC KEY-----"
+          />
         </Field>
       ) : null}
       <ErrorNotice error={error} />
@@ -182,16 +204,24 @@ export function AgentDetail({ session, id }: { session: Session; id: string }) {
       </PageHead>
       {dialog}
       <ErrorNotice error={agent.error ?? error} />
-      {message ? <p class="ok" role="status">{message}</p> : null}
+      {message ? (
+        <p class="ok" role="status">
+          {message}
+        </p>
+      ) : null}
       {a ? (
         <section class="panel">
           <dl class="facts">
             <dt>Id</dt>
-            <dd><code>{a.id}</code></dd>
+            <dd>
+              <code>{a.id}</code>
+            </dd>
             <dt>Role</dt>
             <dd>{a.role}</dd>
             <dt>Status</dt>
-            <dd><Badge value={a.status} /></dd>
+            <dd>
+              <Badge value={a.status} />
+            </dd>
             <dt>Key</dt>
             <dd>{a.keyAlgorithm}</dd>
             <dt>Created</dt>
@@ -202,15 +232,42 @@ export function AgentDetail({ session, id }: { session: Session; id: string }) {
           {admin ? (
             <div class="actions">
               {a.status === "active" ? (
-                <button type="button" class="danger" onClick={() => act(`Suspend ${a.name}?`, "Suspend", `/api/agents/${encodeURIComponent(a.id)}/suspend`, () => `${a.name} is suspended: its tokens fail at once.`, true)}>
+                <button
+                  type="button"
+                  class="danger"
+                  onClick={() =>
+                    act(
+                      `Suspend ${a.name}?`,
+                      "Suspend",
+                      `/api/agents/${encodeURIComponent(a.id)}/suspend`,
+                      () => `${a.name} is suspended: its tokens fail at once.`,
+                      true,
+                    )
+                  }
+                >
                   Suspend
                 </button>
               ) : (
-                <button type="button" onClick={() => act(`Activate ${a.name}?`, "Activate", `/api/agents/${encodeURIComponent(a.id)}/activate`, () => `${a.name} is active again.`)}>
+                <button
+                  type="button"
+                  onClick={() => act(`Activate ${a.name}?`, "Activate", `/api/agents/${encodeURIComponent(a.id)}/activate`, () => `${a.name} is active again.`)}
+                >
                   Activate
                 </button>
               )}
-              <button type="button" class="danger" onClick={() => act(`Revoke every token of ${a.name}?`, "Revoke tokens", `/api/agents/${encodeURIComponent(a.id)}/revoke-tokens`, (r) => `${(r as { revoked: number }).revoked} token(s) revoked.`, true)}>
+              <button
+                type="button"
+                class="danger"
+                onClick={() =>
+                  act(
+                    `Revoke every token of ${a.name}?`,
+                    "Revoke tokens",
+                    `/api/agents/${encodeURIComponent(a.id)}/revoke-tokens`,
+                    (r) => `${(r as { revoked: number }).revoked} token(s) revoked.`,
+                    true,
+                  )
+                }
+              >
                 Revoke tokens
               </button>
             </div>

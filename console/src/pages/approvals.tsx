@@ -32,7 +32,11 @@ export function Approvals({ session }: { session: Session }) {
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const cursor = cursors.at(-1) ?? null;
   const list = useAsync(
-    () => get<{ approvals: Approval[]; nextCursor: string | null } | { error: { code: string } }>(`/api/approvals${query({ status: tab === "pending" ? "pending" : undefined, limit: PAGE, cursor })}`, { accept: [404] }),
+    () =>
+      get<{ approvals: Approval[]; nextCursor: string | null } | { error: { code: string } }>(
+        `/api/approvals${query({ status: tab === "pending" ? "pending" : undefined, limit: PAGE, cursor })}`,
+        { accept: [404] },
+      ),
     [tab, cursor],
   );
   const [dialog, confirm] = useConfirm();
@@ -47,7 +51,11 @@ export function Approvals({ session }: { session: Session }) {
       title: `${decision === "approve" ? "Approve" : "Deny"} ${a.tool}:${a.action} for ${a.agentId}?`,
       body: (
         <>
-          <p>{decision === "approve" ? "The gateway runs exactly this call (secrets masked here), checked again against policy." : "The call is not sent; the agent is told it was denied, with your reason."}</p>
+          <p>
+            {decision === "approve"
+              ? "The gateway runs exactly this call (secrets masked here), checked again against policy."
+              : "The call is not sent; the agent is told it was denied, with your reason."}
+          </p>
           {a.params !== undefined ? <pre class="small">{JSON.stringify(a.params, null, 2)}</pre> : null}
         </>
       ),
@@ -83,8 +91,12 @@ export function Approvals({ session }: { session: Session }) {
       ) : (
         <>
           <span role="radiogroup" aria-label="show" class="seg">
-            <button type="button" role="radio" aria-checked={tab === "pending"} class={tab === "pending" ? "on" : ""} onClick={() => switchTo("pending")}>Pending</button>
-            <button type="button" role="radio" aria-checked={tab === "history"} class={tab === "history" ? "on" : ""} onClick={() => switchTo("history")}>History</button>
+            <button type="button" role="radio" aria-checked={tab === "pending"} class={tab === "pending" ? "on" : ""} onClick={() => switchTo("pending")}>
+              Pending
+            </button>
+            <button type="button" role="radio" aria-checked={tab === "history"} class={tab === "history" ? "on" : ""} onClick={() => switchTo("history")}>
+              History
+            </button>
           </span>
           <ErrorNotice error={list.error ?? error} />
           {outcome ? <DecisionOutcome a={outcome} /> : null}
@@ -96,26 +108,71 @@ export function Approvals({ session }: { session: Session }) {
               <p class="muted">
                 agent <a href={`#/agents/${encodeURIComponent(a.agentId)}`}>{a.agentId}</a> · asked {time(a.requestedAt)}
                 {a.status === "pending" && a.expiresAt ? ` · expires ${time(a.expiresAt)}` : ""}
-                {a.correlationId ? <> · <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.correlationId)}`}>{a.correlationId}</a></> : null}
+                {a.correlationId ? (
+                  <>
+                    {" "}
+                    ·{" "}
+                    <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.correlationId)}`}>
+                      {a.correlationId}
+                    </a>
+                  </>
+                ) : null}
               </p>
-              {a.reason ? <p>Held because: {a.reason}{a.rule ? ` (${a.rule.policyName} v${a.rule.version}, rule ${a.rule.ruleId ?? `#${a.rule.rule + 1}`})` : ""}</p> : null}
-              {a.params !== undefined ? <pre class="small" aria-label="the call, with secrets masked">{JSON.stringify(a.params, null, 2)}</pre> : null}
-              {a.resultMeta?.correlationId ? <p>The call ran: <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.resultMeta.correlationId)}`}>{a.resultMeta.correlationId}</a></p> : null}
-              {a.error ? <p>The call failed: <code>{a.error.code}</code> {a.error.message}</p> : null}
-              {a.decidedBy ? <p>Decided by <strong>{a.decidedBy}</strong> {time(a.decidedAt)}{a.decisionReason ? `: ${a.decisionReason}` : ""}</p> : null}
+              {a.reason ? (
+                <p>
+                  Held because: {a.reason}
+                  {a.rule ? ` (${a.rule.policyName} v${a.rule.version}, rule ${a.rule.ruleId ?? `#${a.rule.rule + 1}`})` : ""}
+                </p>
+              ) : null}
+              {a.params !== undefined ? (
+                <pre class="small" aria-label="the call, with secrets masked">
+                  {JSON.stringify(a.params, null, 2)}
+                </pre>
+              ) : null}
+              {a.resultMeta?.correlationId ? (
+                <p>
+                  The call ran:{" "}
+                  <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.resultMeta.correlationId)}`}>
+                    {a.resultMeta.correlationId}
+                  </a>
+                </p>
+              ) : null}
+              {a.error ? (
+                <p>
+                  The call failed: <code>{a.error.code}</code> {a.error.message}
+                </p>
+              ) : null}
+              {a.decidedBy ? (
+                <p>
+                  Decided by <strong>{a.decidedBy}</strong> {time(a.decidedAt)}
+                  {a.decisionReason ? `: ${a.decisionReason}` : ""}
+                </p>
+              ) : null}
               {approver && a.status === "pending" ? (
                 <div class="actions">
-                  <button type="button" class="primary" onClick={() => decide(a, "approve")}>Approve</button>
-                  <button type="button" class="danger" onClick={() => decide(a, "deny")}>Deny</button>
+                  <button type="button" class="primary" onClick={() => decide(a, "approve")}>
+                    Approve
+                  </button>
+                  <button type="button" class="danger" onClick={() => decide(a, "deny")}>
+                    Deny
+                  </button>
                 </div>
               ) : null}
             </section>
           ))}
           {list.data && !off && shown.length === 0 ? <p class="muted">Nothing {tab === "pending" ? "waiting" : "decided yet"}.</p> : null}
           <nav class="pager" aria-label="pages">
-            <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors(cursors.slice(0, -1))}>← Newer</button>
+            <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+              ← Newer
+            </button>
             <span class="muted">page {cursors.length}</span>
-            <button type="button" disabled={!(list.data && "nextCursor" in list.data && list.data.nextCursor)} onClick={() => list.data && "nextCursor" in list.data && list.data.nextCursor && setCursors([...cursors, list.data.nextCursor])}>Older →</button>
+            <button
+              type="button"
+              disabled={!(list.data && "nextCursor" in list.data && list.data.nextCursor)}
+              onClick={() => list.data && "nextCursor" in list.data && list.data.nextCursor && setCursors([...cursors, list.data.nextCursor])}
+            >
+              Older →
+            </button>
           </nav>
         </>
       )}
@@ -128,10 +185,25 @@ function DecisionOutcome({ a }: { a: Approval }) {
   const what = `${a.tool}:${a.action} for ${a.agentId}`;
   return (
     <p class="notice" role="status" data-testid="decision-outcome" data-status={a.status}>
-      {a.status === "executed" ? <>Approved and executed: {what}. </> : a.status === "failed" ? <>Approved, but the call failed: {what} (<code>{a.error?.code}</code> {a.error?.message}). </> : a.status === "denied" ? <>Denied: {what}; nothing was sent. </> : <>{a.status}: {what}. </>}
+      {a.status === "executed" ? (
+        <>Approved and executed: {what}. </>
+      ) : a.status === "failed" ? (
+        <>
+          Approved, but the call failed: {what} (<code>{a.error?.code}</code> {a.error?.message}).{" "}
+        </>
+      ) : a.status === "denied" ? (
+        <>Denied: {what}; nothing was sent. </>
+      ) : (
+        <>
+          {a.status}: {what}.{" "}
+        </>
+      )}
       {a.resultMeta?.correlationId ? (
         <>
-          Correlation id <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.resultMeta.correlationId)}`}>{a.resultMeta.correlationId}</a>
+          Correlation id{" "}
+          <a class="cid" href={`#/audit?correlationId=${encodeURIComponent(a.resultMeta.correlationId)}`}>
+            {a.resultMeta.correlationId}
+          </a>
         </>
       ) : null}
     </p>

@@ -57,7 +57,9 @@ export function AuditTable({ records }: { records: AuditRecord[] }) {
                 {r.operator ? <span class="operator-name">operator {r.operator}</span> : null}
                 {r.agentId ? (
                   <div>
-                    <a href={`#/agents/${encodeURIComponent(r.agentId)}`} class="small">{r.agentId}</a>
+                    <a href={`#/agents/${encodeURIComponent(r.agentId)}`} class="small">
+                      {r.agentId}
+                    </a>
                   </div>
                 ) : null}
               </td>
@@ -90,7 +92,22 @@ export function AuditTable({ records }: { records: AuditRecord[] }) {
   );
 }
 
-const CSV_COLUMNS: (keyof AuditRecord)[] = ["at", "correlationId", "operator", "agentId", "tool", "action", "decision", "reason", "status", "latencyMs", "upstreamMs", "cache", "attempts", "paramsHash"];
+const CSV_COLUMNS: (keyof AuditRecord)[] = [
+  "at",
+  "correlationId",
+  "operator",
+  "agentId",
+  "tool",
+  "action",
+  "decision",
+  "reason",
+  "status",
+  "latencyMs",
+  "upstreamMs",
+  "cache",
+  "attempts",
+  "paramsHash",
+];
 
 /** One CSV cell; a leading = + - @ is defused so a spreadsheet never runs it as a formula. */
 function csvCell(value: unknown): string {
@@ -135,7 +152,10 @@ function AuditView({ initial }: { initial: Filters }) {
   const [exported, setExported] = useState<string>();
   const [exportError, setExportError] = useState<unknown>();
   const cursor = cursors.at(-1) ?? null;
-  const page = useAsync(() => get<{ records: AuditRecord[]; nextCursor: string | null }>(`/api/audit${query({ ...filterQuery(filters), limit: PAGE, cursor })}`), [JSON.stringify(filters), cursor]);
+  const page = useAsync(
+    () => get<{ records: AuditRecord[]; nextCursor: string | null }>(`/api/audit${query({ ...filterQuery(filters), limit: PAGE, cursor })}`),
+    [JSON.stringify(filters), cursor],
+  );
   const [live, setLive] = useState(false);
   // Live: the newest page reloads every few seconds, to watch calls as they come.
   useEffect(() => {
@@ -167,8 +187,11 @@ function AuditView({ initial }: { initial: Filters }) {
       </PageHead>
       {filters.correlationId ? (
         <p class="notice" role="status">
-          Following correlation id <code class="cid" data-testid="following">{filters.correlationId}</code> across its records.{" "}
-          <a href="#/audit">Show all</a>
+          Following correlation id{" "}
+          <code class="cid" data-testid="following">
+            {filters.correlationId}
+          </code>{" "}
+          across its records. <a href="#/audit">Show all</a>
         </p>
       ) : null}
       <form
@@ -220,7 +243,11 @@ function AuditView({ initial }: { initial: Filters }) {
         </div>
       </form>
       <ErrorNotice error={page.error ?? exportError} />
-      {exported ? <p class="ok" role="status">{exported}</p> : null}
+      {exported ? (
+        <p class="ok" role="status">
+          {exported}
+        </p>
+      ) : null}
       <AuditTable records={page.data?.records ?? []} />
       <nav class="pager" aria-label="pages">
         <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors(cursors.slice(0, -1))}>

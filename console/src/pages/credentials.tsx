@@ -37,7 +37,9 @@ function AddVersion({ tools, onAdded }: { tools: string[]; onAdded: (c: Credenti
         <Field label="Tool" id="cred-tool">
           <input id="cred-tool" list="cred-tools" required value={tool} onInput={(e) => setTool(e.currentTarget.value)} />
           <datalist id="cred-tools">
-            {tools.map((t) => <option key={t} value={t} />)}
+            {tools.map((t) => (
+              <option key={t} value={t} />
+            ))}
           </datalist>
         </Field>
         <Field label="Secret" id="cred-secret" hint="Write-only: stored encrypted, never shown again.">
@@ -81,7 +83,11 @@ export function Credentials({ session }: { session: Session }) {
         />
       ) : null}
       <ErrorNotice error={list.error ?? error} />
-      {message ? <p class="ok" role="status">{message}</p> : null}
+      {message ? (
+        <p class="ok" role="status">
+          {message}
+        </p>
+      ) : null}
       {(list.data?.credentials ?? []).map((c) => (
         <section class="panel" key={c.tool} aria-labelledby={`cred-${c.tool}`} data-tool={c.tool}>
           <h2 id={`cred-${c.tool}`}>
@@ -94,13 +100,17 @@ export function Credentials({ session }: { session: Session }) {
                   <th scope="col">Version</th>
                   <th scope="col">Description</th>
                   <th scope="col">Added</th>
-                  <th scope="col"><span class="sr-only">Actions</span></th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
                 </tr>
               </thead>
               <tbody>
                 {[...c.versions].reverse().map((v) => (
                   <tr key={v.version}>
-                    <td>v{v.version} {v.version === c.activeVersion ? <Badge value="active" /> : null}</td>
+                    <td>
+                      v{v.version} {v.version === c.activeVersion ? <Badge value="active" /> : null}
+                    </td>
                     <td>{v.description ?? <span class="muted">—</span>}</td>
                     <td>{time(v.createdAt)}</td>
                     <td>
@@ -109,7 +119,17 @@ export function Credentials({ session }: { session: Session }) {
                           type="button"
                           onClick={async () => {
                             const rollback = c.activeVersion !== null && v.version < c.activeVersion;
-                            if (!(await confirm({ title: `${rollback ? "Roll back" : "Activate"} ${c.tool} to v${v.version}?`, body: <p>Calls use this version from the next request.</p>, confirmLabel: rollback ? "Roll back" : "Activate", danger: rollback })).ok) return;
+                            if (
+                              !(
+                                await confirm({
+                                  title: `${rollback ? "Roll back" : "Activate"} ${c.tool} to v${v.version}?`,
+                                  body: <p>Calls use this version from the next request.</p>,
+                                  confirmLabel: rollback ? "Roll back" : "Activate",
+                                  danger: rollback,
+                                })
+                              ).ok
+                            )
+                              return;
                             setError(undefined);
                             try {
                               await api("POST", `/api/credentials/${encodeURIComponent(c.tool)}/versions/${v.version}/activate`);

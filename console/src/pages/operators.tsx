@@ -31,7 +31,11 @@ export function Operators({ session }: { session: Session }) {
   const [dialog, confirm] = useConfirm();
   const admin = can(session, "admin");
   const act = async (o: OperatorView, what: "disable" | "enable" | "rotate") => {
-    const titles = { disable: `Disable ${o.name}? Its key and sessions stop working at once.`, enable: `Enable ${o.name}?`, rotate: `Rotate ${o.name}'s key? The old key and its sessions stop working at once.` };
+    const titles = {
+      disable: `Disable ${o.name}? Its key and sessions stop working at once.`,
+      enable: `Enable ${o.name}?`,
+      rotate: `Rotate ${o.name}'s key? The old key and its sessions stop working at once.`,
+    };
     if (!(await confirm({ title: titles[what], confirmLabel: what[0]!.toUpperCase() + what.slice(1), danger: what !== "enable" })).ok) return;
     setError(undefined);
     try {
@@ -48,7 +52,8 @@ export function Operators({ session }: { session: Session }) {
       <PageHead title="Operators" />
       {dialog}
       <p class="muted">
-        You are <strong>{session.operator.name}</strong> ({session.operator.role}). Viewers read everything and change nothing; approvers also decide approvals; admins do everything.
+        You are <strong>{session.operator.name}</strong> ({session.operator.role}). Viewers read everything and change nothing; approvers also decide approvals;
+        admins do everything.
       </p>
       {key ? <ShownOnce label={key.label} value={key.value} filename={key.filename} onDone={() => setKey(undefined)} /> : null}
       {admin ? (
@@ -60,7 +65,11 @@ export function Operators({ session }: { session: Session }) {
             setError(undefined);
             try {
               const created = await post<OperatorView & { key: string }>("/api/operators", { name, role });
-              setKey({ label: `${created.name}'s key is ready: copy it or download it now.`, value: created.key, filename: `${created.name}.operator-key.txt` });
+              setKey({
+                label: `${created.name}'s key is ready: copy it or download it now.`,
+                value: created.key,
+                filename: `${created.name}.operator-key.txt`,
+              });
               setName("");
               list.reload();
             } catch (err) {
@@ -96,28 +105,53 @@ export function Operators({ session }: { session: Session }) {
               <th scope="col">Role</th>
               <th scope="col">Status</th>
               <th scope="col">Key rotated</th>
-              <th scope="col"><span class="sr-only">Actions</span></th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
             <tr>
-              <td>bootstrap-admin <div class="muted small">the admin key (GATEWAY_ADMIN_KEY or DATA_DIR/admin.key)</div></td>
-              <td><Badge value="admin" /></td>
-              <td><Badge value="active" /></td>
+              <td>
+                bootstrap-admin <div class="muted small">the admin key (GATEWAY_ADMIN_KEY or DATA_DIR/admin.key)</div>
+              </td>
+              <td>
+                <Badge value="admin" />
+              </td>
+              <td>
+                <Badge value="active" />
+              </td>
               <td>—</td>
               <td />
             </tr>
             {(list.data?.operators ?? []).map((o) => (
               <tr key={o.id}>
-                <td>{o.name}<div class="muted small">{o.id}</div></td>
-                <td><Badge value={o.role} /></td>
-                <td><Badge value={o.status} /></td>
+                <td>
+                  {o.name}
+                  <div class="muted small">{o.id}</div>
+                </td>
+                <td>
+                  <Badge value={o.role} />
+                </td>
+                <td>
+                  <Badge value={o.status} />
+                </td>
                 <td>{time(o.keyRotatedAt)}</td>
                 <td>
                   {admin ? (
                     <div class="actions">
-                      {o.status === "active" ? <button type="button" class="danger" onClick={() => act(o, "disable")}>Disable</button> : <button type="button" onClick={() => act(o, "enable")}>Enable</button>}
-                      <button type="button" onClick={() => act(o, "rotate")}>Rotate key</button>
+                      {o.status === "active" ? (
+                        <button type="button" class="danger" onClick={() => act(o, "disable")}>
+                          Disable
+                        </button>
+                      ) : (
+                        <button type="button" onClick={() => act(o, "enable")}>
+                          Enable
+                        </button>
+                      )}
+                      <button type="button" onClick={() => act(o, "rotate")}>
+                        Rotate key
+                      </button>
                     </div>
                   ) : null}
                 </td>
@@ -137,13 +171,18 @@ export function Operators({ session }: { session: Session }) {
               <th scope="col">Signed in</th>
               <th scope="col">Last seen</th>
               <th scope="col">Expires</th>
-              <th scope="col"><span class="sr-only">Actions</span></th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
             {(sessions.data?.sessions ?? []).map((s) => (
               <tr key={s.handle}>
-                <td data-label="Operator">{s.operator.name} {s.current ? <Badge value="you" /> : null}<div class="muted small">session {s.handle}</div></td>
+                <td data-label="Operator">
+                  {s.operator.name} {s.current ? <Badge value="you" /> : null}
+                  <div class="muted small">session {s.handle}</div>
+                </td>
                 <td data-label="Signed in">{time(s.createdAt)}</td>
                 <td data-label="Last seen">{time(s.lastSeenAt)}</td>
                 <td data-label="Expires">{time(s.expiresAt)}</td>

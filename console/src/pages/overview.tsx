@@ -28,7 +28,10 @@ export function Overview() {
   const [error, setError] = useState<unknown>();
   const [history, setHistory] = useState<{ times: number[]; rates: Map<string, ToolRates>[] }>({ times: [], rates: [] });
   const last = useRef<MetricsSample>();
-  const approvals = useAsync(() => get<{ approvals?: unknown[]; nextCursor?: string | null } | { error: unknown }>("/api/approvals?status=pending&limit=500", { accept: [404] }), []);
+  const approvals = useAsync(
+    () => get<{ approvals?: unknown[]; nextCursor?: string | null } | { error: unknown }>("/api/approvals?status=pending&limit=500", { accept: [404] }),
+    [],
+  );
 
   useEffect(() => {
     let live = true;
@@ -57,9 +60,19 @@ export function Overview() {
     };
   }, []);
 
-  const tools = [...new Set(history.rates.flatMap((r) => [...r.keys()]))].filter((tool) => history.rates.some((r) => (r.get(tool)?.callsPerSecond ?? 0) > 0)).sort();
-  const seriesOf = (pick: (r: ToolRates) => number | null) => tools.map((tool) => ({ label: tool, values: history.rates.map((r) => { const v = r.get(tool); return v === undefined ? null : pick(v); }) }));
-  const pending = approvals.data && "approvals" in approvals.data ? `${approvals.data.approvals?.length ?? 0}${approvals.data.nextCursor ? "+" : ""}` : undefined;
+  const tools = [...new Set(history.rates.flatMap((r) => [...r.keys()]))]
+    .filter((tool) => history.rates.some((r) => (r.get(tool)?.callsPerSecond ?? 0) > 0))
+    .sort();
+  const seriesOf = (pick: (r: ToolRates) => number | null) =>
+    tools.map((tool) => ({
+      label: tool,
+      values: history.rates.map((r) => {
+        const v = r.get(tool);
+        return v === undefined ? null : pick(v);
+      }),
+    }));
+  const pending =
+    approvals.data && "approvals" in approvals.data ? `${approvals.data.approvals?.length ?? 0}${approvals.data.nextCursor ? "+" : ""}` : undefined;
 
   return (
     <>
@@ -68,17 +81,24 @@ export function Overview() {
       <section class="cards" aria-label="status">
         <div class="card">
           <h2>Health</h2>
-          <p class="big" data-testid="health-status">{health?.status ?? "…"}</p>
-          <p class="muted">store {health?.store ?? "…"} · upstreams {health?.upstreamMode ?? "…"}</p>
+          <p class="big" data-testid="health-status">
+            {health?.status ?? "…"}
+          </p>
+          <p class="muted">
+            store {health?.store ?? "…"} · upstreams {health?.upstreamMode ?? "…"}
+          </p>
           {health?.warning ? <p class="warn">{health.warning}</p> : null}
         </div>
         <div class="card">
           <h2>Readiness</h2>
-          <p class="big" data-testid="ready-status">{ready?.status ?? "…"}</p>
+          <p class="big" data-testid="ready-status">
+            {ready?.status ?? "…"}
+          </p>
           <ul class="plain">
             {Object.entries(ready?.checks ?? {}).map(([name, c]) => (
               <li key={name}>
-                {name}: <Badge value={c.status} /> {c.latencyMs !== undefined ? <span class="muted">{c.latencyMs} ms</span> : null} {c.error ? <span class="warn">{c.error}</span> : null}
+                {name}: <Badge value={c.status} /> {c.latencyMs !== undefined ? <span class="muted">{c.latencyMs} ms</span> : null}{" "}
+                {c.error ? <span class="warn">{c.error}</span> : null}
               </li>
             ))}
             {ready && !("redis" in ready.checks) ? <li class="muted">redis: not configured (per-instance limits)</li> : null}
@@ -112,17 +132,43 @@ export function Overview() {
         </div>
         <div class="card">
           <h2>Approvals waiting</h2>
-          <p class="big">{pending === undefined ? (approvals.loading ? "…" : "—") : <a href="#/approvals">{pending}</a>}</p>
+          <p class="big">{pending === undefined ? approvals.loading ? "…" : "—" : <a href="#/approvals">{pending}</a>}</p>
           {pending === undefined && !approvals.loading ? <p class="muted">not enabled on this gateway</p> : null}
         </div>
       </section>
       <section aria-label="live charts" class="charts">
         <h2 class="sr-only">Live charts</h2>
-        {tools.length === 0 ? <p class="muted">No tool calls in the last {Math.round((POINTS * POLL_MS) / 60000)} minutes: charts appear with the first calls.</p> : null}
-        <LineChart title="Calls per second" unit="calls/s" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.callsPerSecond)} />
-        <LineChart title="Errors (5xx share)" unit="%" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.errorPercent)} />
-        <LineChart title="p50 latency in the gateway" unit="ms" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.p50Ms)} />
-        <LineChart title="p99 latency in the gateway" unit="ms" times={history.times} windowSeconds={(POINTS * POLL_MS) / 1000} series={seriesOf((r) => r.p99Ms)} />
+        {tools.length === 0 ? (
+          <p class="muted">No tool calls in the last {Math.round((POINTS * POLL_MS) / 60000)} minutes: charts appear with the first calls.</p>
+        ) : null}
+        <LineChart
+          title="Calls per second"
+          unit="calls/s"
+          times={history.times}
+          windowSeconds={(POINTS * POLL_MS) / 1000}
+          series={seriesOf((r) => r.callsPerSecond)}
+        />
+        <LineChart
+          title="Errors (5xx share)"
+          unit="%"
+          times={history.times}
+          windowSeconds={(POINTS * POLL_MS) / 1000}
+          series={seriesOf((r) => r.errorPercent)}
+        />
+        <LineChart
+          title="p50 latency in the gateway"
+          unit="ms"
+          times={history.times}
+          windowSeconds={(POINTS * POLL_MS) / 1000}
+          series={seriesOf((r) => r.p50Ms)}
+        />
+        <LineChart
+          title="p99 latency in the gateway"
+          unit="ms"
+          times={history.times}
+          windowSeconds={(POINTS * POLL_MS) / 1000}
+          series={seriesOf((r) => r.p99Ms)}
+        />
       </section>
     </>
   );

@@ -38,14 +38,27 @@ const EXAMPLE: PolicyDocument = {
 
 /** The line of the editor's text where the field the gateway named is written, when it can be found. */
 function lineOf(text: string, field: string): number | undefined {
-  const last = field.split(/[.[\]]/).filter((p) => p && !/^\d+$/.test(p)).at(-1);
+  const last = field
+    .split(/[.[\]]/)
+    .filter((p) => p && !/^\d+$/.test(p))
+    .at(-1);
   if (!last) return undefined;
   const index = text.split("\n").findIndex((line) => new RegExp(`^\\s*(-\\s*)?"?${last.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"?\\s*:`).test(line));
   return index < 0 ? undefined : index + 1;
 }
 
 /** A YAML/JSON editor that saves through the gateway and shows its error at the field it names. */
-function PolicyEditor({ initial, onSave, saveLabel, readOnly }: { initial: PolicyDocument; onSave: (text: string, format: Format) => Promise<void>; saveLabel: string; readOnly: boolean }) {
+function PolicyEditor({
+  initial,
+  onSave,
+  saveLabel,
+  readOnly,
+}: {
+  initial: PolicyDocument;
+  onSave: (text: string, format: Format) => Promise<void>;
+  saveLabel: string;
+  readOnly: boolean;
+}) {
   const [format, setFormat] = useState<Format>("yaml");
   const [text, setText] = useState(() => render(initial, "yaml"));
   const [error, setError] = useState<unknown>();
@@ -87,7 +100,17 @@ function PolicyEditor({ initial, onSave, saveLabel, readOnly }: { initial: Polic
       </div>
       <div class={`field${field ? " invalid" : ""}`}>
         <label for="policy-text">Policy ({format.toUpperCase()})</label>
-        <textarea id="policy-text" class="code" rows={18} spellcheck={false} readOnly={readOnly} value={text} aria-invalid={field ? true : undefined} aria-describedby={field ? "policy-field-error" : undefined} onInput={(e) => setText(e.currentTarget.value)} />
+        <textarea
+          id="policy-text"
+          class="code"
+          rows={18}
+          spellcheck={false}
+          readOnly={readOnly}
+          value={text}
+          aria-invalid={field ? true : undefined}
+          aria-describedby={field ? "policy-field-error" : undefined}
+          onInput={(e) => setText(e.currentTarget.value)}
+        />
         {field ? (
           <div class="field-error" id="policy-field-error" role="alert" data-testid="policy-field-error">
             <code>{field}</code>
@@ -96,7 +119,11 @@ function PolicyEditor({ initial, onSave, saveLabel, readOnly }: { initial: Polic
         ) : null}
       </div>
       {field ? null : <ErrorNotice error={error} />}
-      {saved ? <p class="ok" role="status">{saved}</p> : null}
+      {saved ? (
+        <p class="ok" role="status">
+          {saved}
+        </p>
+      ) : null}
       {readOnly ? null : (
         <button type="submit" class="primary">
           {saveLabel}
@@ -106,7 +133,8 @@ function PolicyEditor({ initial, onSave, saveLabel, readOnly }: { initial: Polic
   );
 }
 
-const sendPolicy = (method: string, path: string, text: string, format: Format) => api<PolicyView>(method, path, { body: text, contentType: format === "yaml" ? "application/yaml" : "application/json" });
+const sendPolicy = (method: string, path: string, text: string, format: Format) =>
+  api<PolicyView>(method, path, { body: text, contentType: format === "yaml" ? "application/yaml" : "application/json" });
 
 /** Every policy with its version; create one; explain a call. */
 export function Policies({ session }: { session: Session }) {
@@ -218,21 +246,37 @@ export function PolicyDetail({ session, id }: { session: Session; id: string }) 
                     <th scope="col">Version</th>
                     <th scope="col">Saved</th>
                     <th scope="col">Hash</th>
-                    <th scope="col"><span class="sr-only">Actions</span></th>
+                    <th scope="col">
+                      <span class="sr-only">Actions</span>
+                    </th>
                   </tr>
                 </thead>
                 <tbody>
                   {[...versions].reverse().map((v) => (
                     <tr key={v.version}>
-                      <td>v{v.version} {v.version === p.version ? <Badge value="current" /> : null}</td>
+                      <td>
+                        v{v.version} {v.version === p.version ? <Badge value="current" /> : null}
+                      </td>
                       <td>{time(v.createdAt)}</td>
-                      <td><code class="small">{v.hash.slice(0, 12)}</code></td>
+                      <td>
+                        <code class="small">{v.hash.slice(0, 12)}</code>
+                      </td>
                       <td>
                         {admin && v.version !== p.version ? (
                           <button
                             type="button"
                             onClick={async () => {
-                              if (!(await confirm({ title: `Roll back ${p.name} to v${v.version}?`, body: <p>This saves v{v.version}'s document as a new version; it applies from the next request.</p>, confirmLabel: "Roll back", danger: true })).ok) return;
+                              if (
+                                !(
+                                  await confirm({
+                                    title: `Roll back ${p.name} to v${v.version}?`,
+                                    body: <p>This saves v{v.version}'s document as a new version; it applies from the next request.</p>,
+                                    confirmLabel: "Roll back",
+                                    danger: true,
+                                  })
+                                ).ok
+                              )
+                                return;
                               setError(undefined);
                               try {
                                 await api("PUT", `/api/policies/${encodeURIComponent(p.id)}`, { body: v.policy });
@@ -255,12 +299,20 @@ export function PolicyDetail({ session, id }: { session: Session; id: string }) 
             <div class="row">
               <Field label="From version" id="diff-from">
                 <select id="diff-from" value={left?.version} onChange={(e) => setFrom(Number(e.currentTarget.value))}>
-                  {versions.map((v) => <option key={v.version} value={v.version}>v{v.version}</option>)}
+                  {versions.map((v) => (
+                    <option key={v.version} value={v.version}>
+                      v{v.version}
+                    </option>
+                  ))}
                 </select>
               </Field>
               <Field label="To version" id="diff-to">
                 <select id="diff-to" value={right?.version} onChange={(e) => setTo(Number(e.currentTarget.value))}>
-                  {versions.map((v) => <option key={v.version} value={v.version}>v{v.version}</option>)}
+                  {versions.map((v) => (
+                    <option key={v.version} value={v.version}>
+                      v{v.version}
+                    </option>
+                  ))}
                 </select>
               </Field>
             </div>
@@ -313,7 +365,18 @@ function Explain() {
           }
           const scopes = form.scopes.split(/[\s,]+/).filter(Boolean);
           try {
-            setResult(await api<Explanation>("POST", "/api/policies/explain", { body: { agentId: form.agentId, tool: form.tool, action: form.action, params, ...(scopes.length ? { scopes } : {}), ...(form.intent ? { intent: form.intent } : {}) } }));
+            setResult(
+              await api<Explanation>("POST", "/api/policies/explain", {
+                body: {
+                  agentId: form.agentId,
+                  tool: form.tool,
+                  action: form.action,
+                  params,
+                  ...(scopes.length ? { scopes } : {}),
+                  ...(form.intent ? { intent: form.intent } : {}),
+                },
+              }),
+            );
           } catch (err) {
             setError(err);
           }
@@ -351,7 +414,11 @@ function Explain() {
           <p class="big">
             <Badge value={result.decision} /> {result.reason ? <code>{result.reason}</code> : null} {result.message}
           </p>
-          {result.rule ? <p>Decided by {result.rule.policyName} v{result.rule.version}, rule {result.rule.ruleId ?? `#${result.rule.rule + 1}`}</p> : null}
+          {result.rule ? (
+            <p>
+              Decided by {result.rule.policyName} v{result.rule.version}, rule {result.rule.ruleId ?? `#${result.rule.rule + 1}`}
+            </p>
+          ) : null}
           {result.limits?.length ? (
             <ul class="plain">
               {result.limits.map((l, i) => (

@@ -20,7 +20,12 @@ const EXAMPLE = {
   baseUrl: "https://api.example.com",
   auth: { in: "header", name: "X-Api-Key" },
   actions: {
-    get_contact: { method: "GET", path: "/v1/contacts/{id}", params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: { type: "string", maxLength: 64 } } }, cacheable: true },
+    get_contact: {
+      method: "GET",
+      path: "/v1/contacts/{id}",
+      params: { type: "object", additionalProperties: false, required: ["id"], properties: { id: { type: "string", maxLength: 64 } } },
+      cacheable: true,
+    },
   },
 };
 
@@ -43,11 +48,16 @@ export function Tools({ session }: { session: Session }) {
       <PageHead title="Tools" />
       {dialog}
       <ErrorNotice error={catalog.error ?? generic.error ?? error} />
-      {message ? <p class="ok" role="status">{message}</p> : null}
+      {message ? (
+        <p class="ok" role="status">
+          {message}
+        </p>
+      ) : null}
       {[...byTool].map(([tool, actions]) => (
         <details class="panel" key={tool}>
           <summary>
-            <strong>{tool}</strong> <Badge value={genericNames.has(tool) ? "generic" : "built-in"} /> <span class="muted">{actions.map((a) => a.action).join(", ")}</span>
+            <strong>{tool}</strong> <Badge value={genericNames.has(tool) ? "generic" : "built-in"} />{" "}
+            <span class="muted">{actions.map((a) => a.action).join(", ")}</span>
           </summary>
           {actions.map((a) => (
             <div key={a.action}>
@@ -120,7 +130,9 @@ export function Tools({ session }: { session: Session }) {
             ))}
           </ul>
         ) : (
-          <p class="muted" data-testid="mcp-off">{mcp.loading ? "…" : "Upstream MCP servers are not enabled on this gateway."}</p>
+          <p class="muted" data-testid="mcp-off">
+            {mcp.loading ? "…" : "Upstream MCP servers are not enabled on this gateway."}
+          </p>
         )}
       </section>
     </>

@@ -72,7 +72,11 @@ export interface OperatorView {
 }
 
 const query = (q: object) => {
-  const params = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)]));
+  const params = new URLSearchParams(
+    Object.entries(q)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]): [string, string] => [k, String(v)]),
+  );
   return params.size > 0 ? `?${params.toString()}` : "";
 };
 const segment = encodeURIComponent;
@@ -175,7 +179,9 @@ export class AdminClient {
   }
   /** Who is signed in to the console: one handle per session (never its id). */
   listConsoleSessions() {
-    return this.call<{ sessions: { handle: string; operator: { id: string; name: string }; createdAt: string; lastSeenAt: string; expiresAt: string; current: boolean }[] }>("GET", "/api/operators/sessions").then((r) => r.sessions);
+    return this.call<{
+      sessions: { handle: string; operator: { id: string; name: string }; createdAt: string; lastSeenAt: string; expiresAt: string; current: boolean }[];
+    }>("GET", "/api/operators/sessions").then((r) => r.sessions);
   }
   /** Ends one console session (admin). */
   endConsoleSession(handle: string) {

@@ -192,7 +192,10 @@ export class AgentClient {
   }
 
   /** From the environment: `AGENT_FILE`, or `GATEWAY_URL` + `AGENT_ID` + `AGENT_PRIVATE_KEY` (PEM). */
-  static fromEnv(options: Omit<AgentClientOptions, "baseUrl" | "agentId" | "privateKey" | "signer">, env: Record<string, string | undefined> = process.env): AgentClient {
+  static fromEnv(
+    options: Omit<AgentClientOptions, "baseUrl" | "agentId" | "privateKey" | "signer">,
+    env: Record<string, string | undefined> = process.env,
+  ): AgentClient {
     if (env.AGENT_FILE) return AgentClient.fromFile(env.AGENT_FILE, env.GATEWAY_URL ? { ...options, baseUrl: env.GATEWAY_URL } : options);
     const missing = ["GATEWAY_URL", "AGENT_ID", "AGENT_PRIVATE_KEY"].filter((k) => !env[k]);
     if (missing.length > 0) throw new Error(`set AGENT_FILE, or ${missing.join(", ")}`);
@@ -236,13 +239,29 @@ export class AgentClient {
       scope: scopes.join(" "),
     });
     const startedAt = this.now();
-    const response = await send(this.fetchImpl, new URL("/oauth/token", this.o.baseUrl), { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body: form.toString() });
+    const response = await send(this.fetchImpl, new URL("/oauth/token", this.o.baseUrl), {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      body: form.toString(),
+    });
     const text = await response.text();
     const body = (text ? JSON.parse(text) : {}) as { access_token?: string; expires_in?: number; scope?: string; error?: string; error_description?: string };
     if (!response.ok || body.access_token === undefined) {
-      throw new GatewayClientError(body.error ?? "oauth_error", body.error_description ?? `the token endpoint answered ${response.status}`, response.status, response.headers.get("x-correlation-id") ?? undefined, undefined, undefined);
+      throw new GatewayClientError(
+        body.error ?? "oauth_error",
+        body.error_description ?? `the token endpoint answered ${response.status}`,
+        response.status,
+        response.headers.get("x-correlation-id") ?? undefined,
+        undefined,
+        undefined,
+      );
     }
-    return { token: body.access_token, tokenId: jtiOf(body.access_token), expiresAt: new Date(startedAt + (body.expires_in ?? 0) * 1000).toISOString(), scopes: body.scope ? body.scope.split(" ") : scopes };
+    return {
+      token: body.access_token,
+      tokenId: jtiOf(body.access_token),
+      expiresAt: new Date(startedAt + (body.expires_in ?? 0) * 1000).toISOString(),
+      scopes: body.scope ? body.scope.split(" ") : scopes,
+    };
   }
 
   /** The cached token, refreshed at 80 % of its lifetime or when the gateway recommended it; concurrent callers share one refresh. */
@@ -297,7 +316,15 @@ export class AgentClient {
     let renewedToken = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const answer = await requestJson<{ data?: T; meta?: CallMeta; approval?: ApprovalView }>(this.fetchImpl, this.o.baseUrl, "POST", "/api/proxy", await this.token(), { tool, action, params }, { headers, ...(options.signal ? { signal: options.signal } : {}) });
+        const answer = await requestJson<{ data?: T; meta?: CallMeta; approval?: ApprovalView }>(
+          this.fetchImpl,
+          this.o.baseUrl,
+          "POST",
+          "/api/proxy",
+          await this.token(),
+          { tool, action, params },
+          { headers, ...(options.signal ? { signal: options.signal } : {}) },
+        );
         this.noteRefreshHint(answer.headers);
         if (answer.status === 202 && answer.body.approval !== undefined) return await this.settleApproval<T>(answer.body.approval, answer.headers, options);
         return { data: answer.body.data as T, meta: answer.body.meta!, headers: answer.headers };
@@ -333,17 +360,50 @@ export class AgentClient {
   private async settleApproval<T>(approval: ApprovalView, headers: Headers, options: CallOptions): Promise<CallResult<T>> {
     const correlationId = headers.get("x-correlation-id") ?? undefined;
     if (!options.waitForApproval) {
-      throw new GatewayClientError("approval_pending", `the call is held for a person's approval (approval ${approval.id}, expires ${approval.expiresAt}); wait with waitForApproval()`, 202, correlationId, { approval }, undefined);
+      throw new GatewayClientError(
+        "approval_pending",
+        `the call is held for a person's approval (approval ${approval.id}, expires ${approval.expiresAt}); wait with waitForApproval()`,
+        202,
+        correlationId,
+        { approval },
+        undefined,
+      );
     }
     const done = await this.waitForApproval(approval.id, options.waitForApproval === true ? {} : options.waitForApproval);
-    if (done.status === "executed") return { data: done.result as T, meta: { correlationId: correlationId ?? "", tool: done.tool, action: done.action, cache: "none", attempts: 1, upstreamMs: 0, gatewayMs: 0 }, headers };
-    if (done.status === "denied") throw new GatewayClientError("approval_denied", `approval ${done.id} was denied${done.decisionReason ? `: ${done.decisionReason}` : ""}`, 403, correlationId, { approval: done }, undefined);
-    if (done.status === "expired") throw new GatewayClientError("approval_expired", `approval ${done.id} expired before anyone decided`, 410, correlationId, { approval: done }, undefined);
-    throw new GatewayClientError(done.error?.code ?? "internal_error", done.error?.message ?? `approval ${done.id} ended ${done.status}`, done.error?.status ?? 502, correlationId, { approval: done }, undefined);
+    if (done.status === "executed")
+      return {
+        data: done.result as T,
+        meta: { correlationId: correlationId ?? "", tool: done.tool, action: done.action, cache: "none", attempts: 1, upstreamMs: 0, gatewayMs: 0 },
+        headers,
+      };
+    if (done.status === "denied")
+      throw new GatewayClientError(
+        "approval_denied",
+        `approval ${done.id} was denied${done.decisionReason ? `: ${done.decisionReason}` : ""}`,
+        403,
+        correlationId,
+        { approval: done },
+        undefined,
+      );
+    if (done.status === "expired")
+      throw new GatewayClientError("approval_expired", `approval ${done.id} expired before anyone decided`, 410, correlationId, { approval: done }, undefined);
+    throw new GatewayClientError(
+      done.error?.code ?? "internal_error",
+      done.error?.message ?? `approval ${done.id} ended ${done.status}`,
+      done.error?.status ?? 502,
+      correlationId,
+      { approval: done },
+      undefined,
+    );
   }
 
   /** Queues a call to run later (needs `FF_ASYNC=on`); the same checks as `call` run now. */
-  async submitJob(tool: string, action: string, params: Record<string, unknown>, options: { callbackUrl?: string; idempotencyKey?: string } = {}): Promise<JobView> {
+  async submitJob(
+    tool: string,
+    action: string,
+    params: Record<string, unknown>,
+    options: { callbackUrl?: string; idempotencyKey?: string } = {},
+  ): Promise<JobView> {
     const headers: Record<string, string> = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {};
     const body = { tool, action, params, ...(options.callbackUrl ? { callbackUrl: options.callbackUrl } : {}) };
     return (await requestJson<JobView>(this.fetchImpl, this.o.baseUrl, "POST", "/api/jobs", await this.token(), body, { headers })).body;
@@ -355,7 +415,12 @@ export class AgentClient {
 
   /** Polls a job until it succeeded or failed. @throws GatewayClientError wait_timeout */
   waitForJob(jobId: string, options: WaitOptions = {}): Promise<JobView> {
-    return this.pollUntil(() => this.getJob(jobId), (j) => j.status === "succeeded" || j.status === "failed", { timeoutMs: 60_000, ...options }, `job ${jobId}`);
+    return this.pollUntil(
+      () => this.getJob(jobId),
+      (j) => j.status === "succeeded" || j.status === "failed",
+      { timeoutMs: 60_000, ...options },
+      `job ${jobId}`,
+    );
   }
 
   async getApproval(id: string): Promise<ApprovalView> {
@@ -364,7 +429,12 @@ export class AgentClient {
 
   /** Polls an approval until a person decided and the call ran (or it was denied, expired or failed). @throws GatewayClientError wait_timeout */
   waitForApproval(id: string, options: WaitOptions = {}): Promise<ApprovalView> {
-    return this.pollUntil(() => this.getApproval(id), (a) => TERMINAL_APPROVAL.has(a.status), { timeoutMs: 3_600_000, ...options }, `approval ${id}`);
+    return this.pollUntil(
+      () => this.getApproval(id),
+      (a) => TERMINAL_APPROVAL.has(a.status),
+      { timeoutMs: 3_600_000, ...options },
+      `approval ${id}`,
+    );
   }
 
   private async pollUntil<V>(read: () => Promise<V>, done: (v: V) => boolean, o: WaitOptions & { timeoutMs: number }, what: string): Promise<V> {
@@ -373,7 +443,8 @@ export class AgentClient {
     for (;;) {
       const v = await read();
       if (done(v)) return v;
-      if (this.now() + delay > deadline) throw new GatewayClientError("wait_timeout", `${what} did not finish within ${o.timeoutMs} ms`, 0, undefined, undefined, undefined);
+      if (this.now() + delay > deadline)
+        throw new GatewayClientError("wait_timeout", `${what} did not finish within ${o.timeoutMs} ms`, 0, undefined, undefined, undefined);
       await this.sleep(delay, o.signal);
       delay = Math.min(5000, Math.round(delay * 1.5));
     }

@@ -20,7 +20,15 @@ interface ErrorBody {
 }
 
 /** Sends one JSON request to the gateway; a non-2xx answer becomes a GatewayClientError with the gateway's code. */
-export async function requestJson<T>(fetchImpl: FetchLike, baseUrl: string, method: string, path: string, auth: string | undefined, body?: unknown, options: RequestOptions = {}): Promise<HttpAnswer<T>> {
+export async function requestJson<T>(
+  fetchImpl: FetchLike,
+  baseUrl: string,
+  method: string,
+  path: string,
+  auth: string | undefined,
+  body?: unknown,
+  options: RequestOptions = {},
+): Promise<HttpAnswer<T>> {
   const headers: Record<string, string> = { accept: "application/json", ...options.headers };
   if (auth !== undefined) headers.authorization = `Bearer ${auth}`;
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -36,7 +44,15 @@ export async function send(fetchImpl: FetchLike, url: URL, init: RequestInit): P
     return await fetchImpl(url, init);
   } catch (err) {
     if (init.signal?.aborted) throw err;
-    throw new GatewayClientError("network_error", `no answer from ${url.origin}: ${err instanceof Error ? err.message : String(err)}`, 0, undefined, undefined, undefined, { cause: err });
+    throw new GatewayClientError(
+      "network_error",
+      `no answer from ${url.origin}: ${err instanceof Error ? err.message : String(err)}`,
+      0,
+      undefined,
+      undefined,
+      undefined,
+      { cause: err },
+    );
   }
 }
 

@@ -3,7 +3,16 @@
  * jobs, approvals, OpenAI and MCP client options) and the operator side (the admin API), with typed
  * errors. Node built-ins only.
  */
-export { AdminClient, type AgentView, type AuditQuery, type AuditRecordView, type CredentialView, type OperatorRole, type OperatorView, type PolicyView } from "./admin.js";
+export {
+  AdminClient,
+  type AgentView,
+  type AuditQuery,
+  type AuditRecordView,
+  type CredentialView,
+  type OperatorRole,
+  type OperatorView,
+  type PolicyView,
+} from "./admin.js";
 export {
   AgentClient,
   type AgentClientOptions,

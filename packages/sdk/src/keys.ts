@@ -18,7 +18,8 @@ export function algorithmOfKey(key: KeyObject): SigningAlgorithm {
     case "ed25519":
       return "EdDSA";
     case "ec":
-      if (key.asymmetricKeyDetails?.namedCurve !== "prime256v1") throw new Error(`unsupported EC curve ${String(key.asymmetricKeyDetails?.namedCurve)}: agent keys use P-256`);
+      if (key.asymmetricKeyDetails?.namedCurve !== "prime256v1")
+        throw new Error(`unsupported EC curve ${String(key.asymmetricKeyDetails?.namedCurve)}: agent keys use P-256`);
       return "ES256";
     case "rsa":
       return "RS256";
@@ -29,7 +30,12 @@ export function algorithmOfKey(key: KeyObject): SigningAlgorithm {
 
 /** A signer over a private key held in this process (PKCS#8 PEM, a private JWK, or a KeyObject). */
 export function keySigner(privateKey: string | KeyObject | JsonWebKey): AgentSigner {
-  const key = typeof privateKey === "string" ? createPrivateKey(privateKey) : "asymmetricKeyType" in privateKey ? (privateKey as KeyObject) : createPrivateKey({ key: privateKey as JsonWebKey, format: "jwk" });
+  const key =
+    typeof privateKey === "string"
+      ? createPrivateKey(privateKey)
+      : "asymmetricKeyType" in privateKey
+        ? (privateKey as KeyObject)
+        : createPrivateKey({ key: privateKey as JsonWebKey, format: "jwk" });
   if (key.type !== "private") throw new Error("an agent signs with its private key; this is a public key");
   const algorithm = algorithmOfKey(key);
   return {
@@ -48,7 +54,10 @@ const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64ur
  * The proof of possession: a compact JWS signed by the agent, `iss` = `sub` = agent id, `aud` =
  * the gateway's issuer (or its token endpoint URL for OAuth), a single-use `jti`, valid `lifetimeSeconds`.
  */
-export async function signAssertion(signer: AgentSigner, o: { agentId: string; audience: string; nowMs: number; lifetimeSeconds?: number; jti?: string }): Promise<string> {
+export async function signAssertion(
+  signer: AgentSigner,
+  o: { agentId: string; audience: string; nowMs: number; lifetimeSeconds?: number; jti?: string },
+): Promise<string> {
   const iat = Math.floor(o.nowMs / 1000);
   const signingInput = `${b64url({ alg: signer.algorithm, typ: "JWT" })}.${b64url({ iss: o.agentId, sub: o.agentId, aud: o.audience, iat, exp: iat + (o.lifetimeSeconds ?? 60), jti: o.jti ?? randomUUID() })}`;
   const signature = await signer.sign(Buffer.from(signingInput));

@@ -26,7 +26,9 @@ function decider(request: FastifyRequest): string {
   const operator = request.operator;
   if (request.caller?.role === "admin" && operator !== null) {
     if (roleAllows(operator.role, "approver")) return operator.name;
-    throw new GatewayError("operator_forbidden", `operator "${operator.name}" is a ${operator.role}; deciding approvals needs an approver`, { details: { role: operator.role, needed: "approver" } });
+    throw new GatewayError("operator_forbidden", `operator "${operator.name}" is a ${operator.role}; deciding approvals needs an approver`, {
+      details: { role: operator.role, needed: "approver" },
+    });
   }
   throw new GatewayError("operator_forbidden", "an agent cannot decide approvals: an operator (approver or admin) must");
 }
@@ -55,7 +57,13 @@ export function registerApprovalRoutes(app: FastifyInstance, deps: { approvals: 
       const q = request.query as { status?: ApprovalStatus; agentId?: string; tool?: string; limit?: string; cursor?: string };
       const limit = q.limit === undefined ? 50 : Number(q.limit);
       if (limit < 1 || limit > 500) throw new GatewayError("invalid_request", "limit must be between 1 and 500", { details: { field: "limit" } });
-      return deps.approvals.list({ limit, ...(q.status ? { status: q.status } : {}), ...(q.agentId ? { agentId: q.agentId } : {}), ...(q.tool ? { tool: q.tool } : {}), ...(q.cursor ? { cursor: q.cursor } : {}) });
+      return deps.approvals.list({
+        limit,
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.agentId ? { agentId: q.agentId } : {}),
+        ...(q.tool ? { tool: q.tool } : {}),
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+      });
     },
   );
 
@@ -71,7 +79,9 @@ export function registerApprovalRoutes(app: FastifyInstance, deps: { approvals: 
       // The body may be absent; when present it holds only the reason: nothing about the call can be changed here.
       const body = (request.body ?? {}) as Record<string, unknown>;
       if (typeof body !== "object" || Array.isArray(body) || Object.keys(body).some((k) => k !== "reason")) {
-        throw new GatewayError("invalid_request", "the body may only hold a reason: the approved call is the stored one", { details: { field: Object.keys(body).find((k) => k !== "reason") ?? "(body)" } });
+        throw new GatewayError("invalid_request", "the body may only hold a reason: the approved call is the stored one", {
+          details: { field: Object.keys(body).find((k) => k !== "reason") ?? "(body)" },
+        });
       }
       if (body.reason !== undefined && (typeof body.reason !== "string" || body.reason.length > DECISION_BODY_MAX)) {
         throw new GatewayError("invalid_request", `reason must be a string of at most ${DECISION_BODY_MAX} characters`, { details: { field: "reason" } });

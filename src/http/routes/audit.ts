@@ -19,13 +19,17 @@ function decodeCursor(cursor: string): { at: number; id: string } {
   } catch {
     // fall through
   }
-  throw new GatewayError("invalid_request", "cursor is not one this API returned: pass nextCursor from the previous page as is", { details: { field: "cursor" } });
+  throw new GatewayError("invalid_request", "cursor is not one this API returned: pass nextCursor from the previous page as is", {
+    details: { field: "cursor" },
+  });
 }
 function parseTime(value: string | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = /^\d{1,16}$/.test(value) ? Number(value) : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
   if (!isTimeMs(ms)) {
-    throw new GatewayError("invalid_request", `${field} must be an ISO-8601 time (e.g. 2026-11-23T12:00:00Z) or epoch milliseconds, between 1970 and 275760`, { details: { field } });
+    throw new GatewayError("invalid_request", `${field} must be an ISO-8601 time (e.g. 2026-11-23T12:00:00Z) or epoch milliseconds, between 1970 and 275760`, {
+      details: { field },
+    });
   }
   return ms;
 }

@@ -8,7 +8,12 @@ import { cookieOf, SESSION_COOKIE, type AuthenticatedOperator } from "../operato
 /** Whether the browser reached us over HTTPS (directly, or through a proxy that says so). */
 function overHttps(request: FastifyRequest): boolean {
   // Trusting X-Forwarded-Proto here can only add `Secure`, which never weakens the cookie.
-  return request.protocol === "https" || String(request.headers["x-forwarded-proto"] ?? "").split(",")[0]?.trim() === "https";
+  return (
+    request.protocol === "https" ||
+    String(request.headers["x-forwarded-proto"] ?? "")
+      .split(",")[0]
+      ?.trim() === "https"
+  );
 }
 
 function setSessionCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number): void {
@@ -46,7 +51,23 @@ export function registerConsoleApiRoutes(
     },
     async (request, reply) => {
       const signIn = (decision: "allow" | "deny", status: number, reason: string | null, name: string) =>
-        void deps.audit.record({ correlationId: request.id, agentId: null, tool: null, action: "console sign-in", decision, reason, status, latencyMs: 0, upstreamMs: null, cache: null, attempts: null, paramsHash: null, operator: name }).catch(() => undefined);
+        void deps.audit
+          .record({
+            correlationId: request.id,
+            agentId: null,
+            tool: null,
+            action: "console sign-in",
+            decision,
+            reason,
+            status,
+            latencyMs: 0,
+            upstreamMs: null,
+            cache: null,
+            attempts: null,
+            paramsHash: null,
+            operator: name,
+          })
+          .catch(() => undefined);
       const waitSeconds = throttle.retryAfterSeconds(request.ip);
       if (waitSeconds > 0) {
         signIn("deny", 429, "rate_limited", "(throttled)");
@@ -95,7 +116,11 @@ export function registerConsoleApiRoutes(
     reply.header("cache-control", "no-store");
     return {
       at: new Date(deps.now()).toISOString(),
-      metrics: families.map((m) => ({ name: m.name, type: m.type, values: m.values.map((v) => ({ ...("metricName" in v && v.metricName ? { metricName: v.metricName } : {}), labels: v.labels, value: v.value })) })),
+      metrics: families.map((m) => ({
+        name: m.name,
+        type: m.type,
+        values: m.values.map((v) => ({ ...("metricName" in v && v.metricName ? { metricName: v.metricName } : {}), labels: v.labels, value: v.value })),
+      })),
     };
   });
 }

@@ -47,7 +47,10 @@ export function registerJobRoutes(
 
   app.get(
     "/api/jobs/:id",
-    { config: AGENT_OR_ADMIN, schema: { params: { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64, pattern: PRINTABLE_ID } } } } },
+    {
+      config: AGENT_OR_ADMIN,
+      schema: { params: { type: "object", properties: { id: { type: "string", minLength: 1, maxLength: 64, pattern: PRINTABLE_ID } } } },
+    },
     async (request) => {
       const jobs = enabled();
       const { id } = request.params as { id: string };

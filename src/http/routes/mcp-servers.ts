@@ -15,9 +15,13 @@ export function registerMcpServerRoutes(app: FastifyInstance, deps: { upstreams:
 
   app.get("/api/mcp-servers", { config: { role: "viewer" } }, async () => ({ servers: deps.upstreams.list().map(view) }));
 
-  app.get("/api/mcp-servers/:name", { config: { role: "viewer" }, schema: { params: nameParams } }, async (request) => view(deps.upstreams.get((request.params as { name: string }).name)));
+  app.get("/api/mcp-servers/:name", { config: { role: "viewer" }, schema: { params: nameParams } }, async (request) =>
+    view(deps.upstreams.get((request.params as { name: string }).name)),
+  );
 
-  app.post("/api/mcp-servers/:name/refresh", { config: { role: "admin" }, schema: { params: nameParams } }, async (request) => view(await deps.upstreams.refresh((request.params as { name: string }).name)));
+  app.post("/api/mcp-servers/:name/refresh", { config: { role: "admin" }, schema: { params: nameParams } }, async (request) =>
+    view(await deps.upstreams.refresh((request.params as { name: string }).name)),
+  );
 
   app.delete("/api/mcp-servers/:name", { config: { role: "admin" }, schema: { params: nameParams } }, async (request, reply) => {
     const { name } = request.params as { name: string };
@@ -31,6 +35,11 @@ function view(s: McpServerView) {
   return {
     server: s.definition,
     discoveredAt: new Date(s.discoveredAt).toISOString(),
-    tools: s.tools.map((t) => ({ name: t.name, scope: `${s.definition.name}:${t.action}`, mcpName: mcpToolName(s.definition.name, t.action), description: t.description ?? null })),
+    tools: s.tools.map((t) => ({
+      name: t.name,
+      scope: `${s.definition.name}:${t.action}`,
+      mcpName: mcpToolName(s.definition.name, t.action),
+      description: t.description ?? null,
+    })),
   };
 }

@@ -161,5 +161,8 @@ async function bytesOf(response: Response): Promise<Buffer | undefined> {
 
 /** A value safe inside an RFC 7235 quoted-string. */
 function quotable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, " ").replace(/["\\]/g, "'").slice(0, 200);
+  return text
+    .replace(/[^\x20-\x7e]/g, " ")
+    .replace(/["\\]/g, "'")
+    .slice(0, 200);
 }

@@ -9,7 +9,9 @@ export function registerMetricsRoute(app: FastifyInstance, deps: { metrics: Gate
   const expected = deps.token === undefined ? undefined : createHash("sha256").update(deps.token).digest();
   app.get("/metrics", async (request: FastifyRequest, reply: FastifyReply) => {
     if (expected !== undefined) {
-      const given = createHash("sha256").update(bearerOf(request) ?? "").digest();
+      const given = createHash("sha256")
+        .update(bearerOf(request) ?? "")
+        .digest();
       if (!timingSafeEqual(expected, given)) throw new GatewayError("admin_unauthorized", "/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'");
     }
     reply.header("content-type", deps.metrics.contentType);

@@ -33,7 +33,10 @@ export function publicBaseUrl(request: FastifyRequest, configured: string | unde
  * private_key_jwt client assertion, RFC 7523). The token is the one `/api/tokens` issues: the
  * identity service's `issueToken` does the proof of possession for both.
  */
-export function registerOAuthRoutes(app: FastifyInstance, deps: { identity: IdentityService; publicUrl: string | undefined; scopes: () => string[]; now: () => number }) {
+export function registerOAuthRoutes(
+  app: FastifyInstance,
+  deps: { identity: IdentityService; publicUrl: string | undefined; scopes: () => string[]; now: () => number },
+) {
   const base = (request: FastifyRequest) => publicBaseUrl(request, deps.publicUrl);
 
   const prm = async (request: FastifyRequest) => protectedResourceMetadata(base(request), deps.scopes());
@@ -51,7 +54,14 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: { identity: Iden
         err instanceof OAuthError || err instanceof GatewayError
           ? toOAuthError(err)
           : typeof statusCode === "number" && statusCode >= 400 && statusCode < 500
-            ? new OAuthError("invalid_request", statusCode === 413 ? "the request body is too large" : statusCode === 415 ? "send the token request as application/x-www-form-urlencoded" : "malformed token request")
+            ? new OAuthError(
+                "invalid_request",
+                statusCode === 413
+                  ? "the request body is too large"
+                  : statusCode === 415
+                    ? "send the token request as application/x-www-form-urlencoded"
+                    : "malformed token request",
+              )
             : toOAuthError(err);
       if (oauth.error === "server_error") request.log.error({ err, correlationId: request.id }, "token endpoint error");
       request.logFields.errorCode = oauth.error;
@@ -83,7 +93,10 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: { identity: Iden
     });
 
     scope.get("/oauth/authorize", { config: AUTHENTICATED_BY_HANDLER }, async () => {
-      throw new OAuthError("unsupported_response_type", "this gateway issues tokens with grant_type=client_credentials at /oauth/token only (no authorization code flow)");
+      throw new OAuthError(
+        "unsupported_response_type",
+        "this gateway issues tokens with grant_type=client_credentials at /oauth/token only (no authorization code flow)",
+      );
     });
   });
 }

@@ -16,7 +16,10 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
  * and answers the upstream's body as is; `GET /v1/models` lists the models policy lets this agent
  * chat with. Every error, the framework's included, is in OpenAI's shape.
  */
-export function registerOpenAICompatRoutes(app: FastifyInstance, deps: { handle: (input: ProxyInput) => Promise<ProxyOutput>; mayChat: (token: VerifiedToken, model: string) => boolean }) {
+export function registerOpenAICompatRoutes(
+  app: FastifyInstance,
+  deps: { handle: (input: ProxyInput) => Promise<ProxyOutput>; mayChat: (token: VerifiedToken, model: string) => boolean },
+) {
   const errorHandler = (err: FastifyError | GatewayError, request: FastifyRequest, reply: FastifyReply) => {
     const error = toGatewayError(err);
     if (error.code === "internal_error") request.log.error({ err: error.cause, correlationId: request.id }, "unhandled error");
@@ -51,9 +54,11 @@ export function registerOpenAICompatRoutes(app: FastifyInstance, deps: { handle:
   // eslint-disable-next-line @typescript-eslint/no-misused-promises
   app.post("/v1/chat/completions", { errorHandler, config }, async (request, reply) => {
     const body = request.body;
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new GatewayError("invalid_request", "the body must be a JSON object: {model, messages, …}");
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      throw new GatewayError("invalid_request", "the body must be a JSON object: {model, messages, …}");
     const { stream, ...params } = body as Record<string, unknown>;
-    if (stream !== undefined && typeof stream !== "boolean") throw new GatewayError("invalid_request", "stream must be true or false", { details: { field: "stream" } });
+    if (stream !== undefined && typeof stream !== "boolean")
+      throw new GatewayError("invalid_request", "stream must be true or false", { details: { field: "stream" } });
     const input = inputOf(request, "chat", params);
     if (stream === true) {
       input.stream = true;

@@ -69,7 +69,10 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: { operators: 
 
   app.delete(
     "/api/operators/sessions/:handle",
-    { config: { role: "admin" }, schema: { params: { type: "object", required: ["handle"], properties: { handle: { type: "string", minLength: 1, maxLength: 64 } } } } },
+    {
+      config: { role: "admin" },
+      schema: { params: { type: "object", required: ["handle"], properties: { handle: { type: "string", minLength: 1, maxLength: 64 } } } },
+    },
     async (request, reply) => {
       await operators.endSession((request.params as { handle: string }).handle);
       reply.code(204);

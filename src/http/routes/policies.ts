@@ -25,9 +25,15 @@ export function registerPolicyRoutes(
     return deps.policies.create(request.body, formatOf(request));
   });
   app.get("/api/policies", { config: { role: "viewer" } }, async () => ({ policies: deps.policies.list() }));
-  app.get("/api/policies/:id", { config: { role: "viewer" }, schema: { params: idParams } }, async (request) => deps.policies.get((request.params as { id: string }).id));
-  app.put("/api/policies/:id", { config: { role: "admin" }, schema: { params: idParams } }, async (request) => deps.policies.replace((request.params as { id: string }).id, request.body, formatOf(request)));
-  app.patch("/api/policies/:id", { config: { role: "admin" }, schema: { params: idParams, body: { type: "object" } } }, async (request) => deps.policies.patch((request.params as { id: string }).id, request.body));
+  app.get("/api/policies/:id", { config: { role: "viewer" }, schema: { params: idParams } }, async (request) =>
+    deps.policies.get((request.params as { id: string }).id),
+  );
+  app.put("/api/policies/:id", { config: { role: "admin" }, schema: { params: idParams } }, async (request) =>
+    deps.policies.replace((request.params as { id: string }).id, request.body, formatOf(request)),
+  );
+  app.patch("/api/policies/:id", { config: { role: "admin" }, schema: { params: idParams, body: { type: "object" } } }, async (request) =>
+    deps.policies.patch((request.params as { id: string }).id, request.body),
+  );
   app.delete("/api/policies/:id", { config: { role: "admin" }, schema: { params: idParams } }, async (request, reply) => {
     await deps.policies.remove((request.params as { id: string }).id);
     reply.code(204);
@@ -57,7 +63,15 @@ export function registerPolicyRoutes(
       },
     },
     async (request) => {
-      const body = request.body as { agentId?: string; token?: string; tool: string; action: string; params?: Record<string, unknown>; intent?: string; scopes?: string[] };
+      const body = request.body as {
+        agentId?: string;
+        token?: string;
+        tool: string;
+        action: string;
+        params?: Record<string, unknown>;
+        intent?: string;
+        scopes?: string[];
+      };
       let agent: { id: string; role: string; status?: "active" | "suspended" };
       let token: { scopes: string[]; intent?: string | undefined };
       if (body.token !== undefined) {
@@ -74,17 +88,48 @@ export function registerPolicyRoutes(
       }
       const now = deps.now();
       const policies = deps.policies.applicable(agent.id, agent.role);
-      const decision = evaluate({ agent, token, call: { tool: body.tool, action: body.action, params: body.params ?? {} }, policies, now, explain: true, countFailedCalls: deps.countFailedCalls });
-      const base = { agentId: agent.id, role: agent.role, tool: body.tool, action: body.action, policies: policies.map((p) => ({ id: p.id, name: p.document.name, version: p.version, hash: p.hash })), trace: decision.trace };
-      if (!decision.allow) return { decision: "deny", reason: decision.reason, message: decision.message, ...(decision.rule ? { rule: decision.rule } : {}), ...base };
+      const decision = evaluate({
+        agent,
+        token,
+        call: { tool: body.tool, action: body.action, params: body.params ?? {} },
+        policies,
+        now,
+        explain: true,
+        countFailedCalls: deps.countFailedCalls,
+      });
+      const base = {
+        agentId: agent.id,
+        role: agent.role,
+        tool: body.tool,
+        action: body.action,
+        policies: policies.map((p) => ({ id: p.id, name: p.document.name, version: p.version, hash: p.hash })),
+        trace: decision.trace,
+      };
+      if (!decision.allow)
+        return { decision: "deny", reason: decision.reason, message: decision.message, ...(decision.rule ? { rule: decision.rule } : {}), ...base };
       const remaining = await deps.counters.peek(decision.limits, now);
-      const limits = decision.limits.map((l, i) => ({ kind: l.kind, limit: l.limit, remaining: remaining[i], ...(l.perSecond === undefined ? {} : { perSecond: l.perSecond }), ...(l.windowEndMs === undefined ? {} : { resetsAt: new Date(l.windowEndMs).toISOString() }), rule: l.ref }));
+      const limits = decision.limits.map((l, i) => ({
+        kind: l.kind,
+        limit: l.limit,
+        remaining: remaining[i],
+        ...(l.perSecond === undefined ? {} : { perSecond: l.perSecond }),
+        ...(l.windowEndMs === undefined ? {} : { resetsAt: new Date(l.windowEndMs).toISOString() }),
+        rule: l.ref,
+      }));
       const exhausted = limits.find((l) => (l.remaining ?? 1) < 1);
       if (exhausted) {
-        return { decision: "deny", reason: exhausted.kind === "quota" ? "quota_exceeded" : "rate_limited", message: `the ${exhausted.kind === "quota" ? "quota" : "rate limit"} of policy "${exhausted.rule.policyName}" is used up right now`, rule: exhausted.rule, limits, ...base };
+        return {
+          decision: "deny",
+          reason: exhausted.kind === "quota" ? "quota_exceeded" : "rate_limited",
+          message: `the ${exhausted.kind === "quota" ? "quota" : "rate limit"} of policy "${exhausted.rule.policyName}" is used up right now`,
+          rule: exhausted.rule,
+          limits,
+          ...base,
+        };
       }
       // A call policy allows only with a person's approval: which rule asks, for how long, and who should decide.
-      if (decision.approval !== undefined) return { decision: "approval_required", approval: decision.approval, message: decision.approval.reason, limits, ...base };
+      if (decision.approval !== undefined)
+        return { decision: "approval_required", approval: decision.approval, message: decision.approval.reason, limits, ...base };
       return { decision: "allow", limits, ...base };
     },
   );

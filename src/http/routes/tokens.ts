@@ -4,10 +4,7 @@ import { AGENT_ONLY, agentTokenOf, AUTHENTICATED_BY_HANDLER } from "../auth.js";
 import { NO_CONTROL_CHARACTERS, PRINTABLE_ID } from "../schemas.js";
 
 /** Token issue (proof of possession), revocation, introspection of one's own token, and the JWKS. */
-export function registerTokenRoutes(
-  app: FastifyInstance,
-  deps: { identity: IdentityService; keyring: Keyring },
-) {
+export function registerTokenRoutes(app: FastifyInstance, deps: { identity: IdentityService; keyring: Keyring }) {
   const { identity, keyring } = deps;
 
   app.post(
@@ -77,7 +74,9 @@ export function registerTokenRoutes(
   });
 
   app.get("/api/admin/keys", { config: { role: "viewer" } }, async () => ({
-    keys: keyring.list().map((k) => ({ ...k, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt === null ? null : new Date(k.retiredAt).toISOString() })),
+    keys: keyring
+      .list()
+      .map((k) => ({ ...k, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt === null ? null : new Date(k.retiredAt).toISOString() })),
   }));
 
   app.post("/api/admin/keys/rotate", { config: { role: "admin" } }, async () => ({ kid: await keyring.rotate() }));

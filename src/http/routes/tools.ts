@@ -51,7 +51,13 @@ export function registerToolRoutes(app: FastifyInstance, deps: ToolRouteDeps) {
   app.post("/api/tools", { config: { role: "admin" }, schema: { body: { type: "object" } } }, async (request, reply) => {
     const def = await deps.toolbox.defineGeneric(request.body);
     reply.code(201);
-    return { tool: def, actions: deps.toolbox.catalog.list().filter((a) => a.tool === def.name).map((a) => a.action) };
+    return {
+      tool: def,
+      actions: deps.toolbox.catalog
+        .list()
+        .filter((a) => a.tool === def.name)
+        .map((a) => a.action),
+    };
   });
 
   app.get("/api/tools/generic", { config: { role: "viewer" } }, async () => ({ tools: deps.toolbox.listGeneric() }));

@@ -44,8 +44,20 @@ const definitionSchema = {
       type: "object",
       required: ["in"],
       oneOf: [
-        { additionalProperties: false, properties: { in: { const: "header" }, name: { type: "string", pattern: "^[A-Za-z0-9-]{1,64}$" }, prefix: { type: "string", maxLength: 32, pattern: "^[^\\r\\n]*$" } }, required: ["in", "name"] },
-        { additionalProperties: false, properties: { in: { const: "query" }, name: { type: "string", pattern: "^[A-Za-z0-9_.-]{1,64}$" } }, required: ["in", "name"] },
+        {
+          additionalProperties: false,
+          properties: {
+            in: { const: "header" },
+            name: { type: "string", pattern: "^[A-Za-z0-9-]{1,64}$" },
+            prefix: { type: "string", maxLength: 32, pattern: "^[^\\r\\n]*$" },
+          },
+          required: ["in", "name"],
+        },
+        {
+          additionalProperties: false,
+          properties: { in: { const: "query" }, name: { type: "string", pattern: "^[A-Za-z0-9_.-]{1,64}$" } },
+          required: ["in", "name"],
+        },
         { additionalProperties: false, properties: { in: { const: "none" } } },
       ],
     },
@@ -87,19 +99,26 @@ export function parseGenericTool(input: unknown, reservedNames: readonly string[
     throw new GatewayError("invalid_request", `invalid tool definition: ${where} ${e?.message ?? "is invalid"}`, { details: { path: where } });
   }
   const def = input as unknown as GenericToolDefinition;
-  if (!URL.canParse(def.baseUrl)) throw new GatewayError("invalid_request", "invalid tool definition: tool.baseUrl is not an absolute URL", { details: { path: "tool.baseUrl" } });
+  if (!URL.canParse(def.baseUrl))
+    throw new GatewayError("invalid_request", "invalid tool definition: tool.baseUrl is not an absolute URL", { details: { path: "tool.baseUrl" } });
   if (reservedNames.includes(def.name)) throw new GatewayError("conflict", `"${def.name}" is a built-in tool; pick another name`);
   for (const [actionName, action] of Object.entries(def.actions)) {
     const schema = action.params ?? { type: "object", additionalProperties: false, properties: {} };
     try {
       ajv.compile(schema);
     } catch (err) {
-      throw new GatewayError("invalid_request", `invalid tool definition: tool.actions.${actionName}.params is not a valid JSON Schema: ${(err as Error).message}`);
+      throw new GatewayError(
+        "invalid_request",
+        `invalid tool definition: tool.actions.${actionName}.params is not a valid JSON Schema: ${(err as Error).message}`,
+      );
     }
     for (const placeholder of action.path.matchAll(/\{([^}]+)\}/g)) {
-      const props = (schema as { properties?: Record<string, unknown>; required?: string[] });
+      const props = schema as { properties?: Record<string, unknown>; required?: string[] };
       if (!props.required?.includes(placeholder[1]!)) {
-        throw new GatewayError("invalid_request", `invalid tool definition: tool.actions.${actionName}.path uses {${placeholder[1]}}, which params must list as required`);
+        throw new GatewayError(
+          "invalid_request",
+          `invalid tool definition: tool.actions.${actionName}.path uses {${placeholder[1]}}, which params must list as required`,
+        );
       }
     }
   }
@@ -120,19 +139,30 @@ export function templatedUrl(baseUrl: string, template: string, params: Record<s
   const path = template.replace(/\{([^}]+)\}/g, (_, name: string) => {
     used.add(name);
     const value = String(params[name]);
-    if (DOT_SEGMENTS.has(value)) throw new GatewayError("invalid_request", `params.${name} may not be ${value === "" ? "empty" : `"${value}"`}: it is a path segment`, { details: { issues: [{ path: `params.${name}`, message: "is a dot segment" }] } });
+    if (DOT_SEGMENTS.has(value))
+      throw new GatewayError("invalid_request", `params.${name} may not be ${value === "" ? "empty" : `"${value}"`}: it is a path segment`, {
+        details: { issues: [{ path: `params.${name}`, message: "is a dot segment" }] },
+      });
     return encodeURIComponent(value);
   });
   const base = baseUrl.replace(/\/+$/, "");
   const url = new URL(base + path);
   const literalPrefix = new URL(base + template.slice(0, template.indexOf("{") < 0 ? undefined : template.indexOf("{"))).pathname;
   if (!url.pathname.startsWith(literalPrefix)) {
-    throw new GatewayError("invalid_request", `the parameters move the request outside ${literalPrefix}`, { details: { issues: [{ path: "params", message: "leaves the action's path" }] } });
+    throw new GatewayError("invalid_request", `the parameters move the request outside ${literalPrefix}`, {
+      details: { issues: [{ path: "params", message: "leaves the action's path" }] },
+    });
   }
   return { url, used };
 }
 
-async function invokeGeneric(def: GenericToolDefinition, action: GenericActionDefinition, client: GuardedHttpClient, params: Record<string, unknown>, ctx: Parameters<RoadAction["invoke"]>[1]): Promise<UpstreamReply> {
+async function invokeGeneric(
+  def: GenericToolDefinition,
+  action: GenericActionDefinition,
+  client: GuardedHttpClient,
+  params: Record<string, unknown>,
+  ctx: Parameters<RoadAction["invoke"]>[1],
+): Promise<UpstreamReply> {
   const { url, used } = templatedUrl(def.baseUrl, action.path, params);
   const bodyless = action.method === "GET" || action.method === "HEAD" || action.method === "DELETE";
   const body: Record<string, unknown> = {};
@@ -151,7 +181,14 @@ async function invokeGeneric(def: GenericToolDefinition, action: GenericActionDe
     payload = JSON.stringify(body);
     headers["content-type"] = "application/json";
   }
-  const response = await client.request(url.toString(), { method: action.method, headers, signal: ctx.signal, maxBytes: 8 * 1024 * 1024, maxRedirects: 0, ...(payload === undefined ? {} : { body: payload }) });
+  const response = await client.request(url.toString(), {
+    method: action.method,
+    headers,
+    signal: ctx.signal,
+    maxBytes: 8 * 1024 * 1024,
+    maxRedirects: 0,
+    ...(payload === undefined ? {} : { body: payload }),
+  });
   const text = response.body.toString("utf8");
   let data: unknown = text;
   if (/json/i.test(response.headers["content-type"] ?? "")) {

@@ -27,10 +27,23 @@ export function buildMimeMessage(params: Record<string, unknown>): string {
   lines.push(`Subject: ${encodeHeaderWord(String(params.subject ?? ""))}`, "MIME-Version: 1.0");
   const text = typeof params.text === "string" ? params.text : undefined;
   const html = typeof params.html === "string" ? params.html : undefined;
-  const part = (type: string, body: string) => [`Content-Type: ${type}; charset="UTF-8"`, "Content-Transfer-Encoding: base64", "", Buffer.from(body, "utf8").toString("base64")];
+  const part = (type: string, body: string) => [
+    `Content-Type: ${type}; charset="UTF-8"`,
+    "Content-Transfer-Encoding: base64",
+    "",
+    Buffer.from(body, "utf8").toString("base64"),
+  ];
   if (text !== undefined && html !== undefined) {
     const boundary = `b_${randomBytes(12).toString("hex")}`;
-    lines.push(`Content-Type: multipart/alternative; boundary="${boundary}"`, "", `--${boundary}`, ...part("text/plain", text), `--${boundary}`, ...part("text/html", html), `--${boundary}--`);
+    lines.push(
+      `Content-Type: multipart/alternative; boundary="${boundary}"`,
+      "",
+      `--${boundary}`,
+      ...part("text/plain", text),
+      `--${boundary}`,
+      ...part("text/html", html),
+      `--${boundary}--`,
+    );
   } else if (html !== undefined) lines.push(...part("text/html", html));
   else lines.push(...part("text/plain", text ?? ""));
   return Buffer.from(lines.join("\r\n"), "utf8").toString("base64url");
@@ -64,7 +77,12 @@ export function gmailSendTool(deps: { baseUrl: string; api: ApiClient }): RoadAc
       timeoutMs: 20_000,
       needsCredential: true,
       invoke(params, ctx) {
-        return deps.api.json("gmail_send", new URL("/gmail/v1/users/me/messages/send", deps.baseUrl), { method: "POST", bearer: true, body: { raw: buildMimeMessage(params) } }, ctx);
+        return deps.api.json(
+          "gmail_send",
+          new URL("/gmail/v1/users/me/messages/send", deps.baseUrl),
+          { method: "POST", bearer: true, body: { raw: buildMimeMessage(params) } },
+          ctx,
+        );
       },
     },
   ];

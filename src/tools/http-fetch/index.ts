@@ -5,7 +5,17 @@ import type { InvokeContext, RoadAction, UpstreamReply } from "../../proxy/catal
 /** Request headers an agent may set; anything else (cookies, auth, hop-by-hop) is refused by the schema. */
 export const FETCH_REQUEST_HEADERS = ["accept", "accept-language", "user-agent", "if-none-match", "if-modified-since", "range", "cache-control"];
 /** Response headers passed back; the rest (set-cookie and friends) stay at the gateway. */
-const FETCH_RESPONSE_HEADERS = ["content-type", "content-length", "content-language", "last-modified", "etag", "cache-control", "expires", "location", "content-range"];
+const FETCH_RESPONSE_HEADERS = [
+  "content-type",
+  "content-length",
+  "content-language",
+  "last-modified",
+  "etag",
+  "cache-control",
+  "expires",
+  "location",
+  "content-range",
+];
 
 export interface HttpFetchOptions {
   client: GuardedHttpClient;
@@ -20,7 +30,11 @@ function isTextual(contentType: string | undefined): boolean {
 }
 
 async function fetchOnce(opts: HttpFetchOptions, method: "GET" | "HEAD", params: Record<string, unknown>, ctx: InvokeContext): Promise<UpstreamReply> {
-  const headers: Record<string, string> = { "user-agent": "4runr-gateway/0.1 (+http_fetch)", "x-correlation-id": ctx.correlationId, ...(params.headers as Record<string, string> | undefined) };
+  const headers: Record<string, string> = {
+    "user-agent": "4runr-gateway/0.1 (+http_fetch)",
+    "x-correlation-id": ctx.correlationId,
+    ...(params.headers as Record<string, string> | undefined),
+  };
   if (ctx.traceparent !== undefined) headers.traceparent = ctx.traceparent;
   const maxBytes = Math.min(typeof params.maxBytes === "number" ? params.maxBytes : opts.maxBytes, opts.maxBytes);
   // A caller's own timeout can only shorten the gateway's.
@@ -46,7 +60,9 @@ async function fetchOnce(opts: HttpFetchOptions, method: "GET" | "HEAD", params:
         url: response.url,
         redirects: response.redirects,
         headers: picked,
-        ...(method === "HEAD" ? {} : { body: textual ? response.body.toString("utf8") : response.body.toString("base64"), bodyEncoding: textual ? "text" : "base64" }),
+        ...(method === "HEAD"
+          ? {}
+          : { body: textual ? response.body.toString("utf8") : response.body.toString("base64"), bodyEncoding: textual ? "text" : "base64" }),
         bytes: response.body.length,
         truncated: response.truncated,
       },

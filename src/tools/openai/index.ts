@@ -50,7 +50,12 @@ export function openaiTool(deps: { baseUrl: string; api: ApiClient }): RoadActio
           stream_options: { type: "object", additionalProperties: false, properties: { include_usage: { type: "boolean" } } },
           temperature: { type: "number", minimum: 0, maximum: 2 },
           top_p: { type: "number", minimum: 0, maximum: 1 },
-          stop: { anyOf: [{ type: "string", maxLength: 256 }, { type: "array", maxItems: 4, items: { type: "string", maxLength: 256 } }] },
+          stop: {
+            anyOf: [
+              { type: "string", maxLength: 256 },
+              { type: "array", maxItems: 4, items: { type: "string", maxLength: 256 } },
+            ],
+          },
           seed: { type: "integer" },
         },
       },

@@ -47,10 +47,10 @@ const rate = Number(values.rate);
 const rateSeconds = Number(values["rate-seconds"]);
 const started: ChildService[] = [];
 
-/** User + system CPU seconds of a process so far (Linux /proc; clock ticks are 1/100 s here). */
-function cpuSeconds(pid: number): number {
+/** User and system CPU seconds of a process so far, all its threads (Linux /proc; clock ticks are 1/100 s here). */
+function cpuSeconds(pid: number): { user: number; system: number } {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
@@ -79,10 +79,12 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
   if (poll) clearInterval(poll);
   const ok = r.samples.filter((s) => s.status === 200);
   const e2e = percentiles(ok.map((s) => s.e2eMs));
-  const cpuUsPerCall = ((cpuAfter - cpuBefore) * 1e6) / Math.max(1, r.samples.length);
+  const perCall = (seconds: number) => (seconds * 1e6) / Math.max(1, r.samples.length);
+  const systemUsPerCall = perCall(cpuAfter.system - cpuBefore.system);
+  const cpuUsPerCall = perCall(cpuAfter.user - cpuBefore.user) + systemUsPerCall;
   const slowNotUpstream = ok.filter((s) => clientOverheadMs(s) > 50).length;
   console.log(
-    `${label.padEnd(12)} ${rate} RPS for ${rateSeconds} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms`,
+    `${label.padEnd(12)} ${rate} RPS for ${rateSeconds} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call (system ${systemUsPerCall.toFixed(0)})   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms`,
   );
   return { e2e, cpuUsPerCall, slowNotUpstream, lagP99Ms: lags.length ? Math.max(...lags) : undefined, errors: r.samples.length - ok.length };
 }

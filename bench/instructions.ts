@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
-import { ROOT, startGatewayProcess, startTsProcess, type ChildService } from "./harness/processes.js";
+import { ROOT, liveGatewayEnv, startGatewayProcess, startMockServer, startTsProcess, type ChildService } from "./harness/processes.js";
 import { setUpFleet } from "./harness/traffic.js";
 
 const { values } = parseArgs({
@@ -61,7 +61,7 @@ async function drive(pool: Pool, token: string, n: number, concurrency: number, 
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-instructions-"));
 try {
-  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", "0", "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
+  const mock = await startMockServer(0);
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const out = path.join(dir, "callgrind.out");
@@ -80,18 +80,7 @@ try {
         valgrind,
       )
     : await startGatewayProcess(
-        {
-          DATA_DIR: path.join(dir, "data"),
-          GATEWAY_ADMIN_KEY: adminKey,
-          UPSTREAM_MODE: "live",
-          SERPAPI_BASE_URL: mock.url,
-          OPENAI_BASE_URL: mock.url,
-          GMAIL_BASE_URL: mock.url,
-          SSRF_ALLOW: "127.0.0.1/32",
-          POLICY_DEFAULTS: "off",
-          LOG_LEVEL: "info",
-          ...VGDB_ENV,
-        },
+        { ...liveGatewayEnv({ dataDir: path.join(dir, "data"), adminKey, mockUrl: mock.url, logLevel: "info" }), ...VGDB_ENV },
         600_000,
         undefined,
         [],

@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { Pool } from "undici";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { startGatewayProcess, startTsProcess, type ChildService } from "./harness/processes.js";
+import { liveGatewayEnv, startGatewayProcess, startMockServer, type ChildService } from "./harness/processes.js";
 import { percentiles } from "./harness/report/compute.js";
 import { setUpFleet } from "./harness/traffic.js";
 
@@ -117,21 +117,11 @@ function summary(samples: Sample[]) {
 }
 
 try {
-  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", values.latency, "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
+  const mock = await startMockServer(values.latency);
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-mcp-bench-"));
-  const gateway = await startGatewayProcess({
-    DATA_DIR: dataDir,
-    GATEWAY_ADMIN_KEY: adminKey,
-    UPSTREAM_MODE: "live",
-    SERPAPI_BASE_URL: mock.url,
-    OPENAI_BASE_URL: mock.url,
-    GMAIL_BASE_URL: mock.url,
-    SSRF_ALLOW: "127.0.0.1/32",
-    POLICY_DEFAULTS: "off",
-    LOG_LEVEL: "warn",
-  });
+  const gateway = await startGatewayProcess(liveGatewayEnv({ dataDir, adminKey, mockUrl: mock.url, logLevel: "warn" }));
   started.push(gateway);
   gatewayPid = gateway.child.pid!;
   const fleet = await setUpFleet({

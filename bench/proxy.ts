@@ -15,7 +15,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, startGatewayProcess, startTsProcess, type ChildService } from "./harness/processes.js";
+import { ROOT, liveGatewayEnv, startGatewayProcess, startMockServer, startTsProcess, type ChildService } from "./harness/processes.js";
 import { closedLoop } from "./harness/closed-loop.js";
 import { printProfile } from "./harness/cpu-profile.js";
 import { hasWrk, wrkLoop } from "./harness/wrk.js";
@@ -108,24 +108,13 @@ if (!values["no-build"]) {
 }
 
 try {
-  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", values.latency, "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
+  const mock = await startMockServer(values.latency);
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-bench-"));
   const profileDir = values.profile ? fs.mkdtempSync(path.join(os.tmpdir(), "4runr-proxy-profile-")) : undefined;
   const gateway = await startGatewayProcess(
-    {
-      DATA_DIR: dataDir,
-      GATEWAY_ADMIN_KEY: adminKey,
-      UPSTREAM_MODE: "live",
-      SERPAPI_BASE_URL: mock.url,
-      OPENAI_BASE_URL: mock.url,
-      GMAIL_BASE_URL: mock.url,
-      SSRF_ALLOW: "127.0.0.1/32",
-      POLICY_DEFAULTS: "off",
-      LOG_LEVEL: values["log-level"],
-      ...extraEnv,
-    },
+    { ...liveGatewayEnv({ dataDir, adminKey, mockUrl: mock.url, logLevel: values["log-level"] }), ...extraEnv },
     30_000,
     undefined,
     profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],

@@ -8,26 +8,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { closedLoop } from "./harness/closed-loop.js";
-import { startGatewayProcess, startTsProcess, type ChildService } from "./harness/processes.js";
+import { liveGatewayEnv, startGatewayProcess, startMockServer, type ChildService } from "./harness/processes.js";
 import { setUpFleet } from "./harness/traffic.js";
 
 const connections = 32;
 const seconds = 10;
 const started: ChildService[] = [];
 try {
-  const mock = await startTsProcess("bench/harness/mock-server.ts", ["--latency", "0", "--jitter", "0"], {}, /listening on (http:\/\/[\d.:]+)/);
+  const mock = await startMockServer(0);
   started.push(mock);
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "4runr-wrk-"));
-  const gateway = await startGatewayProcess({
-    DATA_DIR: dir,
-    GATEWAY_ADMIN_KEY: adminKey,
-    UPSTREAM_MODE: "live",
-    SERPAPI_BASE_URL: mock.url,
-    OPENAI_BASE_URL: mock.url,
-    GMAIL_BASE_URL: mock.url,
-    POLICY_DEFAULTS: "off",
-  });
+  const gateway = await startGatewayProcess(liveGatewayEnv({ dataDir: dir, adminKey, mockUrl: mock.url, logLevel: "warn" }));
   started.push(gateway);
   const fleet = await setUpFleet({
     gatewayUrl: gateway.url,

@@ -100,3 +100,23 @@ export function startGatewayProcess(
     prefix,
   );
 }
+
+/** The benchmarks' mock upstream (SerpAPI, OpenAI, Gmail and web shapes) as a process of its own. */
+export function startMockServer(latencyMs: string | number, jitterMs: string | number = 0): Promise<ChildService> {
+  return startTsProcess("bench/harness/mock-server.ts", ["--latency", String(latencyMs), "--jitter", String(jitterMs)], {}, /listening on (http:\/\/[\d.:]+)/);
+}
+
+/** What a benchmark's gateway is told: live mode against the mock upstream at `mockUrl`, no default policies (the bench sets its own). */
+export function liveGatewayEnv(o: { dataDir: string; adminKey: string; mockUrl: string; logLevel: string }): Record<string, string> {
+  return {
+    DATA_DIR: o.dataDir,
+    GATEWAY_ADMIN_KEY: o.adminKey,
+    UPSTREAM_MODE: "live",
+    SERPAPI_BASE_URL: o.mockUrl,
+    OPENAI_BASE_URL: o.mockUrl,
+    GMAIL_BASE_URL: o.mockUrl,
+    SSRF_ALLOW: "127.0.0.1/32",
+    POLICY_DEFAULTS: "off",
+    LOG_LEVEL: o.logLevel,
+  };
+}

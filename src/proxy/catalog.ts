@@ -81,6 +81,16 @@ export function replyFromJsonBytes(status: number, raw: Buffer, bytes: number, h
   return reply;
 }
 
+/**
+ * The reply without its bytes, with `body` (by default its own): for a new body the bytes no longer
+ * say the same, and a store that keeps results as JSON (idempotency in Redis or SQL) would turn
+ * them into something that is not bytes.
+ */
+export function withoutRaw(reply: UpstreamReply, body: unknown = reply.body): UpstreamReply {
+  const { raw: _raw, ...rest } = reply;
+  return { ...rest, body };
+}
+
 export interface ResolvedAction extends RoadAction {
   validate: ValidateFunction;
 }

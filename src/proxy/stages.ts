@@ -5,7 +5,7 @@ import type { IdentityService, VerifiedToken } from "../identity/index.js";
 import { paramsFingerprint } from "../resilience/executor.js";
 import { exceedsBounds, PARAMS_LIMITS } from "../util/canonical-json.js";
 import type { CredentialVault, Redactor } from "../vault/index.js";
-import type { ToolCatalog, UpstreamReply } from "./catalog.js";
+import { withoutRaw, type ToolCatalog, type UpstreamReply } from "./catalog.js";
 import type { ApprovalRequirement } from "../policy/types.js";
 import {
   denied,
@@ -470,12 +470,6 @@ function principalOf(call: ToolCall): VerifiedToken {
 function resolvedOf(call: ToolCall) {
   if (call.resolved === undefined) throw new Error("stage placed before resolve");
   return call.resolved;
-}
-
-/** The reply with a new body: its raw text no longer says the same, so it goes. */
-function withoutRaw(reply: UpstreamReply, body: unknown): UpstreamReply {
-  const { raw: _raw, ...rest } = reply;
-  return { ...rest, body };
 }
 
 function scrubbed(error: GatewayError, redactor: Redactor): GatewayError {

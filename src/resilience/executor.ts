@@ -1,5 +1,5 @@
 import { GatewayError, isGatewayError } from "../errors/index.js";
-import { replyFromJsonBytes, type UpstreamReply } from "../proxy/catalog.js";
+import { replyFromJsonBytes, withoutRaw, type UpstreamReply } from "../proxy/catalog.js";
 import { refused, stage, type CallOutcome, type Execution, type Stage, type ToolCall } from "../proxy/call.js";
 import type { FeatureFlags } from "../config/index.js";
 import { canonicalJson } from "../util/canonical-json.js";
@@ -138,7 +138,10 @@ export function createResilience(o: ResilienceOptions) {
       }
       if (claim.state === "claimed") {
         const outcome = await next(call);
-        const settle = outcome.kind === "answered" ? keys.complete(key, claim.lease, outcome.execution, o.now()) : keys.release(key, claim.lease);
+        const settle =
+          outcome.kind === "answered"
+            ? keys.complete(key, claim.lease, { ...outcome.execution, reply: withoutRaw(outcome.execution.reply) }, o.now())
+            : keys.release(key, claim.lease);
         // The answer stands even if storing it failed: the key then expires with its marker.
         await settle.catch(() => undefined);
         return outcome;

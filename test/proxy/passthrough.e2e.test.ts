@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentClient } from "../../src/client/index.js";
 import { http as request, startTestGateway, type TestGateway } from "../helpers/gateway.js";
-import { allowEverything, newAgent } from "../helpers/agents.js";
+import { allowEverything, newAgent, storeBuiltinCredentials } from "../helpers/agents.js";
 import { Redactor } from "../../src/vault/index.js";
 
 /**
@@ -100,5 +100,33 @@ describe("Redactor.mayHoldSecret (unit)", () => {
 
   it("holds nothing when no secret is known", () => {
     expect(new Redactor().mayHoldSecret(Buffer.from('{"a":"\\u0041"}'))).toBe(false);
+  });
+});
+
+describe("an answer kept as bytes survives an idempotency store that serialises it", () => {
+  let t: TestGateway;
+  let client: AgentClient;
+
+  beforeAll(async () => {
+    // The SQL store keeps results as JSON text, as Redis does: a replay reads them back parsed.
+    t = await startTestGateway({ IDEMPOTENCY_STORE: "sql" });
+    await storeBuiltinCredentials(t);
+    await allowEverything(t);
+    ({ client } = await newAgent(t, { scopes: ["gmail_send:send"] }));
+  });
+  afterAll(async () => t.close());
+
+  it("replays a sent mail's answer from the store with 200 and the same data", async () => {
+    const send = async () =>
+      request(`${t.url}/api/proxy`, {
+        headers: { authorization: `Bearer ${await client.token()}`, "idempotency-key": "passthrough-replay-1" },
+        body: { tool: "gmail_send", action: "send", params: { to: "a@example.com", subject: "s", text: "t" } },
+      });
+    const first = await send();
+    const replay = await send();
+    expect(first.status, first.text).toBe(200);
+    expect(replay.status, replay.text).toBe(200);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.json.data).toEqual(first.json.data);
   });
 });

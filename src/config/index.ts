@@ -71,6 +71,8 @@ export interface Config {
   auditSqliteWriter: "thread" | "inline";
   /** `thread` writer only: fsync each commit (`synchronous=FULL`, survives a power loss; default) or not (`NORMAL`, survives a crash of the gateway, as `inline` does). */
   auditSqliteFsync: boolean;
+  /** Embedded store: WAL checkpoints on a thread of their own (`thread`, default) or inside the commit that fills the WAL (`inline`, SQLite's own). */
+  sqliteCheckpoint: "thread" | "inline";
   /** Install the default policy set on a store that never had policies. */
   policyDefaults: boolean;
   /** Whether a call whose upstream failed still uses up quota (a quota rule can override). */
@@ -322,6 +324,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
     auditMaxBuffered: readInt(env, "AUDIT_MAX_BUFFERED", 100_000, 100, 10_000_000),
     auditSqliteWriter: readEnum(env, "AUDIT_SQLITE_WRITER", ["thread", "inline"] as const, "inline"),
     auditSqliteFsync: readFlag(env, "AUDIT_SQLITE_FSYNC", true),
+    sqliteCheckpoint: readEnum(env, "SQLITE_CHECKPOINT", ["thread", "inline"] as const, "thread"),
     upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 30_000, 50, 600_000),
     upstreamBaseUrls: {
       serpapi: readUrl(env, "SERPAPI_BASE_URL", "https://serpapi.com"),

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
+import { startSqliteCheckpointer, WRITER_BACKSTOP_PAGES } from "./sqlite-checkpointer.js";
 
 export type SqlValue = string | number | null;
 export type Row = Record<string, unknown>;
@@ -93,8 +94,15 @@ async function whenFree<T>(step: () => T): Promise<T> {
   }
 }
 
-/** Opens (creating if needed) the embedded SQLite database file. */
-export function openSqliteDriver(file: string): SqlDriver {
+/** Writes after which a database file gets its checkpoint thread: a short-lived one (a test, a CLI command) never starts it. */
+const CHECKPOINT_THREAD_AFTER_WRITES = 200;
+
+/**
+ * Opens (creating if needed) the embedded SQLite database file. `checkpoint: "thread"` (the
+ * default for a file) moves the WAL's checkpoints off the event loop once the database is busy
+ * (see `startSqliteCheckpointer`); `"inline"` leaves them to SQLite's automatic checkpoint.
+ */
+export function openSqliteDriver(file: string, options: { checkpoint?: "thread" | "inline" } = {}): SqlDriver {
   if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma("journal_mode = WAL");
@@ -127,6 +135,13 @@ export function openSqliteDriver(file: string): SqlDriver {
   const commit = db.prepare("COMMIT");
   const rollback = db.prepare("ROLLBACK");
   let closed = false;
+  let writes = options.checkpoint === "inline" || file === ":memory:" ? -Infinity : 0;
+  let checkpointer: { close(): Promise<void> } | undefined;
+  const wrote = () => {
+    if (++writes !== CHECKPOINT_THREAD_AFTER_WRITES) return;
+    db.pragma(`wal_autocheckpoint = ${WRITER_BACKSTOP_PAGES}`);
+    checkpointer = startSqliteCheckpointer(file);
+  };
   // While a transaction is open, callers outside it wait, so their statements
   // never land inside (and roll back with) someone else's transaction.
   let pendingTransaction: Promise<unknown> | undefined;
@@ -147,7 +162,11 @@ export function openSqliteDriver(file: string): SqlDriver {
       try {
         const { stmt, values } = prepared(sql, params);
         return await whenFree(() => {
-          if (!stmt.reader) return { changes: stmt.run(...values).changes };
+          if (!stmt.reader) {
+            const { changes } = stmt.run(...values);
+            wrote();
+            return { changes };
+          }
           stmt.all(...values);
           return { changes: 0 };
         });
@@ -171,6 +190,7 @@ export function openSqliteDriver(file: string): SqlDriver {
       while (pendingTransaction !== undefined) await settled(pendingTransaction);
       if (!closed) {
         closed = true;
+        await checkpointer?.close();
         db.close();
       }
     },
@@ -193,6 +213,7 @@ export function openSqliteDriver(file: string): SqlDriver {
         try {
           const result = await fn(inTransaction);
           commit.run();
+          wrote();
           return result;
         } catch (err) {
           if (db.inTransaction) rollback.run();

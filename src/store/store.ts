@@ -282,6 +282,7 @@ export interface StoreOptions {
   databaseSchema: string;
   databasePoolSize: number;
   dataDir: string;
+  sqliteCheckpoint?: "thread" | "inline";
 }
 
 /** Opens the configured backend and applies pending migrations. */
@@ -300,7 +301,9 @@ function auditInsertSql(rows: number): string {
 export async function openStore(options: StoreOptions): Promise<SqlStore> {
   const sqliteFile = options.databaseUrl === undefined ? path.join(options.dataDir, "gateway.db") : undefined;
   const driver =
-    sqliteFile !== undefined ? openSqliteDriver(sqliteFile) : await openPostgresDriver(options.databaseUrl!, options.databaseSchema, options.databasePoolSize);
+    sqliteFile !== undefined
+      ? openSqliteDriver(sqliteFile, options.sqliteCheckpoint === undefined ? {} : { checkpoint: options.sqliteCheckpoint })
+      : await openPostgresDriver(options.databaseUrl!, options.databaseSchema, options.databasePoolSize);
   try {
     await migrate(driver);
   } catch (err) {

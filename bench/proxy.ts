@@ -39,6 +39,8 @@ const { values } = parseArgs({
     env: { type: "string", multiple: true, default: [] },
     /** Another build of the gateway to measure (e.g. an older commit's dist/src/cli/main.js), for before/after figures. */
     "gateway-entry": { type: "string", default: "dist/src/cli/main.js" },
+    /** Then hold the fixed rate on the gateway alone for this many minutes, sampling RSS each minute (the growth goal). */
+    "rss-minutes": { type: "string", default: "0" },
   },
 });
 const connections = Number(values.connections);
@@ -55,7 +57,7 @@ function cpuSeconds(pid: number): { user: number; system: number } {
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 
 /** Open-model load at `rate` RPS of unique searches; CPU per call from the target process. */
-async function fixedRate(target: string, pid: number, token: string, label: string, sampleLag?: () => Promise<number | undefined>) {
+async function fixedRate(target: string, pid: number, token: string, label: string, sampleLag?: () => Promise<number | undefined>, durationS = rateSeconds) {
   let n = 0;
   const next = async () => ({
     tool: "serpapi",
@@ -74,7 +76,7 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
       }, 1000)
     : undefined;
   const cpuBefore = cpuSeconds(pid);
-  const r = await runLoad({ target, stages: [{ durationS: rateSeconds, fromRps: rate, toRps: rate }], next, label });
+  const r = await runLoad({ target, stages: [{ durationS, fromRps: rate, toRps: rate }], next, label });
   const cpuAfter = cpuSeconds(pid);
   if (poll) clearInterval(poll);
   const ok = r.samples.filter((s) => s.status === 200);
@@ -84,9 +86,36 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
   const cpuUsPerCall = perCall(cpuAfter.user - cpuBefore.user) + systemUsPerCall;
   const slowNotUpstream = ok.filter((s) => clientOverheadMs(s) > 50).length;
   console.log(
-    `${label.padEnd(12)} ${rate} RPS for ${rateSeconds} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call (system ${systemUsPerCall.toFixed(0)})   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms`,
+    `${label.padEnd(12)} ${rate} RPS for ${durationS} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call (system ${systemUsPerCall.toFixed(0)})   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms`,
   );
   return { e2e, cpuUsPerCall, slowNotUpstream, lagP99Ms: lags.length ? Math.max(...lags) : undefined, errors: r.samples.length - ok.length };
+}
+
+/**
+ * The gateway alone at the fixed rate for `minutes`, one minute at a time (so the generator keeps
+ * one minute of samples, not all of them), with its RSS and V8 heap after each minute. Growth is
+ * the mean RSS of the last quarter of the run against the second quarter's (the first quarter
+ * is warm-up: the cache and the SQLite page cache filling to their bounds); more than 5 % is growth.
+ */
+async function rssOverTime(target: string, pid: number, token: string, minutes: number, sampleLag: () => Promise<number | undefined>) {
+  console.log(`\nmemory over time: the gateway alone at ${rate} RPS for ${minutes} min`);
+  const rows: { rss: number; heap: number }[] = [];
+  for (let m = 1; m <= minutes; m++) {
+    await fixedRate(target, pid, token, `minute ${m}`, sampleLag, 60);
+    const metrics = parseMetrics(await (await fetch(`${target}/metrics`)).text());
+    rows.push({ rss: rssMb(pid), heap: (metrics["gateway_nodejs_heap_used_bytes"] ?? 0) / 1048576 });
+    console.log(`             RSS ${rows.at(-1)!.rss.toFixed(0)} MB   V8 heap used ${rows.at(-1)!.heap.toFixed(0)} MB`);
+  }
+  const quarter = Math.max(1, Math.floor(rows.length / 4));
+  const mean = (xs: { rss: number }[]) => xs.reduce((a, r) => a + r.rss, 0) / Math.max(1, xs.length);
+  const settled = mean(rows.slice(quarter, 2 * quarter));
+  const last = mean(rows.slice(-quarter));
+  const growth = (last - settled) / settled;
+  return [
+    `no RSS growth over ${minutes} min at ${rate} RPS`,
+    `${(growth * 100).toFixed(1)} % (${settled.toFixed(0)} → ${last.toFixed(0)} MB; max ${Math.max(...rows.map((r) => r.rss)).toFixed(0)} MB)`,
+    growth <= 0.05,
+  ] as [string, string, boolean];
 }
 
 // wrk (C, Debian package) when installed: a Node generator on a 2-core machine takes a core of its
@@ -177,6 +206,8 @@ try {
     ],
     [`gateway RSS at ${rate} RPS ≤ 150 MB`, `${rss.toFixed(0)} MB`, rss <= 150],
   ];
+  const rssMinutes = Number(values["rss-minutes"]);
+  if (rssMinutes > 0) goals.push(await rssOverTime(gateway.url, gwPid, token, rssMinutes, lagP99));
   console.log(`\ngoals (docs/benchmarks.md), measured in this run:`);
   for (const [goal, value, met] of goals) console.log(`  ${met ? "met   " : "MISSED"}  ${goal.padEnd(44)} ${value}`);
   fs.rmSync(dataDir, { recursive: true, force: true });

@@ -44,7 +44,6 @@ import { FailoverCounters, RedisCounters } from "./limits/redis-counters.js";
 import { allowAllAuthorizer, createPolicyAuthorizer } from "./policy/authorizer.js";
 import { installDefaultPolicies, PolicyService } from "./policy/service.js";
 import { registerPolicyRoutes } from "./http/routes/policies.js";
-import { createTracing } from "./obs/tracing.js";
 import { chatPermission } from "./openai-compat/index.js";
 import { registerOpenAICompatRoutes } from "./http/routes/openai-compat.js";
 import { packageVersion } from "./config/version.js";
@@ -314,7 +313,7 @@ export async function createGateway(config: Readonly<Config>, deps: GatewayDeps 
         (limitCounters instanceof FailoverCounters && limitCounters.isDegraded()) || (keys instanceof FailoverIdempotencyKeys && keys.isDegraded()),
       isGenericTool: (tool) => toolbox.catalog.hasTool(tool),
     });
-    const tracing = config.tracing === undefined ? undefined : createTracing(config.tracing, packageVersion());
+    const tracing = config.tracing === undefined ? undefined : (await import("./obs/tracing-sdk.js")).createTracing(config.tracing, packageVersion());
     if (tracing !== undefined) onStop("tracing", () => tracing.shutdown());
     // One signer for job callbacks, approval notifications and approval callbacks (same secret, same SSRF-judged client).
     const callbackSecret =

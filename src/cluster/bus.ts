@@ -1,4 +1,5 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connectRedis } from "../util/redis.js";
 import type { ChangeEvent } from "./changes.js";
 
 /** Messages of instances from before typed change events, still understood during a rolling upgrade. */
@@ -55,8 +56,8 @@ export class RedisBus implements ClusterBus {
       connectTimeout: 2000,
       retryStrategy: (n: number) => Math.min(n * 200, 2000),
     };
-    this.pub = new Redis(url, options);
-    this.sub = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.pub = connectRedis(url, options);
+    this.sub = connectRedis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
     this.channel = `${o.prefix}cluster`;
     for (const client of [this.pub, this.sub]) {
       client.on("error", () => undefined); // state is reported through status(); ioredis reconnects by itself

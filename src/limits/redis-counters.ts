@@ -1,4 +1,5 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connectRedis } from "../util/redis.js";
 import { GatewayError } from "../errors/index.js";
 import type { LimitCheck } from "../policy/types.js";
 import type { Counters, LimitOutcome } from "./counters.js";
@@ -104,7 +105,7 @@ export class RedisCounters implements Counters {
     url: string,
     private readonly prefix: string,
   ) {
-    const redis = new Redis(url, {
+    const redis = connectRedis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: 1000,

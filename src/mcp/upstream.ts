@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { Ajv } from "ajv";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { McpError, ToolListChangedNotificationSchema, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { McpError, ToolListChangedNotificationSchema, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { fetch as undiciFetch } from "undici";
 import { packageVersion } from "../config/version.js";
 import { GatewayError, isGatewayError } from "../errors/index.js";
@@ -118,11 +118,41 @@ export function actionNameFor(toolName: string, taken: ReadonlySet<string>): str
   return `${(cleaned || "tool").slice(0, 57)}_${hash}`;
 }
 
+/** The MCP SDK's client side, loaded when the first upstream server is connected (a gateway fronting none never loads it). */
+interface ClientSdk {
+  Client: typeof Client;
+  StreamableHTTPClientTransport: typeof StreamableHTTPClientTransport;
+  StreamableHTTPError: typeof StreamableHTTPError;
+  McpError: typeof McpError;
+  ToolListChangedNotificationSchema: typeof ToolListChangedNotificationSchema;
+}
+let clientSdk: ClientSdk | undefined;
+
+export async function loadClientSdk(): Promise<ClientSdk> {
+  if (clientSdk !== undefined) return clientSdk;
+  const [client, http, types] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
+  ]);
+  clientSdk = {
+    Client: client.Client,
+    StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
+    StreamableHTTPError: http.StreamableHTTPError,
+    McpError: types.McpError,
+    ToolListChangedNotificationSchema: types.ToolListChangedNotificationSchema,
+  };
+  return clientSdk;
+}
+
+/** An error the MCP protocol layer raised (the server answered with a JSON-RPC error); never one before the SDK is loaded. */
+const isMcpError = (err: unknown): err is McpError => clientSdk !== undefined && err instanceof clientSdk.McpError;
+
 /** Maps whatever the MCP client raised to the gateway's upstream codes (breaker and retries read them). */
 export function mcpFailure(server: string, err: unknown, signal?: AbortSignal): unknown {
   if (signal?.aborted) return err; // the road turns its own abort into upstream_timeout
   if (isGatewayError(err)) return err;
-  if (err instanceof McpError) {
+  if (isMcpError(err)) {
     if (err.code === -32602)
       return new GatewayError("upstream_client_error", `${server} rejected the call: ${err.message.slice(0, 300)}`, {
         status: 400,
@@ -133,7 +163,7 @@ export function mcpFailure(server: string, err: unknown, signal?: AbortSignal): 
       details: { mcpCode: err.code, reason: "mcp_error", retryable: false },
     });
   }
-  if (err instanceof StreamableHTTPError) {
+  if (clientSdk !== undefined && err instanceof clientSdk.StreamableHTTPError) {
     const status = err.code ?? 0;
     if (status === 401 || status === 403) {
       return new GatewayError("upstream_error", `${server} refused the gateway's stored credential (${status}); an admin should check or rotate it`, {
@@ -170,6 +200,7 @@ class UpstreamConnection {
   }
 
   private async open(): Promise<Client> {
+    const { Client, StreamableHTTPClientTransport, ToolListChangedNotificationSchema } = await loadClientSdk();
     const client = new Client({ name: "4runr-gateway", version: packageVersion() }, { capabilities: {} });
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => this.onListChanged());
     // Errors of the background SSE stream are not the caller's: the next call reconnects if needed.
@@ -420,7 +451,7 @@ export class McpUpstreams {
     } catch (err) {
       const mapped = mcpFailure(def.name, err, ctx.signal);
       // A broken session (upstream restarted, connection lost) is reopened by the next call.
-      if (!(err instanceof McpError)) connection.reset();
+      if (!isMcpError(err)) connection.reset();
       throw mapped;
     }
     if (result.isError === true) {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connectRedis } from "../util/redis.js";
 import type { SqlDriver } from "../store/sql-driver.js";
 
 /**
@@ -113,7 +114,7 @@ export class RedisIdempotencyKeys<V> implements IdempotencyKeys<V> {
     url: string,
     private readonly o: IdempotencyTimes & { prefix: string },
   ) {
-    this.redis = new Redis(url, {
+    this.redis = connectRedis(url, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
       connectTimeout: 2000,

@@ -3,7 +3,7 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/errors/index.js";
 import { mcpToolName } from "../../src/mcp/tool-names.js";
-import { actionNameFor, capped, mcpFailure, parseMcpServer } from "../../src/mcp/upstream.js";
+import { actionNameFor, capped, loadClientSdk, mcpFailure, parseMcpServer } from "../../src/mcp/upstream.js";
 
 describe("MCP tool names", () => {
   it("are <tool>__<action>, valid OpenAI function names, unique and stable when shortened", () => {
@@ -33,7 +33,9 @@ describe("upstream MCP server definitions and failures", () => {
     expect(parseMcpServer({ name: "crm", url: "https://x.example/mcp", auth: { in: "header", name: "Authorization", prefix: "Bearer " } }).name).toBe("crm");
   });
 
-  it("maps what the MCP client raises to the codes the breaker and retries read", () => {
+  it("maps what the MCP client raises to the codes the breaker and retries read", async () => {
+    // What the gateway does before its first upstream connection: errors of these classes come only from the SDK it loads.
+    await loadClientSdk();
     const code = (err: unknown) => {
       const e = mcpFailure("crm", err) as GatewayError;
       return [e.code, e.details?.reason, e.details?.retryable];

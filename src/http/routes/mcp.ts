@@ -1,8 +1,8 @@
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { errorBody, isGatewayError } from "../../errors/index.js";
 import type { IdentityService, VerifiedToken } from "../../identity/index.js";
-import { createMcpServer, type McpCaller, type McpServerDeps } from "../../mcp/server.js";
+import type { createMcpServer, McpCaller, McpServerDeps } from "../../mcp/server.js";
 import { AUTHENTICATED_BY_HANDLER, bearerOf } from "../auth.js";
 import { publicBaseUrl } from "./oauth.js";
 
@@ -13,6 +13,18 @@ const FORWARDED_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mc
 export interface McpRouteDeps extends McpServerDeps {
   identity: IdentityService;
   publicUrl: string | undefined;
+}
+
+/**
+ * The MCP SDK's server side (and zod, which it brings), loaded by the first `/mcp` request: ~12 MB
+ * of RSS that a gateway whose agents never use MCP does not carry.
+ */
+let serverSdk: Promise<{ Transport: typeof WebStandardStreamableHTTPServerTransport; createMcpServer: typeof createMcpServer }> | undefined;
+function loadServerSdk() {
+  serverSdk ??= Promise.all([import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"), import("../../mcp/server.js")]).then(
+    ([transport, server]) => ({ Transport: transport.WebStandardStreamableHTTPServerTransport, createMcpServer: server.createMcpServer }),
+  );
+  return serverSdk;
 }
 
 /**
@@ -35,9 +47,10 @@ export function registerMcpRoutes(app: FastifyInstance, deps: McpRouteDeps) {
       const caller: McpCaller = { token, rawToken: bearerOf(request)!, correlationId: request.id, logFields: request.logFields };
       const traceparent = request.headers.traceparent;
       if (typeof traceparent === "string" && TRACEPARENT.test(traceparent)) caller.traceparent = traceparent;
-      const server = createMcpServer(deps, caller);
+      const sdk = await loadServerSdk();
+      const server = sdk.createMcpServer(deps, caller);
       // No sessionIdGenerator: stateless, a fresh transport per request.
-      const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
+      const transport = new sdk.Transport({ enableJsonResponse: true });
       let response: Response;
       try {
         await server.connect(transport);

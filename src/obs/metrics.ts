@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { PerformanceObserver, constants as perfConstants, monitorEventLoopDelay, type PerformanceEntry } from "node:perf_hooks";
 import client from "prom-client";
 import type { AuditEvents } from "../audit/index.js";
 import type { ApprovalEvents } from "../approvals/index.js";
@@ -28,6 +28,7 @@ export const LABELS = {
   unauthenticatedCode: ["token_missing", "token_invalid", "token_too_large", "other"],
   llmTokenKind: ["input", "output"],
   auditUnrecorded: ["served", "refused"],
+  gcKind: ["minor", "major", "incremental", "weakcb", "other"],
   approvalDecision: ["requested", "approved", "denied", "expired", "executed", "failed"],
   approvalWait: ["approved", "denied", "expired"],
 } as const;
@@ -76,10 +77,23 @@ export interface GaugeSources {
   isGenericTool?: (tool: string) => boolean;
 }
 
+/** The histogram child of a GC entry's kind, each bound once. */
+function gcKindLabels(histogram: client.Histogram<"gc">): (entry: PerformanceEntry) => client.Histogram.Internal<"gc"> {
+  const byKind = new Map<number, client.Histogram.Internal<"gc">>([
+    [perfConstants.NODE_PERFORMANCE_GC_MINOR, histogram.labels("minor")],
+    [perfConstants.NODE_PERFORMANCE_GC_MAJOR, histogram.labels("major")],
+    [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL, histogram.labels("incremental")],
+    [perfConstants.NODE_PERFORMANCE_GC_WEAKCB, histogram.labels("weakcb")],
+  ]);
+  const other = histogram.labels("other");
+  return (entry) => byKind.get((entry as { detail?: { kind?: number } }).detail?.kind ?? -1) ?? other;
+}
+
 /** The gateway's Prometheus metrics, on a registry of its own (tests run many gateways in one process). */
 export class GatewayMetrics {
   readonly registry = new client.Registry();
   private readonly eventLoop = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  private readonly gcObserver: PerformanceObserver;
   private readonly isGeneric: (tool: string) => boolean;
   /** What the gauges read at scrape time; handed over by `observe` once the parts exist. */
   private sources: GaugeSources;
@@ -261,6 +275,19 @@ export class GatewayMetrics {
     this.eventLoop.enable();
     const loop = this.eventLoop;
     const registers = [this.registry];
+    // Garbage-collection pauses by kind: what stops the event loop besides the gateway's own work (the tail's usual cause).
+    const gcPauses = new client.Histogram({
+      name: "gateway_nodejs_gc_pause_seconds",
+      help: "Garbage-collection pauses of the main thread, by kind (minor: young generation; major: mark-compact; incremental: marking steps; weakcb: weak callbacks), in seconds.",
+      labelNames: ["gc"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25],
+      registers,
+    });
+    const gcKind = gcKindLabels(gcPauses);
+    this.gcObserver = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) gcKind(entry).observe(entry.duration / 1000);
+    });
+    this.gcObserver.observe({ entryTypes: ["gc"] });
     new client.Counter({
       name: "gateway_process_cpu_seconds_total",
       help: "User and system CPU time of the gateway process, in seconds.",
@@ -520,5 +547,6 @@ export class GatewayMetrics {
 
   close(): void {
     this.eventLoop.disable();
+    this.gcObserver.disconnect();
   }
 }

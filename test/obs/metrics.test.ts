@@ -33,6 +33,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   code: LABELS.unauthenticatedCode,
   kind: LABELS.llmTokenKind,
   answer: LABELS.auditUnrecorded,
+  gc: LABELS.gcKind,
 };
 
 describe("GET /metrics", () => {

@@ -179,12 +179,16 @@ try {
   );
   const all = new Map<string, number[]>(variants.map((v) => [v, []]));
   const errors = new Map<string, number>(variants.map((v) => [v, 0]));
+  const perRound = new Map<string, { p50: number; p99: number }[]>(variants.map((v) => [v, []]));
   for (let round = 1; round <= rounds; round++) {
-    for (const variant of variants) {
+    // Each round starts with another variant, so a drift of the host over the run does not favour one.
+    const order = variants.map((_, i) => variants[(i + round - 1) % variants.length]!);
+    for (const variant of order) {
       const r = await runVariant(variant, mock.url);
       all.get(variant)!.push(...r.latencies);
       errors.set(variant, errors.get(variant)! + r.errors);
       const p = percentiles(r.latencies);
+      perRound.get(variant)!.push({ p50: p.p50, p99: p.p99 });
       const commitInfo =
         variant === "durable" || variant === "thread"
           ? `   commits ${r.commits} (mean ${r.commitMeanMs.toFixed(3)} ms, ${r.recordsPerCommit.toFixed(2)} records each)`
@@ -208,6 +212,24 @@ try {
     for (const base of ["off", "batched"] as const) {
       const b = summary.get(base);
       if (m && b) console.log(`${measured} vs ${base}: added p50 ${(m.p50 - b.p50).toFixed(2)} ms, added p99 ${(m.p99 - b.p99).toFixed(2)} ms`);
+    }
+  }
+  // Paired by round: each round's variants ran back to back, so their difference is less exposed to
+  // the host's swings between rounds than the pooled percentiles above.
+  if (rounds > 1) {
+    console.log(`\npaired by round (median over ${rounds} rounds, [min, max]):`);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+    for (const measured of ["durable", "thread"] as const) {
+      for (const base of ["off", "batched"] as const) {
+        const m = perRound.get(measured);
+        const b = perRound.get(base);
+        if (m === undefined || b === undefined) continue;
+        const d99 = m.map((x, i) => x.p99 - b[i]!.p99);
+        const d50 = m.map((x, i) => x.p50 - b[i]!.p50);
+        console.log(
+          `${measured} vs ${base}: added p50 ${median(d50).toFixed(2)} ms [${Math.min(...d50).toFixed(2)}, ${Math.max(...d50).toFixed(2)}], added p99 ${median(d99).toFixed(2)} ms [${Math.min(...d99).toFixed(2)}, ${Math.max(...d99).toFixed(2)}]`,
+        );
+      }
     }
   }
 } finally {

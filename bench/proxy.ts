@@ -39,6 +39,8 @@ const { values } = parseArgs({
     env: { type: "string", multiple: true, default: [] },
     /** Another build of the gateway to measure (e.g. an older commit's dist/src/cli/main.js), for before/after figures. */
     "gateway-entry": { type: "string", default: "dist/src/cli/main.js" },
+    /** Flags for the gateway's node (repeatable), e.g. --node-flag=--max-semi-space-size=64. */
+    "node-flag": { type: "string", multiple: true, default: [] },
     /** Then hold the fixed rate on the gateway alone for this many minutes, sampling RSS each minute (the growth goal). */
     "rss-minutes": { type: "string", default: "0" },
   },
@@ -75,10 +77,12 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
         void sampleLag().then((v) => v !== undefined && lags.push(v));
       }, 1000)
     : undefined;
+  const gcBefore = sampleLag ? await gcPauses(target) : undefined;
   const cpuBefore = cpuSeconds(pid);
   const r = await runLoad({ target, stages: [{ durationS, fromRps: rate, toRps: rate }], next, label });
   const cpuAfter = cpuSeconds(pid);
   if (poll) clearInterval(poll);
+  const gc = gcBefore === undefined ? "" : gcLine(gcBefore, await gcPauses(target), durationS);
   const ok = r.samples.filter((s) => s.status === 200);
   const e2e = percentiles(ok.map((s) => s.e2eMs));
   const perCall = (seconds: number) => (seconds * 1e6) / Math.max(1, r.samples.length);
@@ -86,9 +90,30 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
   const cpuUsPerCall = perCall(cpuAfter.user - cpuBefore.user) + systemUsPerCall;
   const slowNotUpstream = ok.filter((s) => clientOverheadMs(s) > 50).length;
   console.log(
-    `${label.padEnd(12)} ${rate} RPS for ${durationS} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call (system ${systemUsPerCall.toFixed(0)})   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms`,
+    `${label.padEnd(12)} ${rate} RPS for ${durationS} s: p50 ${e2e.p50.toFixed(2)} ms   p99 ${e2e.p99.toFixed(2)} ms   CPU ${cpuUsPerCall.toFixed(0)} µs/call (system ${systemUsPerCall.toFixed(0)})   errors ${r.samples.length - ok.length}   generator lag p99 ${r.generatorLagP99Ms.toFixed(2)} ms${gc}`,
   );
   return { e2e, cpuUsPerCall, slowNotUpstream, lagP99Ms: lags.length ? Math.max(...lags) : undefined, errors: r.samples.length - ok.length };
+}
+
+/** The gateway's GC pause histogram (count and total seconds by kind, and the buckets of major pauses). */
+async function gcPauses(target: string) {
+  return parseMetrics(await (await fetch(`${target}/metrics`)).text());
+}
+
+/** GC during a run: pauses per second and share of the time, by kind, and how many major pauses passed 10 ms. */
+function gcLine(before: Record<string, number>, after: Record<string, number>, seconds: number): string {
+  const parts: string[] = [];
+  for (const kind of ["minor", "major", "incremental"]) {
+    const d = (name: string) => (after[`${name}{gc="${kind}"}`] ?? 0) - (before[`${name}{gc="${kind}"}`] ?? 0);
+    const count = d("gateway_nodejs_gc_pause_seconds_count");
+    const total = d("gateway_nodejs_gc_pause_seconds_sum");
+    if (count > 0) parts.push(`${kind} ${(count / seconds).toFixed(1)}/s ${((total / seconds) * 100).toFixed(1)} %`);
+  }
+  const le10 = (m: Record<string, number>) =>
+    Object.entries(m).find(([k]) => k.startsWith("gateway_nodejs_gc_pause_seconds_bucket{") && k.includes('gc="major"') && k.includes('le="0.01"'))?.[1] ?? 0;
+  const all = (m: Record<string, number>) => m['gateway_nodejs_gc_pause_seconds_count{gc="major"}'] ?? 0;
+  const over10 = all(after) - le10(after) - (all(before) - le10(before));
+  return `\n             GC: ${parts.join(", ")}; major pauses over 10 ms: ${over10}`;
 }
 
 /**
@@ -146,7 +171,7 @@ try {
     { ...liveGatewayEnv({ dataDir, adminKey, mockUrl: mock.url, logLevel: values["log-level"] }), ...extraEnv },
     30_000,
     undefined,
-    profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`],
+    [...values["node-flag"], ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`])],
     values["gateway-entry"],
   );
   started.push(gateway);
@@ -169,7 +194,7 @@ try {
     return v === undefined ? undefined : v * 1000;
   };
   console.log(
-    `gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env.join(" ")}` : ""} ${values["gateway-entry"] === "dist/src/cli/main.js" ? "" : ` (${values["gateway-entry"]})`} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`,
+    `gateway (LOG_LEVEL=${values["log-level"]}, audit, metrics, policy with rate limit + quota, breakers, retries) ${Object.keys(extraEnv).length > 0 ? ` with ${values.env.join(" ")}` : ""}${values["node-flag"].length > 0 ? ` node ${values["node-flag"].join(" ")}` : ""} ${values["gateway-entry"] === "dist/src/cli/main.js" ? "" : ` (${values["gateway-entry"]})`} vs bare reverse proxy: serpapi:search, mock upstream latency ${values.latency} ms, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`,
   );
   console.log(`\nsaturation: closed loop (${useWrk ? "wrk" : "Node generator"}), ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
   await saturation(gateway.url, token, "warm-up", false, 3);

@@ -199,7 +199,15 @@ try {
   console.log(`\nsaturation: closed loop (${useWrk ? "wrk" : "Node generator"}), ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
   await saturation(gateway.url, token, "warm-up", false, 3);
   const b = await saturation(bare.url, token, "bare proxy");
+  const beforeSaturation = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
   const g = await saturation(gateway.url, token, "gateway");
+  const afterSaturation = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
+  const commitDelta = (name: string) => (afterSaturation[name] ?? 0) - (beforeSaturation[name] ?? 0);
+  const commits = commitDelta("gateway_audit_commit_records_count");
+  if (commits > 0)
+    console.log(
+      `             audit: ${(commits / seconds).toFixed(0)} commits/s of ${(commitDelta("gateway_audit_commit_records_sum") / commits).toFixed(1)} records, ${((commitDelta("gateway_audit_commit_duration_seconds_sum") / commits) * 1000).toFixed(3)} ms each (on the event loop)`,
+    );
   const hit = await saturation(gateway.url, token, "gateway hit", true);
   console.log(`\nfixed rate: open model, latency from the scheduled send`);
   const bf = await fixedRate(bare.url, bare.child.pid!, token, "bare proxy");

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { timeOrderedUuid } from "../util/time-ordered-id.js";
 import { GatewayError } from "../errors/index.js";
 import type { AuditChainFields, AuditChainHead, AuditRecord, AuditWriter } from "../store/index.js";
 import { genesisHash, headMac, paramsHmac, recordHash, type AuditKeys } from "./chain.js";
@@ -131,7 +131,7 @@ export class AuditLog {
    */
   record(entry: AuditEntry): Promise<AuditReceipt> {
     return new Promise<AuditReceipt>((resolve, reject) => {
-      const waiting: Waiting = { record: { ...entry, id: randomUUID(), at: entry.at ?? this.o.now() }, answered: false, resolve, reject };
+      const waiting: Waiting = { record: { ...entry, id: timeOrderedUuid(), at: entry.at ?? this.o.now() }, answered: false, resolve, reject };
       if (this.closed) {
         this.answerFailed(waiting, "closed");
         return;

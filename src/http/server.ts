@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { timeOrderedUuid } from "../util/time-ordered-id.js";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { GatewayError } from "../errors/index.js";
@@ -55,7 +56,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     requestIdHeader: false,
     genReqId: (req) => {
       const sent = req.headers["x-correlation-id"];
-      return typeof sent === "string" && CORRELATION_ID.test(sent) ? sent : randomUUID();
+      // Time-ordered, so the audit log's index on correlation ids grows at its edge.
+      return typeof sent === "string" && CORRELATION_ID.test(sent) ? sent : timeOrderedUuid();
     },
     forceCloseConnections: "idle",
     // Fastify's own 503 is not in the error shape: the onRequest hook below refuses instead.

@@ -359,7 +359,7 @@ export function loadConfig(env: Env = {}, cwd: string = process.cwd()): Readonly
       halfOpenProbes: readInt(env, "BREAKER_HALF_OPEN_PROBES", 3, 1, 1000),
     },
     cache: {
-      maxEntries: readInt(env, "CACHE_MAX_ENTRIES", 10_000, 1, 10_000_000),
+      maxEntries: readInt(env, "CACHE_MAX_ENTRIES", 10_000, 1, 1_000_000),
       maxBytes: readInt(env, "CACHE_MAX_BYTES", 64 * 1_048_576, 1024, 16 * 1024 * 1_048_576),
       maxEntryBytes: readInt(env, "CACHE_MAX_ENTRY_BYTES", 1_048_576, 1, 1024 * 1_048_576),
       defaultTtlSeconds: readInt(env, "CACHE_DEFAULT_TTL_SECONDS", 60, 1, 86_400 * 30),

@@ -541,8 +541,22 @@ export class GatewayMetrics {
     return this.registry.contentType;
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The exposition text, as `registry.metrics()` writes it, family by family with a turn of the
+   * event loop whenever a millisecond has gone by: the whole page (~140 KB, every series from start)
+   * takes 4–9 ms to render, a stall every call in flight would wait out on each scrape.
+   */
+  async text(): Promise<string> {
+    const parts: string[] = [];
+    let slice = performance.now();
+    for (const metric of this.registry.getMetricsAsArray()) {
+      parts.push(await this.registry.getSingleMetricAsString(metric.name));
+      if (performance.now() - slice >= 1) {
+        await new Promise((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
+    }
+    return `${parts.join("\n\n")}\n`;
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LABELS } from "../../src/obs/metrics.js";
+import { GatewayMetrics, LABELS } from "../../src/obs/metrics.js";
 import { http, startTestGateway, type TestGateway } from "../helpers/gateway.js";
 import { allowEverything, newAgent, storeBuiltinCredentials } from "../helpers/agents.js";
 import { promtool, promtoolAvailable } from "../helpers/promtool.js";
@@ -134,6 +134,24 @@ describe("GET /metrics", () => {
     const unexpected = findings.filter((l) => !MANDATED_MS.some((name) => l === `${name} metric names should not contain abbreviated units`));
     expect(unexpected).toEqual([]);
     expect([0, 3]).toContain(r.status);
+  });
+});
+
+describe("the exposition text, rendered a family at a time", () => {
+  it("is the registry's own page, line for line (the process gauges aside, which move between two reads)", async () => {
+    const metrics = new GatewayMetrics();
+    try {
+      metrics.requests.labels("serpapi", "search", "2xx", "rest").inc(3);
+      metrics.requestDuration.labels("serpapi").observe(12);
+      const moving = /^(# (HELP|TYPE) )?gateway_(process|nodejs)_/;
+      const steady = (text: string) => text.split("\n").filter((line) => !moving.test(line));
+      const ours = await metrics.text();
+      expect(steady(ours)).toEqual(steady(await metrics.registry.metrics()));
+      expect(ours).toContain('gateway_requests_total{tool="serpapi",action="search",status="2xx",door="rest"} 3');
+      expect(ours.endsWith("\n")).toBe(true);
+    } finally {
+      metrics.close();
+    }
   });
 });
 

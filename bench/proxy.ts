@@ -20,7 +20,7 @@ import { closedLoop } from "./harness/closed-loop.js";
 import { printProfile } from "./harness/cpu-profile.js";
 import { hasWrk, wrkLoop } from "./harness/wrk.js";
 import { runLoad } from "./harness/loadgen.js";
-import { parseMetrics } from "./harness/observe.js";
+import { delta, fetchMetrics, type MetricSnapshot } from "./harness/observe.js";
 import { clientOverheadMs, percentiles } from "./harness/report/compute.js";
 import { setUpFleet } from "./harness/traffic.js";
 
@@ -77,12 +77,12 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
         void sampleLag().then((v) => v !== undefined && lags.push(v));
       }, 1000)
     : undefined;
-  const gcBefore = sampleLag ? await gcPauses(target) : undefined;
+  const gcBefore = sampleLag ? await fetchMetrics(target) : undefined;
   const cpuBefore = cpuSeconds(pid);
   const r = await runLoad({ target, stages: [{ durationS, fromRps: rate, toRps: rate }], next, label });
   const cpuAfter = cpuSeconds(pid);
   if (poll) clearInterval(poll);
-  const gc = gcBefore === undefined ? "" : gcLine(gcBefore, await gcPauses(target), durationS);
+  const gc = gcBefore === undefined ? "" : gcLine(gcBefore, await fetchMetrics(target), durationS);
   const ok = r.samples.filter((s) => s.status === 200);
   const e2e = percentiles(ok.map((s) => s.e2eMs));
   const perCall = (seconds: number) => (seconds * 1e6) / Math.max(1, r.samples.length);
@@ -95,24 +95,17 @@ async function fixedRate(target: string, pid: number, token: string, label: stri
   return { e2e, cpuUsPerCall, slowNotUpstream, lagP99Ms: lags.length ? Math.max(...lags) : undefined, errors: r.samples.length - ok.length };
 }
 
-/** The gateway's GC pause histogram (count and total seconds by kind, and the buckets of major pauses). */
-async function gcPauses(target: string) {
-  return parseMetrics(await (await fetch(`${target}/metrics`)).text());
-}
-
 /** GC during a run: pauses per second and share of the time, by kind, and how many major pauses passed 10 ms. */
-function gcLine(before: Record<string, number>, after: Record<string, number>, seconds: number): string {
+function gcLine(before: MetricSnapshot, after: MetricSnapshot, seconds: number): string {
   const parts: string[] = [];
-  for (const kind of ["minor", "major", "incremental"]) {
-    const d = (name: string) => (after[`${name}{gc="${kind}"}`] ?? 0) - (before[`${name}{gc="${kind}"}`] ?? 0);
-    const count = d("gateway_nodejs_gc_pause_seconds_count");
-    const total = d("gateway_nodejs_gc_pause_seconds_sum");
-    if (count > 0) parts.push(`${kind} ${(count / seconds).toFixed(1)}/s ${((total / seconds) * 100).toFixed(1)} %`);
+  for (const gc of ["minor", "major", "incremental"]) {
+    const count = delta(before, after, "gateway_nodejs_gc_pause_seconds_count", { gc });
+    const total = delta(before, after, "gateway_nodejs_gc_pause_seconds_sum", { gc });
+    if (count > 0) parts.push(`${gc} ${(count / seconds).toFixed(1)}/s ${((total / seconds) * 100).toFixed(1)} %`);
   }
-  const le10 = (m: Record<string, number>) =>
-    Object.entries(m).find(([k]) => k.startsWith("gateway_nodejs_gc_pause_seconds_bucket{") && k.includes('gc="major"') && k.includes('le="0.01"'))?.[1] ?? 0;
-  const all = (m: Record<string, number>) => m['gateway_nodejs_gc_pause_seconds_count{gc="major"}'] ?? 0;
-  const over10 = all(after) - le10(after) - (all(before) - le10(before));
+  const over10 =
+    delta(before, after, "gateway_nodejs_gc_pause_seconds_count", { gc: "major" }) -
+    delta(before, after, "gateway_nodejs_gc_pause_seconds_bucket", { gc: "major", le: "0.01" });
   return `\n             GC: ${parts.join(", ")}; major pauses over 10 ms: ${over10}`;
 }
 
@@ -127,7 +120,7 @@ async function rssOverTime(target: string, pid: number, token: string, minutes: 
   const rows: { rss: number; heap: number }[] = [];
   for (let m = 1; m <= minutes; m++) {
     await fixedRate(target, pid, token, `minute ${m}`, sampleLag, 60);
-    const metrics = parseMetrics(await (await fetch(`${target}/metrics`)).text());
+    const metrics = await fetchMetrics(target);
     rows.push({ rss: rssMb(pid), heap: (metrics["gateway_nodejs_heap_used_bytes"] ?? 0) / 1048576 });
     console.log(`             RSS ${rows.at(-1)!.rss.toFixed(0)} MB   V8 heap used ${rows.at(-1)!.heap.toFixed(0)} MB`);
   }
@@ -189,7 +182,7 @@ try {
   const token = await fleet.agents[0]!.token();
   const gwPid = gateway.child.pid!;
   const lagP99 = async () => {
-    const m = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
+    const m = await fetchMetrics(gateway.url);
     const v = m["gateway_nodejs_eventloop_lag_p99_seconds"];
     return v === undefined ? undefined : v * 1000;
   };
@@ -199,10 +192,10 @@ try {
   console.log(`\nsaturation: closed loop (${useWrk ? "wrk" : "Node generator"}), ${connections} connections, ${seconds} s each, unique queries (cache miss)`);
   await saturation(gateway.url, token, "warm-up", false, 3);
   const b = await saturation(bare.url, token, "bare proxy");
-  const beforeSaturation = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
+  const beforeSaturation = await fetchMetrics(gateway.url);
   const g = await saturation(gateway.url, token, "gateway");
-  const afterSaturation = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
-  const commitDelta = (name: string) => (afterSaturation[name] ?? 0) - (beforeSaturation[name] ?? 0);
+  const afterSaturation = await fetchMetrics(gateway.url);
+  const commitDelta = (name: string) => delta(beforeSaturation, afterSaturation, name);
   const commits = commitDelta("gateway_audit_commit_records_count");
   if (commits > 0)
     console.log(
@@ -213,7 +206,7 @@ try {
   const bf = await fixedRate(bare.url, bare.child.pid!, token, "bare proxy");
   const gf = await fixedRate(gateway.url, gwPid, token, "gateway", lagP99);
   const rss = rssMb(gwPid);
-  const memory = parseMetrics(await (await fetch(`${gateway.url}/metrics`)).text());
+  const memory = await fetchMetrics(gateway.url);
   const mb = (name: string) => ((memory[name] ?? 0) / 1048576).toFixed(0);
   console.log(
     `gateway memory: RSS ${rss.toFixed(0)} MB, V8 heap used ${mb("gateway_nodejs_heap_used_bytes")} of ${mb("gateway_nodejs_heap_total_bytes")} MB; response cache ${mb("gateway_cache_bytes")} MB`,
